@@ -1,0 +1,7 @@
+"""Exception types of the learning layer and CLI."""
+
+from __future__ import annotations
+
+
+class FedSpanError(ValueError):
+    """Base class for every error the learning layer raises on bad input."""
