@@ -1,0 +1,267 @@
+"""The simulated clock and energy ledger of a round (cost model of docs/architecture.md).
+
+The clock walks the actual forest: a node may send once its own training is done and every
+child's message has arrived; each message takes ``S / R + delay`` with the link of that round.
+Events are processed one depth level at a time (all messages of a level are independent), so
+the walk is exact and vectorized. It deliberately shares no code with
+``optimization.evaluate``; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from fedspan.aggregation import ForestLevels, forest_levels
+from fedspan.errors import FedSpanError
+
+
+class ClockError(FedSpanError):
+    """A tree edge that is not a candidate link, or resources of the wrong shape."""
+
+
+@dataclass(frozen=True)
+class ComputeLoad:
+    """Per-satellite local work and hardware of one round (all arrays of length N)."""
+
+    cpu_hz: np.ndarray
+    local_steps: np.ndarray
+    batch_size: np.ndarray
+    cycles_per_sample: np.ndarray
+    capacitance: np.ndarray
+
+    def time_s(self) -> np.ndarray:
+        """``T_n = e_n B_n c_n / f_n``."""
+        return self.local_steps * self.batch_size * self.cycles_per_sample / self.cpu_hz
+
+    def energy_j(self) -> np.ndarray:
+        """``E_n = (alpha_n / 2) e_n B_n c_n f_n^2``."""
+        return 0.5 * self.capacitance * self.local_steps * self.batch_size * self.cycles_per_sample * self.cpu_hz**2
+
+
+def edge_index(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row of each undirected pair ``(u, v)`` in the sorted candidate ``edges``; ClockError if absent."""
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    keys = edges[:, 0] * num_nodes + edges[:, 1]
+    lo, hi = np.minimum(u, v).astype(np.int64), np.maximum(u, v).astype(np.int64)
+    want = lo * num_nodes + hi
+    pos = np.searchsorted(keys, want)
+    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+    ok = (pos < len(keys)) & (keys[pos_c] == want) if len(keys) else np.zeros(len(want), bool)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise ClockError(f"tree link ({int(u[i])}, {int(v[i])}) is not a candidate link of this round")
+    return pos_c
+
+
+def forest_links(parent: np.ndarray, edges: np.ndarray, rate_per_watt: np.ndarray,
+                 delay_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rate-per-watt and delay of each node's link to its parent (NaN for roots)."""
+    parent = np.asarray(parent)
+    child = np.flatnonzero(parent >= 0)
+    idx = edge_index(edges, len(parent), child, parent[child])
+    rpw = np.full(len(parent), np.nan)
+    dly = np.full(len(parent), np.nan)
+    rpw[child] = np.asarray(rate_per_watt, dtype=float)[idx]
+    dly[child] = np.asarray(delay_s, dtype=float)[idx]
+    return rpw, dly
+
+
+@dataclass
+class RoundCost:
+    """Timing and energy of one round on the simulated clock."""
+
+    latency_s: float
+    up_done_s: np.ndarray  # (N,) when each node's partial sum is complete (U_n)
+    down_done_s: np.ndarray  # (N,) when each node holds the new model (D_n)
+    compute_energy_j: np.ndarray  # (N,)
+    transmit_energy_j: np.ndarray  # (N,)
+
+    @property
+    def energy_per_satellite_j(self) -> np.ndarray:
+        """Compute plus transmission energy of each satellite."""
+        return self.compute_energy_j + self.transmit_energy_j
+
+    @property
+    def energy_j(self) -> float:
+        """Total energy of the round."""
+        return float(self.energy_per_satellite_j.sum())
+
+
+def _rate(rate_per_watt: np.ndarray, power_w: np.ndarray, max_rate_bps: float) -> np.ndarray:
+    return np.minimum(rate_per_watt * power_w, max_rate_bps)
+
+
+def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_delay_s: np.ndarray,
+                      model_bits: float, max_rate_bps: float, tx_power_w: np.ndarray, load: ComputeLoad,
+                      trains: np.ndarray | None = None, earliest_send_s: np.ndarray | None = None,
+                      down_parent: np.ndarray | None = None, down_rate_per_watt: np.ndarray | None = None,
+                      down_delay_s: np.ndarray | None = None) -> RoundCost:
+    """Walk the forest up (aggregation) then down (dispatch) and price every event.
+
+    ``trains`` masks satellites that do local work; ``earliest_send_s`` delays a node's upward
+    send (a re-parented subtree can only re-send after the fault is detected). The dispatch may
+    use a different (repaired) forest ``down_parent`` with its own links.
+    """
+    parent = np.asarray(parent)
+    n = len(parent)
+    trains = np.ones(n, bool) if trains is None else np.asarray(trains, bool)
+    power = np.asarray(tx_power_w, dtype=float)
+    compute_t = np.where(trains, load.time_s(), 0.0)
+    compute_e = np.where(trains, load.energy_j(), 0.0)
+    tx_e = np.zeros(n)
+
+    up_levels = forest_levels(parent)
+    ready = compute_t.copy()
+    has_up = parent >= 0
+    up_rate = np.where(has_up, _rate(np.nan_to_num(link_rate_per_watt), power, max_rate_bps), np.inf)
+    up_time = np.where(has_up, model_bits / up_rate + np.nan_to_num(link_delay_s), 0.0)
+    tx_e += np.where(has_up, power * model_bits / up_rate, 0.0)
+    for d in range(up_levels.height, 0, -1):
+        nodes = up_levels.levels[d]
+        send = ready[nodes] if earliest_send_s is None else np.maximum(ready[nodes], earliest_send_s[nodes])
+        np.maximum.at(ready, parent[nodes], send + up_time[nodes])
+
+    if down_parent is None:
+        down_parent, down_rate_per_watt, down_delay_s, down_levels = parent, link_rate_per_watt, link_delay_s, up_levels
+    else:
+        down_parent = np.asarray(down_parent)
+        down_levels = forest_levels(down_parent)
+    has_down = down_parent >= 0
+    sender = np.where(has_down, down_parent, 0)
+    down_rate = np.where(has_down, _rate(np.nan_to_num(down_rate_per_watt), power[sender], max_rate_bps), np.inf)
+    down_time = np.where(has_down, model_bits / down_rate + np.nan_to_num(down_delay_s), 0.0)
+    np.add.at(tx_e, sender[has_down], (power[sender] * model_bits / down_rate)[has_down])
+    done = ready.copy()
+    for d in range(1, down_levels.height + 1):
+        nodes = down_levels.levels[d]
+        done[nodes] = done[down_parent[nodes]] + down_time[nodes]
+    return RoundCost(latency_s=float(done.max()) if n else 0.0, up_done_s=ready, down_done_s=done,
+                     compute_energy_j=compute_e, transmit_energy_j=tx_e)
+
+
+@dataclass
+class MixingCost:
+    """Root-to-root exchange: every reachable root sends to a leader and gets the mix back."""
+
+    latency_s: float
+    transmit_energy_j: np.ndarray  # (N,)
+    reachable: np.ndarray  # (R,) bool per root, in the order given
+    leader: int
+
+
+def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: np.ndarray,
+                delay_s: np.ndarray, model_bits: float, tx_power_w: np.ndarray) -> MixingCost:
+    """Shortest-path (by link time) exchange of cluster models between roots over the ISL graph.
+
+    The leader is the root minimizing the slowest path; models travel store-and-forward, up and
+    back, so latency is twice the slowest path and each hop is paid twice by its sender.
+    """
+    roots = np.asarray(roots, dtype=np.int64)
+    tx_e = np.zeros(num_nodes)
+    if len(roots) <= 1 or len(edges) == 0:
+        return MixingCost(0.0, tx_e, np.ones(len(roots), bool), int(roots[0]) if len(roots) else -1)
+    hop = model_bits / np.asarray(rate_bps, float) + np.asarray(delay_s, float)
+    e = np.asarray(edges)
+    g = coo_matrix((np.r_[hop, hop], (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
+                   shape=(num_nodes, num_nodes)).tocsr()
+    dist, pred = dijkstra(g, indices=roots, return_predecessors=True)
+    to_roots = dist[:, roots]
+    reach_count = np.isfinite(to_roots).sum(1)
+    worst = np.where(np.isfinite(to_roots), to_roots, 0.0).max(1)
+    best = int(np.lexsort((worst, -reach_count))[0])
+    reachable = np.isfinite(to_roots[best])
+    power = np.asarray(tx_power_w, float)
+    senders, receivers = [], []
+    leader = int(roots[best])
+    # Collect each root's path to the leader (K paths of a few hops), then price them at once.
+    for r in roots[reachable]:
+        node = int(r)
+        while node != leader:
+            prev = int(pred[best, node])
+            senders.append(node)
+            receivers.append(prev)
+            node = prev
+    if senders:
+        s_arr, r_arr = np.asarray(senders), np.asarray(receivers)
+        bits_time = model_bits / np.asarray(rate_bps, float)[edge_index(e, num_nodes, s_arr, r_arr)]
+        np.add.at(tx_e, s_arr, power[s_arr] * bits_time)  # up to the leader
+        np.add.at(tx_e, r_arr, power[r_arr] * bits_time)  # the mix back down
+    latency = 2.0 * float(to_roots[best][reachable].max())
+    return MixingCost(latency, tx_e, reachable, leader)
+
+
+@dataclass
+class RoundRecord:
+    """One round in the ledger: when it ran, how long it took and what each satellite spent."""
+
+    round_index: int
+    time_s: float
+    latency_s: float
+    idle_s: float
+    compute_energy_j: np.ndarray
+    transmit_energy_j: np.ndarray
+    fault_extra_latency_s: float = 0.0
+    fault_extra_energy_j: float = 0.0
+
+    @property
+    def energy_j(self) -> float:
+        """Total energy of the round, faults included."""
+        return float(self.compute_energy_j.sum() + self.transmit_energy_j.sum())
+
+
+@dataclass
+class EnergyLedger:
+    """Per-round, per-satellite energy and the round latencies of a whole run."""
+
+    num_satellites: int
+    records: list[RoundRecord] = field(default_factory=list)
+
+    def add(self, record: RoundRecord) -> None:
+        """Append one round; its arrays must cover every satellite."""
+        if record.compute_energy_j.shape != (self.num_satellites,):
+            raise ClockError(f"round {record.round_index}: energy array has shape "
+                             f"{record.compute_energy_j.shape}, expected ({self.num_satellites},)")
+        self.records.append(record)
+
+    def per_satellite_j(self) -> np.ndarray:
+        """Cumulative energy of each satellite over all recorded rounds."""
+        total = np.zeros(self.num_satellites)
+        for r in self.records:
+            total += r.compute_energy_j + r.transmit_energy_j
+        return total
+
+    @property
+    def total_energy_j(self) -> float:
+        """Energy of the whole run."""
+        return float(sum(r.energy_j for r in self.records))
+
+    @property
+    def total_latency_s(self) -> float:
+        """Sum of round latencies (idle time excluded)."""
+        return float(sum(r.latency_s for r in self.records))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (arrays as lists)."""
+        return {"num_satellites": self.num_satellites, "records": [
+            {"round_index": r.round_index, "time_s": r.time_s, "latency_s": r.latency_s, "idle_s": r.idle_s,
+             "compute_energy_j": r.compute_energy_j.tolist(), "transmit_energy_j": r.transmit_energy_j.tolist(),
+             "fault_extra_latency_s": r.fault_extra_latency_s, "fault_extra_energy_j": r.fault_extra_energy_j}
+            for r in self.records]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EnergyLedger":
+        """Inverse of :meth:`to_dict`."""
+        ledger = cls(int(data["num_satellites"]))
+        for r in data["records"]:
+            ledger.add(RoundRecord(
+                round_index=int(r["round_index"]), time_s=float(r["time_s"]), latency_s=float(r["latency_s"]),
+                idle_s=float(r["idle_s"]), compute_energy_j=np.asarray(r["compute_energy_j"], float),
+                transmit_energy_j=np.asarray(r["transmit_energy_j"], float),
+                fault_extra_latency_s=float(r.get("fault_extra_latency_s", 0.0)),
+                fault_extra_energy_j=float(r.get("fault_extra_energy_j", 0.0))))
+        return ledger

@@ -1,0 +1,117 @@
+"""Spanning aggregation: K = 1 equals FedAvg, per-tree sums, dispatch, mixing, bad forests."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from fedspan.aggregation import (ForestError, cluster_models, dispatch, forest_levels, mix_clusters,
+                                 should_mix, spanning_reduce, tree_sums)
+
+
+def random_forest(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """A uniformly shuffled forest with exactly k roots: node i attaches to an earlier node."""
+    order = rng.permutation(n)
+    parent = np.full(n, -1)
+    for pos in range(k, n):
+        parent[order[pos]] = order[rng.integers(0, pos)]
+    return parent
+
+
+@st.composite
+def forests(draw):
+    n = draw(st.integers(1, 40))
+    k = draw(st.integers(1, n))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return random_forest(np.random.default_rng(seed), n, k), seed
+
+
+def test_single_tree_equals_centralized_fedavg():
+    rng = np.random.default_rng(0)
+    n, p = 66, 257
+    parent = random_forest(rng, n, 1)
+    params = torch.randn(n, p, dtype=torch.float32)
+    weights = rng.integers(1, 200, n).astype(float)
+    sums, wsum, messages = tree_sums(params, weights, parent, np.zeros(n, int), 1)
+    fedavg = (params.double() * torch.as_tensor(weights)[:, None]).sum(0) / weights.sum()
+    torch.testing.assert_close(sums[0] / wsum[0], fedavg, rtol=1e-12, atol=1e-12)
+    assert wsum[0] == pytest.approx(weights.sum())
+    assert messages == n - 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(forests())
+def test_tree_sums_match_brute_force_per_root(case):
+    parent, seed = case
+    n = len(parent)
+    rng = np.random.default_rng(seed)
+    params = torch.as_tensor(rng.normal(size=(n, 5)))
+    weights = rng.uniform(0, 10, n)
+    include = rng.random(n) < 0.8
+    # Reference: networkx finds which root each node hangs under.
+    g = nx.DiGraph([(c, int(p)) for c, p in enumerate(parent) if p >= 0])
+    g.add_nodes_from(range(n))
+    roots = np.flatnonzero(parent < 0)
+    tree_of = np.zeros(n, int)
+    for k, r in enumerate(roots):
+        for c in nx.ancestors(g, int(r)):
+            tree_of[c] = k
+        tree_of[r] = k
+    sums, wsum, _ = tree_sums(params, weights, parent, tree_of, len(roots), include)
+    for k in range(len(roots)):
+        members = (tree_of == k) & include
+        ref = (params[members] * torch.as_tensor(weights[members])[:, None]).sum(0)
+        torch.testing.assert_close(sums[k], ref, rtol=1e-10, atol=1e-10)
+        assert wsum[k] == pytest.approx(weights[members].sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(forests())
+def test_levels_match_networkx_depth_and_dispatch_is_identical_per_tree(case):
+    parent, _ = case
+    n = len(parent)
+    lv = forest_levels(parent)
+    g = nx.Graph([(c, int(p)) for c, p in enumerate(parent) if p >= 0])
+    g.add_nodes_from(range(n))
+    for node in range(n):
+        assert nx.shortest_path_length(g, node, int(lv.root_of[node])) == lv.depth[node]
+        assert parent[lv.root_of[node]] == -1
+    root_models = torch.full((n, 3), float("nan"))
+    roots = np.flatnonzero(parent < 0)
+    root_models[roots] = torch.arange(len(roots), dtype=torch.float32)[:, None].expand(-1, 3)
+    out = dispatch(root_models, parent, lv)
+    assert not torch.isnan(out).any()
+    torch.testing.assert_close(out, root_models[torch.as_tensor(lv.root_of)])
+
+
+def test_excluded_node_relays_children_without_contributing():
+    parent = np.array([-1, 0, 1])  # chain 2 -> 1 -> 0
+    params = torch.tensor([[1.0], [100.0], [3.0]])
+    red = spanning_reduce(params, np.array([1.0, 1.0, 1.0]), parent, include=np.array([True, False, True]))
+    assert red.node_sums[0].item() == pytest.approx(4.0)
+    assert red.node_weights[0] == pytest.approx(2.0)
+    assert red.messages == 0  # both edges touch the excluded relay
+
+
+def test_cluster_models_keep_old_model_without_data_and_mix_is_weighted():
+    prev = torch.tensor([[1.0, 1.0], [5.0, 5.0]])
+    new = cluster_models(torch.tensor([[4.0, 8.0], [0.0, 0.0]], dtype=torch.float64), np.array([2.0, 0.0]), prev)
+    torch.testing.assert_close(new, torch.tensor([[2.0, 4.0], [5.0, 5.0]]))
+    mixed = mix_clusters(torch.tensor([[0.0], [3.0]]), np.array([1.0, 2.0]))
+    torch.testing.assert_close(mixed, torch.tensor([[2.0], [2.0]]))
+    assert [should_mix(r, 3) for r in range(6)] == [False, False, True, False, False, True]
+    assert not should_mix(0, 0)
+
+
+@pytest.mark.parametrize("parent, fragment", [
+    (np.array([1, 0]), "cycle"),
+    (np.array([-1, 5]), r"parent\[1\] = 5"),
+    (np.array([[-1]]), "1-D"),
+    (np.array([-1.0, 0.0]), "integer"),
+])
+def test_bad_forest_is_rejected_by_name(parent, fragment):
+    with pytest.raises(ForestError, match=fragment):
+        forest_levels(parent)
