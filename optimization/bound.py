@@ -1,0 +1,67 @@
+"""The non-convex convergence bound of docs/convergence-bound.md, in plain numpy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimization.problem import LearningConstants
+
+# Constants of the bound, derived in docs/convergence-bound.md (step condition eta <= 1/(8 beta e sqrt(zeta1))).
+C_GAP = 4.0
+C_DRIFT = 4.0
+C_NOISE = 2.0
+C_DRIFT_LOCAL = 16.0
+
+
+@dataclass(frozen=True)
+class BoundTerms:
+    """The four terms of the bound and their sum."""
+
+    gap: float
+    drift: float
+    noise: float
+    local_drift: float
+
+    @property
+    def total(self) -> float:
+        """Sum of all terms."""
+        return self.gap + self.drift + self.noise + self.local_drift
+
+
+def data_shares(num_samples: np.ndarray) -> np.ndarray:
+    """FedAvg weights rho_n = D_n / sum D."""
+    return num_samples / num_samples.sum()
+
+
+def cluster_dissimilarity(learning: LearningConstants, num_trees: int) -> float:
+    """zeta2 plus the inter-cluster term, which grows with the mixing period and vanishes at one tree."""
+    return learning.dissimilarity * (1.0 + learning.mix_every * (1.0 - 1.0 / num_trees))
+
+
+def bound_terms(
+    learning: LearningConstants,
+    num_samples: np.ndarray,
+    local_steps: np.ndarray,
+    batch_size: np.ndarray,
+    latency_s: float,
+    idle_s: np.ndarray | float,
+    num_trees: int,
+) -> BoundTerms:
+    """Bound on the average squared gradient norm over `learning.rounds` identical rounds."""
+    n = len(num_samples)
+    rho = data_shares(num_samples)
+    eta, beta = learning.learning_rate, learning.smoothness
+    steps = np.asarray(local_steps, float)
+    mean_steps = float(rho @ steps)
+    sigma2 = np.broadcast_to(np.asarray(learning.grad_variance, float), (n,))
+    drift = np.broadcast_to(np.asarray(learning.drift_per_s, float), (n,))
+    idle = np.broadcast_to(np.asarray(idle_s, float), (n,))
+    variance = np.maximum(1.0 / batch_size - 1.0 / num_samples, 0.0)
+    return BoundTerms(
+        gap=C_GAP * learning.initial_gap / (eta * learning.rounds * mean_steps),
+        drift=C_DRIFT * float(rho @ (drift * (latency_s + idle))) / (eta * mean_steps),
+        noise=C_NOISE * eta * beta * float(rho @ (sigma2 * variance)),
+        local_drift=C_DRIFT_LOCAL * (eta * beta * steps.max()) ** 2 * cluster_dissimilarity(learning, num_trees),
+    )

@@ -1,0 +1,77 @@
+"""Feasible default resources for a forest: full speed and power, lowered only where a budget binds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimization.costs import round_costs
+from optimization.errors import InfeasibleBudgetError
+from optimization.forests import validate_forest
+from optimization.problem import SpanningProblem
+
+
+@dataclass
+class Resources:
+    """Per-satellite decision variables other than the topology (SI units; steps and batches integral)."""
+
+    cpu_hz: np.ndarray
+    tx_power_w: np.ndarray
+    local_steps: np.ndarray
+    batch_size: np.ndarray
+
+
+def check_budgets_reachable(problem: SpanningProblem) -> None:
+    """Raise when a satellite's budget is below its cheapest possible compute energy."""
+    res = problem.resources
+    e_lo = problem.step_bounds()[0]
+    b_lo = problem.batch_limits()[0]
+    least = 0.5 * res.capacitance * e_lo * b_lo * res.cycles_per_sample * res.min_cpu_hz**2
+    short = least > res.energy_budget_j
+    if short.any():
+        i = int(np.flatnonzero(short)[0])
+        raise InfeasibleBudgetError(
+            f"satellite {i}: energy budget {res.energy_budget_j[i]:.4g} J per round is below {least[i]:.4g} J, the "
+            f"compute energy of {e_lo:g} step(s) of batch {b_lo[i]:g} at the minimum clock {res.min_cpu_hz[i]:.3g} Hz"
+        )
+
+
+def default_resources(problem: SpanningProblem, parent: np.ndarray) -> Resources:
+    """Fastest resources within each satellite's energy budget on `parent` (fewest steps, smallest batch)."""
+    res = problem.resources
+    n = problem.num_nodes
+    out = Resources(
+        cpu_hz=res.max_cpu_hz.copy(),
+        tx_power_w=res.max_tx_power_w.copy(),
+        local_steps=np.full(n, problem.step_bounds()[0]),
+        batch_size=problem.batch_limits()[0].copy(),
+    )
+    costs = round_costs(problem, parent, out.cpu_hz, out.tx_power_w, out.local_steps, out.batch_size)
+    over = costs.node_energy_j > res.energy_budget_j
+    if not over.any():
+        return out
+    # Transmit energy is least at any power below the rate cap, so lower power there first.
+    uplink = validate_forest(problem, parent)
+    cap_power = np.full(n, np.inf)
+    kids = np.flatnonzero(parent >= 0)
+    knee = problem.max_rate_bps / problem.rate_per_watt[uplink[kids]]
+    np.minimum.at(cap_power, kids, knee)
+    np.minimum.at(cap_power, parent[kids], knee)
+    out.tx_power_w = np.where(over, np.clip(cap_power, res.min_tx_power_w, res.max_tx_power_w), out.tx_power_w)
+    costs = round_costs(problem, parent, out.cpu_hz, out.tx_power_w, out.local_steps, out.batch_size)
+    work = out.local_steps * out.batch_size * res.cycles_per_sample
+    compute_e = 0.5 * res.capacitance * work * out.cpu_hz**2
+    link_e = costs.node_energy_j - compute_e
+    room = res.energy_budget_j - link_e
+    f_fit = np.sqrt(np.maximum(room, 0.0) / (0.5 * res.capacitance * work))
+    short = over & (f_fit < res.min_cpu_hz)
+    if short.any():
+        i = int(np.flatnonzero(short)[0])
+        need = link_e[i] + 0.5 * res.capacitance[i] * work[i] * res.min_cpu_hz[i] ** 2
+        raise InfeasibleBudgetError(
+            f"satellite {i}: energy budget {res.energy_budget_j[i]:.4g} J per round is below {need:.4g} J, the least it "
+            f"needs on the distance forest (compute at {res.min_cpu_hz[i]:.3g} Hz plus {link_e[i]:.4g} J of model transfers)"
+        )
+    out.cpu_hz = np.where(over, np.minimum(f_fit * (1 - 1e-9), res.max_cpu_hz), out.cpu_hz)
+    return out

@@ -1,0 +1,301 @@
+"""The planning problem a user builds from plain arrays: graph, satellites, learning, weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from optimization.errors import InvalidProblemError, NonFiniteInputError
+
+SPEED_OF_LIGHT_KM_S = 299_792.458
+
+
+def as_vector(
+    name: str,
+    value: object,
+    length: int,
+    *,
+    positive: bool = True,
+    allow_inf: bool = False,
+    dtype: type = float,
+) -> np.ndarray:
+    """Broadcast `value` to a length-`length` array, rejecting NaN, inf (unless allowed) and non-positive entries."""
+    try:
+        arr = np.broadcast_to(np.asarray(value, dtype=dtype), (length,)).copy()
+    except (ValueError, TypeError) as exc:
+        shape = np.shape(value)
+        raise InvalidProblemError(f"{name}: expected a scalar or {length} values, got shape {shape}") from exc
+    bad = np.isnan(arr) if allow_inf else ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise NonFiniteInputError(f"{name}[{i}] = {arr[i]!r} is not a finite number")
+    if positive and (arr <= 0).any():
+        i = int(np.flatnonzero(arr <= 0)[0])
+        raise InvalidProblemError(f"{name}[{i}] = {arr[i]!r} must be > 0")
+    return arr
+
+
+def _positive_scalar(name: str, value: float) -> float:
+    """Check one finite positive number."""
+    v = float(value)
+    if not np.isfinite(v):
+        raise NonFiniteInputError(f"{name} = {value!r} is not a finite number")
+    if v <= 0:
+        raise InvalidProblemError(f"{name} = {value!r} must be > 0")
+    return v
+
+
+@dataclass
+class SatelliteResources:
+    """Per-satellite compute, data, terminal, power and energy-budget arrays (SI units)."""
+
+    max_cpu_hz: np.ndarray
+    min_cpu_hz: np.ndarray
+    cycles_per_sample: np.ndarray
+    capacitance: np.ndarray
+    num_samples: np.ndarray
+    terminals: np.ndarray
+    energy_budget_j: np.ndarray
+    max_tx_power_w: np.ndarray
+    min_tx_power_w: np.ndarray
+
+    @classmethod
+    def uniform(
+        cls,
+        num_nodes: int,
+        *,
+        max_cpu_hz: float | np.ndarray = 1.5e9,
+        min_cpu_hz: float | np.ndarray = 1e8,
+        cycles_per_sample: float | np.ndarray = 1e7,
+        capacitance: float | np.ndarray = 1e-28,
+        num_samples: float | np.ndarray = 1000,
+        terminals: int | np.ndarray = 4,
+        energy_budget_j: float | np.ndarray = np.inf,
+        max_tx_power_w: float | np.ndarray = 2.0,
+        min_tx_power_w: float | np.ndarray = 0.01,
+    ) -> SatelliteResources:
+        """Resources with the design-doc defaults, any field overridable by a scalar or an array."""
+        n = int(num_nodes)
+        return cls(
+            max_cpu_hz=np.broadcast_to(np.asarray(max_cpu_hz, float), (n,)).copy(),
+            min_cpu_hz=np.broadcast_to(np.asarray(min_cpu_hz, float), (n,)).copy(),
+            cycles_per_sample=np.broadcast_to(np.asarray(cycles_per_sample, float), (n,)).copy(),
+            capacitance=np.broadcast_to(np.asarray(capacitance, float), (n,)).copy(),
+            num_samples=np.broadcast_to(np.asarray(num_samples, float), (n,)).copy(),
+            terminals=np.broadcast_to(np.asarray(terminals), (n,)).copy(),
+            energy_budget_j=np.broadcast_to(np.asarray(energy_budget_j, float), (n,)).copy(),
+            max_tx_power_w=np.broadcast_to(np.asarray(max_tx_power_w, float), (n,)).copy(),
+            min_tx_power_w=np.broadcast_to(np.asarray(min_tx_power_w, float), (n,)).copy(),
+        )
+
+    def validated(self, n: int) -> SatelliteResources:
+        """Return a copy with every array checked against `n` satellites."""
+        fields = {
+            "max_cpu_hz": as_vector("resources.max_cpu_hz", self.max_cpu_hz, n),
+            "min_cpu_hz": as_vector("resources.min_cpu_hz", self.min_cpu_hz, n),
+            "cycles_per_sample": as_vector("resources.cycles_per_sample", self.cycles_per_sample, n),
+            "capacitance": as_vector("resources.capacitance", self.capacitance, n),
+            "num_samples": as_vector("resources.num_samples", self.num_samples, n),
+            "terminals": as_vector("resources.terminals", self.terminals, n).astype(int),
+            "energy_budget_j": as_vector("resources.energy_budget_j", self.energy_budget_j, n, allow_inf=True),
+            "max_tx_power_w": as_vector("resources.max_tx_power_w", self.max_tx_power_w, n),
+            "min_tx_power_w": as_vector("resources.min_tx_power_w", self.min_tx_power_w, n),
+        }
+        for low, high in (("min_cpu_hz", "max_cpu_hz"), ("min_tx_power_w", "max_tx_power_w")):
+            bad = fields[low] > fields[high]
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InvalidProblemError(
+                    f"resources.{low}[{i}] = {fields[low][i]:g} exceeds resources.{high}[{i}] = {fields[high][i]:g}"
+                )
+        if (fields["terminals"] < 1).any():
+            i = int(np.flatnonzero(fields["terminals"] < 1)[0])
+            raise InvalidProblemError(f"resources.terminals[{i}] = {fields['terminals'][i]} must be >= 1")
+        return SatelliteResources(**fields)
+
+
+@dataclass(frozen=True)
+class LearningConstants:
+    """Constants of the convergence bound (docs/convergence-bound.md): smoothness, noise, dissimilarity, drift."""
+
+    smoothness: float = 1.0
+    grad_variance: float | np.ndarray = 1.0
+    dissimilarity_scale: float = 1.0
+    dissimilarity: float = 0.1
+    drift_per_s: float | np.ndarray = 1e-3
+    initial_gap: float = 2.3
+    learning_rate: float = 0.01
+    rounds: int = 100
+    mix_every: int = 1
+
+    def max_local_steps(self) -> float:
+        """Largest local step count the step-size condition eta <= 1 / (8 beta e sqrt(zeta1)) allows."""
+        return 1.0 / (8.0 * self.smoothness * self.learning_rate * np.sqrt(self.dissimilarity_scale))
+
+
+@dataclass(frozen=True)
+class ObjectiveWeights:
+    """Weights of the normalised objective w_loss * bound + w_energy * E + w_latency * T.
+
+    Each cost is divided by its scale; `scales=None` uses the costs of the distance forest with
+    default resources, so the warm start scores `loss + energy + latency`.
+    """
+
+    loss: float = 1.0
+    energy: float = 1.0
+    latency: float = 1.0
+    scales: tuple[float, float, float] | None = None
+
+
+@dataclass
+class SpanningProblem:
+    """Candidate inter-satellite links, satellites and learning setup; validated on construction.
+
+    `edges` are undirected pairs; orientation and order are canonicalised (per-edge arrays follow).
+    """
+
+    num_nodes: int
+    edges: np.ndarray
+    distance_km: np.ndarray
+    rate_per_watt: np.ndarray
+    delay_s: np.ndarray | None = None
+    max_rate_bps: float = 10e9
+    resources: SatelliteResources | None = None
+    model_bits: float = 1.6e6
+    learning: LearningConstants = field(default_factory=LearningConstants)
+    weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
+    num_trees: int | Literal["auto"] = 1
+    root_eligible: np.ndarray | None = None
+    local_steps_bounds: tuple[int, int] = (1, 10)
+    batch_bounds: tuple[int, int] = (8, 64)
+    min_idle_s: float = 0.0
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = self.num_nodes
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise InvalidProblemError(f"num_nodes = {n!r} must be a positive integer")
+        self.num_nodes = n = int(n)
+        self._canonical_edges()
+        e = len(self.edges)
+        self.distance_km = as_vector("distance_km", self.distance_km, e)
+        self.rate_per_watt = as_vector("rate_per_watt", self.rate_per_watt, e)
+        if self.delay_s is None:
+            self.delay_s = self.distance_km / SPEED_OF_LIGHT_KM_S
+        self.delay_s = as_vector("delay_s", self.delay_s, e, positive=False)
+        if (self.delay_s < 0).any():
+            i = int(np.flatnonzero(self.delay_s < 0)[0])
+            raise InvalidProblemError(f"delay_s[{i}] = {self.delay_s[i]!r} must be >= 0")
+        if e:
+            perm = self.cache.pop("_perm")
+            self.distance_km, self.rate_per_watt, self.delay_s = (
+                self.distance_km[perm], self.rate_per_watt[perm], self.delay_s[perm]
+            )
+        self.max_rate_bps = _positive_scalar("max_rate_bps", self.max_rate_bps)
+        self.model_bits = _positive_scalar("model_bits", self.model_bits)
+        self.min_idle_s = float(self.min_idle_s)
+        if not np.isfinite(self.min_idle_s) or self.min_idle_s < 0:
+            raise InvalidProblemError(f"min_idle_s = {self.min_idle_s!r} must be finite and >= 0")
+        self.resources = (self.resources or SatelliteResources.uniform(n)).validated(n)
+        self._check_learning()
+        self._check_weights()
+        self._check_bounds()
+        if self.root_eligible is not None:
+            arr = np.asarray(self.root_eligible)
+            if arr.shape != (n,):
+                raise InvalidProblemError(f"root_eligible: expected {n} booleans, got shape {arr.shape}")
+            self.root_eligible = arr.astype(bool)
+        if self.num_trees != "auto":
+            if not isinstance(self.num_trees, (int, np.integer)) or not 1 <= self.num_trees <= n:
+                raise InvalidProblemError(f"num_trees = {self.num_trees!r} must be 'auto' or an integer in [1, {n}]")
+            self.num_trees = int(self.num_trees)
+
+    def _canonical_edges(self) -> None:
+        """Orient every edge low -> high and sort lexicographically; reject loops, duplicates, bad ids."""
+        edges = np.asarray(self.edges)
+        if edges.size == 0:
+            self.edges = np.zeros((0, 2), dtype=np.int64)
+            return
+        if edges.ndim != 2 or edges.shape[1] != 2:
+            raise InvalidProblemError(f"edges: expected shape (E, 2), got {edges.shape}")
+        if not np.issubdtype(edges.dtype, np.integer):
+            if not np.isfinite(edges.astype(float)).all() or (edges != np.round(edges)).any():
+                raise NonFiniteInputError("edges must hold integer satellite indices")
+        edges = edges.astype(np.int64)
+        bad = (edges < 0) | (edges >= self.num_nodes)
+        if bad.any():
+            i = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise InvalidProblemError(f"edges[{i}] = {edges[i].tolist()} names a satellite outside 0..{self.num_nodes - 1}")
+        loops = edges[:, 0] == edges[:, 1]
+        if loops.any():
+            i = int(np.flatnonzero(loops)[0])
+            raise InvalidProblemError(f"edges[{i}] = {edges[i].tolist()} is a self-loop")
+        lo, hi = edges.min(axis=1), edges.max(axis=1)
+        perm = np.lexsort((hi, lo))
+        canon = np.stack([lo[perm], hi[perm]], axis=1)
+        dup = (np.diff(canon, axis=0) == 0).all(axis=1)
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise InvalidProblemError(f"edge {canon[i].tolist()} appears twice in edges")
+        self.edges = canon
+        self.cache["_perm"] = perm
+
+    def _check_learning(self) -> None:
+        lc = self.learning
+        for name in ("smoothness", "dissimilarity_scale", "initial_gap", "learning_rate"):
+            _positive_scalar(f"learning.{name}", getattr(lc, name))
+        if lc.dissimilarity_scale < 1:
+            raise InvalidProblemError(f"learning.dissimilarity_scale = {lc.dissimilarity_scale} must be >= 1")
+        if not np.isfinite(lc.dissimilarity) or lc.dissimilarity < 0:
+            raise InvalidProblemError(f"learning.dissimilarity = {lc.dissimilarity!r} must be finite and >= 0")
+        as_vector("learning.grad_variance", lc.grad_variance, self.num_nodes)
+        as_vector("learning.drift_per_s", lc.drift_per_s, self.num_nodes)
+        for name in ("rounds", "mix_every"):
+            if int(getattr(lc, name)) < 1:
+                raise InvalidProblemError(f"learning.{name} = {getattr(lc, name)!r} must be >= 1")
+
+    def _check_weights(self) -> None:
+        w = self.weights
+        vals = np.array([w.loss, w.energy, w.latency], dtype=float)
+        if not np.isfinite(vals).all() or (vals < 0).any() or vals.sum() <= 0:
+            raise InvalidProblemError(f"weights (loss, energy, latency) = {vals.tolist()} must be finite, >= 0, not all 0")
+        if w.scales is not None:
+            for name, v in zip(("bound", "energy_j", "latency_s"), w.scales):
+                _positive_scalar(f"weights.scales.{name}", v)
+
+    def _check_bounds(self) -> None:
+        for name in ("local_steps_bounds", "batch_bounds"):
+            lo, hi = getattr(self, name)
+            if not (1 <= int(lo) <= int(hi)):
+                raise InvalidProblemError(f"{name} = {(lo, hi)!r} must satisfy 1 <= low <= high")
+            setattr(self, name, (int(lo), int(hi)))
+        cap = self.learning.max_local_steps()
+        if self.local_steps_bounds[0] > cap:
+            raise InvalidProblemError(
+                f"local_steps_bounds low = {self.local_steps_bounds[0]} exceeds {cap:.3g}, the most local steps "
+                f"the step-size condition allows with learning_rate = {self.learning.learning_rate}"
+            )
+        few = self.resources.num_samples < self.batch_bounds[0]
+        if few.any():
+            i = int(np.flatnonzero(few)[0])
+            raise InvalidProblemError(
+                f"resources.num_samples[{i}] = {self.resources.num_samples[i]:g} is below the minimum batch {self.batch_bounds[0]}"
+            )
+
+    @property
+    def num_edges(self) -> int:
+        """Number of undirected candidate edges."""
+        return len(self.edges)
+
+    def step_bounds(self) -> tuple[float, float]:
+        """Local-step bounds after the step-size condition."""
+        lo, hi = self.local_steps_bounds
+        return float(lo), float(min(hi, np.floor(self.learning.max_local_steps())))
+
+    def batch_limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-satellite batch bounds: a batch never exceeds the satellite's data."""
+        lo, hi = self.batch_bounds
+        n = self.num_nodes
+        return np.full(n, float(lo)), np.minimum(float(hi), self.resources.num_samples)
