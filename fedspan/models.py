@@ -85,6 +85,9 @@ def flatten_params(model: nn.Module) -> torch.Tensor:
 
 def unflatten(flat: torch.Tensor, shapes: Sequence[tuple[str, torch.Size]]) -> dict[str, torch.Tensor]:
     """Views of ``flat`` (..., P) as named parameters (..., *shape); leading dims are kept (for vmap)."""
+    total = sum(math.prod(shape) for _, shape in shapes)
+    if flat.ndim == 0 or flat.shape[-1] != total:
+        raise ModelError(f"flat vector has shape {tuple(flat.shape)} but the model has {total} parameters")
     lead = flat.shape[:-1]
     out: dict[str, torch.Tensor] = {}
     offset = 0
@@ -92,8 +95,6 @@ def unflatten(flat: torch.Tensor, shapes: Sequence[tuple[str, torch.Size]]) -> d
         size = math.prod(shape)
         out[name] = flat[..., offset:offset + size].reshape(*lead, *shape)
         offset += size
-    if offset != flat.shape[-1]:
-        raise ModelError(f"flat vector has {flat.shape[-1]} values but the model has {offset} parameters")
     return out
 
 
