@@ -1,0 +1,122 @@
+"""The torch.distributed backend: 2 gloo ranks launched by torchrun give the single-process result."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fedspan.backend import RoundWork
+from fedspan.data import load_digits
+from fedspan.distributed import DistributedError, TorchDistributedBackend, shard_bounds, upward_messages
+from fedspan.models import flatten_params, make_model
+from fedspan.partition import dirichlet
+from fedspan.training import BatchedTrainer, client_seeds, tree_weighted_sums
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_work(seed: int = 3) -> tuple[BatchedTrainer, RoundWork]:
+    """A 21-satellite, 2-tree round with an excluded satellite, an empty one and mixed e_n/B_n."""
+    d = load_digits()
+    model = make_model("mlp", d.input_shape, d.num_classes)
+    trainer = BatchedTrainer(model, d.x_train, d.y_train, lr=0.1, momentum=0.9)
+    n = 21
+    parts = dirichlet(d.y_train.numpy(), n, 0.5, np.random.default_rng(seed))
+    parts[4] = np.zeros(0, dtype=np.int64)
+    parent = np.array([-1] + list(range(0, 9)) + [-1] + list(range(10, 20)))
+    tree_of = np.array([0] * 10 + [1] * 11)
+    include = np.ones(n, dtype=bool)
+    include[7] = False
+    start = torch.stack([flatten_params(model), flatten_params(make_model("mlp", d.input_shape, 10, seed=9))])
+    rng = np.random.default_rng(seed)
+    work = RoundWork(start_params=start, tree_of=tree_of, parent=parent, include=include,
+                     local_steps=rng.integers(1, 6, n), batch_size=rng.integers(4, 20, n),
+                     sample_weight=np.array([len(p) for p in parts], dtype=np.float64),
+                     client_indices=parts, round_index=2, seed=seed)
+    return trainer, work
+
+
+WORKER = textwrap.dedent("""
+    import sys, torch
+    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+    torch.set_num_threads(1)
+    from fedspan.distributed import TorchDistributedBackend, init_process_group_from_env
+    from test_fl_distributed import make_work
+    init_process_group_from_env()
+    trainer, work = make_work()
+    backend = TorchDistributedBackend(trainer)
+    upd = backend.run_round(work)
+    torch.save({{"sums": upd.tree_sums, "w": upd.weight_sums, "loss": upd.train_loss, "msgs": upd.messages}},
+               {out!r} + f"/rank{{backend.rank}}.pt")
+    torch.distributed.destroy_process_group()
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_single_process_backend_matches_direct_reduce():
+    trainer, work = make_work()
+    upd = TorchDistributedBackend(trainer).run_round(work)
+    mine = np.flatnonzero(work.include)
+    res = trainer.train(work.start_params[work.tree_of[mine]], [work.client_indices[i] for i in mine],
+                        work.local_steps[mine], work.batch_size[mine], client_seeds(work.seed, 2, mine))
+    sums, wsum = tree_weighted_sums(res.params, work.tree_of[mine], work.sample_weight[mine], 2)
+    torch.testing.assert_close(upd.tree_sums, sums, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(upd.weight_sums, wsum)
+    assert upd.messages == 21 - 2 - 2  # 19 edges; node 7 is excluded, cutting edges 6->7 and 7->8
+    assert np.isfinite(upd.train_loss) and upd.train_loss > 0
+
+
+def test_two_gloo_ranks_equal_single_process(tmp_path):
+    trainer, work = make_work()
+    reference = TorchDistributedBackend(trainer).run_round(work)
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER.format(repo=str(REPO), tests=str(REPO / "tests"), out=str(tmp_path)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(2)]
+    for got in results:  # every rank ends with the same, single-process answer
+        torch.testing.assert_close(got["sums"], reference.tree_sums, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(got["w"], reference.weight_sums, rtol=1e-12)
+        assert got["loss"] == pytest.approx(reference.train_loss, rel=1e-6)
+        assert got["msgs"] == reference.messages
+
+
+def test_shards_are_contiguous_and_cover():
+    for n, world in [(0, 3), (5, 2), (21, 4), (1584, 7)]:
+        bounds = [shard_bounds(n, world, r) for r in range(world)]
+        assert bounds[0][0] == 0 and bounds[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+        sizes = [hi - lo for lo, hi in bounds]
+        assert max(sizes) - min(sizes) <= 1
+
+
+def test_messages_and_bad_work():
+    assert upward_messages(np.array([-1, 0, 1, -1, 3]), np.array([True, True, False, True, True])) == 2
+    trainer, work = make_work()
+    work.batch_size = work.batch_size[:-1]
+    with pytest.raises(DistributedError, match="batch_size has 20 entries for 21 satellites"):
+        TorchDistributedBackend(trainer).run_round(work)
+
+
+def test_init_without_torchrun_env_is_a_clear_error(monkeypatch):
+    from fedspan.distributed import init_process_group_from_env
+    for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(DistributedError, match="launch with torchrun"):
+        init_process_group_from_env()
