@@ -1,0 +1,96 @@
+"""Laser inter-satellite link budget (free-space optics) and propagation delay."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from orbits.errors import OrbitsError
+
+__all__ = ["LinkParams", "SPEED_OF_LIGHT_M_S", "laser_rate_per_watt", "laser_rate_bps", "propagation_delay_s"]
+
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+_PLANCK_J_S = 6.626_070_15e-34
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """ISL feasibility and laser budget parameters; defaults follow the Fed-Span design document.
+
+    Attributes:
+        wavelength_m: laser wavelength (1550 nm).
+        max_tx_power_w: transmit power limit per terminal (2 W); `rate_bps` of snapshots uses it.
+        aperture_diameter_m: telescope diameter D of both terminals (10 cm); gain G = (pi D / lambda)^2.
+        efficiency: optical efficiency of each of the transmitter and the receiver (0.5).
+        pointing_loss_db: pointing loss (3 dB).
+        photons_per_bit: receiver sensitivity N_b (50 photons/bit).
+        max_rate_bps: terminal rate cap (10 Gbit/s).
+        max_distance_km: d_max of a feasible link (5000 km).
+        clearance_km: the link segment must stay this far above the Earth's equatorial radius (80 km).
+        terminals: laser terminals per satellite M_n (4), the degree limit of the aggregation tree.
+    """
+
+    wavelength_m: float = 1550e-9
+    max_tx_power_w: float = 2.0
+    aperture_diameter_m: float = 0.10
+    efficiency: float = 0.5
+    pointing_loss_db: float = 3.0
+    photons_per_bit: float = 50.0
+    max_rate_bps: float = 10e9
+    max_distance_km: float = 5000.0
+    clearance_km: float = 80.0
+    terminals: int = 4
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            nonnegative = field.name in ("pointing_loss_db", "clearance_km")
+            if not math.isfinite(value) or value < 0 or (value == 0 and not nonnegative):
+                raise OrbitsError(f"LinkParams.{field.name} must be a finite {'non-negative' if nonnegative else 'positive'} number, got {value!r}")
+        if not 0 < self.efficiency <= 1:
+            raise OrbitsError(f"LinkParams.efficiency must be in (0, 1], got {self.efficiency}")
+        if int(self.terminals) != self.terminals:
+            raise OrbitsError(f"LinkParams.terminals must be an integer, got {self.terminals!r}")
+
+    @property
+    def antenna_gain(self) -> float:
+        """Diffraction-limited telescope gain (pi D / lambda)^2, linear."""
+        return (math.pi * self.aperture_diameter_m / self.wavelength_m) ** 2
+
+    @property
+    def photon_energy_j(self) -> float:
+        """Energy of one photon h c / lambda."""
+        return _PLANCK_J_S * SPEED_OF_LIGHT_M_S / self.wavelength_m
+
+
+def _distance_m(distance_km: ArrayLike) -> NDArray[np.float64]:
+    """Distances in metres; non-positive or non-finite distances are a caller bug worth naming."""
+    distance = np.asarray(distance_km, dtype=np.float64) * 1e3
+    if np.any(~np.isfinite(distance)) or np.any(distance <= 0):
+        raise OrbitsError("link distances must be finite and positive (km)")
+    return distance
+
+
+def laser_rate_per_watt(distance_km: ArrayLike, params: LinkParams = LinkParams()) -> NDArray[np.float64]:
+    """Uncapped FSO rate per watt of transmit power (bit/s/W): rate = coef * P_tx, a monomial in d."""
+    distance = _distance_m(distance_km)
+    pointing = 10.0 ** (-params.pointing_loss_db / 10.0)
+    free_space = (params.wavelength_m / (4.0 * math.pi * distance)) ** 2
+    received_per_watt = params.efficiency**2 * params.antenna_gain**2 * pointing * free_space
+    return received_per_watt / (params.photon_energy_j * params.photons_per_bit)
+
+
+def laser_rate_bps(distance_km: ArrayLike, tx_power_w: ArrayLike, params: LinkParams = LinkParams()) -> NDArray:
+    """Laser link rate (bit/s) at the given transmit power, capped at the terminal maximum."""
+    power = np.asarray(tx_power_w, dtype=np.float64)
+    if np.any(power < 0) or np.any(~np.isfinite(power)):
+        raise OrbitsError("transmit power must be finite and non-negative (W)")
+    return np.minimum(laser_rate_per_watt(distance_km, params) * power, params.max_rate_bps)
+
+
+def propagation_delay_s(distance_km: ArrayLike) -> NDArray[np.float64]:
+    """One-way light-time d / c in seconds."""
+    return np.asarray(distance_km, dtype=np.float64) * 1e3 / SPEED_OF_LIGHT_M_S
