@@ -1,0 +1,154 @@
+"""Glue from the orbits layer to the optimizer: one place that turns a constellation at a time
+into the round's candidate graph, satellite resources and ``SpanningProblem``.
+
+Reused by the strategies, the simulation loop, the CLI and the benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedspan.errors import FedSpanError
+from optimization.problem import LearningConstants, ObjectiveWeights, SatelliteResources, SpanningProblem
+from orbits.constellation import Constellation
+from orbits.errors import OrbitsError
+from orbits.isl import Snapshot, snapshots
+from orbits.links import LinkParams
+from orbits.walker import WALKER_PRESETS
+
+
+class ScenarioError(FedSpanError):
+    """A constellation, ground-station file or scenario option that cannot be used."""
+
+
+@dataclass
+class ScenarioConfig:
+    """What the constellation, links and satellites look like (defaults: design document)."""
+
+    constellation: str = "small"  # a Walker preset name or a TLE file path
+    start: datetime | None = None  # None: the constellation's epoch
+    link_policy: str = "knn"
+    neighbors: int = 8
+    link_params: LinkParams = field(default_factory=LinkParams)
+    ground_stations: str | None = None  # CSV path; None: orbits' default stations (star baseline only)
+    roots_see_ground: bool = False
+    max_cpu_hz: float = 1.5e9
+    cycles_per_sample: float = 1e7
+    capacitance: float = 1e-28
+    energy_budget_j: float = float("inf")  # per round, as the planner sees it
+    learning: LearningConstants = field(default_factory=LearningConstants)
+    weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
+    local_steps_bounds: tuple[int, int] = (1, 10)
+    batch_bounds: tuple[int, int] = (8, 64)
+
+
+def load_constellation(name_or_path: str) -> Constellation:
+    """A Walker preset by name, else a TLE file; errors name what was asked for."""
+    if name_or_path in WALKER_PRESETS:
+        return Constellation.from_preset(name_or_path)
+    path = Path(name_or_path)
+    if not path.exists():
+        raise ScenarioError(f"constellation '{name_or_path}' is neither a preset "
+                            f"({', '.join(sorted(WALKER_PRESETS))}) nor an existing TLE file")
+    try:
+        return Constellation.from_file(path, strict=False)
+    except OrbitsError as exc:
+        raise ScenarioError(f"{path}: cannot build a constellation: {exc}") from exc
+
+
+@dataclass
+class GroundLinks:
+    """Who sees a ground station now, and the RF link each visible satellite would use."""
+
+    visible: np.ndarray  # (N,) bool
+    rate_bps: np.ndarray  # (N,)
+    delay_s: np.ndarray  # (N,)
+    tx_power_w: np.ndarray  # (N,) satellite RF transmit power
+
+
+class Scenario:
+    """A constellation with its links, satellites and model size, queried round by round."""
+
+    def __init__(self, config: ScenarioConfig, model_bits: float,
+                 constellation: Constellation | None = None) -> None:
+        self.config = config
+        self.constellation = constellation or load_constellation(config.constellation)
+        self.start = config.start or self.constellation.epoch
+        self.model_bits = float(model_bits)
+        self.link_params = config.link_params
+        n = len(self.constellation)
+        self.resources = SatelliteResources.uniform(
+            n, max_cpu_hz=config.max_cpu_hz, cycles_per_sample=config.cycles_per_sample,
+            capacitance=config.capacitance, terminals=self.link_params.terminals,
+            energy_budget_j=config.energy_budget_j, max_tx_power_w=self.link_params.max_tx_power_w)
+        self._ground: Any = None
+
+    @property
+    def num_satellites(self) -> int:
+        """N."""
+        return len(self.constellation)
+
+    @property
+    def plane_ids(self) -> np.ndarray:
+        """Orbital plane of each satellite."""
+        return self.constellation.plane_ids
+
+    @property
+    def index_in_plane(self) -> np.ndarray:
+        """Ring position of each satellite inside its plane."""
+        return self.constellation.index_in_plane
+
+    def snapshot(self, time_s: float, window_s: float = 0.0) -> Snapshot:
+        """Candidate links at ``start + time_s`` that stay feasible for ``window_s`` seconds."""
+        step = max(min(60.0, window_s), 1.0)
+        return next(snapshots(self.constellation, self.start, [float(time_s)], policy=self.config.link_policy,
+                              k=self.config.neighbors, params=self.link_params, window_s=float(window_s),
+                              window_step_s=step))
+
+    def subpoints(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Sub-satellite latitude/longitude (deg) of every satellite at ``start + time_s``."""
+        lat, lon = self.constellation.propagate(self.start, [float(time_s)]).subpoints()
+        return lat[0], lon[0]
+
+    def problem(self, snapshot: Snapshot, available: np.ndarray, sample_weight: np.ndarray,
+                num_trees: int) -> tuple[SpanningProblem, np.ndarray]:
+        """The round's SpanningProblem over the available satellites, and their global indices."""
+        available = np.asarray(available, bool) & np.asarray(snapshot.active, bool)
+        nodes = np.flatnonzero(available)
+        if len(nodes) == 0:
+            raise ScenarioError(f"t = {snapshot.time_s:.0f} s: no satellite is available for the round")
+        local = np.full(len(available), -1)
+        local[nodes] = np.arange(len(nodes))
+        keep = available[snapshot.edges[:, 0]] & available[snapshot.edges[:, 1]]
+        edges = local[snapshot.edges[keep]]
+        res = self.resources
+        # The planner needs |D_n| > 0; a satellite without data still relays, so count it as one sample.
+        samples = np.maximum(np.asarray(sample_weight, float)[nodes], 1.0)
+        sub = SatelliteResources(**{name: np.asarray(getattr(res, name))[nodes] for name in res.__dataclass_fields__})
+        sub.num_samples = samples
+        root_eligible = self.ground_links(snapshot.time_s).visible[nodes] if self.config.roots_see_ground else None
+        c = self.config
+        problem = SpanningProblem(
+            num_nodes=len(nodes), edges=edges, distance_km=snapshot.distance_km[keep],
+            rate_per_watt=snapshot.rate_per_watt[keep], delay_s=snapshot.delay_s[keep],
+            max_rate_bps=self.link_params.max_rate_bps, resources=sub, model_bits=self.model_bits,
+            learning=c.learning, weights=c.weights, num_trees=num_trees, root_eligible=root_eligible,
+            local_steps_bounds=c.local_steps_bounds, batch_bounds=c.batch_bounds)
+        return problem, nodes
+
+    def ground_links(self, time_s: float) -> GroundLinks:
+        """Ground-station visibility and RF links at ``start + time_s`` (orbits.ground)."""
+        from orbits import ground
+
+        if self._ground is None:
+            path = self.config.ground_stations
+            try:
+                self._ground = ground.read_ground_stations(path) if path else ground.default_ground_stations()
+            except OrbitsError as exc:
+                raise ScenarioError(f"ground stations: {exc}") from exc
+        raise NotImplementedError

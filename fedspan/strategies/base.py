@@ -1,0 +1,195 @@
+"""The aggregation-policy interface shared by Fed-Span and every baseline.
+
+In the spirit of Flower's ``Strategy``: a policy decides, each round, *who talks to whom with
+what resources* (``plan_round``), *what that costs on the simulated clock* (``round_cost``) and
+*how the reduced models become the next models* (``aggregate``). Training, the reduce along
+``parent`` and the ledger are shared, so every policy runs on the same clock, energy model and
+data.
+
+A policy keeps ``num_models`` models between rounds (1 for FedAvg-like policies, K clusters for
+an MSF, one per plane for plane rings, one per satellite for gossip). ``RoundPlan.tree_of`` says
+which of them each satellite trains from and contributes to; ``parent`` is the forest the sums
+travel along (several roots may share a model id: their sums are merged by a root-to-root
+exchange that the default cost charges).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedspan.aggregation import cluster_models, mix_clusters
+from fedspan.backend import RoundUpdate
+from fedspan.clock import ComputeLoad, RoundCost, forest_round_cost, mixing_cost
+from fedspan.errors import FedSpanError
+from orbits.links import laser_rate_per_watt, propagation_delay_s
+
+
+class StrategyError(FedSpanError):
+    """An unknown strategy name, bad strategy options, or a plan that does not fit the round."""
+
+
+@dataclass
+class RoundContext:
+    """Everything a policy may look at when planning round ``round_index``."""
+
+    round_index: int
+    time_s: float
+    snapshot: Any  # orbits.isl.Snapshot of this round (candidate links at this time)
+    scenario: Any  # fedspan.scenario.Scenario (problem builder, ground stations, planes)
+    available: np.ndarray  # (N,) bool: alive, active in the snapshot and with energy left
+    sample_weight: np.ndarray  # (N,) float: |D_n| now
+    holder: np.ndarray  # (N,) int: id of the model each satellite holds from the last round
+    local_steps: int  # default e_n for policies that do not optimise it
+    batch_size: int  # default B_n
+    mix_every: int
+    rng: np.random.Generator  # seeded by (seed, round): plans are reproducible
+
+
+@dataclass
+class RoundPlan:
+    """One round's communication pattern and per-satellite resources (arrays of length N)."""
+
+    parent: np.ndarray
+    tree_of: np.ndarray
+    participating: np.ndarray  # bool: trains and contributes
+    cpu_hz: np.ndarray
+    tx_power_w: np.ndarray
+    local_steps: np.ndarray
+    batch_size: np.ndarray
+    idle_s: float = 0.0
+    mix: bool = False  # mix all models by root-to-root exchange after this round
+    info: dict[str, Any] = field(default_factory=dict)  # solver status, fallback reason, ...
+
+    @property
+    def roots(self) -> np.ndarray:
+        """Participating satellites without a parent."""
+        return np.flatnonzero((self.parent < 0) & self.participating)
+
+
+def default_resources(ctx: RoundContext) -> dict[str, np.ndarray]:
+    """Full CPU speed and transmit power with the run's default e and B (no optimisation)."""
+    res = ctx.scenario.resources
+    n = len(ctx.available)
+    return {"cpu_hz": np.asarray(res.max_cpu_hz, float).copy(),
+            "tx_power_w": np.asarray(res.max_tx_power_w, float).copy(),
+            "local_steps": np.full(n, ctx.local_steps, dtype=np.int64),
+            "batch_size": np.full(n, ctx.batch_size, dtype=np.int64)}
+
+
+def compute_load(ctx: RoundContext, plan: RoundPlan) -> ComputeLoad:
+    """The compute side of the cost model for this plan."""
+    res = ctx.scenario.resources
+    return ComputeLoad(cpu_hz=plan.cpu_hz, local_steps=plan.local_steps.astype(float),
+                       batch_size=plan.batch_size.astype(float),
+                       cycles_per_sample=np.asarray(res.cycles_per_sample, float),
+                       capacitance=np.asarray(res.capacitance, float))
+
+
+def geometric_links(ctx: RoundContext, senders: np.ndarray, receivers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Laser rate per watt and delay between satellite pairs at this round's positions."""
+    pos = np.asarray(ctx.snapshot.positions_km)
+    distance = np.linalg.norm(pos[senders] - pos[receivers], axis=-1)
+    return laser_rate_per_watt(distance, ctx.scenario.link_params), propagation_delay_s(distance)
+
+
+def plan_links(ctx: RoundContext, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rate per watt and delay of each node's link to its parent (NaN at roots).
+
+    Candidate links of the snapshot are used as they are; a pair outside the candidate set (a
+    plane-ring neighbour) is priced with the laser budget at its current distance.
+    """
+    snap = ctx.snapshot
+    parent = np.asarray(parent)
+    n = len(parent)
+    rpw, delay = np.full(n, np.nan), np.full(n, np.nan)
+    child = np.flatnonzero(parent >= 0)
+    if len(child) == 0:
+        return rpw, delay
+    lo, hi = np.minimum(child, parent[child]), np.maximum(child, parent[child])
+    edges = np.asarray(snap.edges, dtype=np.int64).reshape(-1, 2)
+    keys = edges[:, 0] * n + edges[:, 1]
+    pos = np.minimum(np.searchsorted(keys, lo * n + hi), max(len(keys) - 1, 0))
+    found = (keys[pos] == lo * n + hi) if len(keys) else np.zeros(len(child), bool)
+    rpw[child[found]] = np.asarray(snap.rate_per_watt)[pos[found]]
+    delay[child[found]] = np.asarray(snap.delay_s)[pos[found]]
+    other = child[~found]
+    if len(other):
+        rpw[other], delay[other] = geometric_links(ctx, other, parent[other])
+    return rpw, delay
+
+
+def merge_roots_cost(ctx: RoundContext, plan: RoundPlan, cost: RoundCost) -> RoundCost:
+    """Add the root-to-root exchange: all roots when ``plan.mix``, else roots sharing a model id."""
+    snap = ctx.snapshot
+    roots = plan.roots
+    groups = [roots] if plan.mix else [roots[plan.tree_of[roots] == k] for k in np.unique(plan.tree_of[roots])]
+    extra = 0.0
+    for group in groups:
+        if len(group) > 1:
+            mix = mixing_cost(group, len(plan.parent), snap.edges, snap.rate_bps, snap.delay_s,
+                              ctx.scenario.model_bits, plan.tx_power_w)
+            cost.transmit_energy_j += mix.transmit_energy_j
+            extra = max(extra, mix.latency_s)
+    cost.latency_s += extra
+    return cost
+
+
+def tree_cost(ctx: RoundContext, plan: RoundPlan) -> RoundCost:
+    """Clock of a forest plan: walk up and down, then merge roots (``merge_roots_cost``)."""
+    rpw, delay = plan_links(ctx, plan.parent)
+    cost = forest_round_cost(plan.parent, rpw, delay, ctx.scenario.model_bits,
+                             ctx.scenario.link_params.max_rate_bps, plan.tx_power_w, compute_load(ctx, plan),
+                             trains=plan.participating)
+    return merge_roots_cost(ctx, plan, cost)
+
+
+class AggregationStrategy(ABC):
+    """An aggregation policy. Subclass, implement ``plan_round``, and register it.
+
+    Example (a star of the satellites with the most data, the rest idle)::
+
+        from fedspan.strategies import AggregationStrategy, RoundPlan, register_strategy
+        from fedspan.strategies.base import default_resources
+
+        @register_strategy("top-half")
+        class TopHalf(AggregationStrategy):
+            def plan_round(self, ctx):
+                keep = ctx.available & (ctx.sample_weight >= np.median(ctx.sample_weight))
+                n = len(keep)
+                return RoundPlan(parent=np.full(n, -1), tree_of=np.zeros(n, int),
+                                 participating=keep, **default_resources(ctx))
+
+    The default ``round_cost`` prices the forest with the shared clock and the default
+    ``aggregate`` divides each model's weighted sum by its weight (mixing when ``plan.mix``).
+    """
+
+    name: str = "strategy"
+    #: Whether ``round_cost`` is the forest clock, so mid-round faults can be re-timed on a repaired forest.
+    tree_clock: bool = True
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise StrategyError(f"strategy '{self.name}' takes no option(s) {', '.join(sorted(options))}")
+
+    def num_models(self, scenario: Any) -> int:
+        """How many models the policy keeps between rounds (constant for a run)."""
+        return 1
+
+    @abstractmethod
+    def plan_round(self, ctx: RoundContext) -> RoundPlan:
+        """Decide this round's forest/pattern and resources."""
+
+    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
+        """Latency and per-satellite energy of the plan on the simulated clock."""
+        return tree_cost(ctx, plan)
+
+    def aggregate(self, ctx: RoundContext, plan: RoundPlan, update: RoundUpdate,
+                  models: torch.Tensor) -> torch.Tensor:
+        """The next ``(num_models, P)`` models from this round's per-model weighted sums."""
+        new = cluster_models(update.tree_sums, update.weight_sums, models)
+        return mix_clusters(new, update.weight_sums) if plan.mix else new

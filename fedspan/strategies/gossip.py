@@ -1,0 +1,84 @@
+"""Decentralized gossip (D-PSGD): every satellite averages with its ISL neighbours each round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from fedspan.backend import RoundUpdate
+from fedspan.clock import RoundCost
+from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, compute_load, default_resources
+from fedspan.strategies.registry import register_strategy
+
+
+def metropolis_weights(edges: np.ndarray, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Metropolis-Hastings weights ``1 / (1 + max(deg_i, deg_j))`` per edge and the self weights.
+
+    The mixing matrix is symmetric and doubly stochastic, so gossip preserves the average.
+    """
+    deg = np.bincount(edges.ravel(), minlength=num_nodes).astype(float)
+    w = 1.0 / (1.0 + np.maximum(deg[edges[:, 0]], deg[edges[:, 1]]))
+    self_w = 1.0 - np.bincount(edges.ravel(), weights=np.repeat(w, 2), minlength=num_nodes)
+    return w, self_w
+
+
+def usable_links(ctx: RoundContext) -> np.ndarray:
+    """Mask of the round's candidate links whose both ends are available."""
+    edges = np.asarray(ctx.snapshot.edges, dtype=np.int64).reshape(-1, 2)
+    return ctx.available[edges[:, 0]] & ctx.available[edges[:, 1]]
+
+
+@register_strategy("gossip")
+class Gossip(AggregationStrategy):
+    """D-PSGD with Metropolis weights over the round's ISL graph; one model per satellite."""
+
+    tree_clock = False
+
+    def num_models(self, scenario: Any) -> int:
+        """Every satellite keeps its own model."""
+        return len(scenario.plane_ids)
+
+    def plan_round(self, ctx: RoundContext) -> RoundPlan:
+        """No tree: each satellite trains its own model."""
+        n = len(ctx.available)
+        return RoundPlan(parent=np.full(n, -1, np.int64), tree_of=np.arange(n), participating=ctx.available.copy(),
+                         **default_resources(ctx))
+
+    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
+        """Each satellite sends its model to every neighbour, ``terminals`` links at a time."""
+        snap, sc = ctx.snapshot, ctx.scenario
+        n = len(plan.parent)
+        keep = usable_links(ctx)
+        edges = np.asarray(snap.edges)[keep]
+        rpw, delay = np.asarray(snap.rate_per_watt)[keep], np.asarray(snap.delay_s)[keep]
+        sender = np.r_[edges[:, 0], edges[:, 1]]
+        rate = np.minimum(np.r_[rpw, rpw] * plan.tx_power_w[sender], sc.link_params.max_rate_bps)
+        link_time = sc.model_bits / rate + np.r_[delay, delay]
+        tx = np.bincount(sender, weights=plan.tx_power_w[sender] * sc.model_bits / rate, minlength=n)
+        slowest = np.zeros(n)
+        np.maximum.at(slowest, sender, link_time)
+        deg = np.bincount(sender, minlength=n)
+        waves = np.ceil(deg / np.maximum(np.asarray(sc.resources.terminals, float), 1.0))
+        load = compute_load(ctx, plan)
+        compute_t = np.where(plan.participating, load.time_s(), 0.0)
+        # Everyone exchanges after the slowest trainer is done (synchronous D-PSGD).
+        done = np.where(plan.participating, compute_t.max(initial=0.0) + waves * slowest, 0.0)
+        return RoundCost(latency_s=float(done.max(initial=0.0)), up_done_s=done, down_done_s=done,
+                         compute_energy_j=np.where(plan.participating, load.energy_j(), 0.0), transmit_energy_j=tx)
+
+    def aggregate(self, ctx: RoundContext, plan: RoundPlan, update: RoundUpdate,
+                  models: torch.Tensor) -> torch.Tensor:
+        """``w_i <- sum_j W_ij w_j`` over the round's graph (satellites without data pass theirs on)."""
+        has = torch.as_tensor(update.weight_sums > 0)
+        local = models.to(torch.float64).clone()
+        local[has] = update.tree_sums[has] / torch.as_tensor(update.weight_sums)[has, None]
+        edges = np.asarray(ctx.snapshot.edges, dtype=np.int64).reshape(-1, 2)[usable_links(ctx)]
+        w, self_w = metropolis_weights(edges, len(models))
+        mixed = local * torch.as_tensor(self_w)[:, None]
+        i, j = torch.as_tensor(edges[:, 0]), torch.as_tensor(edges[:, 1])
+        wt = torch.as_tensor(w)[:, None]
+        mixed.index_add_(0, i, wt * local[j])
+        mixed.index_add_(0, j, wt * local[i])
+        return mixed.to(models.dtype)

@@ -1,0 +1,41 @@
+"""Star FedAvg through ground stations: only satellites in view of a station take part."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedspan.clock import RoundCost
+from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, compute_load, default_resources
+from fedspan.strategies.registry import register_strategy
+
+
+@register_strategy("star")
+class GroundStar(AggregationStrategy):
+    """Classic FedAvg with the server on the ground.
+
+    A satellite downloads the global model, trains and uploads over its RF link only while a
+    station sees it; satellites out of view keep their model and wait for a later round.
+    """
+
+    tree_clock = False
+
+    def plan_round(self, ctx: RoundContext) -> RoundPlan:
+        """Every visible satellite is its own root, all feeding the single global model."""
+        links = ctx.scenario.ground_links(ctx.time_s)
+        n = len(ctx.available)
+        return RoundPlan(parent=np.full(n, -1, np.int64), tree_of=np.zeros(n, np.int64),
+                         participating=ctx.available & links.visible, info={"visible": int(links.visible.sum())},
+                         **default_resources(ctx))
+
+    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
+        """Download, train, upload per visible satellite; the slowest one sets the round."""
+        links = ctx.scenario.ground_links(ctx.time_s)
+        bits = ctx.scenario.model_bits
+        on = plan.participating
+        hop = np.where(on, bits / np.where(on, links.rate_bps, 1.0) + links.delay_s, 0.0)
+        load = compute_load(ctx, plan)
+        done = np.where(on, hop + load.time_s() + hop, 0.0)
+        # The station's downlink is ground-powered; the satellite pays for its upload.
+        tx = np.where(on, links.tx_power_w * bits / np.where(on, links.rate_bps, 1.0), 0.0)
+        return RoundCost(latency_s=float(done.max(initial=0.0)), up_done_s=done - hop, down_done_s=done,
+                         compute_energy_j=np.where(on, load.energy_j(), 0.0), transmit_energy_j=tx)

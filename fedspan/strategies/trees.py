@@ -1,0 +1,108 @@
+"""Forest policies: Fed-Span (the optimizer's plan) and the reference trees it is compared to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError, default_resources
+from fedspan.strategies.forests import assign_model_ids, lift_forest
+from fedspan.strategies.registry import register_strategy
+
+
+class ForestStrategy(AggregationStrategy):
+    """A policy that spans the available satellites with ``num_trees`` trees every round."""
+
+    def __init__(self, num_trees: int = 1, mix_every: int | None = None) -> None:
+        if int(num_trees) < 1:
+            raise StrategyError(f"strategy '{self.name}': num_trees must be >= 1, got {num_trees}")
+        self.num_trees = int(num_trees)
+        self.mix_every = mix_every
+
+    def num_models(self, scenario: Any) -> int:
+        """One model per tree (cluster)."""
+        return self.num_trees
+
+    def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Parent array over the problem's nodes, plus resource overrides (subclasses)."""
+        raise NotImplementedError
+
+    def plan_round(self, ctx: RoundContext) -> RoundPlan:
+        """Build the round's SpanningProblem over the available satellites and span it."""
+        n = len(ctx.available)
+        problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, self.num_trees)
+        sub_parent, overrides = self.sub_forest(ctx, problem)
+        parent = lift_forest(sub_parent, nodes, n)
+        participating = np.zeros(n, bool)
+        participating[nodes] = True
+        resources = default_resources(ctx)
+        info = overrides.pop("info", {})
+        idle_s = float(overrides.pop("idle_s", 0.0))
+        for key, values in overrides.items():
+            resources[key][nodes] = values
+        mix_every = ctx.mix_every if self.mix_every is None else self.mix_every
+        tree_of = assign_model_ids(parent, participating, ctx.holder, self.num_trees)
+        return RoundPlan(parent=parent, tree_of=tree_of, participating=participating, idle_s=idle_s,
+                         mix=self.num_trees > 1 and mix_every > 0 and (ctx.round_index + 1) % mix_every == 0,
+                         info=info, **resources)
+
+
+@register_strategy("fedspan")
+class FedSpan(ForestStrategy):
+    """The optimizer's forest and resources (``optimization.solve``); distance-MSF if it fails."""
+
+    def __init__(self, num_trees: int = 1, mix_every: int | None = None,
+                 solver_options: dict[str, Any] | None = None) -> None:
+        super().__init__(num_trees, mix_every)
+        self.solver_options = solver_options
+
+    def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Solve the round's joint problem; keep its resources."""
+        from optimization import OptimizationError, distance_forest, solve
+
+        try:
+            plan = solve(problem, self.solver_options)
+        except OptimizationError as exc:
+            # A round must still happen: fall back to the warm start with default resources, flagged.
+            return np.asarray(distance_forest(problem, self.num_trees)), {"info": {"fallback": str(exc)}}
+        return np.asarray(plan.parent), {
+            "cpu_hz": np.asarray(plan.cpu_hz, float), "tx_power_w": np.asarray(plan.tx_power_w, float),
+            "local_steps": np.maximum(np.rint(plan.local_steps), 1).astype(np.int64),
+            "batch_size": np.maximum(np.rint(plan.batch_size), 1).astype(np.int64),
+            "idle_s": float(np.max(plan.idle_s)) if np.size(plan.idle_s) else 0.0,
+            "info": {"status": plan.status, "fallback": plan.fallback, "predicted_latency_s": plan.latency_s,
+                     "predicted_energy_j": plan.energy_j, "objective": plan.objective}}
+
+
+@register_strategy("mst")
+class DistanceMST(ForestStrategy):
+    """Plain minimum spanning tree/forest by link distance, default resources."""
+
+    def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """networkx-equivalent distance MSF from the optimization layer's reference topologies."""
+        from optimization import distance_forest
+
+        return np.asarray(distance_forest(problem, self.num_trees)), {}
+
+
+@register_strategy("bfs")
+class BFSTree(ForestStrategy):
+    """Breadth-first (fewest hops) tree/forest, default resources."""
+
+    def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Shortest-hop forest from the optimization layer's reference topologies."""
+        from optimization import bfs_forest
+
+        return np.asarray(bfs_forest(problem, self.num_trees)), {}
+
+
+@register_strategy("random-tree")
+class RandomTree(ForestStrategy):
+    """A uniformly random spanning tree/forest of the candidate links, default resources."""
+
+    def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Random forest seeded by the round's generator (reproducible)."""
+        from optimization import random_forest
+
+        return np.asarray(random_forest(problem, self.num_trees, seed=int(ctx.rng.integers(2**31)))), {}
