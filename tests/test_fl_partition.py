@@ -124,3 +124,31 @@ def test_stream_rejects_bad_points_and_time_travel():
         s.update(20.0, np.zeros(3), np.zeros(3))
     with pytest.raises(PartitionError, match="latitudes"):
         s.update(20.0, np.array([0.0, 95.0]), np.zeros(2))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 12), st.lists(st.floats(0, 500), min_size=1, max_size=8), st.integers(0, 2**32 - 1),
+       st.sampled_from([None, 1, 5]), st.floats(10, 400))
+def test_stream_holdings_are_valid_subsets(num_sats, gaps, seed, capacity, ttl):
+    labels = np.arange(600) % 7
+    stream = RegionalStream(labels, num_sats, seed=seed, region_deg=45, alpha=0.5, arrival_rate=0.3,
+                            ttl_s=ttl, capacity=capacity)
+    rng = np.random.default_rng(seed)
+    pool_region = np.empty(len(labels), dtype=np.int64)
+    for r, pool in enumerate(stream.region_pools):
+        pool_region[pool] = r
+    seen: list[set[int]] = [set() for _ in range(num_sats)]
+    t = 0.0
+    for gap in gaps:
+        t += gap
+        lat, lon = rng.uniform(-90, 90, num_sats), rng.uniform(-180, 180, num_sats)
+        cells = stream.region_of(lat, lon)
+        for n in range(num_sats):
+            seen[n].add(int(cells[n]))
+        held = stream.update(t, lat, lon)
+        assert len(held) == num_sats
+        for n, idx in enumerate(held):
+            assert idx.dtype == np.int64 and np.all(np.diff(idx) > 0)  # sorted, no duplicates
+            assert np.all((idx >= 0) & (idx < len(labels)))
+            assert capacity is None or len(idx) <= capacity
+            assert set(pool_region[idx].tolist()) <= seen[n]  # only from cells it has been over
