@@ -162,15 +162,15 @@ def _check_line1_fields(line1: str) -> None:
 
 def _check_line2_fields(line2: str) -> None:
     """Field checks of line 2: angles in range, eccentricity digits, positive mean motion."""
-    _check_float(line2[8:16], "inclination", 0.0, 180.0)
-    _check_float(line2[17:25], "RAAN", 0.0, 360.0)
+    _check_float(line2[8:16], "line 2 inclination", 0.0, 180.0)
+    _check_float(line2[17:25], "line 2 RAAN", 0.0, 360.0)
     if not line2[26:33].replace(" ", "0").isdigit():
-        raise ValueError(f"eccentricity field {line2[26:33]!r} is not 7 digits")
-    _check_float(line2[34:42], "argument of perigee", 0.0, 360.0)
-    _check_float(line2[43:51], "mean anomaly", 0.0, 360.0)
-    motion = _check_float(line2[52:63], "mean motion (rev/day)", 0.0, 99.99999999)
+        raise ValueError(f"line 2 eccentricity field {line2[26:33]!r} is not 7 digits")
+    _check_float(line2[34:42], "line 2 argument of perigee", 0.0, 360.0)
+    _check_float(line2[43:51], "line 2 mean anomaly", 0.0, 360.0)
+    motion = _check_float(line2[52:63], "line 2 mean motion (rev/day)", 0.0, 99.99999999)
     if motion <= 0.0:
-        raise ValueError("mean motion must be positive")
+        raise ValueError("line 2 mean motion must be positive")
 
 
 def validate_tle_lines(line1: str, line2: str) -> None:
