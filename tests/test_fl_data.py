@@ -194,3 +194,12 @@ def test_real_statlog(shared_data):
     assert torch.bincount(d.y_test).tolist() == [461, 224, 397, 211, 237, 470]
     first = (shared_data / "satimage" / "sat.trn").read_text().split("\n", 1)[0].split()
     assert first[:4] == ["92", "115", "120", "94"]
+
+
+def test_unknown_loader_options_are_data_errors(tmp_path):
+    write_mnist(tmp_path)
+    with pytest.raises(DataError, match="'mnist' does not take option\\(s\\) seed"):
+        load_dataset("mnist", root=tmp_path, seed=1)
+    with pytest.raises(DataError, match="it takes: test_fraction, seed"):
+        load_dataset("digits", colour=True)
+    assert len(load_dataset("digits", test_fraction=0.5).y_test) == round(1797 * 0.5)

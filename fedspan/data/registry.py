@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,9 +14,17 @@ from fedspan.data.eurosat import load_eurosat
 from fedspan.data.idx import load_idx_dataset
 from fedspan.data.statlog import load_statlog
 
+def _load_mnist(root: Path) -> Dataset:
+    return load_idx_dataset(root, name="mnist")
+
+
+def _load_fashion_mnist(root: Path) -> Dataset:
+    return load_idx_dataset(root, name="fashion-mnist")
+
+
 _FILE_LOADERS: dict[str, Callable[..., Dataset]] = {
-    "mnist": lambda root, **kw: load_idx_dataset(root, name="mnist", **kw),
-    "fashion-mnist": lambda root, **kw: load_idx_dataset(root, name="fashion-mnist", **kw),
+    "mnist": _load_mnist,
+    "fashion-mnist": _load_fashion_mnist,
     "satimage": load_statlog,
     "eurosat": load_eurosat,
     "cifar10": load_cifar10,
@@ -51,12 +60,24 @@ def load_dataset(name_or_path: str = "digits", root: str | Path | None = None, *
     """
     key = name_or_path.lower()
     if key == "digits":
-        return load_digits(**kw)
+        return _call(load_digits, key, **kw)
     if key in _FILE_LOADERS:
         if root is None:
             raise DataError(None, f"dataset '{name_or_path}' is read from files: pass root=<folder or file>")
-        return _FILE_LOADERS[key](Path(root), **kw)
+        return _call(_FILE_LOADERS[key], key, Path(root), **kw)
     path = Path(name_or_path)
     if not path.exists():
         raise DataError(path, f"unknown dataset name and no such path (names: {', '.join(DATASET_NAMES)})")
-    return _FILE_LOADERS[detect_format(path)](path, **kw)
+    return _call(_FILE_LOADERS[detect_format(path)], detect_format(path), path, **kw)
+
+
+def _call(loader: Callable[..., Dataset], name: str, *args: Any, **kw: Any) -> Dataset:
+    """Call ``loader``, turning options it does not take into a DataError that lists the valid ones."""
+    signature = inspect.signature(loader)
+    try:
+        signature.bind(*args, **kw)
+    except TypeError:
+        valid = [p for p in list(signature.parameters)[len(args):]]
+        raise DataError(None, f"dataset '{name}' does not take option(s) {', '.join(sorted(kw))} "
+                              f"(it takes: {', '.join(valid) or 'none'})") from None
+    return loader(*args, **kw)
