@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -18,7 +17,8 @@ from optimization.problem import LearningConstants, ObjectiveWeights, SatelliteR
 from orbits.constellation import Constellation
 from orbits.errors import OrbitsError
 from orbits.isl import Snapshot, snapshots
-from orbits.links import LinkParams
+from orbits import ground
+from orbits.links import LinkParams, propagation_delay_s
 from orbits.walker import WALKER_PRESETS
 
 
@@ -37,6 +37,7 @@ class ScenarioConfig:
     link_params: LinkParams = field(default_factory=LinkParams)
     ground_stations: str | None = None  # CSV path; None: orbits' default stations (star baseline only)
     roots_see_ground: bool = False
+    rf_tx_power_w: float = 5.0  # electrical power of the satellite's RF downlink transmitter
     max_cpu_hz: float = 1.5e9
     cycles_per_sample: float = 1e7
     capacitance: float = 1e-28
@@ -45,6 +46,19 @@ class ScenarioConfig:
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     local_steps_bounds: tuple[int, int] = (1, 10)
     batch_bounds: tuple[int, int] = (8, 64)
+
+
+#: Well-known polar and mid-latitude gateway sites (approximate public coordinates).
+DEFAULT_GROUND_STATIONS = (
+    ground.GroundStation("Svalbard", 78.23, 15.41, 0.5),
+    ground.GroundStation("Fairbanks", 64.86, -147.85, 0.2),
+    ground.GroundStation("Kiruna", 67.86, 20.96, 0.4),
+    ground.GroundStation("Wallops", 37.94, -75.46, 0.0),
+    ground.GroundStation("Hartebeesthoek", -25.89, 27.69, 1.5),
+    ground.GroundStation("Santiago", -33.15, -70.67, 0.7),
+    ground.GroundStation("Perth", -31.80, 115.89, 0.0),
+    ground.GroundStation("Usuda", 36.13, 138.36, 1.5),
+)
 
 
 def load_constellation(name_or_path: str) -> Constellation:
@@ -86,7 +100,8 @@ class Scenario:
             n, max_cpu_hz=config.max_cpu_hz, cycles_per_sample=config.cycles_per_sample,
             capacitance=config.capacitance, terminals=self.link_params.terminals,
             energy_budget_j=config.energy_budget_j, max_tx_power_w=self.link_params.max_tx_power_w)
-        self._ground: Any = None
+        self._stations: list[ground.GroundStation] | None = None
+        self._ground_cache: tuple[float, GroundLinks] | None = None
 
     @property
     def num_satellites(self) -> int:
@@ -142,13 +157,34 @@ class Scenario:
         return problem, nodes
 
     def ground_links(self, time_s: float) -> GroundLinks:
-        """Ground-station visibility and RF links at ``start + time_s`` (orbits.ground)."""
-        from orbits import ground
+        """Ground-station visibility and the best visible station's RF link at ``start + time_s``."""
+        if self._ground_cache is not None and self._ground_cache[0] == time_s:
+            return self._ground_cache[1]
+        stations = self.ground_stations
+        ecef = self.constellation.propagate(self.start, [float(time_s)]).positions_ecef_km
+        elevation = ground.elevation_deg(stations, ecef)[0]
+        slant = ground.slant_range_km(stations, ecef)[0]
+        masks = np.array([s.min_elevation_deg for s in stations])[:, None]
+        in_view = np.nan_to_num(elevation, nan=-90.0) >= masks
+        visible = in_view.any(axis=0)
+        distance = np.where(in_view, slant, np.inf).min(axis=0)
+        distance = np.where(visible, distance, 1.0)  # placeholder range where nothing is in view
+        links = GroundLinks(visible=visible, rate_bps=np.where(visible, ground.downlink_rate_bps(distance), 0.0),
+                            delay_s=propagation_delay_s(distance),
+                            tx_power_w=np.full(len(visible), self.config.rf_tx_power_w))
+        self._ground_cache = (time_s, links)
+        return links
 
-        if self._ground is None:
+    @property
+    def ground_stations(self) -> list[ground.GroundStation]:
+        """The configured stations (CSV) or the built-in gateway list."""
+        if self._stations is None:
             path = self.config.ground_stations
-            try:
-                self._ground = ground.read_ground_stations(path) if path else ground.default_ground_stations()
-            except OrbitsError as exc:
-                raise ScenarioError(f"ground stations: {exc}") from exc
-        raise NotImplementedError
+            if path is None:
+                self._stations = list(DEFAULT_GROUND_STATIONS)
+            else:
+                try:
+                    self._stations = ground.read_ground_stations(path)
+                except OrbitsError as exc:
+                    raise ScenarioError(f"ground stations: {exc}") from exc
+        return self._stations

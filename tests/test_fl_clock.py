@@ -113,3 +113,29 @@ def test_ledger_round_trips_through_json():
     assert back.total_energy_j == pytest.approx(10.5) and back.total_latency_s == pytest.approx(4.0)
     with pytest.raises(ClockError, match="expected \\(3,\\)"):
         ledger.add(RoundRecord(2, 0.0, 0.0, 0.0, np.zeros(2), np.zeros(2)))
+
+
+@pytest.mark.parametrize("num_trees", [1, 3])
+def test_clock_equals_optimizer_evaluate_on_a_real_snapshot(num_trees):
+    from optimization.evaluate import evaluate
+    from optimization.forests import distance_forest, random_forest
+
+    from fedspan.scenario import Scenario, ScenarioConfig
+
+    sc = Scenario(ScenarioConfig(constellation="small"), model_bits=2.6e5)
+    snap = sc.snapshot(1800.0, window_s=60.0)
+    n = sc.num_satellites
+    rng = np.random.default_rng(num_trees)
+    problem, nodes = sc.problem(snap, np.ones(n, bool), rng.integers(10, 50, n).astype(float), num_trees)
+    assert (nodes == np.arange(n)).all()
+    for parent in (distance_forest(problem, num_trees), random_forest(problem, num_trees, seed=3)):
+        cpu, power = rng.uniform(2e8, 1.5e9, n), rng.uniform(0.05, 2.0, n)
+        steps, batch = rng.integers(1, 10, n).astype(float), rng.integers(8, 64, n).astype(float)
+        ref = evaluate(problem, parent, cpu, power, steps, batch)
+        load = ComputeLoad(cpu, steps, batch, problem.resources.cycles_per_sample, problem.resources.capacitance)
+        rpw, delay = forest_links(parent, snap.edges, snap.rate_per_watt, snap.delay_s)
+        mine = forest_round_cost(parent, rpw, delay, sc.model_bits, sc.link_params.max_rate_bps, power, load)
+        assert mine.latency_s == pytest.approx(ref.latency_s, rel=1e-9)
+        assert mine.energy_j == pytest.approx(ref.energy_j, rel=1e-9)
+        np.testing.assert_allclose(mine.energy_per_satellite_j, ref.node_energy_j, rtol=1e-9)
+        np.testing.assert_allclose(mine.down_done_s, ref.down_time_s, rtol=1e-9)
