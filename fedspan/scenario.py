@@ -142,8 +142,9 @@ class Scenario:
         keep = available[snapshot.edges[:, 0]] & available[snapshot.edges[:, 1]]
         edges = local[snapshot.edges[keep]]
         res = self.resources
-        # The planner needs |D_n| > 0; a satellite without data still relays, so count it as one sample.
-        samples = np.maximum(np.asarray(sample_weight, float)[nodes], 1.0)
+        # The planner's variance model needs B_n <= |D_n|; a satellite with less data than the
+        # smallest batch (or none: it still relays) is planned as holding one smallest batch.
+        samples = np.maximum(np.asarray(sample_weight, float)[nodes], self.config.batch_bounds[0])
         sub = SatelliteResources(**{name: np.asarray(getattr(res, name))[nodes] for name in res.__dataclass_fields__})
         sub.num_samples = samples
         root_eligible = self.ground_links(snapshot.time_s).visible[nodes] if self.config.roots_see_ground else None

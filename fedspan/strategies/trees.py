@@ -6,6 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from optimization import OptimizationError
+from optimization.forests import bfs_forest, distance_forest, random_forest
+
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError, default_resources
 from fedspan.strategies.forests import assign_model_ids, lift_forest
 from fedspan.strategies.registry import register_strategy
@@ -59,7 +62,7 @@ class FedSpan(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Solve the round's joint problem; keep its resources."""
-        from optimization import OptimizationError, distance_forest, solve
+        from optimization import solve  # the SCA solver is heavy to import; only Fed-Span needs it
 
         try:
             plan = solve(problem, self.solver_options)
@@ -81,8 +84,6 @@ class DistanceMST(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """networkx-equivalent distance MSF from the optimization layer's reference topologies."""
-        from optimization import distance_forest
-
         return np.asarray(distance_forest(problem, self.num_trees)), {}
 
 
@@ -92,8 +93,6 @@ class BFSTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Shortest-hop forest from the optimization layer's reference topologies."""
-        from optimization import bfs_forest
-
         return np.asarray(bfs_forest(problem, self.num_trees)), {}
 
 
@@ -103,6 +102,4 @@ class RandomTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Random forest seeded by the round's generator (reproducible)."""
-        from optimization import random_forest
-
         return np.asarray(random_forest(problem, self.num_trees, seed=int(ctx.rng.integers(2**31)))), {}

@@ -1,0 +1,109 @@
+"""Per-round metrics of a run, written as CSV (one row per round) and JSON (rows + summary)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from fedspan.errors import FedSpanError
+
+
+class MetricsError(FedSpanError):
+    """A metrics file that cannot be written or read back."""
+
+
+@dataclass
+class RoundMetrics:
+    """What one round did and cost, and how good the model is afterwards."""
+
+    round: int
+    time_s: float  # simulated start of the round, seconds after the run's start
+    latency_s: float
+    idle_s: float
+    energy_j: float
+    cumulative_energy_j: float
+    test_accuracy: float
+    test_loss: float
+    train_loss: float
+    participating: int
+    available: int
+    messages: int
+    num_roots: int
+    fault_extra_latency_s: float = 0.0
+    fault_extra_energy_j: float = 0.0
+    faults: str = ""
+    fallback: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-safe apart from NaN, which JSON writers map to null)."""
+        return asdict(self)
+
+
+FIELDS = tuple(f.name for f in fields(RoundMetrics))
+
+
+def _json_safe(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_metrics(out_dir: str | Path, rows: list[RoundMetrics], summary: dict[str, Any] | None = None,
+                  stem: str = "metrics") -> tuple[Path, Path]:
+    """Write ``<stem>.csv`` and ``<stem>.json`` into ``out_dir``; returns both paths."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(FIELDS)
+        for row in rows:
+            # repr keeps every float bit-exact through the text file.
+            writer.writerow([repr(v) if isinstance(v, float) else v for v in row.to_dict().values()])
+        _atomic_write(csv_path, buf.getvalue())
+        payload = {"summary": {k: _json_safe(v) for k, v in (summary or {}).items()},
+                   "rounds": [{k: _json_safe(v) for k, v in r.to_dict().items()} for r in rows]}
+        _atomic_write(json_path, json.dumps(payload, indent=1, default=str))
+    except OSError as exc:
+        raise MetricsError(f"{out}: cannot write metrics ({exc.strerror})") from None
+    return csv_path, json_path
+
+
+def read_metrics_csv(path: str | Path) -> list[RoundMetrics]:
+    """Read a metrics CSV written by :func:`write_metrics` back into rows."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != FIELDS:
+                raise MetricsError(f"{path}: header {reader.fieldnames} is not the metrics header {list(FIELDS)}")
+            types = {f.name: f.type for f in fields(RoundMetrics)}
+            rows = []
+            for line, rec in enumerate(reader, start=2):
+                try:
+                    rows.append(RoundMetrics(**{k: _parse(types[k], v) for k, v in rec.items()}))
+                except (TypeError, ValueError) as exc:
+                    raise MetricsError(f"{path}:{line}: bad metrics row ({exc})") from None
+            return rows
+    except OSError as exc:
+        raise MetricsError(f"{path}: cannot read metrics ({exc.strerror})") from None
+
+
+def _parse(kind: Any, text: str) -> Any:
+    kind = str(kind)
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    return text

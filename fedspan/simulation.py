@@ -1,0 +1,426 @@
+"""The simulation loop: rounds of planning, training, spanning aggregation and accounting.
+
+Every round happens at its own time on the moving constellation: the candidate links, the
+data each satellite holds (regional mode), who is alive and the plan all come from that
+instant. Randomness is derived from ``(seed, round)`` (and the data stream's own generator,
+checkpointed), so a run is reproducible and resumes bit-identically after an interruption.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from fedspan.aggregation import tree_sums
+from fedspan.backend import RoundUpdate, RoundWork, TrainingBackend
+from fedspan.checkpoint import CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint, save_checkpoint
+from fedspan.clock import EnergyLedger, RoundCost, RoundRecord, forest_round_cost
+from fedspan.data import load_dataset
+from fedspan.errors import FedSpanError
+from fedspan.faults import FaultEvent, FaultOutcome, parse_fault_schedule, random_faults, resolve_faults
+from fedspan.metrics import RoundMetrics, write_metrics
+from fedspan.models import flatten_params, make_model, model_bits
+from fedspan.partition import RegionalStream, dirichlet, iid
+from fedspan.scenario import Scenario, ScenarioConfig
+from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
+from fedspan.strategies.base import compute_load, merge_roots_cost, plan_links
+from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
+from optimization.problem import LearningConstants, ObjectiveWeights
+
+PARTITIONS = ("iid", "dirichlet", "regional")
+BACKENDS = ("inprocess", "distributed")
+
+
+class SimulationError(FedSpanError):
+    """A simulation configuration that cannot run, named by its field."""
+
+
+@dataclass
+class SimulationConfig:
+    """Everything a run depends on; defaults give a quick 66-satellite Fed-Span run on digits."""
+
+    constellation: str = "small"  # Walker preset or TLE file
+    rounds: int = 10
+    round_interval_s: float = 600.0
+    start: datetime | None = None
+    dataset: str = "digits"
+    data_root: str | None = None
+    max_train: int | None = None
+    max_test: int | None = None
+    partition: str = "iid"  # iid | dirichlet | regional
+    alpha: float = 0.5  # Dirichlet concentration (dirichlet and regional)
+    data_ttl_s: float | None = None  # regional: sample lifetime (default 3 round intervals)
+    arrival_rate: float = 0.05  # regional: samples per second while over a region
+    model: str = "mlp"
+    lr: float = 0.05
+    local_steps: int = 5
+    batch_size: int = 32
+    strategy: str = "fedspan"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    num_trees: int = 1
+    mix_every: int = 1
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # loss, energy, latency
+    link_policy: str = "knn"
+    neighbors: int = 8
+    window_s: float | None = None  # link must last this long; None: the previous round's latency
+    ground_stations: str | None = None
+    roots_see_ground: bool = False
+    seed: int = 0
+    backend: str = "inprocess"
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    fault_rate: float = 0.0
+    energy_budget_j: float = math.inf  # per satellite over the whole run (battery without recharge)
+    output_dir: str | None = None
+    resume: bool = True
+
+    def validate(self) -> None:
+        """Raise SimulationError naming the first bad field."""
+        checks = [
+            (self.rounds >= 1, "rounds", "must be >= 1"),
+            (self.round_interval_s > 0, "round_interval_s", "must be > 0"),
+            (self.partition in PARTITIONS, "partition", f"must be one of {', '.join(PARTITIONS)}"),
+            (self.alpha > 0, "alpha", "must be > 0"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.local_steps >= 1, "local_steps", "must be >= 1"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.num_trees >= 1, "num_trees", "must be >= 1"),
+            (self.mix_every >= 0, "mix_every", "must be >= 0 (0: never mix)"),
+            (len(self.weights) == 3 and all(w >= 0 for w in self.weights), "weights",
+             "must be three non-negative numbers (loss, energy, latency)"),
+            (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
+            (0.0 <= self.fault_rate < 1.0, "fault_rate", "must be in [0, 1)"),
+            (self.energy_budget_j > 0, "energy_budget_j", "must be > 0"),
+            (self.window_s is None or self.window_s >= 0, "window_s", "must be >= 0"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise SimulationError(f"config.{name} = {getattr(self, name)!r} {why}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of the configuration."""
+        d = asdict(self)
+        d["start"] = self.start.isoformat() if self.start else None
+        d["weights"] = list(self.weights)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SimulationConfig":
+        """Build from a dict (e.g. a TOML table); unknown keys are named in the error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SimulationError(f"unknown simulation option(s) {', '.join(unknown)}")
+        data = dict(data)
+        if isinstance(data.get("start"), str):
+            data["start"] = datetime.fromisoformat(data["start"])
+        if "weights" in data:
+            data["weights"] = tuple(data["weights"])
+        return cls(**data)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed (the round count may grow)."""
+        d = self.to_dict()
+        for key in ("rounds", "output_dir", "resume"):
+            d.pop(key)
+        return d
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run."""
+
+    config: SimulationConfig
+    metrics: list[RoundMetrics]
+    ledger: EnergyLedger
+    models: torch.Tensor
+    global_model: torch.Tensor
+    output_files: list[Path]
+    resumed_from_round: int = 0
+
+    @property
+    def final_accuracy(self) -> float:
+        """Test accuracy after the last round."""
+        return self.metrics[-1].test_accuracy if self.metrics else float("nan")
+
+
+class InProcessBackend:
+    """The default ``TrainingBackend``: batched local training, then the spanning reduce."""
+
+    def __init__(self, trainer: BatchedTrainer) -> None:
+        self.trainer = trainer
+
+    def run_round(self, work: RoundWork) -> RoundUpdate:
+        """Train every included satellite at once and add the models up leaves -> root."""
+        include = np.asarray(work.include, bool)
+        idx = np.flatnonzero(include)
+        tree_of = np.asarray(work.tree_of, np.int64)
+        num_models, num_params = work.start_params.shape
+        params = torch.zeros((len(include), num_params), dtype=torch.float32)
+        weights = np.asarray(work.sample_weight, float)
+        loss = float("nan")
+        if len(idx):
+            result = self.trainer.train(work.start_params.to(torch.float32)[torch.as_tensor(tree_of[idx])],
+                                        [work.client_indices[i] for i in idx], np.asarray(work.local_steps)[idx],
+                                        np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx))
+            params[torch.as_tensor(idx)] = result.params.cpu()
+            loss = mean_train_loss(result.last_loss, weights[idx])
+        sums, wsum, messages = tree_sums(params, weights, work.parent, tree_of, num_models, include)
+        return RoundUpdate(tree_sums=sums, weight_sums=wsum, train_loss=loss, messages=messages)
+
+
+ProgressCallback = Callable[[int, int, RoundMetrics], None]
+
+
+class Simulation:
+    """A configured run: data, model, constellation, policy and backend, stepped round by round."""
+
+    def __init__(self, config: SimulationConfig, backend: TrainingBackend | None = None) -> None:
+        config.validate()
+        self.config = c = config
+        self.dataset = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed)
+        self.model = make_model(c.model, self.dataset.input_shape, self.dataset.num_classes, seed=c.seed)
+        self.trainer = BatchedTrainer(self.model, self.dataset.x_train, self.dataset.y_train, c.lr)
+        learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1))
+        self.scenario = Scenario(ScenarioConfig(
+            constellation=c.constellation, start=c.start, link_policy=c.link_policy, neighbors=c.neighbors,
+            ground_stations=c.ground_stations, roots_see_ground=c.roots_see_ground, learning=learning,
+            weights=ObjectiveWeights(*c.weights)), model_bits=model_bits(self.model))
+        self.num_satellites = n = self.scenario.num_satellites
+        self.strategy = _make_strategy(c)
+        self.num_models = self.strategy.num_models(self.scenario)
+        self.schedule = parse_fault_schedule(c.faults, n, c.rounds)
+        self.backend = backend or self._default_backend()
+        self.static_partition = None if c.partition == "regional" else self._partition(n)
+
+    def _default_backend(self) -> TrainingBackend:
+        if self.config.backend == "distributed":
+            from fedspan.distributed import TorchDistributedBackend
+
+            return TorchDistributedBackend(self.trainer)
+        return InProcessBackend(self.trainer)
+
+    def _partition(self, n: int) -> list[np.ndarray]:
+        labels = self.dataset.y_train.numpy()
+        rng = np.random.default_rng([self.config.seed, 1])
+        if self.config.partition == "iid":
+            return iid(labels, n, rng)
+        return dirichlet(labels, n, self.config.alpha, rng)
+
+    def initial_state(self) -> SimulationState:
+        """State before round 0: every satellite holds the same initial model."""
+        n, c = self.num_satellites, self.config
+        stream = None
+        if c.partition == "regional":
+            stream = RegionalStream(self.dataset.y_train.numpy(), n, seed=c.seed, alpha=c.alpha,
+                                    arrival_rate=c.arrival_rate, ttl_s=c.data_ttl_s or 3 * c.round_interval_s)
+        init = flatten_params(self.model)
+        return SimulationState(
+            next_round=0, models=init.repeat(self.num_models, 1), model_weight=np.ones(self.num_models),
+            holder=np.zeros(n, np.int64) if self.num_models < n else np.arange(n), dead=np.zeros(n, bool),
+            energy_used_j=np.zeros(n), next_time_s=0.0, last_latency_s=0.0,
+            ledger=EnergyLedger(n).to_dict(), metrics=[], stream=stream)
+
+    def client_data(self, state: SimulationState, time_s: float) -> list[np.ndarray]:
+        """Each satellite's sample indices at ``time_s`` (the regional stream moves with the orbits)."""
+        if state.stream is None:
+            return self.static_partition
+        lat, lon = self.scenario.subpoints(time_s)
+        active = np.isfinite(lat) & np.isfinite(lon)
+        return state.stream.update(time_s, np.where(active, lat, 0.0), np.where(active, lon, 0.0))
+
+    def step(self, state: SimulationState, ledger: EnergyLedger) -> RoundMetrics:
+        """Run round ``state.next_round`` and advance ``state`` and ``ledger`` in place."""
+        c, n = self.config, self.num_satellites
+        r = state.next_round
+        time_s = state.next_time_s
+        window = c.window_s if c.window_s is not None else max(state.last_latency_s, 10.0)
+        snapshot = self.scenario.snapshot(time_s, window)
+        data = self.client_data(state, time_s)
+        sample_weight = np.array([len(d) for d in data], dtype=float)
+        budget_left = c.energy_budget_j - state.energy_used_j
+        available = ~state.dead & np.asarray(snapshot.active, bool) & (budget_left > 0)
+        ctx = RoundContext(round_index=r, time_s=time_s, snapshot=snapshot, scenario=self.scenario,
+                           available=available, sample_weight=sample_weight, holder=state.holder,
+                           local_steps=c.local_steps, batch_size=c.batch_size, mix_every=c.mix_every,
+                           rng=np.random.default_rng([c.seed, r, 2]))
+        plan = self.strategy.plan_round(ctx)
+        _check_plan(plan, n, self.num_models, self.strategy.name)
+        cost = planned = self.strategy.round_cost(ctx, plan)
+        events = self._fault_events(ctx, plan, planned, budget_left)
+        parent, tree_of, include = plan.parent, plan.tree_of, plan.participating & (sample_weight > 0)
+        notes: list[str] = []
+        if events:
+            outcome = self._apply_faults(ctx, plan, planned, events)
+            state.dead |= outcome.dead
+            parent, tree_of = outcome.up_parent, outcome.tree_of
+            include = outcome.contributing & (sample_weight > 0)
+            cost, notes = self._faulted_cost(ctx, plan, outcome), outcome.notes
+        update = self.backend.run_round(RoundWork(
+            start_params=state.models, tree_of=tree_of, parent=parent, include=include,
+            local_steps=plan.local_steps, batch_size=plan.batch_size, sample_weight=sample_weight,
+            client_indices=data, round_index=r, seed=c.seed))
+        final_plan = plan if not events else RoundPlan(**{**plan.__dict__, "parent": parent, "tree_of": tree_of,
+                                                          "participating": include})
+        state.models = self.strategy.aggregate(ctx, final_plan, update, state.models)
+        got = update.weight_sums > 0
+        state.model_weight = np.where(got, update.weight_sums, state.model_weight)
+        if final_plan.mix:
+            state.model_weight = np.full_like(state.model_weight, state.model_weight.mean())
+        alive_in_round = final_plan.participating | (plan.participating & ~state.dead)
+        state.holder = np.where(alive_in_round, tree_of, state.holder)
+        global_model = self.global_model(state)
+        test_loss, test_acc = evaluate(self.model, global_model, self.dataset.x_test, self.dataset.y_test)
+        energy = cost.energy_per_satellite_j
+        state.energy_used_j = state.energy_used_j + energy
+        record = RoundRecord(round_index=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s,
+                             compute_energy_j=cost.compute_energy_j, transmit_energy_j=cost.transmit_energy_j,
+                             fault_extra_latency_s=cost.latency_s - planned.latency_s,
+                             fault_extra_energy_j=cost.energy_j - planned.energy_j)
+        ledger.add(record)
+        metrics = RoundMetrics(
+            round=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s, energy_j=cost.energy_j,
+            cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
+            train_loss=update.train_loss, participating=int(include.sum()), available=int(available.sum()),
+            messages=update.messages, num_roots=int(((parent < 0) & include).sum()),
+            fault_extra_latency_s=record.fault_extra_latency_s, fault_extra_energy_j=record.fault_extra_energy_j,
+            faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""))
+        state.next_round = r + 1
+        state.next_time_s = max((r + 1) * c.round_interval_s, time_s + cost.latency_s + plan.idle_s)
+        state.last_latency_s = cost.latency_s
+        state.metrics.append(metrics.to_dict())
+        state.ledger = ledger.to_dict()
+        return metrics
+
+    def global_model(self, state: SimulationState) -> torch.Tensor:
+        """Data-weighted average of the models (the single model when there is one)."""
+        if len(state.models) == 1:
+            return state.models[0]
+        w = torch.as_tensor(state.model_weight, dtype=torch.float64)
+        return ((state.models.to(torch.float64) * w[:, None]).sum(0) / w.sum()).to(torch.float32)
+
+    def _fault_events(self, ctx: RoundContext, plan: RoundPlan, planned: RoundCost,
+                      budget_left: np.ndarray) -> list[FaultEvent]:
+        r = ctx.round_index
+        events = [e for e in self.schedule if e.round == r]
+        if self.config.fault_rate > 0:
+            rng = np.random.default_rng([self.config.seed, r, 3])
+            events += random_faults(rng, r, plan.parent, plan.participating, self.config.fault_rate)
+        # A battery that cannot pay for the round runs empty when its share is spent.
+        short = plan.participating & (planned.energy_per_satellite_j > budget_left)
+        for s in np.flatnonzero(short):
+            frac = float(np.clip(budget_left[s] / planned.energy_per_satellite_j[s], 0.0, 0.999))
+            events.append(FaultEvent(r, "energy", int(s), None, frac))
+        return events
+
+    def _apply_faults(self, ctx: RoundContext, plan: RoundPlan, planned: RoundCost,
+                      events: list[FaultEvent]) -> FaultOutcome:
+        snap, sc = ctx.snapshot, self.scenario
+        rpw, delay = plan_links(ctx, plan.parent)
+        has = plan.parent >= 0
+        rate = np.where(has, np.minimum(np.nan_to_num(rpw) * plan.tx_power_w, sc.link_params.max_rate_bps), 1.0)
+        uplink_t = np.where(has, sc.model_bits / rate + np.nan_to_num(delay), 0.0)
+        uplink_e = np.where(has, plan.tx_power_w * sc.model_bits / rate, 0.0)
+        if not self.strategy.tree_clock:
+            # No forest to repair: the satellites that fail simply do not contribute.
+            dead = np.zeros(len(plan.parent), bool)
+            for ev in events:
+                if ev.satellite is not None and ev.kind != "root":
+                    dead[ev.satellite] = True
+            return FaultOutcome(plan.parent, plan.parent, plan.tree_of, plan.participating & ~dead,
+                                plan.participating & ~dead, np.zeros(len(dead)), np.zeros(len(dead)), dead,
+                                [f"satellite {s} lost" for s in np.flatnonzero(dead)])
+        return resolve_faults(events, plan.parent, plan.tree_of, plan.participating, planned.up_done_s, uplink_t,
+                              uplink_e, snap.edges, snap.distance_km, np.asarray(sc.resources.terminals))
+
+    def _faulted_cost(self, ctx: RoundContext, plan: RoundPlan, outcome: FaultOutcome) -> RoundCost:
+        if not self.strategy.tree_clock:
+            return self.strategy.round_cost(ctx, RoundPlan(**{**plan.__dict__, "participating": outcome.trains}))
+        up_rpw, up_delay = plan_links(ctx, outcome.up_parent)
+        down_rpw, down_delay = plan_links(ctx, outcome.down_parent)
+        cost = forest_round_cost(outcome.up_parent, up_rpw, up_delay, self.scenario.model_bits,
+                                 self.scenario.link_params.max_rate_bps, plan.tx_power_w, compute_load(ctx, plan),
+                                 trains=outcome.trains, earliest_send_s=outcome.earliest_send_s,
+                                 down_parent=outcome.down_parent, down_rate_per_watt=down_rpw,
+                                 down_delay_s=down_delay)
+        cost.transmit_energy_j = cost.transmit_energy_j + outcome.wasted_tx_j
+        repaired = RoundPlan(**{**plan.__dict__, "parent": outcome.up_parent, "tree_of": outcome.tree_of,
+                                "participating": outcome.contributing})
+        return merge_roots_cost(ctx, repaired, cost)
+
+    def writes_files(self) -> bool:
+        """Only one process writes outputs (rank 0 under torch.distributed)."""
+        if self.config.output_dir is None:
+            return False
+        dist = torch.distributed
+        return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
+
+
+def _make_strategy(c: SimulationConfig) -> AggregationStrategy:
+    """The configured policy; forest policies get ``num_trees`` and ``mix_every`` from the config."""
+    from fedspan.strategies.registry import _REGISTRY
+
+    options = dict(c.strategy_options)
+    cls = _REGISTRY.get(c.strategy)
+    if cls is not None:
+        params = inspect.signature(cls.__init__).parameters
+        if "num_trees" in params:
+            options.setdefault("num_trees", c.num_trees)
+    return make_strategy(c.strategy, **options)
+
+
+def _check_plan(plan: RoundPlan, n: int, num_models: int, name: str) -> None:
+    for key in ("parent", "tree_of", "participating", "cpu_hz", "tx_power_w", "local_steps", "batch_size"):
+        if np.shape(getattr(plan, key)) != (n,):
+            raise SimulationError(f"strategy '{name}' planned {key} of shape {np.shape(getattr(plan, key))}, "
+                                  f"expected ({n},)")
+    ids = plan.tree_of[plan.participating]
+    if len(ids) and (ids.min() < 0 or ids.max() >= num_models):
+        raise SimulationError(f"strategy '{name}' used model ids outside [0, {num_models})")
+
+
+def run_simulation(config: SimulationConfig, progress: ProgressCallback | None = None,
+                   on_round: Callable[[RoundMetrics], None] | None = None,
+                   backend: TrainingBackend | None = None) -> RunResult:
+    """Run (or resume) a simulation; saves a checkpoint after every round when ``output_dir`` is set.
+
+    ``progress(done, total, metrics)`` is called after each round (for a progress bar) and
+    ``on_round(metrics)`` too. Ctrl-C keeps every completed round: its checkpoint and metrics
+    files are on disk, and running again with the same config resumes from there.
+    """
+    sim = Simulation(config, backend)
+    out = Path(config.output_dir) if config.output_dir else None
+    ckpt_path = out / CHECKPOINT_NAME if out else None
+    state = sim.initial_state()
+    if ckpt_path is not None and config.resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, config.fingerprint())
+        if state.next_round > config.rounds:
+            raise CheckpointError(f"{ckpt_path}: already has {state.next_round} rounds, more than rounds = "
+                                  f"{config.rounds}")
+    resumed = state.next_round
+    ledger = EnergyLedger.from_dict(state.ledger)
+    files: list[Path] = []
+    try:
+        while state.next_round < config.rounds:
+            metrics = sim.step(state, ledger)
+            if sim.writes_files():
+                save_checkpoint(ckpt_path, state, config.fingerprint())
+            if progress is not None:
+                progress(state.next_round, config.rounds, metrics)
+            if on_round is not None:
+                on_round(metrics)
+    finally:
+        rows = [RoundMetrics(**m) for m in state.metrics]
+        if sim.writes_files():
+            summary = {"strategy": config.strategy, "rounds_done": state.next_round,
+                       "total_energy_j": ledger.total_energy_j, "total_latency_s": ledger.total_latency_s,
+                       "final_accuracy": rows[-1].test_accuracy if rows else None, "config": config.to_dict()}
+            files = list(write_metrics(out, rows, summary))
+    return RunResult(config=config, metrics=rows, ledger=ledger, models=state.models,
+                     global_model=sim.global_model(state), output_files=files, resumed_from_round=resumed)
