@@ -10,7 +10,12 @@ as a single process, which is also the reference the multi-rank result is tested
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -68,9 +73,13 @@ def _check_work(work: RoundWork) -> int:
 class TorchDistributedBackend:
     """A ``TrainingBackend`` that trains this rank's block of satellites and all-reduces the sums."""
 
-    def __init__(self, trainer: BatchedTrainer, group: dist.ProcessGroup | None = None) -> None:
-        self.trainer = trainer
+    def __init__(self, trainer: BatchedTrainer, group: dist.ProcessGroup | None = None,
+                 device: torch.device | str | None = None) -> None:
         self.group = group
+        # NCCL reduces CUDA tensors only, so under NCCL each rank trains on its own GPU.
+        if device is None and dist.is_initialized() and dist.get_backend(group) == "nccl":
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.trainer = trainer.to(device) if device is not None else trainer
 
     @property
     def world_size(self) -> int:
@@ -120,3 +129,55 @@ class TorchDistributedBackend:
             train_loss=float(loss_sum / loss_weight) if loss_weight > 0 else float("nan"),
             messages=upward_messages(work.parent, include),
         )
+
+
+def _config_from_file(path: Path, output_dir: str | None, rounds: int | None):  # -> SimulationConfig
+    """The simulation options of a TOML file (flat keys or a ``[run]`` table), forced to this backend."""
+    from fedspan.config import read_config
+    from fedspan.simulation import SimulationConfig
+
+    known = {f.name for f in fields(SimulationConfig)}
+    options = read_config(path, "run", known)
+    options["backend"] = "distributed"
+    if output_dir is not None:
+        options["output_dir"] = output_dir
+    if rounds is not None:
+        options["rounds"] = rounds
+    return SimulationConfig.from_dict(options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``torchrun --nproc_per_node R -m fedspan.distributed --config run.toml``: one simulation over R ranks.
+
+    Every rank plans the same rounds (the plan is deterministic) and trains its shard of
+    satellites; rank 0 alone writes metrics and checkpoints. Without torchrun's environment it
+    runs as a single process.
+    """
+    parser = argparse.ArgumentParser(prog="python -m fedspan.distributed", description=main.__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="TOML file of simulation options")
+    parser.add_argument("--output-dir", default=None, help="where rank 0 writes metrics (overrides the file)")
+    parser.add_argument("--rounds", type=int, default=None, help="number of rounds (overrides the file)")
+    args = parser.parse_args(argv)
+    from fedspan.simulation import run_simulation
+
+    try:
+        if "RANK" in os.environ:
+            init_process_group_from_env()
+        config = _config_from_file(args.config, args.output_dir, args.rounds)
+        result = run_simulation(config)
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        if rank == 0:
+            world = dist.get_world_size() if dist.is_initialized() else 1
+            print(f"{len(result.metrics)} rounds on {world} rank(s): final test accuracy "
+                  f"{result.final_accuracy:.4f}" + (f", metrics in {config.output_dir}" if config.output_dir else ""))
+        return 0
+    except ValueError as exc:  # FedSpanError, OrbitsError and OptimizationError all derive from ValueError
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

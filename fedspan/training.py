@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -131,6 +132,14 @@ class BatchedTrainer:
         self.memory_budget_floats = int(memory_budget_floats)
         self._act_per_sample = _activation_numel(self.model, tuple(x_train.shape[1:]))
         self._batched_logits = torch.vmap(self._logits, in_dims=(0, 0))
+
+    def to(self, device: torch.device | str) -> BatchedTrainer:
+        """This trainer on ``device`` (itself when already there); data and a model copy move along."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        return BatchedTrainer(copy.deepcopy(self.model), self.x_train, self.y_train, self.lr, self.momentum,
+                              self.weight_decay, device, self.memory_budget_floats)
 
     def _logits(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return functional_call(self.model, unflatten(flat, self.shapes), (x,))

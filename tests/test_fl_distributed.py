@@ -120,3 +120,45 @@ def test_init_without_torchrun_env_is_a_clear_error(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(DistributedError, match="launch with torchrun"):
         init_process_group_from_env()
+
+
+SIM_OPTIONS = {"rounds": 3, "max_train": 600, "max_test": 300, "strategy": "mst", "num_trees": 2,
+               "partition": "dirichlet", "alpha": 1.0, "seed": 4}
+
+
+def test_torchrun_simulation_matches_in_process(tmp_path):
+    """``torchrun -m fedspan.distributed`` on 2 gloo ranks reproduces the in-process run's metrics."""
+    import json
+
+    from fedspan.simulation import SimulationConfig, run_simulation
+
+    reference = run_simulation(SimulationConfig(**SIM_OPTIONS)).metrics
+    config = tmp_path / "run.toml"
+    config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in SIM_OPTIONS.items()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+           "-m", "fedspan.distributed", "--config", str(config), "--output-dir", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 rounds on 2 rank(s)" in proc.stdout
+    rows = json.loads((tmp_path / "out" / "metrics.json").read_text())["rounds"]
+    assert len(rows) == len(reference) == 3
+    for got, want in zip(rows, reference):
+        assert got["messages"] == want.messages and got["participating"] == want.participating
+        assert got["latency_s"] == pytest.approx(want.latency_s, rel=1e-12)
+        assert got["energy_j"] == pytest.approx(want.energy_j, rel=1e-12)
+        assert got["test_loss"] == pytest.approx(want.test_loss, rel=1e-5)
+        assert got["train_loss"] == pytest.approx(want.train_loss, rel=1e-5)
+        assert abs(got["test_accuracy"] - want.test_accuracy) <= 1 / 300 + 1e-12
+
+
+def test_main_reports_bad_config_in_one_line(tmp_path, capsys):
+    from fedspan.distributed import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("rounds = 2\nwarp_drive = true\n")
+    assert main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "warp-drive" in err and err.count("\n") == 1

@@ -166,3 +166,20 @@ def test_fedavg_rounds_learn_digits(digits):
         global_params = (sums[0] / wsum[0]).float()
     loss, acc = trainer.evaluate(global_params, digits.x_test, digits.y_test)
     assert acc0 < 0.3 and acc > 0.85 and loss < 0.6
+
+
+def test_trainer_to_same_device_is_identity(digits):
+    trainer = BatchedTrainer(make_model("mlp", digits.input_shape, 10), digits.x_train, digits.y_train, lr=0.1)
+    assert trainer.to("cpu") is trainer
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_trainer_matches_cpu(digits):
+    idx = clients(len(digits.y_train), [40, 25, 60], seed=2)
+    steps, batch, seeds = np.array([3, 2, 4]), np.array([8, 8, 16]), client_seeds(1, 0, np.arange(3))
+    model = make_model("mlp", digits.input_shape, digits.num_classes)
+    cpu = BatchedTrainer(model, digits.x_train, digits.y_train, lr=0.1, momentum=0.9)
+    start = flatten_params(model).repeat(3, 1)
+    want = cpu.train(start, idx, steps, batch, seeds).params
+    got = cpu.to("cuda").train(start.cuda(), idx, steps, batch, seeds).params.cpu()
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
