@@ -54,6 +54,85 @@ DebugOption = typer.Option(False, "--debug", help="Show full tracebacks on error
                            callback=_set_debug)
 
 
+def _parse_time(value: Optional[str], option: str) -> Optional["datetime"]:
+    """ISO-8601 UTC time of an option, or None; a bad value is a one-line usage error."""
+    from datetime import datetime, timezone
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not an ISO-8601 time such as 2024-05-12T00:00:00Z",
+                                 param_hint=option) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@constellation_app.command("walker")
+def constellation_walker(
+    output: Path = typer.Option(..., "-o", "--output", help="TLE file to write."),
+    preset: Optional[str] = typer.Option(None, help="Preset: starlink-shell1, small, iridium, oneweb."),
+    walker: Optional[str] = typer.Option(None, help="Walker-delta i:T/P/F, e.g. 53:1584/72/1 (with --altitude)."),
+    altitude: Optional[float] = typer.Option(None, help="Altitude in km for --walker."),
+    epoch: Optional[str] = typer.Option(None, help="TLE epoch, ISO-8601 UTC (default 2024-05-12T00:00Z)."),
+    config: Optional[Path] = ConfigOption,
+    debug: bool = DebugOption,
+) -> None:
+    """Write a Walker-delta constellation as a valid 3-line TLE file.
+
+    Examples:
+      fedspan constellation walker --preset starlink-shell1 -o starlink.tle
+      fedspan constellation walker --walker 86.4:66/6/2 --altitude 780 -o iridium.tle
+    """
+    from orbits.tle import write_tle
+    from orbits.walker import WALKER_PRESETS, WalkerSpec, walker_delta
+
+    when = _parse_time(epoch, "--epoch")
+    if (preset is None) == (walker is None):
+        raise click.UsageError("give exactly one of --preset or --walker")
+    if preset is not None:
+        if preset not in WALKER_PRESETS:
+            raise click.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
+                                     param_hint="--preset")
+        spec = WALKER_PRESETS[preset]
+    else:
+        if altitude is None:
+            raise click.UsageError("--walker needs --altitude (km)")
+        spec = WalkerSpec.parse(walker, altitude)
+    count = write_tle(output, walker_delta(spec, epoch=when))
+    typer.echo(f"wrote {count} satellites ({spec.notation}, {spec.altitude_km:g} km) to {output}")
+
+
+@constellation_app.command("info")
+def constellation_info(
+    constellation: str = typer.Argument(..., help="A TLE file or a preset name."),
+    debug: bool = DebugOption,
+) -> None:
+    """Summarise a constellation: satellites, planes, epochs, altitudes, dropped satellites.
+
+    Example:
+      fedspan constellation info starlink.tle
+    """
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from fedspan.scenario import load_constellation
+
+    con = load_constellation(constellation)
+    alt = con.propagate(con.epoch, [0.0]).altitudes_km()[0]
+    incl = np.array([t.inclination_deg for t in con.tles])
+    table = Table(title=f"{constellation}", show_header=False)
+    table.add_row("satellites", str(len(con)))
+    table.add_row("dropped (SGP4 fails at epoch)", str(len(con.dropped)))
+    table.add_row("orbital planes (inferred)", str(len(np.unique(con.plane_ids))))
+    table.add_row("latest epoch", con.epoch.isoformat())
+    table.add_row("inclination (deg)", f"{incl.min():.1f} .. {incl.max():.1f}")
+    table.add_row("altitude km (min / median / max)",
+                  f"{np.nanmin(alt):.0f} / {np.nanmedian(alt):.0f} / {np.nanmax(alt):.0f}")
+    Console().print(table)
+
+
 def _error_types() -> tuple[type[BaseException], ...]:
     """The error types that are the user's to fix: printed as one line, never as a traceback."""
     from fedspan.errors import FedSpanError
