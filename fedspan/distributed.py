@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ import torch.distributed as dist
 from fedspan.backend import RoundUpdate, RoundWork
 from fedspan.errors import FedSpanError
 from fedspan.training import BatchedTrainer, client_seeds, tree_weighted_sums
+
+if TYPE_CHECKING:  # the simulation imports this module lazily; import it back only for typing
+    from fedspan.simulation import SimulationConfig
 
 
 class DistributedError(FedSpanError):
@@ -131,7 +134,7 @@ class TorchDistributedBackend:
         )
 
 
-def _config_from_file(path: Path, output_dir: str | None, rounds: int | None):  # -> SimulationConfig
+def _config_from_file(path: Path, output_dir: str | None, rounds: int | None) -> SimulationConfig:
     """The simulation options of a TOML file (flat keys or a ``[run]`` table), forced to this backend."""
     from fedspan.config import read_config
     from fedspan.simulation import SimulationConfig

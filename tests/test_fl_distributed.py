@@ -126,6 +126,7 @@ SIM_OPTIONS = {"rounds": 3, "max_train": 600, "max_test": 300, "strategy": "mst"
                "partition": "dirichlet", "alpha": 1.0, "seed": 4}
 
 
+@pytest.mark.slow
 def test_torchrun_simulation_matches_in_process(tmp_path):
     """``torchrun -m fedspan.distributed`` on 2 gloo ranks reproduces the in-process run's metrics."""
     import json
