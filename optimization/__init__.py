@@ -1,6 +1,45 @@
 """Optimization layer: MST/MSF as continuous constraints, cost and convergence models,
 and the joint geometric program solved by successive convex approximation."""
 
-from optimization.errors import OptimizationError
+from optimization.errors import (
+    DegreeInfeasibleError,
+    DisconnectedGraphError,
+    InfeasibleBudgetError,
+    InvalidForestError,
+    InvalidProblemError,
+    NonFiniteInputError,
+    OptimizationError,
+    RootEligibilityError,
+    SolverFailedError,
+)
+from optimization.evaluate import PlanCosts, evaluate
+from optimization.forests import bfs_forest, distance_forest, random_forest
+from optimization.plan import SpanningPlan
+from optimization.planner import SolveOptions, solve
+from optimization.problem import LearningConstants, ObjectiveWeights, SatelliteResources, SpanningProblem
+from optimization.sca import SCAOptions
 
-__all__ = ["OptimizationError"]
+__all__ = [
+    "DegreeInfeasibleError",
+    "DisconnectedGraphError",
+    "InfeasibleBudgetError",
+    "InvalidForestError",
+    "InvalidProblemError",
+    "LearningConstants",
+    "NonFiniteInputError",
+    "ObjectiveWeights",
+    "OptimizationError",
+    "PlanCosts",
+    "RootEligibilityError",
+    "SCAOptions",
+    "SatelliteResources",
+    "SolveOptions",
+    "SolverFailedError",
+    "SpanningPlan",
+    "SpanningProblem",
+    "bfs_forest",
+    "distance_forest",
+    "evaluate",
+    "random_forest",
+    "solve",
+]

@@ -1,0 +1,295 @@
+"""The Fed-Span signomial program in log space (units GHz, Mbit, s, J, W): tables, bounds, condensations.
+
+Variables (all positive, stored as logs): arc indicators x (child -> parent), CPU clock f, power P,
+local steps e, batch B, up/down finish times tu/td, link air times lu/ld, the
+variance factor v >= 1/B - 1/D, round latency T, mean steps s <= sum rho e, and u >= max e.
+With `fixed=True` the topology is the given forest (x = 1 on its arcs) and only resources move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares
+from optimization.defaults import Resources
+from optimization.evaluate import objective_scales
+from optimization.posynomials import Layout, Table, TableBuilder, condense
+from optimization.problem import SpanningProblem
+
+GHZ, MBIT = 1e9, 1e6
+FREE = 15.0  # |log| bound on auxiliary variables: keeps interior-point solvers away from overflow
+
+
+@dataclass
+class Arcs:
+    """Directed candidate arcs: `tail` sends to its parent `head` over undirected edge `edge`."""
+
+    tail: np.ndarray
+    head: np.ndarray
+    edge: np.ndarray
+
+    @classmethod
+    def all_of(cls, problem: SpanningProblem) -> Arcs:
+        """Both directions of every candidate edge."""
+        e = problem.edges
+        idx = np.arange(len(e))
+        return cls(np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]], np.r_[idx, idx])
+
+    @classmethod
+    def of_forest(cls, parent: np.ndarray, uplink: np.ndarray) -> Arcs:
+        """The child -> parent arcs of a forest."""
+        kids = np.flatnonzero(parent >= 0)
+        return cls(kids, parent[kids], uplink[kids])
+
+
+@dataclass
+class SignomialProgram:
+    """Everything the convex subproblems and the numpy checks need, built once per (problem, arcs)."""
+
+    problem: SpanningProblem
+    arcs: Arcs
+    num_trees: int
+    fixed: bool
+    layout: Layout
+    lower: np.ndarray
+    upper: np.ndarray
+    decision: np.ndarray
+    posy: Table
+    linear: Table
+    objective: Table
+    rho: np.ndarray
+    num_samples: np.ndarray
+    penalty: float
+
+    # ---- condensations (signomial constraints and the binariness penalty) ----
+    def condensation(self, z: np.ndarray) -> dict[str, np.ndarray | float]:
+        """AM-GM monomials of every posynomial that sits on the large side, tight at z."""
+        L = self.layout
+        ze, zv = z[L.slices["e"]], z[L.slices["v"]]
+        w1, k1 = condense(np.log(self.rho) + ze)
+        inv_d = 1.0 / self.num_samples
+        v = np.exp(zv)
+        a2 = v / (v + inv_d)
+        b2 = 1.0 - a2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent = -(a2 * np.log(a2) + np.where(b2 > 0, b2 * np.log(b2), 0.0))
+        out: dict[str, np.ndarray | float] = {
+            "w_steps": w1,
+            "k_steps": float(k1 + w1 @ np.log(self.rho)),
+            "a_var": a2,
+            "k_var": b2 * np.log(inv_d) + ent,
+        }
+        if not self.fixed:
+            zx = z[L.slices["x"]]
+            w3, k3 = condense(zx)
+            w4, k4 = condense(2.0 * zx)
+            out.update(w_edges=w3, k_edges=k3, w_square=w4, k_square=k4)
+        return out
+
+    # ---- exact numpy evaluation (never the condensed forms) ----
+    def merit(self, z: np.ndarray) -> float:
+        """True objective of the signomial program at z (penalty evaluated exactly)."""
+        value = float(self.objective.group_sums(z).sum())
+        if not self.fixed and self.penalty > 0:
+            zx = z[self.layout.slices["x"]]
+            value += self.penalty * np.exp(zx).sum() / np.exp(2 * zx).sum()
+        return value
+
+    def violation(self, z: np.ndarray) -> float:
+        """Largest relative violation of any original constraint at z (0 when feasible)."""
+        L = self.layout
+        worst = [
+            float(np.max(self.posy.group_sums(z) - 1.0, initial=0.0)),
+            float(np.max(np.expm1(self.linear.log_terms(z)), initial=0.0)),
+            float(np.max(np.r_[self.lower - z, z - self.upper], initial=0.0)),
+        ]
+        steps = np.exp(z[L.slices["e"]])
+        worst.append(np.exp(z[L.slices["s"]][0]) / (self.rho @ steps) - 1.0)
+        need = 1.0 / np.exp(z[L.slices["B"]]) - 1.0 / self.num_samples
+        worst.append(float(np.max(need * np.exp(z[L.slices["B"]]) - np.exp(z[L.slices["v"]] + z[L.slices["B"]]))))
+        if not self.fixed:
+            target = self.problem.num_nodes - self.num_trees
+            worst.append(1.0 - np.exp(z[L.slices["x"]]).sum() / target if target > 0 else 0.0)
+        return max(0.0, max(worst))
+
+    def decode(self, z: np.ndarray) -> tuple[np.ndarray | None, Resources]:
+        """Arc values x (None when fixed) and SI resources at z."""
+        L = self.layout
+        x = None if self.fixed else np.exp(z[L.slices["x"]])
+        res = Resources(
+            cpu_hz=np.exp(z[L.slices["f"]]) * GHZ,
+            tx_power_w=np.exp(z[L.slices["P"]]),
+            local_steps=np.exp(z[L.slices["e"]]),
+            batch_size=np.exp(z[L.slices["B"]]),
+        )
+        return x, res
+
+
+def edge_floor(num_nodes: int) -> float:
+    """Smallest arc value: small enough that depth labels <= N never bind on unused arcs."""
+    return min(1e-2, 0.5 / (num_nodes + 1))
+
+
+def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed: bool, penalty: float = 0.05) -> SignomialProgram:
+    """Assemble bounds, posynomial/monomial tables and objective for `arcs` (a forest's arcs when fixed)."""
+    n, a = problem.num_nodes, len(arcs.tail)
+    sizes = {"f": n, "P": n, "e": n, "B": n, "tu": n, "td": n, "v": n, "lu": a, "ld": a, "T": 1, "s": 1, "u": 1}
+    if not fixed:
+        sizes = {"x": a, **sizes}
+    L = Layout(sizes)
+    res = problem.resources
+    nodes = np.arange(n)
+    lower, upper = np.full(L.size, -FREE), np.full(L.size, FREE)
+
+    def box(name: str, lo, hi) -> None:
+        lower[L.slices[name]], upper[L.slices[name]] = np.log(lo), np.log(hi)
+
+    e_lo, e_hi = problem.step_bounds()
+    b_lo, b_hi = problem.batch_limits()
+    box("f", res.min_cpu_hz / GHZ, res.max_cpu_hz / GHZ)
+    box("P", res.min_tx_power_w, res.max_tx_power_w)
+    box("e", e_lo, e_hi)
+    box("B", b_lo, b_hi)
+    box("u", np.exp(-FREE), e_hi)
+    if not fixed:
+        box("x", edge_floor(n), 1.0)
+    decision = np.concatenate([L.index(k) for k in ("x", "f", "P", "e", "B") if k in L])
+
+    bits = problem.model_bits / MBIT
+    rpw = problem.rate_per_watt[arcs.edge] / MBIT
+    rmax = problem.max_rate_bps / MBIT
+    delay = problem.delay_s[arcs.edge]
+    gcycles = res.cycles_per_sample / GHZ
+    kappa = 0.5 * res.capacitance * GHZ**3
+    arc_ids = np.arange(a)
+    X = ("x", arc_ids, 1.0)
+
+    posy = TableBuilder(L)
+    if not fixed:
+        posy.add(0.0, arcs.tail, X)  # at most one parent; a root has none
+        cand_deg = np.bincount(np.r_[arcs.tail, arcs.head], minlength=n) // 2
+        tight = np.flatnonzero(cand_deg > res.terminals)
+        if len(tight):
+            gid = np.full(n, -1)
+            gid[tight] = posy.new_groups(len(tight))
+            cap = np.log(res.terminals + edge_floor(n) * cand_deg)
+            for end in (arcs.tail, arcs.head):
+                sel = np.flatnonzero(gid[end] >= 0)
+                posy.add(-cap[end[sel]], gid[end[sel]], ("x", sel, 1.0))
+        # No separate depth labels here: the up-time recursion below already is an MTZ system (a cycle of
+        # x = 1 arcs would need tu_n > tu_n since link times are positive), and the rounding builds an exact
+        # forest anyway. The depth-label form of the CCRs lives in optimization.ccr for the exactness checks.
+    has_delay = np.flatnonzero(delay > 0)
+    gid = posy.new_groups(a)  # parent waits for every child: tu_head >= x (tu_tail + lu + delay)
+    posy.add(0.0, gid, X, ("tu", arcs.tail, 1.0), ("tu", arcs.head, -1.0))
+    posy.add(0.0, gid, X, ("lu", arc_ids, 1.0), ("tu", arcs.head, -1.0))
+    posy.add(np.log(delay[has_delay]), gid[has_delay], ("x", has_delay, 1.0), ("tu", arcs.head[has_delay], -1.0))
+    gid = posy.new_groups(a)  # dispatch: td_tail >= x (td_head + ld + delay)
+    posy.add(0.0, gid, X, ("td", arcs.head, 1.0), ("td", arcs.tail, -1.0))
+    posy.add(0.0, gid, X, ("ld", arc_ids, 1.0), ("td", arcs.tail, -1.0))
+    posy.add(np.log(delay[has_delay]), gid[has_delay], ("x", has_delay, 1.0), ("td", arcs.tail[has_delay], -1.0))
+    budgeted = np.flatnonzero(np.isfinite(res.energy_budget_j))
+    if len(budgeted):
+        gid = np.full(n, -1)
+        gid[budgeted] = posy.new_groups(len(budgeted))
+        log_budget = np.log(np.where(np.isfinite(res.energy_budget_j), res.energy_budget_j, 1.0))
+        posy.add(np.log(kappa * gcycles)[budgeted] - log_budget[budgeted], gid[budgeted],
+                 ("e", budgeted, 1.0), ("B", budgeted, 1.0), ("f", budgeted, 2.0))
+        for end, block in ((arcs.tail, "lu"), (arcs.head, "ld")):
+            sel = np.flatnonzero(gid[end] >= 0)
+            posy.add(-log_budget[end[sel]], gid[end[sel]], ("x", sel, 1.0), ("P", end[sel], 1.0), (block, sel, 1.0))
+
+    lin = TableBuilder(L)  # monomial <= 1, i.e. affine <= 0 in log space
+    lin.add(np.log(gcycles), nodes, ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, -1.0), ("tu", nodes, -1.0))
+    lin.add(0.0, nodes, ("tu", nodes, 1.0), ("td", nodes, -1.0))
+    lin.add(0.0, nodes, ("td", nodes, 1.0), ("T", None, -1.0))
+    lin.add(0.0, nodes, ("e", nodes, 1.0), ("u", None, -1.0))
+    for block, sender in (("lu", arcs.tail), ("ld", arcs.head)):  # air time >= S / min(rpw P, Rmax)
+        lin.add(np.log(bits / rpw), arc_ids, ("P", sender, -1.0), (block, arc_ids, -1.0))
+        lin.add(np.log(bits / rmax), arc_ids, (block, arc_ids, -1.0))
+
+    obj = _objective_table(problem, L, arcs, num_trees, kappa * gcycles)
+    k_pen = penalty * (problem.weights.loss + problem.weights.energy + problem.weights.latency)
+    return SignomialProgram(
+        problem, arcs, num_trees, fixed, L, lower, upper, decision,
+        posy.build(), lin.build(), obj, data_shares(res.num_samples), res.num_samples.astype(float), k_pen,
+    )
+
+
+def _objective_table(problem: SpanningProblem, L: Layout, arcs: Arcs, num_trees: int, energy_coef: np.ndarray) -> Table:
+    """w_loss * bound / scale + w_energy * energy / scale + w_latency * T / scale as one posynomial."""
+    n, a = problem.num_nodes, len(arcs.tail)
+    lc, w = problem.learning, problem.weights
+    sb, se, st = objective_scales(problem)
+    rho = data_shares(problem.resources.num_samples)
+    eta, beta = lc.learning_rate, lc.smoothness
+    drift = np.broadcast_to(np.asarray(lc.drift_per_s, float), (n,))
+    sigma2 = np.broadcast_to(np.asarray(lc.grad_variance, float), (n,))
+    nodes, arc_ids, one = np.arange(n), np.arange(a), np.zeros(1, int)
+    obj = TableBuilder(L)
+    if w.loss > 0:
+        lw = np.log(w.loss / sb)
+        obj.add(lw + np.log(C_GAP * lc.initial_gap / (eta * lc.rounds)), one, ("s", None, -1.0))
+        drift_coef = np.log(C_DRIFT * float(rho @ drift) / eta)
+        obj.add(lw + drift_coef, one, ("T", None, 1.0), ("s", None, -1.0))
+        if problem.min_idle_s > 0:
+            obj.add(lw + drift_coef + np.log(problem.min_idle_s), one, ("s", None, -1.0))
+        noisy = np.flatnonzero(sigma2 > 0)
+        obj.add(lw + np.log(C_NOISE * eta * beta * rho[noisy] * sigma2[noisy]), np.zeros(len(noisy), int), ("v", noisy, 1.0))
+        zeta = cluster_dissimilarity(lc, num_trees)
+        if zeta > 0:
+            obj.add(lw + np.log(C_DRIFT_LOCAL * (eta * beta) ** 2 * zeta), one, ("u", None, 2.0))
+    if w.energy > 0:
+        lw = np.log(w.energy / se)
+        obj.add(lw + np.log(energy_coef), np.zeros(n, int), ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, 2.0))
+        obj.add(lw, np.zeros(a, int), ("x", arc_ids, 1.0), ("P", arcs.tail, 1.0), ("lu", arc_ids, 1.0))
+        obj.add(lw, np.zeros(a, int), ("x", arc_ids, 1.0), ("P", arcs.head, 1.0), ("ld", arc_ids, 1.0))
+    if w.latency > 0:
+        obj.add(np.log(w.latency / st), one, ("T", None, 1.0))
+    return obj.build()
+
+
+def _longest_fixed_point(base: np.ndarray, src: np.ndarray, dst: np.ndarray, gain: np.ndarray, add: np.ndarray) -> np.ndarray:
+    """Least t with t >= base and t[dst] >= gain * (t[src] + add) on every arc (gains <= 1, no unit-gain cycle)."""
+    t = base.copy()
+    for _ in range(len(base) + 1):
+        new = t.copy()
+        np.maximum.at(new, dst, gain * (t[src] + add))
+        if np.allclose(new, t, rtol=1e-12, atol=0):
+            return new
+        t = new
+    return t
+
+
+def initial_point(program: SignomialProgram, parent: np.ndarray, res: Resources) -> np.ndarray:
+    """Feasible log-point of the program at an integral forest and resources (the SCA warm start)."""
+    P, L, arcs = program.problem, program.layout, program.arcs
+    n = P.num_nodes
+    z = np.zeros(L.size)
+    on_tree = parent[arcs.tail] == arcs.head
+    if program.fixed:
+        x = np.ones(len(arcs.tail))
+    else:
+        eps = edge_floor(n)
+        outdeg = np.bincount(arcs.tail, minlength=n)
+        x = np.where(on_tree, 1.0 - (outdeg[arcs.tail] - 1) * eps, eps)
+        z[L.slices["x"]] = np.log(x)
+    bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
+    rpw = P.rate_per_watt[arcs.edge] / MBIT
+    delay = P.delay_s[arcs.edge]
+    lu = np.maximum(bits / (rpw * res.tx_power_w[arcs.tail]), bits / rmax)
+    ld = np.maximum(bits / (rpw * res.tx_power_w[arcs.head]), bits / rmax)
+    compute = res.local_steps * res.batch_size * P.resources.cycles_per_sample / res.cpu_hz
+    tu = _longest_fixed_point(compute, arcs.tail, arcs.head, x, lu + delay)
+    td = _longest_fixed_point(tu, arcs.head, arcs.tail, x, ld + delay)
+    inv_gap = np.maximum(1.0 / res.batch_size - 1.0 / program.num_samples, 1e-12)
+    values = {
+        "f": res.cpu_hz / GHZ, "P": res.tx_power_w, "e": res.local_steps, "B": res.batch_size,
+        "tu": tu, "td": td, "v": inv_gap, "lu": lu, "ld": ld, "T": td.max(),
+        "s": program.rho @ res.local_steps, "u": res.local_steps.max(),
+    }
+    for name, val in values.items():
+        z[L.slices[name]] = np.log(val)
+    return np.clip(z, program.lower, program.upper)

@@ -1,0 +1,61 @@
+"""The fast path: each SCA subproblem as a DCP problem in y = log x, compiled once, re-solved with new Parameters."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from optimization.formulation import SignomialProgram
+from optimization.solvers import SolveRecord, solve_with_fallback
+
+
+class LogSpaceSubproblem:
+    """Condensed GP of `program` at a Parameter point with a log-space trust region."""
+
+    def __init__(self, program: SignomialProgram, chain: tuple[str, ...]) -> None:
+        self.program, self.chain = program, chain
+        L = program.layout
+        z = cp.Variable(L.size)
+        self.z = z
+        self.center = cp.Parameter(len(program.decision))
+        self.radius = cp.Parameter(nonneg=True)
+        cons = [z >= program.lower, z <= program.upper, cp.abs(z[program.decision] - self.center) <= self.radius]
+        posy = program.posy
+        if len(posy.coef):
+            cons.append(posy.group_matrix() @ cp.exp(posy.coef + posy.matrix @ z) <= 1)
+        lin = program.linear
+        cons.append(lin.coef + lin.matrix @ z <= 0)
+        n = program.problem.num_nodes
+        self.params = {
+            "w_steps": cp.Parameter(n, nonneg=True), "k_steps": cp.Parameter(),
+            "a_var": cp.Parameter(n, nonneg=True), "k_var": cp.Parameter(n),
+        }
+        p = self.params
+        ze, zv, zb = z[L.slices["e"]], z[L.slices["v"]], z[L.slices["B"]]
+        cons.append(z[L.slices["s"]] <= p["w_steps"] @ ze + p["k_steps"])  # s <= sum rho e
+        cons.append(-zb <= cp.multiply(p["a_var"], zv) + p["k_var"])  # 1/B <= v + 1/D
+        obj = program.objective
+        terms = [obj.coef + obj.matrix @ z]
+        if not program.fixed:
+            a = len(program.arcs.tail)
+            zx = z[L.slices["x"]]
+            p.update(w_edges=cp.Parameter(a, nonneg=True), k_edges=cp.Parameter(),
+                     w_square=cp.Parameter(a, nonneg=True), k_square=cp.Parameter())
+            target = program.problem.num_nodes - program.num_trees
+            if target > 0:
+                cons.append(p["w_edges"] @ zx + p["k_edges"] >= np.log(target))  # sum x >= N - K
+            if program.penalty > 0:  # binariness: sum x / sum x^2 with the denominator condensed
+                # A scalar stands for the condensed denominator so the terms stay sparse (not an A x A block).
+                denom = cp.Variable()
+                cons.append(denom == 2 * (p["w_square"] @ zx) + p["k_square"])
+                terms.append(np.log(program.penalty) + zx - denom)
+        self.problem = cp.Problem(cp.Minimize(cp.log_sum_exp(cp.hstack(terms))), cons)
+
+    def solve(self, point: np.ndarray, radius: float) -> tuple[np.ndarray, float, SolveRecord]:
+        """Optimal log-point, optimal value (as a posynomial, not its log) and solver record."""
+        self.center.value = point[self.program.decision]
+        self.radius.value = radius
+        for name, val in self.program.condensation(point).items():
+            self.params[name].value = val
+        record = solve_with_fallback(self.problem, self.chain)
+        return np.asarray(self.z.value, float), float(np.exp(self.problem.value)), record

@@ -1,0 +1,205 @@
+"""`solve`: warm start, SCA (whole or by clusters in parallel), rounding, polishing, best-of, fallback."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from optimization.clustering import cluster_problem, partition_forest
+from optimization.defaults import Resources, check_budgets_reachable, default_resources
+from optimization.errors import SolverFailedError
+from optimization.evaluate import PlanCosts, evaluate
+from optimization.forests import (
+    check_roots_possible,
+    components,
+    distance_forest,
+    orient_forest,
+    tree_degrees,
+    validate_forest,
+)
+from optimization.formulation import Arcs, build_program, initial_point
+from optimization.plan import SpanningPlan
+from optimization.problem import SpanningProblem
+from optimization.rounding import candidate_forests, edge_costs, fit_to_forest
+from optimization.sca import SCAOptions, SCAResult, run_sca
+from optimization.solvers import default_chain
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Knobs of the planner; the defaults are what the benchmarks use."""
+
+    sca: SCAOptions = field(default_factory=SCAOptions)
+    backend: Literal["logspace", "gp"] = "logspace"
+    solvers: tuple[str, ...] | None = None
+    penalty: float = 0.05
+    cluster_size: int = 120
+    workers: int | None = None
+    polish: bool = True
+    on_failure: Literal["fallback", "raise"] = "fallback"
+    auto_extra_trees: int = 3
+
+
+def _subproblem(program, options: SolveOptions):
+    """The convex model backend the options ask for."""
+    chain = options.solvers or default_chain()
+    if options.backend == "gp":
+        from optimization.gp_reference import GPReferenceSubproblem
+
+        return GPReferenceSubproblem(program, chain)
+    from optimization.logspace import LogSpaceSubproblem
+
+    return LogSpaceSubproblem(program, chain)
+
+
+def choose_num_trees(problem: SpanningProblem, options: SolveOptions) -> int:
+    """Fixed K (checked against components and roots), or for 'auto' the best warm start over K = C..C+extra."""
+    if problem.num_trees != "auto":
+        check_roots_possible(problem, int(problem.num_trees))
+        return int(problem.num_trees)
+    first = int(components(problem).max()) + 1
+    best_k, best = first, np.inf
+    for k in range(first, min(first + options.auto_extra_trees, problem.num_nodes) + 1):
+        try:
+            check_roots_possible(problem, k)
+            parent = distance_forest(problem, k)
+            r = default_resources(problem, parent)
+        except Exception:  # noqa: BLE001 - a K that cannot be built is simply not a candidate
+            continue
+        value = evaluate(problem, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size, problem.min_idle_s).objective
+        if value < best - 1e-12:
+            best_k, best = k, value
+    return best_k
+
+
+def optimize_topology(problem: SpanningProblem, k: int, parent: np.ndarray, res: Resources, options: SolveOptions):
+    """SCA over topology and resources from an integral forest; returns arcs, relaxed x, resources, SCA result."""
+    program = build_program(problem, Arcs.all_of(problem), k, fixed=False, penalty=options.penalty)
+    result = run_sca(program, initial_point(program, parent, res), _subproblem(program, options), options.sca)
+    x, relaxed = program.decode(result.z)
+    return program.arcs, x, relaxed, result
+
+
+def polish(problem: SpanningProblem, parent: np.ndarray, res: Resources, options: SolveOptions) -> tuple[Resources, SCAResult]:
+    """SCA over resources only on a fixed forest (a few well-conditioned GPs)."""
+    uplink = validate_forest(problem, parent)
+    program = build_program(problem, Arcs.of_forest(parent, uplink), int((parent < 0).sum()), fixed=True)
+    result = run_sca(program, initial_point(program, parent, res), _subproblem(program, options), options.sca)
+    return program.decode(result.z)[1], result
+
+
+def _solve_cluster(args: tuple[SpanningProblem, SolveOptions]) -> tuple[np.ndarray, Resources, list[dict]]:
+    """Worker: plan one cluster as a one-tree problem (never clustered again)."""
+    sub, options = args
+    plan = solve(sub, replace(options, cluster_size=10**9, polish=False))
+    res = Resources(plan.cpu_hz, plan.tx_power_w, plan.local_steps.astype(float), plan.batch_size.astype(float))
+    return plan.parent, res, plan.history
+
+
+def optimize_by_clusters(problem: SpanningProblem, parent: np.ndarray, options: SolveOptions):
+    """Cut the warm forest into clusters, plan each in parallel, stitch with the warm forest's cut edges."""
+    labels = partition_forest(parent, max(options.cluster_size // 2, 2))
+    kids = np.flatnonzero(parent >= 0)
+    cut = kids[labels[kids] != labels[parent[kids]]]
+    reserved = np.bincount(np.r_[cut, parent[cut]], minlength=problem.num_nodes)
+    groups = [np.flatnonzero(labels == c) for c in range(labels.max() + 1)]
+    jobs = [(cluster_problem(problem, g, reserved), options) for g in groups if len(g) > 2]
+    workers = options.workers or min(len(jobs), os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            outs = list(pool.map(_solve_cluster, jobs))
+    else:
+        outs = [_solve_cluster(j) for j in jobs]
+    res = default_resources(problem, parent)
+    tree_edges = [np.stack([cut, parent[cut]], 1)]
+    small = [g for g in groups if len(g) <= 2]
+    for g in small:
+        inner = g[(parent[g] >= 0) & (labels[np.maximum(parent[g], 0)] == labels[g])]
+        tree_edges.append(np.stack([inner, parent[inner]], 1))
+    history: list[dict] = []
+    for g, (sub_parent, sub_res, sub_hist) in zip([g for g in groups if len(g) > 2], outs):
+        inner = np.flatnonzero(sub_parent >= 0)
+        tree_edges.append(np.stack([g[inner], g[sub_parent[inner]]], 1))
+        for name in ("cpu_hz", "tx_power_w", "local_steps", "batch_size"):
+            getattr(res, name)[g] = getattr(sub_res, name)
+        history.extend({**h, "cluster_size": len(g)} for h in sub_hist)
+    edges = np.sort(np.concatenate(tree_edges), axis=1)
+    _, time_ = edge_costs(problem, res)
+    from optimization.forests import edge_lookup
+
+    ids = edge_lookup(problem, edges[:, 0], edges[:, 1])
+    stitched = orient_forest(problem.num_nodes, edges, time_[ids], problem.root_eligible)
+    return stitched, res, history
+
+
+def _plan(problem, parent, res: Resources, costs: PlanCosts, warm: float, history, status, fallback, timings, source) -> SpanningPlan:
+    """Package a chosen forest and resources."""
+    return SpanningPlan(
+        parent=parent.astype(np.int64), roots=np.flatnonzero(parent < 0), cpu_hz=res.cpu_hz, tx_power_w=res.tx_power_w,
+        local_steps=np.rint(res.local_steps).astype(np.int64), batch_size=np.rint(res.batch_size).astype(np.int64),
+        idle_s=np.full(problem.num_nodes, problem.min_idle_s), latency_s=costs.latency_s, energy_j=costs.energy_j,
+        bound=costs.bound, objective=costs.objective, warm_start_objective=warm, history=history, status=status,
+        fallback=fallback, timings=timings, source=source,
+    )
+
+
+def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> SpanningPlan:
+    """Plan a spanning forest and resources minimising the weighted objective; never worse than the warm start."""
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    check_budgets_reachable(problem)
+    k = choose_num_trees(problem, options)
+    warm_parent = distance_forest(problem, k)
+    warm_res = default_resources(problem, warm_parent)
+    warm_costs = evaluate(problem, warm_parent, warm_res.cpu_hz, warm_res.tx_power_w, warm_res.local_steps,
+                          warm_res.batch_size, problem.min_idle_s)
+    timings = {"warm_start_s": time.perf_counter() - t0}
+    best = (warm_costs.objective, warm_parent, warm_res, warm_costs, "warm-start")
+    history: list[dict] = []
+    status = "optimal"
+    try:
+        t1 = time.perf_counter()
+        if problem.num_nodes > options.cluster_size:
+            stitched, res, history = optimize_by_clusters(problem, warm_parent, options)
+            forests = {"clusters": stitched}
+        else:
+            arcs, x, res, result = optimize_topology(problem, k, warm_parent, warm_res, options)
+            history = result.history
+            forests = {}
+            if problem.num_nodes > 1:
+                forests = candidate_forests(problem, k, res, arcs, x)
+            status = "converged" if result.converged else "iteration limit"
+        timings["sca_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        scored = []
+        for name, parent in forests.items():
+            fitted = fit_to_forest(problem, parent, res)
+            if fitted is not None and (tree_degrees(parent) <= problem.resources.terminals).all():
+                scored.append((fitted[1].objective, parent, fitted[0], fitted[1], name))
+        scored.sort(key=lambda s: s[0])
+        timings["rounding_s"] = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        pool = scored + [best]
+        if options.polish:
+            for _, parent, res_c, _, name in (scored[:2] or [best]) + ([best] if scored else []):
+                polished, presult = polish(problem, parent, res_c, options)
+                fitted = fit_to_forest(problem, parent, polished)
+                if fitted is not None:
+                    pool.append((fitted[1].objective, parent, fitted[0], fitted[1], name + "+polish"))
+                history = history + [{**h, "phase": f"polish {name}"} for h in presult.history]
+        timings["polish_s"] = time.perf_counter() - t3
+        best = min(pool, key=lambda s: s[0])
+    except SolverFailedError as exc:
+        if options.on_failure == "raise":
+            raise
+        timings["total_s"] = time.perf_counter() - t0
+        return _plan(problem, warm_parent, warm_res, warm_costs, warm_costs.objective, history, "solver failed",
+                     f"distance forest with default resources: {exc}", timings, "warm-start")
+    timings["total_s"] = time.perf_counter() - t0
+    value, parent, res, costs, name = best
+    return _plan(problem, parent, res, costs, warm_costs.objective, history, status, None, timings, name)

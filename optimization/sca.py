@@ -1,0 +1,81 @@
+"""Successive convex approximation with a trust region: accept a step only if the true objective does not rise."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from optimization.errors import SolverFailedError
+from optimization.formulation import SignomialProgram
+from optimization.solvers import SolveRecord
+
+
+class Subproblem(Protocol):
+    """A convex model of the program at a point (log-space fast path or the gp=True reference)."""
+
+    def solve(self, point: np.ndarray, radius: float) -> tuple[np.ndarray, float, SolveRecord]:
+        """Optimal point, optimal value and solver record of the subproblem at `point`."""
+        ...
+
+
+@dataclass(frozen=True)
+class SCAOptions:
+    """Stopping rule and trust-region schedule of the SCA loop."""
+
+    max_iters: int = 8
+    rel_tol: float = 5e-3
+    radius: float = float(np.log(4.0))
+    min_radius: float = 1e-3
+    feas_tol: float = 1e-6
+
+
+@dataclass
+class SCAResult:
+    """Final log-point and one record per SCA iteration (accepted or not)."""
+
+    z: np.ndarray
+    objective: float
+    history: list[dict] = field(default_factory=list)
+    converged: bool = False
+
+
+def run_sca(program: SignomialProgram, z0: np.ndarray, sub: Subproblem, options: SCAOptions) -> SCAResult:
+    """Iterate condense -> solve -> accept/shrink from the feasible point z0 until the relative change < tol."""
+    if program.violation(z0) > options.feas_tol:
+        raise SolverFailedError(f"SCA start point violates the constraints by {program.violation(z0):.3g}")
+    z, best = z0.copy(), program.merit(z0)
+    out = SCAResult(z, best, [{"iteration": 0, "objective": best, "accepted": True, "status": "warm start",
+                               "solver": "", "seconds": 0.0, "radius": options.radius, "violation": 0.0}])
+    radius = options.radius
+    for it in range(1, options.max_iters + 1):
+        start = time.perf_counter()
+        try:
+            cand, _, record = sub.solve(z, radius)
+        except SolverFailedError as exc:
+            radius /= 4
+            out.history.append({"iteration": it, "objective": best, "accepted": False, "status": str(exc),
+                                "solver": "", "seconds": time.perf_counter() - start, "radius": radius, "violation": np.nan})
+            if radius < options.min_radius:
+                raise
+            continue
+        viol, value = program.violation(cand), program.merit(cand)
+        accepted = viol <= options.feas_tol and value <= best * (1 + 1e-12)
+        out.history.append({"iteration": it, "objective": value if accepted else best, "accepted": accepted,
+                            "status": record.status, "solver": record.solver, "failures": record.failures,
+                            "seconds": time.perf_counter() - start, "radius": radius, "violation": viol})
+        if not accepted:
+            radius /= 2
+            if radius < options.min_radius:
+                break
+            continue
+        change = (best - value) / max(abs(best), 1e-300)
+        z, best = cand, value
+        if change < options.rel_tol:
+            out.converged = True
+            break
+        radius = min(radius * 1.5, options.radius * 4)
+    out.z, out.objective = z, best
+    return out

@@ -1,0 +1,47 @@
+"""Solver fallback chain for the convex subproblems: Clarabel -> SCS -> ECOS (-> MOSEK when installed)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cvxpy as cp
+
+from optimization.errors import SolverFailedError
+
+ACCEPTED = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE}
+# Iteration caps: a fallback that runs for minutes is worse than an honest failure.
+SOLVER_OPTIONS = {"SCS": {"max_iters": 1500}, "ECOS": {"max_iters": 200}, "CLARABEL": {"max_iter": 200}}
+
+
+def default_chain() -> tuple[str, ...]:
+    """Installed solvers able to handle exponential cones, in order of preference."""
+    installed = set(cp.installed_solvers())
+    return tuple(s for s in ("CLARABEL", "SCS", "ECOS", "MOSEK") if s in installed)
+
+
+@dataclass
+class SolveRecord:
+    """Which solver answered, with what status, in how many seconds; failures tried before it."""
+
+    solver: str
+    status: str
+    seconds: float
+    failures: list[str]
+
+
+def solve_with_fallback(problem: cp.Problem, chain: tuple[str, ...], **kwargs) -> SolveRecord:
+    """Solve with the first solver of `chain` that returns an optimal status; raise when none does."""
+    failures: list[str] = []
+    for name in chain:
+        start = time.perf_counter()
+        try:
+            problem.solve(solver=name, **{**SOLVER_OPTIONS.get(name, {}), **kwargs})
+            status = problem.status
+        except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
+            status = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        seconds = time.perf_counter() - start
+        if status in ACCEPTED:
+            return SolveRecord(name, status, seconds, failures)
+        failures.append(f"{name}: {status}")
+    raise SolverFailedError("every solver failed on the inner convex problem: " + "; ".join(failures or ["no solver installed"]))
