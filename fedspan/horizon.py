@@ -1,0 +1,170 @@
+"""Plan every round of a horizon without training: the engine of ``fedspan plan``.
+
+Each round happens at ``start + r * round_interval_s`` on the moving constellation; the chosen
+policy (Fed-Span by default) plans it exactly as it would inside ``fedspan run``, and the simulated
+clock prices it. The result is a ``plan.json`` that a person can read and that
+``fedspan run --plan plan.json`` replays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from fedspan.errors import FedSpanError
+from fedspan.scenario import Scenario
+from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
+
+PLAN_FORMAT = "fedspan-plan/1"
+
+
+class PlanFileError(FedSpanError):
+    """A plan file that cannot be read or does not fit the scenario it is replayed on."""
+
+
+@dataclass
+class PlannedRound:
+    """One planned round: topology, resources, predicted costs and solver statistics."""
+
+    round: int
+    time_s: float
+    time_utc: str
+    parent: list[int]
+    roots: list[int]
+    participating: list[bool]
+    cpu_hz: list[float]
+    tx_power_w: list[float]
+    local_steps: list[int]
+    batch_size: list[int]
+    idle_s: float
+    latency_s: float
+    energy_j: float
+    num_edges: int
+    max_depth: int
+    solver: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict."""
+        return _json_safe(self.__dict__)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def forest_depth(parent: np.ndarray) -> int:
+    """Number of hops from the deepest satellite to its root (0 for a forest of isolated roots)."""
+    parent = np.asarray(parent)
+    node = np.arange(len(parent))
+    for hops in range(len(parent) + 1):
+        node = node[node >= 0]
+        if node.size == 0:
+            return max(hops - 1, 0)
+        node = parent[node]
+    raise FedSpanError("parent array has a cycle")
+
+
+def plan_context(scenario: Scenario, round_index: int, time_s: float, sample_weight: np.ndarray,
+                 window_s: float, local_steps: int, batch_size: int, mix_every: int, seed: int) -> RoundContext:
+    """The context a policy sees for a round in which every active satellite is available."""
+    snapshot = scenario.snapshot(time_s, window_s)
+    n = scenario.num_satellites
+    return RoundContext(round_index=round_index, time_s=time_s, snapshot=snapshot, scenario=scenario,
+                        available=np.asarray(snapshot.active, bool).copy(), sample_weight=sample_weight,
+                        holder=np.zeros(n, np.int64), local_steps=local_steps, batch_size=batch_size,
+                        mix_every=mix_every, rng=np.random.default_rng([seed, round_index, 2]))
+
+
+def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int, round_interval_s: float,
+                 sample_weight: np.ndarray, local_steps: int = 5, batch_size: int = 32, mix_every: int = 1,
+                 window_s: float = 60.0, seed: int = 0,
+                 on_round: Callable[[PlannedRound], None] | None = None) -> list[PlannedRound]:
+    """Plan ``rounds`` rounds spaced ``round_interval_s`` apart; ``on_round`` sees each as it is done."""
+    planned: list[PlannedRound] = []
+    for r in range(rounds):
+        time_s = r * round_interval_s
+        ctx = plan_context(scenario, r, time_s, sample_weight, window_s, local_steps, batch_size, mix_every, seed)
+        started = time.perf_counter()
+        plan = strategy.plan_round(ctx)
+        plan_s = time.perf_counter() - started
+        cost = strategy.round_cost(ctx, plan)
+        record = _record(scenario, r, time_s, plan, cost, plan_s)
+        planned.append(record)
+        if on_round is not None:
+            on_round(record)
+    return planned
+
+
+def _record(scenario: Scenario, r: int, time_s: float, plan: RoundPlan, cost: Any, plan_s: float) -> PlannedRound:
+    parent = np.where(plan.participating, plan.parent, -1)
+    solver = {"plan_time_s": plan_s, **plan.info}
+    return PlannedRound(
+        round=r, time_s=time_s, time_utc=(scenario.start + timedelta(seconds=time_s)).isoformat(),
+        parent=parent.tolist(), roots=plan.roots.tolist(), participating=plan.participating.tolist(),
+        cpu_hz=np.asarray(plan.cpu_hz, float).tolist(), tx_power_w=np.asarray(plan.tx_power_w, float).tolist(),
+        local_steps=np.asarray(plan.local_steps, int).tolist(), batch_size=np.asarray(plan.batch_size, int).tolist(),
+        idle_s=float(plan.idle_s), latency_s=float(cost.latency_s), energy_j=float(cost.energy_j),
+        num_edges=int((parent >= 0).sum()), max_depth=forest_depth(parent), solver=solver)
+
+
+def write_plan(path: Path, planned: list[PlannedRound], scenario: Scenario, options: dict[str, Any]) -> Path:
+    """Write ``plan.json`` (atomically: a crash never leaves half a file)."""
+    path = Path(path)
+    con = scenario.constellation
+    doc = {
+        "format": PLAN_FORMAT,
+        "created_utc": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "constellation": {"source": str(scenario.config.constellation), "satellites": len(con),
+                          "norad_ids": [int(x) for x in con.norad_ids], "names": list(con.names),
+                          "start_utc": scenario.start.isoformat()},
+        "options": _json_safe(options),
+        "rounds": [p.to_dict() for p in planned],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_plan(path: Path) -> dict[str, Any]:
+    """Read and check a ``plan.json`` written by :func:`write_plan`."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: plan file not found") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanFileError(f"{path}: not a JSON plan file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
+        raise PlanFileError(f"{path}: not a Fed-Span plan (expected format '{PLAN_FORMAT}')")
+    rounds = doc.get("rounds")
+    if not isinstance(rounds, list) or not rounds:
+        raise PlanFileError(f"{path}: the plan has no rounds")
+    n = doc["constellation"]["satellites"]
+    for rec in rounds:
+        for key in ("parent", "cpu_hz", "tx_power_w", "local_steps", "batch_size", "participating"):
+            if len(rec.get(key, ())) != n:
+                raise PlanFileError(f"{path}: round {rec.get('round')}: '{key}' has {len(rec.get(key, ()))} "
+                                    f"entries for {n} satellites")
+    return doc
