@@ -194,7 +194,14 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
     if len(budgeted):
         gid = np.full(n, -1)
         gid[budgeted] = posy.new_groups(len(budgeted))
-        log_budget = np.log(np.where(np.isfinite(res.energy_budget_j), res.energy_budget_j, 1.0))
+        budget = np.where(np.isfinite(res.energy_budget_j), res.energy_budget_j, 1.0)
+        if not fixed:
+            # Unused arcs sit at the floor x = eps and still carry eps * P * airtime in the relaxation; allow
+            # that much (an upper bound of it) so the integral warm start stays feasible. Plans are checked
+            # against the true budgets after rounding.
+            worst = [edge_floor(n) * np.maximum(bits / rpw, res.max_tx_power_w[end] * bits / rmax) for end in (arcs.tail, arcs.head)]
+            budget = budget + np.bincount(np.r_[arcs.tail, arcs.head], weights=np.r_[worst[0], worst[1]], minlength=n)
+        log_budget = np.log(budget)
         posy.add(np.log(kappa * gcycles)[budgeted] - log_budget[budgeted], gid[budgeted],
                  ("e", budgeted, 1.0), ("B", budgeted, 1.0), ("f", budgeted, 2.0))
         for end, block in ((arcs.tail, "lu"), (arcs.head, "ld")):
