@@ -39,6 +39,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Optional[Pat
         options = read_config(value, ctx.command.name or "", known)
     except Exception as exc:  # surfaced as a usage error: one line, exit code 2
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    if isinstance(options.get("faults"), list):
+        ctx.meta["faults"] = options.pop("faults")  # a list of tables has no single-option form
     ctx.default_map = {**(ctx.default_map or {}), **options}
     return value
 
@@ -131,6 +133,438 @@ def constellation_info(
     table.add_row("altitude km (min / median / max)",
                   f"{np.nanmin(alt):.0f} / {np.nanmedian(alt):.0f} / {np.nanmax(alt):.0f}")
     Console().print(table)
+
+
+# Options shared by plan, run and compare. Their names are the SimulationConfig fields (dashes for
+# underscores), except the short aliases the docs use; one TOML file therefore serves all three.
+_SCENARIO_HELP = "Scenario"
+_LEARNING_HELP = "Learning"
+
+
+def _scenario_options(constellation: Optional[str], preset: Optional[str]) -> str:
+    """The constellation source: a TLE file or a preset name (default: the bundled small shell)."""
+    from orbits.walker import WALKER_PRESETS
+
+    if constellation and preset:
+        raise click.UsageError("give --constellation or --preset, not both")
+    if preset is not None:
+        if preset not in WALKER_PRESETS:
+            raise click.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
+                                     param_hint="--preset")
+        return preset
+    if constellation is None:
+        return "small"
+    if constellation not in WALKER_PRESETS and not Path(constellation).is_file():
+        raise click.BadParameter(f"no such TLE file: {constellation}", param_hint="--constellation")
+    return constellation
+
+
+def _parse_weights(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or any(v < 0 for v in values) or not any(v > 0 for v in values):
+        raise click.BadParameter(f"'{text}' is not three non-negative numbers loss,energy,latency (e.g. 1,1,1)",
+                                 param_hint="--weights")
+    return values  # type: ignore[return-value]
+
+
+def _parse_trees(text: str) -> int | str:
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise click.BadParameter(f"'{text}' is not a number of trees >= 1 or 'auto'", param_hint="--trees")
+    return k
+
+
+def _parse_faults(text: Optional[str], ctx: click.Context) -> list[dict[str, Any]]:
+    """A fault schedule: from the config file (``[[faults]]`` tables) or a JSON file/string."""
+    import json
+
+    if text is None:
+        return list(ctx.meta.get("faults", []))
+    source = Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
+    try:
+        faults = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not a JSON list of faults nor a JSON file: {exc}", param_hint="--faults") from None
+    if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+        raise click.BadParameter("expected a JSON list of objects such as "
+                                 '[{"round": 2, "kind": "satellite", "satellite": 5}]', param_hint="--faults")
+    return faults
+
+
+def _simulation_config(opts: dict[str, Any], ctx: click.Context, **overrides: Any) -> "SimulationConfig":
+    """SimulationConfig from the command's options."""
+    from fedspan.simulation import SimulationConfig
+
+    fields = {
+        "constellation": _scenario_options(opts.get("constellation"), opts.get("preset")),
+        "rounds": opts["rounds"], "round_interval_s": opts["round_interval"],
+        "start": _parse_time(opts.get("start"), "--start"), "num_trees": _parse_trees(opts["trees"]),
+        "weights": _parse_weights(opts["weights"]), "terminals": opts["terminals"],
+        "link_policy": opts["link_policy"], "neighbors": opts["neighbors"],
+        "ground_stations": str(opts["ground_stations"]) if opts.get("ground_stations") else None,
+        "roots_see_ground": opts["roots_see_ground"], "seed": opts["seed"],
+        "dataset": opts["dataset"], "data_root": str(opts["data_root"]) if opts.get("data_root") else None,
+        "max_train": opts.get("max_train"), "max_test": opts.get("max_test"),
+        "partition": opts.get("partition", "iid"), "alpha": opts.get("alpha", 0.5), "model": opts["model"],
+        "lr": opts.get("lr", 0.05), "local_steps": opts["local_steps"], "batch_size": opts["batch_size"],
+        "mix_every": opts["mix_every"],
+    }
+    if opts.get("ground_stations") and not Path(opts["ground_stations"]).is_file():
+        raise click.BadParameter(f"no such file: {opts['ground_stations']}", param_hint="--ground-stations")
+    fields.update(overrides)
+    config = SimulationConfig(**fields)
+    config.validate()
+    return config
+
+
+def _progress() -> "Progress":
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("{task.fields[status]}"), transient=False)
+
+
+# --- option declarations (reused by plan, run, compare) ---------------------------------------
+def _opt(default: Any, *names: str, help: str, panel: str = _SCENARIO_HELP, **kw: Any) -> Any:
+    return typer.Option(default, *names, help=help, rich_help_panel=panel, **kw)
+
+
+ConstellationOpt = _opt(None, "--constellation", "-c", help="TLE file (2- or 3-line, e.g. from CelesTrak) or preset name.")
+PresetOpt = _opt(None, "--preset", help="Walker preset: small (default), starlink-shell1, iridium, oneweb.")
+StartOpt = _opt(None, "--start", help="Start time, ISO-8601 UTC (default: the newest TLE epoch).")
+RoundsOpt = _opt(10, "--rounds", help="Number of rounds.", min=1)
+IntervalOpt = _opt(600.0, "--round-interval", help="Seconds between round starts.", min=1e-3)
+TreesOpt = _opt("1", "--trees", help="Trees K of the spanning forest, or 'auto' (the planner picks K).")
+WeightsOpt = _opt("1,1,1", "--weights", help="Objective weights loss,energy,latency.")
+TerminalsOpt = _opt(4, "--terminals", help="Laser terminals per satellite (tree degree limit).", min=1)
+PolicyOpt = _opt("knn", "--link-policy", help="Candidate ISLs: knn (k nearest feasible) or grid (+Grid).")
+NeighborsOpt = _opt(8, "--neighbors", help="k of the knn link policy.", min=1)
+GroundOpt = _opt(None, "--ground-stations", help="CSV of ground stations (name,lat,lon[,alt_km,min_elev_deg]).")
+RootsGroundOpt = _opt(False, "--roots-see-ground", help="Roots must see a ground station.")
+SeedOpt = _opt(0, "--seed", help="Random seed (data split, initial model, mini-batches).")
+DatasetOpt = _opt("digits", "--dataset", help="digits (bundled), mnist, fashion-mnist, satimage, eurosat, cifar10.",
+                  panel=_LEARNING_HELP)
+DataRootOpt = _opt(None, "--data-root", help="Folder/file of a downloaded dataset.", panel=_LEARNING_HELP)
+MaxTrainOpt = _opt(None, "--max-train", help="Use at most this many training samples.", panel=_LEARNING_HELP, min=1)
+MaxTestOpt = _opt(None, "--max-test", help="Use at most this many test samples.", panel=_LEARNING_HELP, min=1)
+PartitionOpt = _opt("iid", "--partition", help="iid, dirichlet or regional (time-varying data).", panel=_LEARNING_HELP)
+AlphaOpt = _opt(0.5, "--alpha", help="Dirichlet concentration (dirichlet, regional).", panel=_LEARNING_HELP, min=1e-6)
+ModelOpt = _opt("mlp", "--model", help="mlp or cnn.", panel=_LEARNING_HELP)
+LrOpt = _opt(0.05, "--lr", help="Local SGD learning rate.", panel=_LEARNING_HELP, min=1e-9)
+StepsOpt = _opt(5, "--local-steps", help="Default local steps e (Fed-Span optimises it).", panel=_LEARNING_HELP, min=1)
+BatchOpt = _opt(32, "--batch-size", help="Default mini-batch B (Fed-Span optimises it).", panel=_LEARNING_HELP, min=1)
+MixOpt = _opt(1, "--mix-every", help="Mix cluster models every this many rounds (K > 1; 0: never).",
+              panel=_LEARNING_HELP, min=0)
+OutOpt = typer.Option(None, "--out", "-o", help="Output folder.")
+
+
+def _write_outputs_note(files: list[Path]) -> None:
+    typer.echo("wrote: " + ", ".join(str(f) for f in files))
+
+
+@app.command("plan")
+def plan_command(
+    ctx: typer.Context,
+    constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
+    rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
+    terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
+    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, seed: int = SeedOpt,
+    model: str = ModelOpt, model_bits: Optional[float] = _opt(None, "--model-bits", panel=_LEARNING_HELP,
+                                                              help="Model size in bits (default: size of --model).",
+                                                              min=1.0),
+    dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, local_steps: int = StepsOpt,
+    batch_size: int = BatchOpt, mix_every: int = MixOpt,
+    strategy: str = typer.Option("fedspan", help="Policy to plan with (fedspan, mst, bfs, random-tree)."),
+    out: Path = typer.Option(Path("runs/plan"), "--out", "-o", help="Output folder (plan.json, PNGs)."),
+    config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
+) -> None:
+    """Plan every round: ISL graphs over the horizon and the optimizer's forest + resources.
+
+    Writes plan.json (per round: time, parent of each satellite, roots, f/P/e/B, predicted latency,
+    energy, solver stats), config.toml, and PNGs (forest map, per-round costs, SCA objective).
+
+    Examples:
+      fedspan plan --preset small --rounds 5
+      fedspan plan --constellation starlink.tle --rounds 3 --trees auto --weights 1,1,0.5 -o runs/starlink
+    """
+    from fedspan.horizon import PlannedRound, plan_horizon, write_plan
+    from fedspan.simulation import build_scenario, plan_sample_weights
+
+    opts = dict(ctx.params)
+    sim = _simulation_config(opts, ctx, strategy=strategy)
+    with _status(f"loading {sim.constellation} and the {sim.dataset} model size"):
+        scenario, bits = build_scenario(sim, model_bits)
+        weights_n = plan_sample_weights(sim, scenario.num_satellites)
+        policy = _make_policy(sim)
+    out.mkdir(parents=True, exist_ok=True)
+    options = {**opts, "model_bits": bits, "constellation": sim.constellation}
+    done: list[PlannedRound] = []
+    plan_path = out / "plan.json"
+    with _progress() as bar:
+        task = bar.add_task(f"planning {scenario.num_satellites} satellites", total=rounds, status="")
+
+        def on_round(record: PlannedRound) -> None:
+            done.append(record)
+            write_plan(plan_path, done, scenario, options)  # each round is on disk as soon as it is planned
+            bar.update(task, advance=1, status=f"round {record.round}: {record.latency_s:.3g} s, "
+                                               f"{record.energy_j:.3g} J")
+
+        try:
+            plan_horizon(scenario, policy, rounds, round_interval, weights_n, local_steps=local_steps,
+                         batch_size=batch_size, mix_every=mix_every, seed=seed, on_round=on_round)
+        except KeyboardInterrupt:
+            bar.stop()
+            typer.echo(f"interrupted: {len(done)} planned round(s) saved in {plan_path}", err=True)
+            raise typer.Exit(130)
+    files = [plan_path, _write_config(out, "plan", opts)]
+    files += _plan_figures(out, scenario, done)
+    _print_plan_summary(done, scenario)
+    _write_outputs_note(files)
+
+
+def _status(message: str) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+def _write_config(out: Path, command: str, opts: dict[str, Any]) -> Path:
+    from fedspan.config import write_config
+
+    return write_config(out / "config.toml", command, {k: (str(v) if isinstance(v, Path) else v)
+                                                       for k, v in opts.items()})
+
+
+def _make_policy(sim: "SimulationConfig") -> Any:
+    from fedspan.simulation import make_policy
+
+    return make_policy(sim)
+
+
+def _plan_figures(out: Path, scenario: Any, done: list) -> list[Path]:
+    import numpy as np
+
+    from fedspan.plots import plot_forest_map, plot_round_costs, plot_sca_history
+
+    if not done:
+        return []
+    first = done[0]
+    lat, lon = scenario.subpoints(first.time_s)
+    stations = [(s.name, s.lat_deg, s.lon_deg) for s in scenario.ground_stations] \
+        if scenario.config.ground_stations else []
+    files = [plot_forest_map(out / "forest-map.png", lat, lon, np.asarray(first.parent),
+                             title=f"Round 0 forest at {first.time_utc[:19]} UTC: {len(first.roots)} tree(s), "
+                                   f"depth {first.max_depth}", ground_stations=stations),
+             plot_round_costs(out / "round-costs.png", [p.round for p in done], [p.latency_s for p in done],
+                              [p.energy_j for p in done], title="Predicted cost per round")]
+    histories = {f"round {p.round}": p.solver["sca_objective"] for p in done if p.solver.get("sca_objective")}
+    if histories:
+        files.append(plot_sca_history(out / "sca-objective.png", histories))
+    return files
+
+
+def _print_plan_summary(done: list, scenario: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Fed-Span plan: {scenario.num_satellites} satellites, {len(done)} round(s)")
+    for col in ("round", "time (UTC)", "trees", "depth", "latency s", "energy J", "bound", "status", "plan s"):
+        table.add_column(col, justify="right")
+    for p in done:
+        bound = p.solver.get("bound")
+        table.add_row(str(p.round), p.time_utc[:19], str(len(p.roots)), str(p.max_depth), f"{p.latency_s:.4g}",
+                      f"{p.energy_j:.4g}", "-" if bound is None else f"{bound:.4g}",
+                      str(p.solver.get("fallback") and "fallback" or p.solver.get("status", "-")),
+                      f"{p.solver.get('plan_time_s', 0.0):.2f}")
+    Console().print(table)
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
+    rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
+    terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
+    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, seed: int = SeedOpt,
+    dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
+    max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
+    model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
+    mix_every: int = MixOpt,
+    strategy: str = typer.Option("fedspan", help="Aggregation policy (see `fedspan compare --help` for the list)."),
+    plan: Optional[Path] = typer.Option(None, "--plan", help="Replay a plan.json from `fedspan plan`."),
+    backend: str = typer.Option("inprocess", help="inprocess, or distributed (under torchrun)."),
+    faults: Optional[str] = typer.Option(None, help="Fault schedule: JSON list or file (see docs/failure-model.md)."),
+    fault_rate: float = typer.Option(0.0, help="Random fault probability per satellite and round.", min=0.0,
+                                     max=0.999),
+    energy_budget: float = typer.Option(float("inf"), help="Battery per satellite for the whole run, J.", min=0.0),
+    resume: bool = typer.Option(True, help="Resume from the output folder's checkpoint if there is one."),
+    out: Path = typer.Option(Path("runs/run"), "--out", "-o", help="Output folder (metrics, checkpoint, PNGs)."),
+    config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
+) -> None:
+    """Plan + train: federated learning over the constellation, with per-round metrics.
+
+    Writes metrics.csv / metrics.json (simulated time, latency, energy, accuracy, loss per round),
+    a checkpoint after every round (Ctrl-C keeps completed rounds; run again to resume),
+    config.toml and PNGs (accuracy curves, per-round costs).
+
+    Examples:
+      fedspan run --preset small --rounds 10
+      fedspan run --constellation starlink.tle --dataset mnist --data-root data/mnist --trees 4
+      fedspan run --plan runs/plan/plan.json --rounds 5
+    """
+    from fedspan.simulation import run_simulation
+
+    opts = dict(ctx.params)
+    overrides: dict[str, Any] = dict(strategy=strategy, backend=backend, faults=_parse_faults(faults, ctx),
+                                     fault_rate=fault_rate, energy_budget_j=energy_budget, output_dir=str(out),
+                                     resume=resume)
+    if plan is not None:
+        overrides.update(strategy="replay", strategy_options={"plan_file": str(plan)})
+    sim = _simulation_config(opts, ctx, **overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [_write_config(out, "run", opts)]
+    result = _run_with_progress(sim, f"{sim.strategy} on {sim.constellation}")
+    files += result.output_files + _run_figures(out, {sim.strategy: result})
+    _print_run_summary({sim.strategy: result})
+    _write_outputs_note(files)
+
+
+def _run_with_progress(sim: Any, label: str) -> Any:
+    from fedspan.simulation import run_simulation
+
+    with _progress() as bar:
+        task = bar.add_task(label, total=sim.rounds, status="")
+
+        def progress(done: int, total: int, m: Any) -> None:
+            bar.update(task, completed=done, status=f"acc {m.test_accuracy:.3f}, t = {m.time_s:.0f} s")
+
+        return run_simulation(sim, progress=progress)
+
+
+def _columns(result: Any) -> dict[str, list[float]]:
+    rows = result.metrics
+    return {"sim_time_s": [m.time_s + m.latency_s for m in rows],
+            "cumulative_energy_j": [m.cumulative_energy_j for m in rows],
+            "test_accuracy": [m.test_accuracy for m in rows], "round": [m.round for m in rows],
+            "latency_s": [m.latency_s for m in rows], "energy_j": [m.energy_j for m in rows]}
+
+
+def _run_figures(out: Path, results: dict[str, Any]) -> list[Path]:
+    from fedspan.plots import plot_accuracy_curves, plot_round_costs, plot_sweep
+
+    cols = {name: _columns(r) for name, r in results.items() if r.metrics}
+    if not cols:
+        return []
+    files = [plot_accuracy_curves(out / "accuracy.png", cols)]
+    if len(cols) == 1:
+        (name, c), = cols.items()
+        files.append(plot_round_costs(out / "round-costs.png", c["round"], c["latency_s"], c["energy_j"],
+                                      title=f"{name}: cost per round"))
+    else:
+        names = list(cols)
+        files.append(plot_sweep(out / "cost-by-method.png", range(len(names)),
+                                {"mean round latency [s]": [sum(cols[n]["latency_s"]) / len(cols[n]["latency_s"])
+                                                            for n in names],
+                                 "total energy [J]": [cols[n]["cumulative_energy_j"][-1] for n in names]},
+                                xlabel=" | ".join(f"{i}: {n}" for i, n in enumerate(names)),
+                                title="Cost by method"))
+    return files
+
+
+def _print_run_summary(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Results")
+    for col in ("method", "rounds", "final accuracy", "simulated time s", "mean latency s", "total energy J",
+                "fallbacks"):
+        table.add_column(col, justify="right")
+    for name, r in results.items():
+        rows = r.metrics
+        if not rows:
+            continue
+        table.add_row(name, str(len(rows)), f"{rows[-1].test_accuracy:.3f}",
+                      f"{rows[-1].time_s + rows[-1].latency_s:.1f}", f"{sum(m.latency_s for m in rows) / len(rows):.3g}",
+                      f"{rows[-1].cumulative_energy_j:.4g}", str(sum(bool(m.fallback) for m in rows)))
+    Console().print(table)
+
+
+@app.command("compare")
+def compare_command(
+    ctx: typer.Context,
+    constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
+    rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
+    terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
+    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, seed: int = SeedOpt,
+    dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
+    max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
+    model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
+    mix_every: int = MixOpt,
+    strategies: str = typer.Option("all", help="Comma-separated policies, or 'all'."),
+    out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Output folder (CSV, per-method runs, PNGs)."),
+    config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
+) -> None:
+    """Fed-Span against the baselines on the same scenario, clock, energy ledger and data.
+
+    Writes compare.csv (one row per method and round), summary.csv (one row per method),
+    each method's metrics in a sub-folder, config.toml and PNGs (accuracy vs simulated time and
+    vs energy, cost by method).
+
+    Examples:
+      fedspan compare --preset small --rounds 10
+      fedspan compare --strategies fedspan,mst,star,gossip --partition dirichlet --alpha 0.3
+    """
+    from fedspan.strategies import strategy_names
+
+    opts = dict(ctx.params)
+    known = [n for n in strategy_names() if n != "replay"]
+    names = known if strategies.strip() == "all" else [n.strip() for n in strategies.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
+                                 f"(choose from {', '.join(known)})", param_hint="--strategies")
+    out.mkdir(parents=True, exist_ok=True)
+    files = [_write_config(out, "compare", opts)]
+    results: dict[str, Any] = {}
+    for name in names:
+        sim = _simulation_config(opts, ctx, strategy=name, output_dir=str(out / name), resume=False)
+        results[name] = _run_with_progress(sim, f"{name:>12}")
+    files += _write_comparison(out, results) + _run_figures(out, results)
+    _print_run_summary(results)
+    _write_outputs_note(files)
+
+
+def _write_comparison(out: Path, results: dict[str, Any]) -> list[Path]:
+    import csv
+
+    rows_path, summary_path = out / "compare.csv", out / "summary.csv"
+    with rows_path.open("w", newline="", encoding="utf-8") as f:
+        writer = None
+        for name, r in results.items():
+            for m in r.metrics:
+                row = {"method": name, **m.to_dict()}
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow(row)
+    with summary_path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "rounds", "final_accuracy", "simulated_time_s", "mean_latency_s",
+                         "total_energy_j"])
+        for name, r in results.items():
+            rows = r.metrics
+            if rows:
+                writer.writerow([name, len(rows), rows[-1].test_accuracy, rows[-1].time_s + rows[-1].latency_s,
+                                 sum(m.latency_s for m in rows) / len(rows), rows[-1].cumulative_energy_j])
+    return [rows_path, summary_path]
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
