@@ -67,6 +67,7 @@ class SimulationConfig:
     num_trees: int = 1
     mix_every: int = 1
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # loss, energy, latency
+    smoothness: float = 1.0  # beta of the convergence bound; with lr it caps the planner's local steps
     link_policy: str = "knn"
     neighbors: int = 8
     window_s: float | None = None  # link must last this long; None: the previous round's latency
@@ -88,6 +89,7 @@ class SimulationConfig:
             (self.partition in PARTITIONS, "partition", f"must be one of {', '.join(PARTITIONS)}"),
             (self.alpha > 0, "alpha", "must be > 0"),
             (self.lr > 0, "lr", "must be > 0"),
+            (self.smoothness > 0, "smoothness", "must be > 0"),
             (self.local_steps >= 1, "local_steps", "must be >= 1"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (self.num_trees >= 1, "num_trees", "must be >= 1"),
@@ -187,7 +189,8 @@ class Simulation:
         self.dataset = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed)
         self.model = make_model(c.model, self.dataset.input_shape, self.dataset.num_classes, seed=c.seed)
         self.trainer = BatchedTrainer(self.model, self.dataset.x_train, self.dataset.y_train, c.lr)
-        learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1))
+        learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1),
+                                     smoothness=c.smoothness)
         self.scenario = Scenario(ScenarioConfig(
             constellation=c.constellation, start=c.start, link_policy=c.link_policy, neighbors=c.neighbors,
             ground_stations=c.ground_stations, roots_see_ground=c.roots_see_ground, learning=learning,

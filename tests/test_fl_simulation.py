@@ -43,12 +43,16 @@ def test_mst_rounds_equal_centralized_fedavg_of_the_same_local_models():
     assert update.messages == sim.num_satellites - 1
 
 
+@pytest.mark.slow
 def test_sixty_six_satellite_fedspan_run_learns_digits(tmp_path):
-    cfg = SimulationConfig(strategy="fedspan", rounds=8, lr=0.1, output_dir=str(tmp_path))
+    # smoothness 0.1 lets the step-size condition allow several local steps; a short SCA keeps it quick.
+    cfg = SimulationConfig(strategy="fedspan", rounds=6, lr=0.2, smoothness=0.1, weights=(1.0, 0.1, 0.1),
+                           strategy_options={"sca_iters": 2, "polish": False}, output_dir=str(tmp_path))
     res = run_simulation(cfg)
     acc = [m.test_accuracy for m in res.metrics]
     assert max(acc) > 0.85, acc
     assert all(m.participating == 66 and m.latency_s > 0 and m.energy_j > 0 for m in res.metrics)
+    assert all(m.fallback == "" for m in res.metrics)  # the optimizer planned every round
     times = [m.time_s for m in res.metrics]
     assert times == sorted(times) and times[1] >= cfg.round_interval_s
     rows = read_metrics_csv(tmp_path / "metrics.csv")

@@ -167,3 +167,14 @@ def test_users_can_register_their_own_policy(scenario):
         make_strategy("mst", colour="red")
     with pytest.raises(StrategyError, match="unknown strategy 'nope'"):
         make_strategy("nope")
+
+
+def test_fedspan_round_on_the_clock_costs_what_the_optimizer_predicted(scenario):
+    ctx = context(scenario)
+    strategy = make_strategy("fedspan", sca_iters=1, polish=False)
+    plan = strategy.plan_round(ctx)
+    assert plan.info["fallback"] is None, plan.info
+    cost = strategy.round_cost(ctx, plan)
+    assert cost.latency_s == pytest.approx(plan.info["predicted_latency_s"], rel=1e-9)
+    assert cost.energy_j == pytest.approx(plan.info["predicted_energy_j"], rel=1e-9)
+    assert (plan.local_steps >= 1).all() and (plan.cpu_hz <= scenario.resources.max_cpu_hz * (1 + 1e-9)).all()

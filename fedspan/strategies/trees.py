@@ -55,17 +55,22 @@ class ForestStrategy(AggregationStrategy):
 class FedSpan(ForestStrategy):
     """The optimizer's forest and resources (``optimization.solve``); distance-MSF if it fails."""
 
-    def __init__(self, num_trees: int = 1, mix_every: int | None = None,
-                 solver_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, num_trees: int = 1, mix_every: int | None = None, sca_iters: int | None = None,
+                 polish: bool = True) -> None:
         super().__init__(num_trees, mix_every)
-        self.solver_options = solver_options
+        if sca_iters is not None and int(sca_iters) < 1:
+            raise StrategyError(f"strategy 'fedspan': sca_iters must be >= 1, got {sca_iters}")
+        self.sca_iters, self.polish = sca_iters, bool(polish)
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Solve the round's joint problem; keep its resources."""
-        from optimization import solve  # the SCA solver is heavy to import; only Fed-Span needs it
+        from optimization.planner import SolveOptions, solve  # heavy (CVXPY); only Fed-Span needs it
+        from optimization.sca import SCAOptions
 
+        sca = SCAOptions() if self.sca_iters is None else SCAOptions(max_iters=int(self.sca_iters))
+        options = SolveOptions(sca=sca, polish=self.polish)
         try:
-            plan = solve(problem, self.solver_options)
+            plan = solve(problem, options)
         except OptimizationError as exc:
             # A round must still happen: fall back to the warm start with default resources, flagged.
             return np.asarray(distance_forest(problem, self.num_trees)), {"info": {"fallback": str(exc)}}
