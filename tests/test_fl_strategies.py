@@ -178,3 +178,28 @@ def test_fedspan_round_on_the_clock_costs_what_the_optimizer_predicted(scenario)
     assert cost.latency_s == pytest.approx(plan.info["predicted_latency_s"], rel=1e-9)
     assert cost.energy_j == pytest.approx(plan.info["predicted_energy_j"], rel=1e-9)
     assert (plan.local_steps >= 1).all() and (plan.cpu_hz <= scenario.resources.max_cpu_hz * (1 + 1e-9)).all()
+
+
+def test_isolated_satellite_gets_its_own_tree_and_solver_failure_falls_back(scenario, monkeypatch):
+    from dataclasses import replace
+
+    import optimization.planner
+    from optimization.errors import SolverFailedError
+
+    ctx = context(scenario)
+    snap = ctx.snapshot
+    keep = (snap.edges != 5).all(axis=1)
+    ctx.snapshot = replace(snap, edges=snap.edges[keep], distance_km=snap.distance_km[keep],
+                           rate_bps=snap.rate_bps[keep], rate_per_watt=snap.rate_per_watt[keep],
+                           delay_s=snap.delay_s[keep])
+    plan = make_strategy("mst").plan_round(ctx)
+    assert plan.parent[5] == -1 and not (plan.parent == 5).any()
+    assert len(plan.roots) == 2 and (plan.tree_of == 0).all()
+
+    def broken(problem, options=None):
+        raise SolverFailedError("every solver failed (test)")
+
+    monkeypatch.setattr(optimization.planner, "solve", broken)
+    plan = make_strategy("fedspan").plan_round(ctx)
+    assert "every solver failed" in plan.info["fallback"]
+    assert len(plan.roots) == 2 and (plan.local_steps == ctx.local_steps).all()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from optimization import OptimizationError
-from optimization.forests import bfs_forest, distance_forest, random_forest
+from optimization.forests import bfs_forest, components, distance_forest, random_forest
 
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError, default_resources
 from fedspan.strategies.forests import assign_model_ids, lift_forest
@@ -35,6 +36,11 @@ class ForestStrategy(AggregationStrategy):
         """Build the round's SpanningProblem over the available satellites and span it."""
         n = len(ctx.available)
         problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, self.num_trees)
+        pieces = int(components(problem).max()) + 1
+        if pieces > self.num_trees:
+            # Satellites that lost every link (or a split graph) need their own trees this round;
+            # the extra trees share model ids and merge by root-to-root exchange where reachable.
+            problem = replace(problem, num_trees=pieces)
         sub_parent, overrides = self.sub_forest(ctx, problem)
         parent = lift_forest(sub_parent, nodes, n)
         participating = np.zeros(n, bool)
@@ -73,7 +79,7 @@ class FedSpan(ForestStrategy):
             plan = solve(problem, options)
         except OptimizationError as exc:
             # A round must still happen: fall back to the warm start with default resources, flagged.
-            return np.asarray(distance_forest(problem, self.num_trees)), {"info": {"fallback": str(exc)}}
+            return np.asarray(distance_forest(problem, problem.num_trees)), {"info": {"fallback": str(exc)}}
         return np.asarray(plan.parent), {
             "cpu_hz": np.asarray(plan.cpu_hz, float), "tx_power_w": np.asarray(plan.tx_power_w, float),
             "local_steps": np.maximum(np.rint(plan.local_steps), 1).astype(np.int64),
@@ -89,7 +95,7 @@ class DistanceMST(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """networkx-equivalent distance MSF from the optimization layer's reference topologies."""
-        return np.asarray(distance_forest(problem, self.num_trees)), {}
+        return np.asarray(distance_forest(problem, problem.num_trees)), {}
 
 
 @register_strategy("bfs")
@@ -98,7 +104,7 @@ class BFSTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Shortest-hop forest from the optimization layer's reference topologies."""
-        return np.asarray(bfs_forest(problem, self.num_trees)), {}
+        return np.asarray(bfs_forest(problem, problem.num_trees)), {}
 
 
 @register_strategy("random-tree")
@@ -107,4 +113,4 @@ class RandomTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Random forest seeded by the round's generator (reproducible)."""
-        return np.asarray(random_forest(problem, self.num_trees, seed=int(ctx.rng.integers(2**31)))), {}
+        return np.asarray(random_forest(problem, problem.num_trees, seed=int(ctx.rng.integers(2**31)))), {}
