@@ -1,0 +1,130 @@
+"""The readable reference: the same SCA subproblem written term by term as a CVXPY geometric program (gp=True).
+
+Slow to compile (one expression per arc); used to cross-check the log-space fast path on small problems.
+"""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+
+from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity
+from optimization.evaluate import objective_scales
+from optimization.formulation import GHZ, MBIT, SignomialProgram, edge_floor
+from optimization.solvers import SolveRecord, solve_with_fallback
+
+
+def _monomial_below(terms: list, values: np.ndarray):
+    """AM-GM monomial prod (t_i / w_i)^w_i <= sum t_i, with w_i the term shares at `values`."""
+    w = values / values.sum()
+    return cp.prod(cp.hstack([(t / wi) ** wi for t, wi in zip(terms, w) if wi > 0]))
+
+
+class GPReferenceSubproblem:
+    """One condensed GP per call, rebuilt from scratch (no Parameters, no vectorisation)."""
+
+    def __init__(self, program: SignomialProgram, chain: tuple[str, ...]) -> None:
+        self.program, self.chain = program, chain
+
+    def solve(self, point: np.ndarray, radius: float) -> tuple[np.ndarray, float, SolveRecord]:
+        """Build and solve the GP at `point`; return the log-point, optimal value and solver record."""
+        prog, P = self.program, self.program.problem
+        L, arcs, res = prog.layout, prog.arcs, P.resources
+        n, a, fixed = P.num_nodes, len(arcs.tail), prog.fixed
+        at = {name: np.exp(point[L.slices[name]]) for name in L.slices}
+        var = {name: cp.Variable(L.sizes[name], pos=True) for name in L.slices}
+        x = None if fixed else var["x"]
+        f, pw, e, b = var["f"], var["P"], var["e"], var["B"]
+        tu, td, v, lu, ld = var["tu"], var["td"], var["v"], var["lu"], var["ld"]
+        T, s, u = var["T"][0], var["s"][0], var["u"][0]
+        xa = (lambda i: 1.0) if fixed else (lambda i: x[i])
+        bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
+        e_lo, e_hi = P.step_bounds()
+        b_lo, b_hi = P.batch_limits()
+        cons = [
+            f >= res.min_cpu_hz / GHZ, f <= res.max_cpu_hz / GHZ,
+            pw >= res.min_tx_power_w, pw <= res.max_tx_power_w,
+            e >= e_lo, e <= e_hi, b >= b_lo, b <= b_hi, u <= e_hi,
+        ]
+        for name in ("x", "f", "P", "e", "B"):  # trust region on log x
+            if name in var:
+                cons += [var[name] <= np.exp(radius) * at[name], at[name] <= np.exp(radius) * var[name]]
+        if not fixed:
+            eps = edge_floor(n)
+            cons += [x >= eps, x <= 1]
+            for node in range(n):
+                out = np.flatnonzero(arcs.tail == node)
+                if len(out):
+                    cons.append(cp.sum(x[out]) <= 1)
+                touch = np.flatnonzero((arcs.tail == node) | (arcs.head == node))
+                if len(touch) // 2 > res.terminals[node]:
+                    cons.append(cp.sum(x[touch]) <= res.terminals[node] + eps * (len(touch) // 2))
+            target = n - prog.num_trees
+            if target > 0:
+                cons.append(_monomial_below([x[i] for i in range(a)], at["x"]) >= target)
+        for i in range(a):
+            c, m, edge = arcs.tail[i], arcs.head[i], arcs.edge[i]
+            rpw, delay = P.rate_per_watt[edge] / MBIT, P.delay_s[edge]
+            cons += [
+                xa(i) * (tu[c] + lu[i] + delay) <= tu[m],
+                xa(i) * (td[m] + ld[i] + delay) <= td[c],
+                lu[i] >= bits / (rpw * pw[c]), lu[i] >= bits / rmax,
+                ld[i] >= bits / (rpw * pw[m]), ld[i] >= bits / rmax,
+            ]
+        gcycles = res.cycles_per_sample / GHZ
+        kappa = 0.5 * res.capacitance * GHZ**3
+        for node in range(n):
+            cons += [e[node] * b[node] * gcycles[node] / f[node] <= tu[node], tu[node] <= td[node], td[node] <= T,
+                     e[node] <= u]
+            if np.isfinite(res.energy_budget_j[node]):
+                spend = kappa[node] * gcycles[node] * e[node] * b[node] * f[node] ** 2
+                for i in np.flatnonzero(arcs.tail == node):
+                    spend += xa(i) * pw[node] * lu[i]
+                for i in np.flatnonzero(arcs.head == node):
+                    spend += xa(i) * pw[node] * ld[i]
+                allowance = 0.0
+                if not fixed:
+                    for i in np.flatnonzero((arcs.tail == node) | (arcs.head == node)):
+                        rpw = P.rate_per_watt[arcs.edge[i]] / MBIT
+                        allowance += edge_floor(n) * max(bits / rpw, res.max_tx_power_w[node] * bits / rmax)
+                cons.append(spend <= res.energy_budget_j[node] + allowance)
+        rho = prog.rho
+        cons.append(s <= _monomial_below([rho[k] * e[k] for k in range(n)], rho * at["e"]))
+        inv_d = 1.0 / prog.num_samples
+        for k in range(n):
+            cons.append(1.0 / b[k] <= _monomial_below([v[k], inv_d[k]], np.array([at["v"][k], inv_d[k]])))
+        objective = self._objective(var, at, rho, kappa * gcycles)
+        problem = cp.Problem(cp.Minimize(objective), cons)
+        record = solve_with_fallback(problem, self.chain, gp=True)
+        z = np.concatenate([np.log(np.atleast_1d(var[name].value)) for name in L.slices])
+        return z, float(problem.value), record
+
+    def _objective(self, var: dict, at: dict, rho: np.ndarray, energy_coef: np.ndarray):
+        """w_loss * bound / scale + w_energy * energy / scale + w_latency * T / scale + binariness penalty."""
+        prog, P = self.program, self.program.problem
+        lc, w, arcs = P.learning, P.weights, prog.arcs
+        sb, se, st = objective_scales(P)
+        eta, beta = lc.learning_rate, lc.smoothness
+        n = P.num_nodes
+        drift = np.broadcast_to(np.asarray(lc.drift_per_s, float), (n,))
+        sigma2 = np.broadcast_to(np.asarray(lc.grad_variance, float), (n,))
+        T, s, u = var["T"][0], var["s"][0], var["u"][0]
+        total = 0
+        if w.loss > 0:
+            loss = C_GAP * lc.initial_gap / (eta * lc.rounds * s) + C_DRIFT * float(rho @ drift) * (T + P.min_idle_s) / (eta * s)
+            loss += C_NOISE * eta * beta * cp.sum(cp.multiply(rho * sigma2, var["v"]))
+            loss += C_DRIFT_LOCAL * (eta * beta) ** 2 * cluster_dissimilarity(lc, prog.num_trees) * u**2
+            total += w.loss / sb * loss
+        if w.energy > 0:
+            compute = cp.sum(cp.multiply(energy_coef, cp.multiply(cp.multiply(var["e"], var["B"]), var["f"] ** 2)))
+            x = np.ones(len(arcs.tail)) if prog.fixed else var["x"]
+            links = cp.sum(cp.multiply(x, cp.multiply(var["P"][arcs.tail], var["lu"])))
+            links += cp.sum(cp.multiply(x, cp.multiply(var["P"][arcs.head], var["ld"])))
+            total += w.energy / se * (compute + links)
+        if w.latency > 0:
+            total += w.latency / st * T
+        if not prog.fixed and prog.penalty > 0:
+            x = var["x"]
+            squares = _monomial_below([x[i] ** 2 for i in range(len(arcs.tail))], at["x"] ** 2)
+            total += prog.penalty * cp.sum(x) / squares
+        return total

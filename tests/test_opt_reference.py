@@ -1,0 +1,41 @@
+"""The fast log-space path against the readable gp=True reference on small problems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_opt_model import geometric_problem
+
+from optimization import SatelliteResources, SCAOptions, SolveOptions, distance_forest, solve
+from optimization.defaults import default_resources
+from optimization.formulation import Arcs, build_program, initial_point
+from optimization.forests import validate_forest
+from optimization.gp_reference import GPReferenceSubproblem
+from optimization.logspace import LogSpaceSubproblem
+from optimization.solvers import default_chain
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+@pytest.mark.parametrize("seed", [3, 8])
+def test_one_subproblem_same_optimum_both_ways(fixed, seed):
+    budgets = SatelliteResources.uniform(9, energy_budget_j=0.02)
+    p = geometric_problem(9, seed, radius=0.6, resources=budgets)
+    parent = distance_forest(p)
+    arcs = Arcs.of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
+    program = build_program(p, arcs, 1, fixed=fixed)
+    z0 = initial_point(program, parent, default_resources(p, parent))
+    _, fast, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 0.5)
+    z_ref, ref, _ = GPReferenceSubproblem(program, default_chain()).solve(z0, 0.5)
+    assert fast == pytest.approx(ref, rel=1e-5)
+    assert fast < program.merit(z0)
+    assert program.violation(z_ref) <= 1e-6
+
+
+def test_whole_solve_agrees_with_reference_backend():
+    p = geometric_problem(7, 2, radius=0.8)
+    opts = SCAOptions(max_iters=3)
+    fast = solve(p, SolveOptions(sca=opts))
+    ref = solve(p, SolveOptions(sca=opts, backend="gp"))
+    assert fast.fallback is None and ref.fallback is None
+    assert fast.objective == pytest.approx(ref.objective, rel=1e-3)
+    assert np.array_equal(fast.parent, ref.parent)
