@@ -24,9 +24,11 @@ def test_one_subproblem_same_optimum_both_ways(fixed, seed):
     arcs = Arcs.of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
     program = build_program(p, arcs, 1, fixed=fixed)
     z0 = initial_point(program, parent, default_resources(p, parent))
-    _, fast, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 0.5)
-    z_ref, ref, _ = GPReferenceSubproblem(program, default_chain()).solve(z0, 0.5)
-    assert fast == pytest.approx(ref, rel=1e-5)
+    _, fast, rec_fast = LogSpaceSubproblem(program, default_chain()).solve(z0, 0.5)
+    z_ref, ref, rec_ref = GPReferenceSubproblem(program, default_chain()).solve(z0, 0.5)
+    # Interior-point answers agree to solver tolerance; a first-order fallback (SCS) only to ~1e-3.
+    both_ipm = {rec_fast.solver, rec_ref.solver} <= {"CLARABEL", "ECOS", "MOSEK"}
+    assert fast == pytest.approx(ref, rel=1e-5 if both_ipm else 3e-3)
     assert fast < program.merit(z0)
     assert program.violation(z_ref) <= 1e-6
 
