@@ -33,6 +33,7 @@ from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, mak
 from fedspan.strategies.base import compute_load, merge_roots_cost, plan_links
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
 from optimization.problem import LearningConstants, ObjectiveWeights
+from orbits.links import LinkParams
 
 PARTITIONS = ("iid", "dirichlet", "regional")
 BACKENDS = ("inprocess", "distributed")
@@ -64,10 +65,11 @@ class SimulationConfig:
     batch_size: int = 32
     strategy: str = "fedspan"
     strategy_options: dict[str, Any] = field(default_factory=dict)
-    num_trees: int = 1
+    num_trees: int | str = 1  # or "auto": the planner picks K each round; trees merge into one model
     mix_every: int = 1
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # loss, energy, latency
     smoothness: float = 1.0  # beta of the convergence bound; with lr it caps the planner's local steps
+    terminals: int = 4  # laser terminals per satellite (tree degree limit)
     link_policy: str = "knn"
     neighbors: int = 8
     window_s: float | None = None  # link must last this long; None: the previous round's latency
@@ -92,7 +94,9 @@ class SimulationConfig:
             (self.smoothness > 0, "smoothness", "must be > 0"),
             (self.local_steps >= 1, "local_steps", "must be >= 1"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
-            (self.num_trees >= 1, "num_trees", "must be >= 1"),
+            (self.num_trees == "auto" or (isinstance(self.num_trees, int) and self.num_trees >= 1), "num_trees",
+             "must be an integer >= 1 or 'auto'"),
+            (self.terminals >= 1, "terminals", "must be >= 1"),
             (self.mix_every >= 0, "mix_every", "must be >= 0 (0: never mix)"),
             (len(self.weights) == 3 and all(w >= 0 for w in self.weights), "weights",
              "must be three non-negative numbers (loss, energy, latency)"),
@@ -189,14 +193,9 @@ class Simulation:
         self.dataset = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed)
         self.model = make_model(c.model, self.dataset.input_shape, self.dataset.num_classes, seed=c.seed)
         self.trainer = BatchedTrainer(self.model, self.dataset.x_train, self.dataset.y_train, c.lr)
-        learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1),
-                                     smoothness=c.smoothness)
-        self.scenario = Scenario(ScenarioConfig(
-            constellation=c.constellation, start=c.start, link_policy=c.link_policy, neighbors=c.neighbors,
-            ground_stations=c.ground_stations, roots_see_ground=c.roots_see_ground, learning=learning,
-            weights=ObjectiveWeights(*c.weights)), model_bits=model_bits(self.model))
+        self.scenario = scenario_for(c, model_bits(self.model))
         self.num_satellites = n = self.scenario.num_satellites
-        self.strategy = _make_strategy(c)
+        self.strategy = make_policy(c)
         self.num_models = self.strategy.num_models(self.scenario)
         self.schedule = parse_fault_schedule(c.faults, n, c.rounds)
         self.backend = backend or self._default_backend()
@@ -210,11 +209,7 @@ class Simulation:
         return InProcessBackend(self.trainer)
 
     def _partition(self, n: int) -> list[np.ndarray]:
-        labels = self.dataset.y_train.numpy()
-        rng = np.random.default_rng([self.config.seed, 1])
-        if self.config.partition == "iid":
-            return iid(labels, n, rng)
-        return dirichlet(labels, n, self.config.alpha, rng)
+        return static_partition(self.config, self.dataset.y_train.numpy(), n)
 
     def initial_state(self) -> SimulationState:
         """State before round 0: every satellite holds the same initial model."""
@@ -365,17 +360,51 @@ class Simulation:
         return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
 
 
-def _make_strategy(c: SimulationConfig) -> AggregationStrategy:
-    """The configured policy; forest policies get ``num_trees`` and ``mix_every`` from the config."""
-    from fedspan.strategies.registry import _REGISTRY
+def make_policy(c: SimulationConfig) -> AggregationStrategy:
+    """The configured policy; forest policies get ``num_trees`` from the config."""
+    from fedspan.strategies.registry import strategy_class
 
     options = dict(c.strategy_options)
-    cls = _REGISTRY.get(c.strategy)
-    if cls is not None:
-        params = inspect.signature(cls.__init__).parameters
-        if "num_trees" in params:
-            options.setdefault("num_trees", c.num_trees)
+    if "num_trees" in inspect.signature(strategy_class(c.strategy).__init__).parameters:
+        options.setdefault("num_trees", c.num_trees)
     return make_strategy(c.strategy, **options)
+
+
+def scenario_for(c: SimulationConfig, bits: float) -> Scenario:
+    """The scenario a configuration describes, for a model of ``bits`` bits."""
+    learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1),
+                                 smoothness=c.smoothness)
+    return Scenario(ScenarioConfig(
+        constellation=c.constellation, start=c.start, link_policy=c.link_policy, neighbors=c.neighbors,
+        link_params=LinkParams(terminals=c.terminals), ground_stations=c.ground_stations,
+        roots_see_ground=c.roots_see_ground, learning=learning, weights=ObjectiveWeights(*c.weights)), model_bits=bits)
+
+
+def build_scenario(c: SimulationConfig, bits: float | None = None) -> tuple[Scenario, float]:
+    """The scenario (for planning without training) and the model size it uses.
+
+    ``bits`` defaults to the size of ``c.model`` on ``c.dataset``.
+    """
+    c.validate()
+    if bits is None:
+        data = load_dataset(c.dataset, root=c.data_root)
+        bits = float(model_bits(make_model(c.model, data.input_shape, data.num_classes, seed=c.seed)))
+    return scenario_for(c, bits), float(bits)
+
+
+def static_partition(c: SimulationConfig, labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """The iid / Dirichlet split of the training labels over ``n`` satellites (seeded)."""
+    rng = np.random.default_rng([c.seed, 1])
+    if c.partition == "dirichlet":
+        return dirichlet(labels, n, c.alpha, rng)
+    return iid(labels, n, rng)
+
+
+def plan_sample_weights(c: SimulationConfig, n: int) -> np.ndarray:
+    """|D_n| per satellite for planning ahead: the static split's sizes (regional: its mean size)."""
+    labels = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed).y_train.numpy()
+    sizes = np.array([len(ix) for ix in static_partition(c, labels, n)], dtype=float)
+    return sizes if c.partition != "regional" else np.full(n, sizes.mean())
 
 
 def _check_plan(plan: RoundPlan, n: int, num_models: int, name: str) -> None:

@@ -26,11 +26,17 @@ def strategy_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def make_strategy(name: str, **options: Any) -> AggregationStrategy:
-    """Instantiate a registered strategy; unknown names and options raise StrategyError."""
+def strategy_class(name: str) -> type[AggregationStrategy]:
+    """The class registered under ``name``; StrategyError lists the known names otherwise."""
     if name not in _REGISTRY:
         raise StrategyError(f"unknown strategy '{name}' (choose from {', '.join(strategy_names())})")
+    return _REGISTRY[name]
+
+
+def make_strategy(name: str, **options: Any) -> AggregationStrategy:
+    """Instantiate a registered strategy; unknown names and options raise StrategyError."""
+    cls = strategy_class(name)
     try:
-        return _REGISTRY[name](**options)
+        return cls(**options)
     except TypeError as exc:
         raise StrategyError(f"strategy '{name}': bad options {options}: {exc}") from None

@@ -18,15 +18,15 @@ from fedspan.strategies.registry import register_strategy
 class ForestStrategy(AggregationStrategy):
     """A policy that spans the available satellites with ``num_trees`` trees every round."""
 
-    def __init__(self, num_trees: int = 1, mix_every: int | None = None) -> None:
-        if int(num_trees) < 1:
-            raise StrategyError(f"strategy '{self.name}': num_trees must be >= 1, got {num_trees}")
-        self.num_trees = int(num_trees)
+    def __init__(self, num_trees: int | str = 1, mix_every: int | None = None) -> None:
+        if num_trees != "auto" and (isinstance(num_trees, str) or int(num_trees) < 1):
+            raise StrategyError(f"strategy '{self.name}': num_trees must be >= 1 or 'auto', got {num_trees!r}")
+        self.num_trees: int | str = num_trees if num_trees == "auto" else int(num_trees)
         self.mix_every = mix_every
 
     def num_models(self, scenario: Any) -> int:
-        """One model per tree (cluster)."""
-        return self.num_trees
+        """One model per tree; with ``num_trees='auto'`` one global model (trees merge every round)."""
+        return 1 if self.num_trees == "auto" else int(self.num_trees)
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Parent array over the problem's nodes, plus resource overrides (subclasses)."""
@@ -37,7 +37,7 @@ class ForestStrategy(AggregationStrategy):
         n = len(ctx.available)
         problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, self.num_trees)
         pieces = int(components(problem).max()) + 1
-        if pieces > self.num_trees:
+        if self.num_trees != "auto" and pieces > self.num_trees:
             # Satellites that lost every link (or a split graph) need their own trees this round;
             # the extra trees share model ids and merge by root-to-root exchange where reachable.
             problem = replace(problem, num_trees=pieces)
@@ -51,17 +51,23 @@ class ForestStrategy(AggregationStrategy):
         for key, values in overrides.items():
             resources[key][nodes] = values
         mix_every = ctx.mix_every if self.mix_every is None else self.mix_every
-        tree_of = assign_model_ids(parent, participating, ctx.holder, self.num_trees)
+        num_models = self.num_models(ctx.scenario)
+        tree_of = assign_model_ids(parent, participating, ctx.holder, num_models)
         return RoundPlan(parent=parent, tree_of=tree_of, participating=participating, idle_s=idle_s,
-                         mix=self.num_trees > 1 and mix_every > 0 and (ctx.round_index + 1) % mix_every == 0,
+                         mix=num_models > 1 and mix_every > 0 and (ctx.round_index + 1) % mix_every == 0,
                          info=info, **resources)
+
+
+def _trees(problem: Any) -> int | None:
+    """The problem's fixed tree count, or None to let the reference forests use one per component."""
+    return None if problem.num_trees == "auto" else int(problem.num_trees)
 
 
 @register_strategy("fedspan")
 class FedSpan(ForestStrategy):
     """The optimizer's forest and resources (``optimization.solve``); distance-MSF if it fails."""
 
-    def __init__(self, num_trees: int = 1, mix_every: int | None = None, sca_iters: int | None = None,
+    def __init__(self, num_trees: int | str = 1, mix_every: int | None = None, sca_iters: int | None = None,
                  polish: bool = True) -> None:
         super().__init__(num_trees, mix_every)
         if sca_iters is not None and int(sca_iters) < 1:
@@ -79,7 +85,7 @@ class FedSpan(ForestStrategy):
             plan = solve(problem, options)
         except OptimizationError as exc:
             # A round must still happen: fall back to the warm start with default resources, flagged.
-            return np.asarray(distance_forest(problem, problem.num_trees)), {"info": {"fallback": str(exc)}}
+            return np.asarray(distance_forest(problem, _trees(problem))), {"info": {"fallback": str(exc)}}
         return np.asarray(plan.parent), {
             "cpu_hz": np.asarray(plan.cpu_hz, float), "tx_power_w": np.asarray(plan.tx_power_w, float),
             "local_steps": np.maximum(np.rint(plan.local_steps), 1).astype(np.int64),
@@ -95,7 +101,7 @@ class DistanceMST(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """networkx-equivalent distance MSF from the optimization layer's reference topologies."""
-        return np.asarray(distance_forest(problem, problem.num_trees)), {}
+        return np.asarray(distance_forest(problem, _trees(problem))), {}
 
 
 @register_strategy("bfs")
@@ -104,7 +110,7 @@ class BFSTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Shortest-hop forest from the optimization layer's reference topologies."""
-        return np.asarray(bfs_forest(problem, problem.num_trees)), {}
+        return np.asarray(bfs_forest(problem, _trees(problem))), {}
 
 
 @register_strategy("random-tree")
@@ -113,4 +119,4 @@ class RandomTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Random forest seeded by the round's generator (reproducible)."""
-        return np.asarray(random_forest(problem, problem.num_trees, seed=int(ctx.rng.integers(2**31)))), {}
+        return np.asarray(random_forest(problem, _trees(problem), seed=int(ctx.rng.integers(2**31)))), {}
