@@ -43,19 +43,24 @@ class ComputeLoad:
         return 0.5 * self.capacitance * self.local_steps * self.batch_size * self.cycles_per_sample * self.cpu_hz**2
 
 
-def edge_index(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Row of each undirected pair ``(u, v)`` in the sorted candidate ``edges``; ClockError if absent."""
+def find_edges(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each undirected pair ``(u, v)`` in the sorted candidate ``edges`` and whether it is there."""
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     keys = edges[:, 0] * num_nodes + edges[:, 1]
     lo, hi = np.minimum(u, v).astype(np.int64), np.maximum(u, v).astype(np.int64)
     want = lo * num_nodes + hi
-    pos = np.searchsorted(keys, want)
-    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
-    ok = (pos < len(keys)) & (keys[pos_c] == want) if len(keys) else np.zeros(len(want), bool)
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
+    pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    found = (keys[pos] == want) if len(keys) else np.zeros(len(want), bool)
+    return pos, found
+
+
+def edge_index(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row of each undirected pair ``(u, v)`` in the sorted candidate ``edges``; ClockError if absent."""
+    pos, found = find_edges(edges, num_nodes, u, v)
+    if not found.all():
+        i = int(np.flatnonzero(~found)[0])
         raise ClockError(f"tree link ({int(u[i])}, {int(v[i])}) is not a candidate link of this round")
-    return pos_c
+    return pos
 
 
 def forest_links(parent: np.ndarray, edges: np.ndarray, rate_per_watt: np.ndarray,

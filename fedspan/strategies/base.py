@@ -24,7 +24,7 @@ import torch
 
 from fedspan.aggregation import cluster_models, mix_clusters
 from fedspan.backend import RoundUpdate
-from fedspan.clock import ComputeLoad, RoundCost, forest_round_cost, mixing_cost
+from fedspan.clock import ComputeLoad, RoundCost, find_edges, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
 from orbits.links import laser_rate_per_watt, propagation_delay_s
 
@@ -110,11 +110,7 @@ def plan_links(ctx: RoundContext, parent: np.ndarray) -> tuple[np.ndarray, np.nd
     child = np.flatnonzero(parent >= 0)
     if len(child) == 0:
         return rpw, delay
-    lo, hi = np.minimum(child, parent[child]), np.maximum(child, parent[child])
-    edges = np.asarray(snap.edges, dtype=np.int64).reshape(-1, 2)
-    keys = edges[:, 0] * n + edges[:, 1]
-    pos = np.minimum(np.searchsorted(keys, lo * n + hi), max(len(keys) - 1, 0))
-    found = (keys[pos] == lo * n + hi) if len(keys) else np.zeros(len(child), bool)
+    pos, found = find_edges(snap.edges, n, child, parent[child])
     rpw[child[found]] = np.asarray(snap.rate_per_watt)[pos[found]]
     delay[child[found]] = np.asarray(snap.delay_s)[pos[found]]
     other = child[~found]
