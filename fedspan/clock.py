@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from fedspan.aggregation import ForestLevels, forest_levels
+from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
 
 
