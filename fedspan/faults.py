@@ -14,7 +14,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from fedspan.aggregation import forest_levels
+from fedspan.clock import RoundCost, forest_round_cost
 from fedspan.errors import FedSpanError
+from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, compute_load, merge_roots_cost,
+                                     plan_links)
 
 FAULT_KINDS = ("satellite", "link", "root", "energy")
 #: Seconds a child needs to notice its parent or link is gone before re-sending.
@@ -259,3 +262,44 @@ def resolve_faults(events: list[FaultEvent], parent: np.ndarray, tree_of: np.nda
                         contributing=contributing, trains=participating & (death_time > 0),
                         earliest_send_s=earliest, wasted_tx_j=wasted, dead=dead, notes=notes)
 
+
+
+def round_faults(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan, planned: RoundCost,
+                 events: list[FaultEvent]) -> FaultOutcome:
+    """Resolve a round's faults against its plan and planned clock (repairing forest plans)."""
+    snap, sc = ctx.snapshot, ctx.scenario
+    if not strategy.tree_clock:
+        # No forest to repair: the satellites that fail simply do not contribute.
+        dead = np.zeros(len(plan.parent), bool)
+        for ev in events:
+            if ev.satellite is not None and ev.kind != "root":
+                dead[ev.satellite] = True
+        zeros = np.zeros(len(dead))
+        return FaultOutcome(plan.parent, plan.parent, plan.tree_of, plan.participating & ~dead,
+                            plan.participating & ~dead, zeros, zeros, dead,
+                            [f"satellite {s} lost" for s in np.flatnonzero(dead)])
+    rpw, delay = plan_links(ctx, plan.parent)
+    has = plan.parent >= 0
+    rate = np.where(has, np.minimum(np.nan_to_num(rpw) * plan.tx_power_w, sc.link_params.max_rate_bps), 1.0)
+    uplink_t = np.where(has, sc.model_bits / rate + np.nan_to_num(delay), 0.0)
+    uplink_e = np.where(has, plan.tx_power_w * sc.model_bits / rate, 0.0)
+    return resolve_faults(events, plan.parent, plan.tree_of, plan.participating, planned.up_done_s, uplink_t,
+                          uplink_e, snap.edges, snap.distance_km, np.asarray(sc.resources.terminals))
+
+
+def faulted_cost(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan,
+                 outcome: FaultOutcome) -> RoundCost:
+    """The round re-timed on the repaired forests, with lost messages charged as wasted energy."""
+    if not strategy.tree_clock:
+        return strategy.round_cost(ctx, RoundPlan(**{**plan.__dict__, "participating": outcome.trains}))
+    sc = ctx.scenario
+    up_rpw, up_delay = plan_links(ctx, outcome.up_parent)
+    down_rpw, down_delay = plan_links(ctx, outcome.down_parent)
+    cost = forest_round_cost(outcome.up_parent, up_rpw, up_delay, sc.model_bits, sc.link_params.max_rate_bps,
+                             plan.tx_power_w, compute_load(ctx, plan), trains=outcome.trains,
+                             earliest_send_s=outcome.earliest_send_s, down_parent=outcome.down_parent,
+                             down_rate_per_watt=down_rpw, down_delay_s=down_delay)
+    cost.transmit_energy_j = cost.transmit_energy_j + outcome.wasted_tx_j
+    repaired = RoundPlan(**{**plan.__dict__, "parent": outcome.up_parent, "tree_of": outcome.tree_of,
+                            "participating": outcome.contributing})
+    return merge_roots_cost(ctx, repaired, cost)

@@ -21,16 +21,15 @@ import torch
 from fedspan.aggregation import tree_sums
 from fedspan.backend import RoundUpdate, RoundWork, TrainingBackend
 from fedspan.checkpoint import CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint, save_checkpoint
-from fedspan.clock import EnergyLedger, RoundCost, RoundRecord, forest_round_cost
+from fedspan.clock import EnergyLedger, RoundCost, RoundRecord
 from fedspan.data import load_dataset
 from fedspan.errors import FedSpanError
-from fedspan.faults import FaultEvent, FaultOutcome, parse_fault_schedule, random_faults, resolve_faults
+from fedspan.faults import FaultEvent, faulted_cost, parse_fault_schedule, random_faults, round_faults
 from fedspan.metrics import RoundMetrics, write_metrics
 from fedspan.models import flatten_params, make_model, model_bits
 from fedspan.partition import RegionalStream, dirichlet, iid
 from fedspan.scenario import Scenario, ScenarioConfig
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
-from fedspan.strategies.base import compute_load, merge_roots_cost, plan_links
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
 from optimization.problem import LearningConstants, ObjectiveWeights
 from orbits.links import LinkParams
@@ -255,11 +254,11 @@ class Simulation:
         parent, tree_of, include = plan.parent, plan.tree_of, plan.participating & (sample_weight > 0)
         notes: list[str] = []
         if events:
-            outcome = self._apply_faults(ctx, plan, planned, events)
+            outcome = round_faults(ctx, self.strategy, plan, planned, events)
             state.dead |= outcome.dead
             parent, tree_of = outcome.up_parent, outcome.tree_of
             include = outcome.contributing & (sample_weight > 0)
-            cost, notes = self._faulted_cost(ctx, plan, outcome), outcome.notes
+            cost, notes = faulted_cost(ctx, self.strategy, plan, outcome), outcome.notes
         update = self.backend.run_round(RoundWork(
             start_params=state.models, tree_of=tree_of, parent=parent, include=include,
             local_steps=plan.local_steps, batch_size=plan.batch_size, sample_weight=sample_weight,
@@ -316,41 +315,6 @@ class Simulation:
             frac = float(np.clip(budget_left[s] / planned.energy_per_satellite_j[s], 0.0, 0.999))
             events.append(FaultEvent(r, "energy", int(s), None, frac))
         return events
-
-    def _apply_faults(self, ctx: RoundContext, plan: RoundPlan, planned: RoundCost,
-                      events: list[FaultEvent]) -> FaultOutcome:
-        snap, sc = ctx.snapshot, self.scenario
-        rpw, delay = plan_links(ctx, plan.parent)
-        has = plan.parent >= 0
-        rate = np.where(has, np.minimum(np.nan_to_num(rpw) * plan.tx_power_w, sc.link_params.max_rate_bps), 1.0)
-        uplink_t = np.where(has, sc.model_bits / rate + np.nan_to_num(delay), 0.0)
-        uplink_e = np.where(has, plan.tx_power_w * sc.model_bits / rate, 0.0)
-        if not self.strategy.tree_clock:
-            # No forest to repair: the satellites that fail simply do not contribute.
-            dead = np.zeros(len(plan.parent), bool)
-            for ev in events:
-                if ev.satellite is not None and ev.kind != "root":
-                    dead[ev.satellite] = True
-            return FaultOutcome(plan.parent, plan.parent, plan.tree_of, plan.participating & ~dead,
-                                plan.participating & ~dead, np.zeros(len(dead)), np.zeros(len(dead)), dead,
-                                [f"satellite {s} lost" for s in np.flatnonzero(dead)])
-        return resolve_faults(events, plan.parent, plan.tree_of, plan.participating, planned.up_done_s, uplink_t,
-                              uplink_e, snap.edges, snap.distance_km, np.asarray(sc.resources.terminals))
-
-    def _faulted_cost(self, ctx: RoundContext, plan: RoundPlan, outcome: FaultOutcome) -> RoundCost:
-        if not self.strategy.tree_clock:
-            return self.strategy.round_cost(ctx, RoundPlan(**{**plan.__dict__, "participating": outcome.trains}))
-        up_rpw, up_delay = plan_links(ctx, outcome.up_parent)
-        down_rpw, down_delay = plan_links(ctx, outcome.down_parent)
-        cost = forest_round_cost(outcome.up_parent, up_rpw, up_delay, self.scenario.model_bits,
-                                 self.scenario.link_params.max_rate_bps, plan.tx_power_w, compute_load(ctx, plan),
-                                 trains=outcome.trains, earliest_send_s=outcome.earliest_send_s,
-                                 down_parent=outcome.down_parent, down_rate_per_watt=down_rpw,
-                                 down_delay_s=down_delay)
-        cost.transmit_energy_j = cost.transmit_energy_j + outcome.wasted_tx_j
-        repaired = RoundPlan(**{**plan.__dict__, "parent": outcome.up_parent, "tree_of": outcome.tree_of,
-                                "participating": outcome.contributing})
-        return merge_roots_cost(ctx, repaired, cost)
 
     def writes_files(self) -> bool:
         """Only one process writes outputs (rank 0 under torch.distributed)."""
