@@ -27,20 +27,17 @@ def assign_model_ids(parent: np.ndarray, participating: np.ndarray, holder: np.n
     roots = np.flatnonzero((np.asarray(parent) < 0) & participating)
     sizes = np.bincount(levels.root_of[participating], minlength=len(parent))[roots]
     roots = roots[np.argsort(-sizes, kind="stable")]
-    root_id = {}
+    root_id = np.asarray(holder, dtype=np.int64) % num_models  # non-participants keep what they hold
     free = list(range(num_models))
+    # A loop over roots only (K of them), largest tree first.
     for r in roots:
-        want = int(holder[r])
+        want = int(holder[r]) % num_models
         if want in free:
             free.remove(want)
-            root_id[r] = want
         elif free:
-            root_id[r] = free.pop(0)
-        else:
-            root_id[r] = want % num_models
-    ids = np.array([root_id.get(int(r), int(holder[n]) % num_models) for n, r in enumerate(levels.root_of)],
-                   dtype=np.int64) if len(parent) else np.zeros(0, np.int64)
-    return ids
+            want = free.pop(0)
+        root_id[r] = want
+    return root_id[levels.root_of]
 
 
 def plane_chains(plane_ids: np.ndarray, index_in_plane: np.ndarray, available: np.ndarray,
