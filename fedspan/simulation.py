@@ -309,11 +309,10 @@ class Simulation:
         if self.config.fault_rate > 0:
             rng = np.random.default_rng([self.config.seed, r, 3])
             events += random_faults(rng, r, plan.parent, plan.participating, self.config.fault_rate)
-        # A battery that cannot pay for the round runs empty when its share is spent.
+        # A satellite whose battery cannot pay for its share of the round does not start it (so it
+        # never spends past its budget); it leaves the run and the forest is repaired around it.
         short = plan.participating & (planned.energy_per_satellite_j > budget_left)
-        for s in np.flatnonzero(short):
-            frac = float(np.clip(budget_left[s] / planned.energy_per_satellite_j[s], 0.0, 0.999))
-            events.append(FaultEvent(r, "energy", int(s), None, frac))
+        events += [FaultEvent(r, "energy", int(s), None, 0.0) for s in np.flatnonzero(short)]
         return events
 
     def writes_files(self) -> bool:

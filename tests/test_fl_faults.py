@@ -150,3 +150,15 @@ def test_random_faults_follow_the_rate():
     assert 30 < kinds.count("satellite") < 75 and 30 < kinds.count("link") < 75
     assert all(e.round == 3 and 0 <= e.at_fraction < 1 for e in events)
     assert random_faults(np.random.default_rng(0), 0, parent, np.ones(1000, bool), 0.0) == []
+
+
+def test_empty_batteries_stop_satellites_before_they_overspend():
+    from fedspan.simulation import SimulationConfig, run_simulation
+
+    budget = 0.55  # three rounds of this default load fit, the fourth does not
+    res = run_simulation(SimulationConfig(strategy="mst", rounds=4, energy_budget_j=budget))
+    assert (res.ledger.per_satellite_j() <= budget).all()
+    last, before = res.metrics[-1], res.metrics[-2]
+    assert before.participating == 66 and last.participating == 0 and last.energy_j == 0.0
+    assert "energy fault" in last.faults
+    assert last.test_accuracy == before.test_accuracy  # nobody trained: the model is kept as it was
