@@ -66,11 +66,11 @@ def test_satellites_leaving_mid_run_do_not_corrupt_the_global_model():
               {"round": 1, "kind": "satellite", "satellite": 7, "at_fraction": 0.0},
               {"round": 2, "kind": "energy", "satellite": 20, "at_fraction": 0.3},
               {"round": 2, "kind": "satellite", "satellite": 33, "at_fraction": 0.9}]
-    cfg = SimulationConfig(strategy="mst", rounds=5, lr=0.1, faults=faults, fault_rate=0.02, seed=3)
+    cfg = SimulationConfig(strategy="mst", rounds=4, lr=0.1, faults=faults, fault_rate=0.02, seed=3)
     sim = Simulation(cfg)
     rec = Recorder(InProcessBackend(sim.trainer))
     res = run_simulation(cfg, backend=rec)
-    clean = run_simulation(SimulationConfig(strategy="mst", rounds=5, lr=0.1, seed=3))
+    clean = run_simulation(SimulationConfig(strategy="mst", rounds=4, lr=0.1, seed=3))
     for (work, update), m in zip(rec.rounds, res.metrics):
         # Every tree's sum is exactly the weighted sum of the satellites that still contribute.
         assert update.weight_sums.sum() == pytest.approx(work.sample_weight[work.include].sum())
