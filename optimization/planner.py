@@ -89,7 +89,8 @@ def polish(problem: SpanningProblem, parent: np.ndarray, res: Resources, options
     """SCA over resources only on a fixed forest (a few well-conditioned GPs)."""
     uplink = validate_forest(problem, parent)
     program = build_program(problem, Arcs.of_forest(parent, uplink), int((parent < 0).sum()), fixed=True)
-    result = run_sca(program, initial_point(program, parent, res), _subproblem(program, options), options.sca)
+    sca = replace(options.sca, max_iters=min(options.sca.max_iters, 4))  # resources converge in a few steps
+    result = run_sca(program, initial_point(program, parent, res), _subproblem(program, options), sca)
     return program.decode(result.z)[1], result
 
 
@@ -186,7 +187,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
         t3 = time.perf_counter()
         pool = scored + [best]
         if options.polish:
-            for _, parent, res_c, _, name in (scored[:2] or [best]) + ([best] if scored else []):
+            for _, parent, res_c, _, name in (scored[:1] or [best]) + ([best] if scored else []):
                 polished, presult = polish(problem, parent, res_c, options)
                 fitted = fit_to_forest(problem, parent, polished)
                 if fitted is not None:
