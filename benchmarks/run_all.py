@@ -1,0 +1,167 @@
+"""Reproduce the README's results: Fed-Span against every baseline, the sweeps, and each layer's speed.
+
+Run: python benchmarks/run_all.py [--quick] [--workers 2] [--out benchmarks/results] [--no-speed]
+     [--only SUBSTRING] [--readme README.md]
+
+Default mode is sized for about 30 minutes on 2 cores, ``--quick`` (CI smoke) for under 3. Writes
+``results.json`` (definitions, per-run curves, summaries, sweeps), ``speed.json`` and PNG figures
+into ``--out``, then regenerates ``table.md`` (and the README's marked section) via make_table.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+
+import figures  # noqa: E402
+import make_table  # noqa: E402
+from comparison import Job, Task, run_tasks, simulation_task  # noqa: E402
+from scenarios import REPO, Suite, default_suite, quick_suite, shared_data_dir  # noqa: E402
+from speed import speed_report  # noqa: E402
+from summary import mean_curves, summarize_scenario  # noqa: E402
+from sweeps import k_jobs, size_task, summarize_k, summarize_weights, weight_jobs  # noqa: E402
+
+REFERENCE = "Fed-Span K=1"
+
+
+def definitions(suite: Suite) -> dict[str, str]:
+    """The metric definitions written next to the numbers."""
+    return {
+        "target": f"Target accuracy per scenario = {suite.target_fraction:.0%} of the best mean final accuracy "
+                  "among its methods.",
+        "time": "Time-to-target = simulated seconds until the first model at or above the target exists (start of "
+                "that round + its latency); energy-to-target = cumulative energy of all satellites up to that round.",
+        "cadence": "Rounds run back to back (the next starts when the previous one ends) except in the "
+                   "time-varying (regional) scenario, where they start every 600 s as data arrives.",
+    }
+
+
+def plan_tasks(suite: Suite, data_dir: Path, only: str | None) -> tuple[list[Task], list[dict[str, str]]]:
+    """Every pool task of the suite, and the scenarios skipped for missing data (with the reason)."""
+    tasks: list[Task] = []
+    skipped = []
+    have: set[tuple[str, int, int]] = set()
+    for scenario in suite.scenarios:
+        if only and only not in scenario.name:
+            continue
+        why = scenario.unavailable(data_dir)
+        if why:
+            skipped.append({"scenario": scenario.name, "reason": why})
+            continue
+        for method in suite.methods_for(scenario):
+            for seed in scenario.seeds:
+                tasks.append(simulation_task(Job(scenario, method, seed, str(data_dir))))
+                if method.is_fedspan:
+                    have.add((scenario.name, method.num_trees, seed))
+    if only is None:
+        tasks += [simulation_task(j) for j in k_jobs(suite.k_sweep, suite.k_values, str(data_dir), have)]
+        tasks += [simulation_task(j) for j in weight_jobs(suite.weights_sweep, suite.weight_grid, str(data_dir))]
+        tasks += [size_task(n) for n in suite.sizes]
+    return tasks, skipped
+
+
+def _describe(arg: Any) -> str:
+    return arg.describe() if isinstance(arg, Job) else f"size: planner on {arg} satellites"
+
+
+def execute(tasks: list[Task], workers: int, console: Console) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Run the tasks with a progress bar; returns outcomes and failures."""
+    failures: list[dict[str, str]] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task("simulations and planner runs", total=len(tasks))
+
+        def on_done(arg: Any, outcome: dict[str, Any] | None, error: str | None) -> None:
+            label = _describe(arg)
+            if error:
+                failures.append({"job": label, "error": error})
+                progress.console.print(f"[red]failed[/red] {label}: {error}")
+            else:
+                wall = outcome.get("wall_s", outcome.get("planner_s", math.nan))
+                progress.console.print(f"done {label} ({wall:.1f} s)")
+            progress.advance(bar)
+
+        outcomes = run_tasks(tasks, workers, on_done)
+    return outcomes, failures
+
+
+def summarize(suite: Suite, outcomes: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    """Comparison summaries, sweeps and figures from the raw outcomes."""
+    runs = [o for o in outcomes if o["tag"] != "size"]
+    compare = [r for r in runs if r["tag"] == "compare"]
+    scenarios, figs = {}, []
+    for scenario in suite.scenarios:
+        mine = [r for r in compare if r["scenario"] == scenario.name]
+        if not mine:
+            continue
+        summary = summarize_scenario(mine, suite.target_fraction, REFERENCE)
+        fig = figures.accuracy_figure(out / f"accuracy-{scenario.name}.png", scenario.name, mean_curves(mine),
+                                      summary["target_accuracy"])
+        figs.append(fig.name)
+        scenarios[scenario.name] = {"spec": scenario.to_dict(), "summary": summary, "figure": fig.name}
+    k_summary = summarize_k(runs, suite.k_sweep.name, suite.k_values)
+    weights = summarize_weights(runs)
+    sizes = [o for o in outcomes if o["tag"] == "size"]
+    for path in (figures.k_figure(out / "sweep-trees.png", k_summary),
+                 figures.weights_figure(out / "sweep-weights.png", weights),
+                 figures.size_figure(out / "sweep-size-planner.png", sizes)):
+        if path is not None:
+            figs.append(path.name)
+    return {"scenarios": scenarios, "k_sweep": k_summary, "weights": weights, "sizes": sizes, "figures": figs,
+            "runs": runs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite and write results, figures and the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: one tiny scenario, 1 seed, 2 rounds")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="simulation processes")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--no-speed", action="store_true", help="skip the layer speed benchmarks")
+    parser.add_argument("--only", default=None, help="only scenarios whose name contains this (no sweeps)")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="README to update between the results markers (default: the repo's, if marked)")
+    args = parser.parse_args(argv)
+    console = Console()
+    suite = quick_suite() if args.quick else default_suite()
+    data_dir = shared_data_dir()
+    args.out.mkdir(parents=True, exist_ok=True)
+    begin = time.perf_counter()
+    tasks, skipped = plan_tasks(suite, data_dir, args.only)
+    for skip in skipped:
+        console.print(f"[yellow]skipping[/yellow] {skip['scenario']}: {skip['reason']}")
+    console.print(f"{suite.mode} suite: {len(tasks)} runs on {args.workers} worker(s); data from {data_dir}")
+    outcomes, failures = execute(tasks, args.workers, console)
+    results = summarize(suite, outcomes, args.out)
+    if not args.no_speed:
+        speed = speed_report(suite.speed_flags, progress=console.print)
+        (args.out / "speed.json").write_text(json.dumps(speed, indent=1), encoding="utf-8")
+    results.update({"mode": suite.mode, "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                    "wall_s": time.perf_counter() - begin, "cores": os.cpu_count(), "workers": args.workers,
+                    "definitions": definitions(suite), "skipped": skipped, "failures": failures,
+                    "data_dir": str(data_dir)})
+    (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    readme = args.readme or REPO / "README.md"
+    marked = readme.is_file() and make_table.START in readme.read_text(encoding="utf-8")
+    table = make_table.build(args.out, readme if marked else None)
+    console.print(f"wrote {args.out / 'results.json'}, {table}" + (f" and {readme}'s results section" if marked else
+                  f" ({readme} has no results markers; section left in {table})"))
+    console.print(f"total {results['wall_s'] / 60:.1f} min; {len(failures)} failed run(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Turn per-run curves into the comparison's numbers: targets, per-metric mean/spread, ratios, winners.
+
+Definitions (also written into the results JSON so the table can state them):
+- target accuracy of a scenario = ``target_fraction`` x the best mean final accuracy among its methods;
+- time-to-target = simulated clock when the first model at or above the target exists
+  (start of that round + its latency); energy-to-target = cumulative energy at that round;
+- a run that never reaches the target has no time/energy-to-target ("not reached").
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Iterable, Sequence
+
+#: metric -> True when lower is better.
+METRICS: dict[str, bool] = {"time_to_target_s": True, "energy_to_target_j": True, "mean_latency_s": True,
+                            "final_accuracy": False, "energy_per_round_j": True}
+
+
+def first_reached(accuracy: Sequence[float], target: float) -> int | None:
+    """Index of the first round whose accuracy reaches ``target``, or None."""
+    for index, value in enumerate(accuracy):
+        if value is not None and value >= target:
+            return index
+    return None
+
+
+def run_outcome(curve: dict[str, list[float]], target: float) -> dict[str, float | None]:
+    """The per-run metrics of one curve against a target accuracy."""
+    hit = first_reached(curve["test_accuracy"], target)
+    rounds = len(curve["test_accuracy"])
+    return {
+        "time_to_target_s": None if hit is None else curve["time_s"][hit] + curve["latency_s"][hit],
+        "energy_to_target_j": None if hit is None else curve["cumulative_energy_j"][hit],
+        "mean_latency_s": sum(curve["latency_s"]) / rounds,
+        "final_accuracy": curve["test_accuracy"][-1],
+        "energy_per_round_j": curve["cumulative_energy_j"][-1] / rounds,
+        "mean_participating": sum(curve["participating"]) / rounds,
+    }
+
+
+def spread(values: Iterable[float | None]) -> dict[str, float | int | None]:
+    """Mean, sample std, min and max over the values that exist; ``n`` of them and ``of`` in all."""
+    values = list(values)
+    have = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not have:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0, "of": len(values)}
+    mean = sum(have) / len(have)
+    std = math.sqrt(sum((v - mean) ** 2 for v in have) / (len(have) - 1)) if len(have) > 1 else 0.0
+    return {"mean": mean, "std": std, "min": min(have), "max": max(have), "n": len(have), "of": len(values)}
+
+
+def ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> float | None:
+    """Fed-Span's mean over the baseline's mean, when both reached in every seed."""
+    complete = ours["n"] == ours["of"] and theirs["n"] == theirs["of"] and ours["n"] > 0 and theirs["n"] > 0
+    if not complete or not theirs["mean"]:
+        return None
+    return ours["mean"] / theirs["mean"]
+
+
+def best_method(stats: dict[str, dict[str, dict[str, Any]]], metric: str) -> str | None:
+    """The method with the best mean on ``metric`` among those complete over all seeds."""
+    lower = METRICS[metric]
+    pool = [(s[metric]["mean"], label) for label, s in stats.items()
+            if s[metric]["n"] == s[metric]["of"] and s[metric]["n"] > 0]
+    if not pool:
+        return None
+    return (min(pool) if lower else max(pool))[1]
+
+
+def summarize_scenario(runs: list[dict[str, Any]], target_fraction: float,
+                       reference: str) -> dict[str, Any]:
+    """Target, per-method statistics, Fed-Span-over-baseline ratios and the winner of each metric."""
+    by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        by_method[run["method"]].append(run)
+    finals = {label: sum(r["curve"]["test_accuracy"][-1] for r in rs) / len(rs) for label, rs in by_method.items()}
+    target = target_fraction * max(finals.values())
+    stats: dict[str, dict[str, Any]] = {}
+    for label, rs in by_method.items():
+        outcomes = [run_outcome(r["curve"], target) for r in rs]
+        stats[label] = {key: spread(o[key] for o in outcomes) for key in (*METRICS, "mean_participating")}
+        stats[label]["seeds"] = sorted(r["seed"] for r in rs)
+        stats[label]["wall_s"] = sum(r["wall_s"] for r in rs)
+        stats[label]["fallback_rounds"] = sum(r.get("fallback_rounds", 0) for r in rs)
+    ratios = {}
+    if reference in stats:
+        ratios = {label: {m: ratio(stats[reference][m], s[m]) for m in METRICS}
+                  for label, s in stats.items() if label != reference}
+    return {"target_accuracy": target, "target_fraction": target_fraction, "reference": reference,
+            "methods": stats, "ratios": ratios, "best": {m: best_method(stats, m) for m in METRICS}}
+
+
+def mean_curves(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """Seed-averaged curves per method (columns for ``fedspan.plots.plot_accuracy_curves``)."""
+    by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        by_method[run["method"]].append(run["curve"])
+    out = {}
+    for label, curves in by_method.items():
+        rounds = min(len(c["test_accuracy"]) for c in curves)
+
+        def avg(key: str, cs: list[dict[str, list[float]]] = curves, n: int = rounds) -> list[float]:
+            return [sum(c[key][i] for c in cs) / len(cs) for i in range(n)]
+
+        done = [t + lat for t, lat in zip(avg("time_s"), avg("latency_s"))]
+        out[label] = {"sim_time_s": done, "cumulative_energy_j": avg("cumulative_energy_j"),
+                      "test_accuracy": avg("test_accuracy")}
+    return out
