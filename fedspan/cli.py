@@ -376,14 +376,14 @@ def _print_plan_summary(done: list, scenario: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"Fed-Span plan: {scenario.num_satellites} satellites, {len(done)} round(s)")
-    for col in ("round", "time (UTC)", "trees", "depth", "latency s", "energy J", "bound", "status", "plan s"):
-        table.add_column(col, justify="right")
+    for col in ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "SCA it", "plan s", "status"):
+        table.add_column(col, justify="right", no_wrap=col != "status")
     for p in done:
         bound = p.solver.get("bound")
-        table.add_row(str(p.round), p.time_utc[:19], str(len(p.roots)), str(p.max_depth), f"{p.latency_s:.4g}",
-                      f"{p.energy_j:.4g}", "-" if bound is None else f"{bound:.4g}",
-                      str(p.solver.get("fallback") and "fallback" or p.solver.get("status", "-")),
-                      f"{p.solver.get('plan_time_s', 0.0):.2f}")
+        status = "fallback" if p.solver.get("fallback") else str(p.solver.get("status", "-"))
+        table.add_row(str(p.round), p.time_utc[11:19], str(len(p.roots)), str(p.max_depth), f"{p.latency_s:.3g}",
+                      f"{p.energy_j:.3g}", "-" if bound is None else f"{bound:.3g}",
+                      str(p.solver.get("sca_iterations", "-")), f"{p.solver.get('plan_time_s', 0.0):.1f}", status)
     Console().print(table)
 
 

@@ -69,6 +69,8 @@ def _json_safe(value: Any) -> Any:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, (np.bool_,)):
         return bool(value)
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 

@@ -92,7 +92,10 @@ class FedSpan(ForestStrategy):
             "batch_size": np.maximum(np.rint(plan.batch_size), 1).astype(np.int64),
             "idle_s": float(np.max(plan.idle_s)) if np.size(plan.idle_s) else 0.0,
             "info": {"status": plan.status, "fallback": plan.fallback, "predicted_latency_s": plan.latency_s,
-                     "predicted_energy_j": plan.energy_j, "objective": plan.objective}}
+                     "predicted_energy_j": plan.energy_j, "objective": plan.objective, "bound": plan.bound,
+                     "warm_start_objective": plan.warm_start_objective, "sca_iterations": len(plan.history),
+                     "sca_objective": [float(h["objective"]) for h in plan.history],
+                     "timings": dict(plan.timings)}}
 
 
 @register_strategy("mst")
