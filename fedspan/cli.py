@@ -199,6 +199,26 @@ def _parse_faults(text: Optional[str], ctx: click.Context) -> list[dict[str, Any
     return faults
 
 
+def _parse_strategy_options(items: Optional[list[str]]) -> dict[str, Any]:
+    """``key=value`` pairs with int, float, bool or string values."""
+    options: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"'{item}' is not key=value", param_hint="--strategy-option")
+        value: Any = text.strip()
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            value = value.lower() == "true"
+        options[key.strip()] = value
+    return options
+
+
 def _simulation_config(opts: dict[str, Any], ctx: click.Context, **overrides: Any) -> "SimulationConfig":
     """SimulationConfig from the command's options."""
     from fedspan.simulation import SimulationConfig
@@ -215,7 +235,8 @@ def _simulation_config(opts: dict[str, Any], ctx: click.Context, **overrides: An
         "max_train": opts.get("max_train"), "max_test": opts.get("max_test"),
         "partition": opts.get("partition", "iid"), "alpha": opts.get("alpha", 0.5), "model": opts["model"],
         "lr": opts.get("lr", 0.05), "local_steps": opts["local_steps"], "batch_size": opts["batch_size"],
-        "mix_every": opts["mix_every"],
+        "mix_every": opts["mix_every"], "smoothness": opts["smoothness"],
+        "strategy_options": _parse_strategy_options(opts.get("strategy_option")),
     }
     if opts.get("ground_stations") and not Path(opts["ground_stations"]).is_file():
         raise click.BadParameter(f"no such file: {opts['ground_stations']}", param_hint="--ground-stations")
@@ -263,7 +284,10 @@ StepsOpt = _opt(5, "--local-steps", help="Default local steps e (Fed-Span optimi
 BatchOpt = _opt(32, "--batch-size", help="Default mini-batch B (Fed-Span optimises it).", panel=_LEARNING_HELP, min=1)
 MixOpt = _opt(1, "--mix-every", help="Mix cluster models every this many rounds (K > 1; 0: never).",
               panel=_LEARNING_HELP, min=0)
-OutOpt = typer.Option(None, "--out", "-o", help="Output folder.")
+SmoothOpt = _opt(1.0, "--smoothness", help="Smoothness beta of the loss in the convergence bound (with --lr it "
+                 "caps the planner's local steps: e <= 1/(8 beta lr)).", panel=_LEARNING_HELP, min=1e-9)
+StrategyOptOpt = typer.Option(None, "--strategy-option", help="Policy option key=value, repeatable "
+                              "(e.g. sca_iters=3 for fedspan).")
 
 
 def _write_outputs_note(files: list[Path]) -> None:
@@ -281,8 +305,9 @@ def plan_command(
                                                               help="Model size in bits (default: size of --model).",
                                                               min=1.0),
     dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, local_steps: int = StepsOpt,
-    batch_size: int = BatchOpt, mix_every: int = MixOpt,
+    batch_size: int = BatchOpt, mix_every: int = MixOpt, lr: float = LrOpt, smoothness: float = SmoothOpt,
     strategy: str = typer.Option("fedspan", help="Policy to plan with (fedspan, mst, bfs, random-tree)."),
+    strategy_option: Optional[list[str]] = StrategyOptOpt,
     out: Path = typer.Option(Path("runs/plan"), "--out", "-o", help="Output folder (plan.json, PNGs)."),
     config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
 ) -> None:
@@ -397,8 +422,9 @@ def run_command(
     dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
     max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
     model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
-    mix_every: int = MixOpt,
+    mix_every: int = MixOpt, smoothness: float = SmoothOpt,
     strategy: str = typer.Option("fedspan", help="Aggregation policy (see `fedspan compare --help` for the list)."),
+    strategy_option: Optional[list[str]] = StrategyOptOpt,
     plan: Optional[Path] = typer.Option(None, "--plan", help="Replay a plan.json from `fedspan plan`."),
     backend: str = typer.Option("inprocess", help="inprocess, or distributed (under torchrun)."),
     faults: Optional[str] = typer.Option(None, help="Fault schedule: JSON list or file (see docs/failure-model.md)."),
@@ -507,7 +533,7 @@ def compare_command(
     dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
     max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
     model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
-    mix_every: int = MixOpt,
+    mix_every: int = MixOpt, smoothness: float = SmoothOpt,
     strategies: str = typer.Option("all", help="Comma-separated policies, or 'all'."),
     out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Output folder (CSV, per-method runs, PNGs)."),
     config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
