@@ -1,8 +1,8 @@
 """Generate the README results section from benchmarks/results/*.json (never typed by hand).
 
-Run: python benchmarks/make_table.py [--results benchmarks/results] [--readme README.md]
-Writes ``<results>/table.md``; with ``--readme`` it also replaces the text between
-``<!-- results:start -->`` and ``<!-- results:end -->`` in that file (and nothing else).
+Run: python benchmarks/make_table.py [--results benchmarks/results] [--readme README.md | --no-readme]
+Writes ``<results>/table.md`` and replaces the text between ``<!-- results:start -->`` and
+``<!-- results:end -->`` in the README (the repository's by default; nothing else in it changes).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parents[1] / "README.md"
 COLUMNS = (("final_accuracy", "final accuracy", 3), ("time_to_target_s", "time to target [s]", 2),
            ("energy_to_target_j", "energy to target [J]", 2), ("mean_latency_s", "round latency [s]", 3),
            ("energy_per_round_j", "energy / round [J]", 2))
@@ -68,7 +69,7 @@ def scenario_table(name: str, block: dict[str, Any]) -> list[str]:
     header = ["method", *(title for _, title, _ in COLUMNS)] + ([f"{ref} ÷ method"] if has_ref else [])
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, stats in summary["methods"].items():
-        marks = [m for m, best in summary["best"].items() if best == label and m in dict((c[0], 1) for c in COLUMNS)]
+        marks = [m for m, best in summary["best"].items() if label in best]
         row = [f"**{label}**" if label == ref else label]
         for metric, _, digits in COLUMNS:
             row.append(cell(stats[metric], digits) + (" ★" if metric in marks else ""))
@@ -85,14 +86,14 @@ def baseline_wins(results: dict[str, Any]) -> list[str]:
     for name, block in results["scenarios"].items():
         summary = block["summary"]
         ref = summary["reference"]
-        for metric, _, digits in COLUMNS:
-            best = summary["best"].get(metric)
-            if best is None or best.startswith("Fed-Span"):
+        for metric, title, digits in COLUMNS:
+            best = summary["best"].get(metric) or []
+            if not best or any(label.startswith("Fed-Span") for label in best):
                 continue
             ours = summary["methods"].get(ref, {}).get(metric)
             ours_text = cell(ours, digits) if ours else "not run"
-            lines.append(f"- {name}, {metric.replace('_', ' ')}: **{best}** "
-                         f"({cell(summary['methods'][best][metric], digits)}; {ref}: {ours_text})")
+            lines.append(f"- {name}, {title}: **{' = '.join(best)}** "
+                         f"({cell(summary['methods'][best[0]][metric], digits)}; {ref}: {ours_text})")
     return lines
 
 
@@ -242,14 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="folder holding results.json")
-    parser.add_argument("--readme", type=Path, default=None, help="also replace the marked section of this file")
+    parser.add_argument("--readme", type=Path, default=README, help="README whose marked section is replaced")
+    parser.add_argument("--no-readme", action="store_true", help="only write table.md")
     args = parser.parse_args(argv)
+    readme = None if args.no_readme else args.readme
     try:
-        path = build(args.results, args.readme)
+        path = build(args.results, readme)
     except TableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {path}" + (f" and the results section of {args.readme}" if args.readme else ""))
+    print(f"wrote {path}" + (f" and the results section of {readme}" if readme else ""))
     return 0
 
 

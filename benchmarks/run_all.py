@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import figures  # noqa: E402
 import make_table  # noqa: E402
 from comparison import Job, Task, run_tasks, simulation_task  # noqa: E402
-from scenarios import REPO, Suite, default_suite, quick_suite, shared_data_dir  # noqa: E402
+from scenarios import Suite, default_suite, quick_suite, shared_data_dir  # noqa: E402
 from speed import speed_report  # noqa: E402
 from summary import mean_curves, summarize_scenario  # noqa: E402
 from sweeps import k_jobs, size_task, summarize_k, summarize_weights, weight_jobs  # noqa: E402
@@ -49,8 +49,12 @@ def definitions(suite: Suite) -> dict[str, str]:
     }
 
 
-def plan_tasks(suite: Suite, data_dir: Path, only: str | None) -> tuple[list[Task], list[dict[str, str]]]:
-    """Every pool task of the suite, and the scenarios skipped for missing data (with the reason)."""
+def plan_tasks(suite: Suite, data_dir: Path, only: str | None = None,
+               method_labels: set[str] | None = None) -> tuple[list[Task], list[dict[str, str]]]:
+    """Every pool task of the suite, and the scenarios skipped for missing data (with the reason).
+
+    ``only`` (a scenario-name substring) or ``method_labels`` restrict the comparison and drop the sweeps.
+    """
     tasks: list[Task] = []
     skipped = []
     have: set[tuple[str, int, int]] = set()
@@ -62,11 +66,13 @@ def plan_tasks(suite: Suite, data_dir: Path, only: str | None) -> tuple[list[Tas
             skipped.append({"scenario": scenario.name, "reason": why})
             continue
         for method in suite.methods_for(scenario):
+            if method_labels is not None and method.label not in method_labels:
+                continue
             for seed in scenario.seeds:
                 tasks.append(simulation_task(Job(scenario, method, seed, str(data_dir))))
                 if method.is_fedspan:
                     have.add((scenario.name, method.num_trees, seed))
-    if only is None:
+    if only is None and method_labels is None:
         tasks += [simulation_task(j) for j in k_jobs(suite.k_sweep, suite.k_values, str(data_dir), have)]
         tasks += [simulation_task(j) for j in weight_jobs(suite.weights_sweep, suite.weight_grid, str(data_dir))]
         tasks += [size_task(n) for n in suite.sizes]
@@ -132,33 +138,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     parser.add_argument("--no-speed", action="store_true", help="skip the layer speed benchmarks")
     parser.add_argument("--only", default=None, help="only scenarios whose name contains this (no sweeps)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated method labels to run (no sweeps), e.g. 'Fed-Span K=1,distance MST'")
+    parser.add_argument("--from-raw", action="store_true",
+                        help="re-summarize the runs saved in <out>/runs-raw.json instead of running them")
     parser.add_argument("--readme", type=Path, default=None,
-                        help="README to update between the results markers (default: the repo's, if marked)")
+                        help="README to update between the results markers (default: the repository's, and only "
+                             "by a default-mode run writing to the default --out)")
     args = parser.parse_args(argv)
     console = Console()
     suite = quick_suite() if args.quick else default_suite()
     data_dir = shared_data_dir()
     args.out.mkdir(parents=True, exist_ok=True)
     begin = time.perf_counter()
-    tasks, skipped = plan_tasks(suite, data_dir, args.only)
+    labels = {m.label for m in suite.methods}
+    chosen = None if args.methods is None else {m.strip() for m in args.methods.split(",") if m.strip()}
+    if chosen is not None and chosen - labels:
+        parser.error(f"unknown method(s) {', '.join(sorted(chosen - labels))}; choose from {', '.join(sorted(labels))}")
+    tasks, skipped = plan_tasks(suite, data_dir, args.only, chosen)
     for skip in skipped:
         console.print(f"[yellow]skipping[/yellow] {skip['scenario']}: {skip['reason']}")
     console.print(f"{suite.mode} suite: {len(tasks)} runs on {args.workers} worker(s); data from {data_dir}")
-    outcomes, failures = execute(tasks, args.workers, console)
+    raw = args.out / "runs-raw.json"
+    if args.from_raw:
+        saved = make_table.load_json(raw)
+        outcomes, failures, skipped = saved["outcomes"], saved["failures"], saved["skipped"]
+        begin -= saved["wall_s"]
+    else:
+        outcomes, failures = execute(tasks, args.workers, console)
+        # Saved before summarizing, so a figure or table problem never costs the runs.
+        raw.write_text(json.dumps({"outcomes": outcomes, "failures": failures, "skipped": skipped,
+                                   "wall_s": time.perf_counter() - begin}), encoding="utf-8")
     results = summarize(suite, outcomes, args.out)
     if not args.no_speed:
-        speed = speed_report(suite.speed_flags, progress=console.print)
+        speed = speed_report(suite.speed_flags, suite.speed_timeout_s, progress=console.print)
         (args.out / "speed.json").write_text(json.dumps(speed, indent=1), encoding="utf-8")
     results.update({"mode": suite.mode, "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "wall_s": time.perf_counter() - begin, "cores": os.cpu_count(), "workers": args.workers,
                     "definitions": definitions(suite), "skipped": skipped, "failures": failures,
                     "data_dir": str(data_dir)})
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
-    readme = args.readme or REPO / "README.md"
-    marked = readme.is_file() and make_table.START in readme.read_text(encoding="utf-8")
+    raw.unlink(missing_ok=True)  # results.json now holds every run
+    official = suite.mode == "default" and args.only is None and chosen is None and args.out.resolve() == make_table.RESULTS_DIR
+    readme = args.readme or (make_table.README if official else None)
+    marked = readme is not None and readme.is_file() and make_table.START in readme.read_text(encoding="utf-8")
     table = make_table.build(args.out, readme if marked else None)
-    console.print(f"wrote {args.out / 'results.json'}, {table}" + (f" and {readme}'s results section" if marked else
-                  f" ({readme} has no results markers; section left in {table})"))
+    console.print(f"wrote {args.out / 'results.json'}, {table}" + (f" and {readme}'s results section" if marked
+                                                                   else " (README left alone)"))
     console.print(f"total {results['wall_s'] / 60:.1f} min; {len(failures)} failed run(s)")
     return 1 if failures else 0
 

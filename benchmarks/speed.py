@@ -17,8 +17,9 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 LAYER_BENCHMARKS = ("bench_orbits.py", "bench_planner.py", "bench_training.py")
 
-_RATIO = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*x(?![a-zA-Z])")
-_SECTION = re.compile(r"^\s*(==.*?==?|\S.*:\s*N=\d+.*|\d+ satellites,.*)$")
+# A measured ratio; a goal written as ">= 5x" is not one.
+_RATIO = re.compile(r"(?<![<>]= )(?<![<>] )(?<![\w.,<>])(\d[\d,]*(?:\.\d+)?)\s*x(?![a-zA-Z])")
+_SECTION = re.compile(r"^\s*==\s|^\S[^:]*:\s*N=\d+|^\d+ satellites,")
 
 
 def parse_ratios(text: str) -> list[dict[str, Any]]:

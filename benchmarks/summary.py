@@ -59,14 +59,14 @@ def ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> float | None:
     return ours["mean"] / theirs["mean"]
 
 
-def best_method(stats: dict[str, dict[str, dict[str, Any]]], metric: str) -> str | None:
-    """The method with the best mean on ``metric`` among those complete over all seeds."""
-    lower = METRICS[metric]
-    pool = [(s[metric]["mean"], label) for label, s in stats.items()
-            if s[metric]["n"] == s[metric]["of"] and s[metric]["n"] > 0]
+def best_methods(stats: dict[str, dict[str, dict[str, Any]]], metric: str, rel_tol: float = 1e-9) -> list[str]:
+    """The methods tied for the best mean on ``metric`` among those complete over all seeds."""
+    pool = {label: s[metric]["mean"] for label, s in stats.items()
+            if s[metric]["n"] == s[metric]["of"] and s[metric]["n"] > 0}
     if not pool:
-        return None
-    return (min(pool) if lower else max(pool))[1]
+        return []
+    best = (min if METRICS[metric] else max)(pool.values())
+    return [label for label, value in pool.items() if abs(value - best) <= rel_tol * max(abs(best), 1e-12)]
 
 
 def summarize_scenario(runs: list[dict[str, Any]], target_fraction: float,
@@ -89,7 +89,7 @@ def summarize_scenario(runs: list[dict[str, Any]], target_fraction: float,
         ratios = {label: {m: ratio(stats[reference][m], s[m]) for m in METRICS}
                   for label, s in stats.items() if label != reference}
     return {"target_accuracy": target, "target_fraction": target_fraction, "reference": reference,
-            "methods": stats, "ratios": ratios, "best": {m: best_method(stats, m) for m in METRICS}}
+            "methods": stats, "ratios": ratios, "best": {m: best_methods(stats, m) for m in METRICS}}
 
 
 def mean_curves(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:

@@ -1,0 +1,71 @@
+"""Smoke test of benchmarks/run_all.py: real simulations (Fed-Span's planner included) on a tiny scenario."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import figures  # noqa: E402
+import run_all  # noqa: E402
+from scenarios import default_suite, quick_suite  # noqa: E402
+from sweeps import summarize_k, summarize_weights  # noqa: E402
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_quick_run_writes_results_figures_and_table(tmp_path):
+    before = README.read_text() if README.is_file() else None
+    code = run_all.main(["--quick", "--no-speed", "--workers", "1", "--out", str(tmp_path),
+                         "--methods", "Fed-Span K=1,distance MST,star FedAvg (ground)"])
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    summary = results["scenarios"]["small66-digits-iid"]["summary"]
+    assert set(summary["methods"]) == {"Fed-Span K=1", "distance MST", "star FedAvg (ground)"}
+    runs = {r["method"]: r for r in results["runs"]}
+    fs, mst = runs["Fed-Span K=1"]["curve"], runs["distance MST"]["curve"]
+    assert len(fs["test_accuracy"]) == 2 and all(0.0 <= a <= 1.0 for a in fs["test_accuracy"])
+    # Same seed, same data and initial model: the two plans differ, so do their clocks and ledgers.
+    assert fs["latency_s"] != mst["latency_s"] and fs["cumulative_energy_j"][-1] > 0
+    assert summary["methods"]["star FedAvg (ground)"]["mean_participating"]["mean"] < 66
+    png = tmp_path / "accuracy-small66-digits-iid.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (tmp_path / "table.md").read_text()
+    assert "**Fed-Span K=1**" in table and "distance MST" in table
+    assert not (tmp_path / "runs-raw.json").exists()
+    assert (README.read_text() if README.is_file() else None) == before  # a smoke run never touches the README
+
+
+def test_sweep_summaries_and_figures_from_runs(tmp_path):
+    def run(k, weights, acc, energy, tag):
+        n = len(acc)
+        return {"tag": tag, "scenario": "k", "strategy": "fedspan", "num_trees": k, "weights": weights,
+                "curve": {"time_s": list(range(n)), "latency_s": [0.1 * k] * n, "test_accuracy": acc,
+                          "cumulative_energy_j": [energy * (i + 1) for i in range(n)], "participating": [66] * n}}
+
+    runs = [run(k, [1.0, 1.0, 1.0], [0.2, 0.3 + 0.01 * k], 1.0 + k, "compare") for k in (1, 3)]
+    runs += [run(1, [0.0, 1.0, 0.0], [0.1, 0.2], 0.01, "weights"), run(1, [1.0, 0.0, 0.0], [0.2, 0.5], 2.0, "weights")]
+    ks = summarize_k(runs, "k", (1, 2, 3))
+    assert [r["k"] for r in ks["rows"]] == [1, 3]  # K = 2 was not run: no row is made up for it
+    assert ks["rows"][1]["energy_per_round_j"]["mean"] == 4.0 and abs(ks["rows"][1]["mean_latency_s"]["mean"] - 0.3) < 1e-12
+    weights = summarize_weights(runs)
+    assert sorted(r["weights"] for r in weights["rows"]) == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    sizes = [{"satellites": 66, "planner_s": 3.0, "objective_vs_warm_start": 0.7},
+             {"satellites": 264, "planner_s": 30.0, "objective_vs_warm_start": 0.76}]
+    for path in (figures.k_figure(tmp_path / "k.png", ks), figures.weights_figure(tmp_path / "w.png", weights),
+                 figures.size_figure(tmp_path / "s.png", sizes)):
+        assert path.stat().st_size > 5000
+    assert figures.k_figure(tmp_path / "none.png", {"scenario": "k", "rows": []}) is None
+
+
+def test_suites_run_every_baseline_with_the_same_seeds():
+    from fedspan.strategies import strategy_names
+
+    for suite in (quick_suite(), default_suite()):
+        strategies = {m.strategy for m in suite.methods}
+        assert strategies >= set(strategy_names()) - {"replay"}  # every registered policy is compared
+        assert {m.num_trees for m in suite.methods if m.is_fedspan} >= {1, 3}
+    for scenario in default_suite().scenarios:
+        assert len(scenario.seeds) >= 3 or scenario.constellation.endswith(".tle")

@@ -1,0 +1,151 @@
+"""Table generator and summaries of the benchmark suite, on small synthetic results."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import make_table  # noqa: E402
+from speed import parse_ratios  # noqa: E402
+from summary import first_reached, run_outcome, spread, summarize_scenario  # noqa: E402
+
+
+def curve(acc, latency=1.0, energy=10.0, start=0.0):
+    """A run curve with constant latency/energy per back-to-back round."""
+    n = len(acc)
+    times = [start + i * latency for i in range(n)]
+    return {"time_s": times, "latency_s": [latency] * n, "idle_s": [0.0] * n, "energy_j": [energy] * n,
+            "cumulative_energy_j": [energy * (i + 1) for i in range(n)], "test_accuracy": list(acc),
+            "participating": [66] * n, "num_roots": [1] * n}
+
+
+def run(method, seed, acc, **kw):
+    return {"tag": "compare", "scenario": "s", "method": method, "seed": seed, "weights": [1.0, 1.0, 1.0],
+            "num_trees": 1, "strategy": "fedspan" if method.startswith("Fed-Span") else "mst", "wall_s": 1.0,
+            "fallback_rounds": 0, "curve": curve(acc, **kw)}
+
+
+def synthetic_runs():
+    # Fed-Span: cheap fast rounds but learns slowly (reaches the target in 2 of 3 seeds);
+    # the MST learns fast with costly rounds.
+    return ([run("Fed-Span K=1", s, a, latency=0.5, energy=1.0)
+             for s, a in enumerate(([0.1, 0.5, 0.7, 0.75], [0.1, 0.4, 0.6, 0.73], [0.1, 0.2, 0.3, 0.4]))]
+            + [run("distance MST", s, [0.3, 0.7, 0.8, 0.9], latency=1.5, energy=12.0) for s in range(3)])
+
+
+def test_run_outcome_by_hand():
+    out = run_outcome(curve([0.1, 0.5, 0.8], latency=2.0, energy=3.0), target=0.5)
+    # reached in round 1, which starts at t = 2 s and ends 2 s later; 2 rounds of 3 J spent
+    assert out["time_to_target_s"] == 4.0 and out["energy_to_target_j"] == 6.0
+    assert out["mean_latency_s"] == 2.0 and out["final_accuracy"] == 0.8 and out["energy_per_round_j"] == 3.0
+    assert run_outcome(curve([0.1, 0.2]), 0.5)["time_to_target_s"] is None
+
+
+def test_spread_matches_numpy_and_skips_missing():
+    values = [1.0, 4.0, None, 2.5]
+    s = spread(values)
+    assert s["n"] == 3 and s["of"] == 4
+    assert math.isclose(s["mean"], np.mean([1, 4, 2.5])) and math.isclose(s["std"], np.std([1, 4, 2.5], ddof=1))
+    assert spread([None, None])["mean"] is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12), st.floats(0, 1), st.floats(0, 1))
+def test_first_reached_is_monotone_in_the_target(acc, t1, t2):
+    low, high = sorted((t1, t2))
+    a, b = first_reached(acc, low), first_reached(acc, high)
+    if b is not None:
+        assert a is not None and a <= b and acc[b] >= high
+    if a is not None:
+        assert all(x < low for x in acc[:a])
+
+
+def test_summary_target_ratios_and_winners():
+    summary = summarize_scenario(synthetic_runs(), 0.8, "Fed-Span K=1")
+    assert math.isclose(summary["target_accuracy"], 0.8 * 0.9)
+    fs, mst = summary["methods"]["Fed-Span K=1"], summary["methods"]["distance MST"]
+    assert fs["time_to_target_s"]["n"] == 2 and fs["time_to_target_s"]["of"] == 3
+    assert mst["time_to_target_s"]["mean"] == 3.0 + 1.5  # 0.8 >= 0.72 in round 2: starts at 3 s, lasts 1.5 s
+    ratios = summary["ratios"]["distance MST"]
+    assert ratios["time_to_target_s"] is None  # Fed-Span missed the target in one seed
+    assert math.isclose(ratios["mean_latency_s"], 0.5 / 1.5)
+    assert summary["best"]["mean_latency_s"] == ["Fed-Span K=1"]
+    assert summary["best"]["final_accuracy"] == ["distance MST"]
+    assert summary["best"]["time_to_target_s"] == ["distance MST"]
+
+
+def write_results(folder: Path) -> Path:
+    summary = summarize_scenario(synthetic_runs(), 0.8, "Fed-Span K=1")
+    spec = {"constellation": "small", "dataset": "digits", "partition": "iid", "alpha": 0.3, "rounds": 4,
+            "seeds": [0, 1, 2], "note": ""}
+    results = {"mode": "default", "created": "now", "wall_s": 60.0, "cores": 2, "figures": ["a.png"],
+               "definitions": {"target": "T.", "time": "t.", "cadence": "c."}, "skipped": [
+                   {"scenario": "eurosat", "reason": "/data/eurosat not present"}], "failures": [],
+               "scenarios": {"s": {"spec": spec, "summary": summary}},
+               "sizes": [{"satellites": 66, "candidate_edges": 249, "planner_s": 3.0,
+                          "objective_vs_warm_start": 0.75, "status": "converged"}]}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results))
+    (folder / "speed.json").write_text(json.dumps({"benchmarks": [
+        {"script": "bench_orbits.py", "flags": ["--quick"], "status": "ok",
+         "ratios": [{"section": "shell", "line": "fast is 488x faster", "ratio": 488.0}]}]}))
+    return folder
+
+
+def test_table_states_wins_losses_and_misses(tmp_path):
+    table = make_table.build(write_results(tmp_path)).read_text()
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    fs = rows["**Fed-Span K=1**"]
+    assert "(2/3 seeds)" in fs and "0.500 ± 0.000 ★" in fs  # latency: Fed-Span best, all seeds equal
+    assert "time —" in rows["distance MST"] and "latency 0.33" in rows["distance MST"]
+    assert "final accuracy: **distance MST**" in table  # the baseline's win is stated
+    assert "skipped **eurosat**: /data/eurosat not present" in table
+    assert "| bench_orbits.py | --quick | ok | 488.0x |" in table
+    assert "| 66 | 249 | 3.0 | 0.750 | converged |" in table
+
+
+def test_readme_section_is_replaced_between_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\nintro\n{make_table.START}\nold table\n{make_table.END}\nafter\n")
+    make_table.build(write_results(tmp_path / "r"), readme)
+    text = readme.read_text()
+    assert text.startswith("# Title\nintro\n" + make_table.START + "\n") and text.endswith(make_table.END + "\nafter\n")
+    assert "old table" not in text and "Fed-Span K=1" in text
+    make_table.build(tmp_path / "r", readme)  # idempotent
+    assert readme.read_text() == text
+
+
+def test_bad_inputs_raise_table_errors_naming_the_file(tmp_path):
+    with pytest.raises(make_table.TableError, match="results.json: cannot read"):
+        make_table.build(tmp_path)
+    (tmp_path / "results.json").write_text('{"mode": "default",\n "scenarios": }')
+    with pytest.raises(make_table.TableError, match=r"results.json:2: not valid JSON"):
+        make_table.build(tmp_path)
+    (tmp_path / "results.json").write_text('{"mode": "default"}')
+    with pytest.raises(make_table.TableError, match="missing key 'scenarios'"):
+        make_table.build(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n")
+    with pytest.raises(make_table.TableError, match="markers"):
+        make_table.replace_section(readme.read_text(), "x", str(readme))
+    assert make_table.main(["--results", str(tmp_path / "absent"), "--no-readme"]) == 2
+
+
+def test_parse_ratios_from_layer_benchmark_output():
+    text = ("== Starlink shell 1: 1584 satellites, 300 snapshots\n"
+            "naive (Skyfield ...), 1 sampled steps: 1.86 s/step -> 0.15 h; fast is 1,488x faster\n"
+            "numpy (vectorized), same steps: 758.3 ms/step; fast is 199.3x faster\n"
+            "  speed-up           :     12.5 x   (goal >= 5x)\n"
+            "walker 66: N=66 E=249 K=4\n  gp/fast first solve 7.41s/1.06s = 7.0x, re-solve 8.04s/0.50s = 16.1x\n"
+            "max difference 2.27e-15 and an index x1\n")
+    found = parse_ratios(text)
+    assert [r["ratio"] for r in found] == [1488.0, 199.3, 12.5, 7.0, 16.1]  # the goal '>= 5x' is not a ratio
+    assert found[0]["section"].startswith("Starlink shell 1") and found[-1]["section"].startswith("walker 66")
