@@ -62,7 +62,7 @@ def baseline(problem: SpanningProblem, parent: np.ndarray) -> float:
     return evaluate(problem, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size).objective
 
 
-def reference_ratio(problem: SpanningProblem, limit_nodes: int = 300) -> str:
+def reference_ratio(problem: SpanningProblem, limit_nodes: int = 100) -> str:
     """Seconds of one gp=True reference subproblem (build + solve) over the log-space path (build + solve)."""
     if problem.num_nodes > limit_nodes:
         return "reference not run (too slow)"

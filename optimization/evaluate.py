@@ -10,7 +10,7 @@ from optimization.bound import bound_terms
 from optimization.costs import round_costs
 from optimization.defaults import default_resources
 from optimization.errors import InvalidProblemError
-from optimization.forests import distance_forest, resolve_trees
+from optimization.forests import components, distance_forest, resolve_trees
 from optimization.problem import SpanningProblem, as_vector
 
 
@@ -36,7 +36,8 @@ def objective_scales(problem: SpanningProblem) -> tuple[float, float, float]:
     if problem.weights.scales is not None:
         return problem.weights.scales
     if "scales" not in problem.cache:
-        parent = distance_forest(problem)
+        # At least one tree per component, so scoring any plan works even when num_trees is too small.
+        parent = distance_forest(problem, max(resolve_trees(problem), int(components(problem).max()) + 1))
         r = default_resources(problem, parent)
         raw = _raw(problem, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size, problem.min_idle_s)
         problem.cache["scales"] = raw
