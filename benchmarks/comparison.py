@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -86,14 +87,31 @@ def run_tasks(tasks: Iterable[Task], workers: int,
                 outcome, error = None, f"{type(exc).__name__}: {exc}"
             finish(arg, outcome, error)
         return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: dict[Future, Any] = {pool.submit(function, arg): arg for function, arg, _ in ordered}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                arg = pending.pop(future)
-                exc = future.exception()
-                finish(arg, None if exc else future.result(), f"{type(exc).__name__}: {exc}" if exc else None)
+    # A worker killed from outside (e.g. by the out-of-memory killer) breaks the whole pool: start a
+    # fresh one for the tasks that did not finish (cheapest first, so a task that keeps killing its
+    # worker runs last) and give each task three attempts.
+    attempts: dict[int, int] = {}
+    queue = list(ordered)
+    while queue:
+        retry: list[Task] = []
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending: dict[Future, Task] = {pool.submit(task[0], task[1]): task for task in queue}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    exc = future.exception()
+                    if isinstance(exc, BrokenProcessPool) and attempts.get(id(task), 0) < 2:
+                        attempts[id(task)] = attempts.get(id(task), 0) + 1
+                        retry.append(task)
+                        continue
+                    error = None
+                    if isinstance(exc, BrokenProcessPool):
+                        error = "worker process died three times (killed from outside, e.g. out of memory)"
+                    elif exc is not None:
+                        error = f"{type(exc).__name__}: {exc}"
+                    finish(task[1], None if exc else future.result(), error)
+        queue = sorted(retry, key=lambda t: t[2])
     return results
 
 
