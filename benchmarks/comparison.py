@@ -67,6 +67,19 @@ def run_job(job: Job) -> dict[str, Any]:
 Task = tuple[Callable[[Any], dict[str, Any]], Any, float]  # (function, argument, relative cost)
 
 
+class TaskError(RuntimeError):
+    """A task's exception, flattened to its type and message so it always crosses process boundaries."""
+
+
+def call_task(function: Callable[[Any], dict[str, Any]], arg: Any) -> dict[str, Any]:
+    """Run one task in a worker. Some library exceptions cannot be unpickled (their ``__init__`` takes
+    other arguments than ``args``), and one that fails to unpickle breaks the whole pool."""
+    try:
+        return function(arg)
+    except Exception as exc:  # noqa: BLE001 - re-raised with its type and message
+        raise TaskError(f"{type(exc).__name__}: {exc}") from None
+
+
 def run_tasks(tasks: Iterable[Task], workers: int,
               on_done: Callable[[Any, dict[str, Any] | None, str | None], None] | None = None) -> list[dict[str, Any]]:
     """Run ``function(argument)`` tasks costliest first on ``workers`` processes; failures are reported, not fatal."""
@@ -95,7 +108,7 @@ def run_tasks(tasks: Iterable[Task], workers: int,
     while queue:
         retry: list[Task] = []
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending: dict[Future, Task] = {pool.submit(task[0], task[1]): task for task in queue}
+            pending: dict[Future, Task] = {pool.submit(call_task, task[0], task[1]): task for task in queue}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -109,7 +122,7 @@ def run_tasks(tasks: Iterable[Task], workers: int,
                     if isinstance(exc, BrokenProcessPool):
                         error = "worker process died three times (killed from outside, e.g. out of memory)"
                     elif exc is not None:
-                        error = f"{type(exc).__name__}: {exc}"
+                        error = str(exc) if isinstance(exc, TaskError) else f"{type(exc).__name__}: {exc}"
                     finish(task[1], None if exc else future.result(), error)
         queue = sorted(retry, key=lambda t: t[2])
     return results

@@ -26,6 +26,8 @@ SHARED_FILES: dict[str, tuple[str, ...]] = {
     "eurosat": ("eurosat",),
     "starlink-2024-05.tle": ("starlink-2024-05.tle",),
 }
+#: The folder inside the shared data folder that a dataset loader reads (its ``data_root``).
+DATA_SUBDIR = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "satimage": "satimage", "eurosat": "eurosat"}
 
 
 def shared_data_dir() -> Path:
@@ -95,7 +97,8 @@ class Scenario:
     def config_dict(self, method: Method, seed: int, data_dir: Path) -> dict[str, Any]:
         """Keyword arguments of ``SimulationConfig`` for one run."""
         return {"constellation": self.constellation_path(data_dir), "rounds": self.rounds,
-                "round_interval_s": self.round_interval_s, "dataset": self.dataset, "data_root": str(data_dir),
+                "round_interval_s": self.round_interval_s, "dataset": self.dataset,
+                "data_root": str(data_dir / DATA_SUBDIR[self.dataset]) if self.dataset in DATA_SUBDIR else None,
                 "max_train": self.max_train, "max_test": self.max_test, "partition": self.partition,
                 "alpha": self.alpha, "model": self.model, "strategy": method.strategy,
                 "strategy_options": dict(method.options), "num_trees": method.num_trees, "seed": seed}
