@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import click
 import typer
 
 from fedspan.config import read_config
@@ -30,7 +29,7 @@ app.add_typer(constellation_app, name="constellation")
 _DEBUG = {"on": False}
 
 
-def _load_config(ctx: click.Context, param: click.Parameter, value: Optional[Path]) -> Optional[Path]:
+def _load_config(ctx: typer.Context, param: typer.CallbackParam, value: Optional[Path]) -> Optional[Path]:
     """Eager callback: read the TOML file into the command's defaults before other options parse."""
     if value is None:
         return None
@@ -38,14 +37,14 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: Optional[Pat
     try:
         options = read_config(value, ctx.command.name or "", known)
     except Exception as exc:  # surfaced as a usage error: one line, exit code 2
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        raise typer.BadParameter(str(exc), ctx=ctx, param=param) from None
     if isinstance(options.get("faults"), list):
         ctx.meta["faults"] = options.pop("faults")  # a list of tables has no single-option form
     ctx.default_map = {**(ctx.default_map or {}), **options}
     return value
 
 
-def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+def _set_debug(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> bool:
     _DEBUG["on"] = _DEBUG["on"] or bool(value)
     return value
 
@@ -65,7 +64,7 @@ def _parse_time(value: Optional[str], option: str) -> Optional["datetime"]:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not an ISO-8601 time such as 2024-05-12T00:00:00Z",
+        raise typer.BadParameter(f"'{value}' is not an ISO-8601 time such as 2024-05-12T00:00:00Z",
                                  param_hint=option) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
@@ -91,15 +90,15 @@ def constellation_walker(
 
     when = _parse_time(epoch, "--epoch")
     if (preset is None) == (walker is None):
-        raise click.UsageError("give exactly one of --preset or --walker")
+        raise typer.BadParameter("give exactly one of --preset or --walker")
     if preset is not None:
         if preset not in WALKER_PRESETS:
-            raise click.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
+            raise typer.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
                                      param_hint="--preset")
         spec = WALKER_PRESETS[preset]
     else:
         if altitude is None:
-            raise click.UsageError("--walker needs --altitude (km)")
+            raise typer.BadParameter("--walker needs --altitude (km)")
         spec = WalkerSpec.parse(walker, altitude)
     count = write_tle(output, walker_delta(spec, epoch=when))
     typer.echo(f"wrote {count} satellites ({spec.notation}, {spec.altitude_km:g} km) to {output}")
@@ -108,6 +107,7 @@ def constellation_walker(
 @constellation_app.command("info")
 def constellation_info(
     constellation: str = typer.Argument(..., help="A TLE file or a preset name."),
+    skip_bad_tles: bool = typer.Option(False, help="Drop malformed TLE records instead of stopping."),
     debug: bool = DebugOption,
 ) -> None:
     """Summarise a constellation: satellites, planes, epochs, altitudes, dropped satellites.
@@ -121,7 +121,7 @@ def constellation_info(
 
     from fedspan.scenario import load_constellation
 
-    con = load_constellation(constellation)
+    con = load_constellation(constellation, skip_bad_tles)
     alt = con.propagate(con.epoch, [0.0]).altitudes_km()[0]
     incl = np.array([t.inclination_deg for t in con.tles])
     table = Table(title=f"{constellation}", show_header=False)
@@ -146,16 +146,16 @@ def _scenario_options(constellation: Optional[str], preset: Optional[str]) -> st
     from orbits.walker import WALKER_PRESETS
 
     if constellation and preset:
-        raise click.UsageError("give --constellation or --preset, not both")
+        raise typer.BadParameter("give --constellation or --preset, not both")
     if preset is not None:
         if preset not in WALKER_PRESETS:
-            raise click.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
+            raise typer.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
                                      param_hint="--preset")
         return preset
     if constellation is None:
         return "small"
     if constellation not in WALKER_PRESETS and not Path(constellation).is_file():
-        raise click.BadParameter(f"no such TLE file: {constellation}", param_hint="--constellation")
+        raise typer.BadParameter(f"no such TLE file: {constellation}", param_hint="--constellation")
     return constellation
 
 
@@ -165,7 +165,7 @@ def _parse_weights(text: str) -> tuple[float, float, float]:
     except ValueError:
         values = ()
     if len(values) != 3 or any(v < 0 for v in values) or not any(v > 0 for v in values):
-        raise click.BadParameter(f"'{text}' is not three non-negative numbers loss,energy,latency (e.g. 1,1,1)",
+        raise typer.BadParameter(f"'{text}' is not three non-negative numbers loss,energy,latency (e.g. 1,1,1)",
                                  param_hint="--weights")
     return values  # type: ignore[return-value]
 
@@ -178,11 +178,11 @@ def _parse_trees(text: str) -> int | str:
     except ValueError:
         k = 0
     if k < 1:
-        raise click.BadParameter(f"'{text}' is not a number of trees >= 1 or 'auto'", param_hint="--trees")
+        raise typer.BadParameter(f"'{text}' is not a number of trees >= 1 or 'auto'", param_hint="--trees")
     return k
 
 
-def _parse_faults(text: Optional[str], ctx: click.Context) -> list[dict[str, Any]]:
+def _parse_faults(text: Optional[str], ctx: typer.Context) -> list[dict[str, Any]]:
     """A fault schedule: from the config file (``[[faults]]`` tables) or a JSON file/string."""
     import json
 
@@ -192,9 +192,9 @@ def _parse_faults(text: Optional[str], ctx: click.Context) -> list[dict[str, Any
     try:
         faults = json.loads(source)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not a JSON list of faults nor a JSON file: {exc}", param_hint="--faults") from None
+        raise typer.BadParameter(f"not a JSON list of faults nor a JSON file: {exc}", param_hint="--faults") from None
     if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
-        raise click.BadParameter("expected a JSON list of objects such as "
+        raise typer.BadParameter("expected a JSON list of objects such as "
                                  '[{"round": 2, "kind": "satellite", "satellite": 5}]', param_hint="--faults")
     return faults
 
@@ -205,7 +205,7 @@ def _parse_strategy_options(items: Optional[list[str]]) -> dict[str, Any]:
     for item in items or []:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"'{item}' is not key=value", param_hint="--strategy-option")
+            raise typer.BadParameter(f"'{item}' is not key=value", param_hint="--strategy-option")
         value: Any = text.strip()
         for cast in (int, float):
             try:
@@ -219,7 +219,7 @@ def _parse_strategy_options(items: Optional[list[str]]) -> dict[str, Any]:
     return options
 
 
-def _simulation_config(opts: dict[str, Any], ctx: click.Context, **overrides: Any) -> "SimulationConfig":
+def _simulation_config(opts: dict[str, Any], ctx: typer.Context, **overrides: Any) -> "SimulationConfig":
     """SimulationConfig from the command's options."""
     from fedspan.simulation import SimulationConfig
 
@@ -230,7 +230,7 @@ def _simulation_config(opts: dict[str, Any], ctx: click.Context, **overrides: An
         "weights": _parse_weights(opts["weights"]), "terminals": opts["terminals"],
         "link_policy": opts["link_policy"], "neighbors": opts["neighbors"],
         "ground_stations": str(opts["ground_stations"]) if opts.get("ground_stations") else None,
-        "roots_see_ground": opts["roots_see_ground"], "seed": opts["seed"],
+        "roots_see_ground": opts["roots_see_ground"], "skip_bad_tles": opts["skip_bad_tles"], "seed": opts["seed"],
         "dataset": opts["dataset"], "data_root": str(opts["data_root"]) if opts.get("data_root") else None,
         "max_train": opts.get("max_train"), "max_test": opts.get("max_test"),
         "partition": opts.get("partition", "iid"), "alpha": opts.get("alpha", 0.5), "model": opts["model"],
@@ -239,7 +239,7 @@ def _simulation_config(opts: dict[str, Any], ctx: click.Context, **overrides: An
         "strategy_options": _parse_strategy_options(opts.get("strategy_option")),
     }
     if opts.get("ground_stations") and not Path(opts["ground_stations"]).is_file():
-        raise click.BadParameter(f"no such file: {opts['ground_stations']}", param_hint="--ground-stations")
+        raise typer.BadParameter(f"no such file: {opts['ground_stations']}", param_hint="--ground-stations")
     fields.update(overrides)
     config = SimulationConfig(**fields)
     config.validate()
@@ -270,6 +270,8 @@ PolicyOpt = _opt("knn", "--link-policy", help="Candidate ISLs: knn (k nearest fe
 NeighborsOpt = _opt(8, "--neighbors", help="k of the knn link policy.", min=1)
 GroundOpt = _opt(None, "--ground-stations", help="CSV of ground stations (name,lat,lon[,alt_km,min_elev_deg]).")
 RootsGroundOpt = _opt(False, "--roots-see-ground", help="Roots must see a ground station.")
+SkipBadOpt = _opt(False, "--skip-bad-tles", help="Drop malformed TLE records (counted in a warning) instead of "
+                  "stopping at the first one.")
 SeedOpt = _opt(0, "--seed", help="Random seed (data split, initial model, mini-batches).")
 DatasetOpt = _opt("digits", "--dataset", help="digits (bundled), mnist, fashion-mnist, satimage, eurosat, cifar10.",
                   panel=_LEARNING_HELP)
@@ -300,7 +302,7 @@ def plan_command(
     constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
     rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
     terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
-    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, seed: int = SeedOpt,
+    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, skip_bad_tles: bool = SkipBadOpt, seed: int = SeedOpt,
     model: str = ModelOpt, model_bits: Optional[float] = _opt(None, "--model-bits", panel=_LEARNING_HELP,
                                                               help="Model size in bits (default: size of --model).",
                                                               min=1.0),
@@ -418,7 +420,7 @@ def run_command(
     constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
     rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
     terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
-    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, seed: int = SeedOpt,
+    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, skip_bad_tles: bool = SkipBadOpt, seed: int = SeedOpt,
     dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
     max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
     model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
@@ -529,7 +531,7 @@ def compare_command(
     constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
     rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
     terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
-    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, seed: int = SeedOpt,
+    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, skip_bad_tles: bool = SkipBadOpt, seed: int = SeedOpt,
     dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
     max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
     model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
@@ -555,7 +557,7 @@ def compare_command(
     names = known if strategies.strip() == "all" else [n.strip() for n in strategies.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise click.BadParameter(f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
+        raise typer.BadParameter(f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
                                  f"(choose from {', '.join(known)})", param_hint="--strategies")
     out.mkdir(parents=True, exist_ok=True)
     files = [_write_config(out, "compare", opts)]
@@ -607,12 +609,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="fedspan", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # usage errors: bad option values, unknown options, missing files
         exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (typer.Abort, KeyboardInterrupt):
         print("interrupted: completed rounds are saved in the output folder", file=sys.stderr)
         sys.exit(130)
     except _error_types() as exc:

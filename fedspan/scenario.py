@@ -31,6 +31,7 @@ class ScenarioConfig:
     """What the constellation, links and satellites look like (defaults: design document)."""
 
     constellation: str = "small"  # a Walker preset name or a TLE file path
+    skip_bad_tles: bool = False  # drop malformed TLE records (with a warning) instead of failing
     start: datetime | None = None  # None: the constellation's epoch
     link_policy: str = "knn"
     neighbors: int = 8
@@ -61,8 +62,12 @@ DEFAULT_GROUND_STATIONS = (
 )
 
 
-def load_constellation(name_or_path: str) -> Constellation:
-    """A Walker preset by name, else a TLE file; errors name what was asked for."""
+def load_constellation(name_or_path: str, skip_bad_tles: bool = False) -> Constellation:
+    """A Walker preset by name, else a TLE file; errors name what was asked for.
+
+    A malformed TLE record is an error naming its file and line, unless ``skip_bad_tles``, which
+    drops such records with one warning that counts them.
+    """
     if name_or_path in WALKER_PRESETS:
         return Constellation.from_preset(name_or_path)
     path = Path(name_or_path)
@@ -70,7 +75,7 @@ def load_constellation(name_or_path: str) -> Constellation:
         raise ScenarioError(f"constellation '{name_or_path}' is neither a preset "
                             f"({', '.join(sorted(WALKER_PRESETS))}) nor an existing TLE file")
     try:
-        return Constellation.from_file(path, strict=False)
+        return Constellation.from_file(path, strict=not skip_bad_tles)
     except OrbitsError as exc:
         raise ScenarioError(f"{path}: cannot build a constellation: {exc}") from exc
 
@@ -91,7 +96,7 @@ class Scenario:
     def __init__(self, config: ScenarioConfig, model_bits: float,
                  constellation: Constellation | None = None) -> None:
         self.config = config
-        self.constellation = constellation or load_constellation(config.constellation)
+        self.constellation = constellation or load_constellation(config.constellation, config.skip_bad_tles)
         self.start = config.start or self.constellation.epoch
         self.model_bits = float(model_bits)
         self.link_params = config.link_params

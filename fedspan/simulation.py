@@ -47,6 +47,7 @@ class SimulationConfig:
     """Everything a run depends on; defaults give a quick 66-satellite Fed-Span run on digits."""
 
     constellation: str = "small"  # Walker preset or TLE file
+    skip_bad_tles: bool = False  # drop malformed TLE records with a warning instead of failing
     rounds: int = 10
     round_interval_s: float = 600.0
     start: datetime | None = None
@@ -338,8 +339,8 @@ def scenario_for(c: SimulationConfig, bits: float) -> Scenario:
     learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1),
                                  smoothness=c.smoothness)
     return Scenario(ScenarioConfig(
-        constellation=c.constellation, start=c.start, link_policy=c.link_policy, neighbors=c.neighbors,
-        link_params=LinkParams(terminals=c.terminals), ground_stations=c.ground_stations,
+        constellation=c.constellation, skip_bad_tles=c.skip_bad_tles, start=c.start, link_policy=c.link_policy,
+        neighbors=c.neighbors, link_params=LinkParams(terminals=c.terminals), ground_stations=c.ground_stations,
         roots_see_ground=c.roots_see_ground, learning=learning, weights=ObjectiveWeights(*c.weights)), model_bits=bits)
 
 
