@@ -12,12 +12,13 @@ import numpy as np
 
 from optimization.clustering import cluster_problem, partition_forest
 from optimization.defaults import Resources, check_budgets_reachable, default_resources
-from optimization.errors import SolverFailedError
+from optimization.errors import OptimizationError, SolverFailedError
 from optimization.evaluate import PlanCosts, evaluate
 from optimization.forests import (
     check_roots_possible,
     components,
     distance_forest,
+    edge_lookup,
     orient_forest,
     tree_degrees,
     validate_forest,
@@ -94,10 +95,13 @@ def polish(problem: SpanningProblem, parent: np.ndarray, res: Resources, options
     return program.decode(result.z)[1], result
 
 
-def _solve_cluster(args: tuple[SpanningProblem, SolveOptions]) -> tuple[np.ndarray, Resources, list[dict]]:
-    """Worker: plan one cluster as a one-tree problem (never clustered again)."""
+def _solve_cluster(args: tuple[SpanningProblem, SolveOptions]) -> tuple[np.ndarray, Resources, list[dict]] | None:
+    """Worker: plan one cluster as a one-tree problem (never clustered again); None if it cannot be planned."""
     sub, options = args
-    plan = solve(sub, replace(options, cluster_size=10**9, polish=False))
+    try:
+        plan = solve(sub, replace(options, cluster_size=10**9, polish=False))
+    except OptimizationError:  # e.g. terminals reserved for stitching leave the cluster split: keep its warm subtree
+        return None
     res = Resources(plan.cpu_hz, plan.tx_power_w, plan.local_steps.astype(float), plan.batch_size.astype(float))
     return plan.parent, res, plan.history
 
@@ -119,11 +123,17 @@ def optimize_by_clusters(problem: SpanningProblem, parent: np.ndarray, options: 
     res = default_resources(problem, parent)
     tree_edges = [np.stack([cut, parent[cut]], 1)]
     small = [g for g in groups if len(g) <= 2]
-    for g in small:
+    planned = [g for g in groups if len(g) > 2]
+    for g in small + [g for g, out in zip(planned, outs) if out is None]:
         inner = g[(parent[g] >= 0) & (labels[np.maximum(parent[g], 0)] == labels[g])]
         tree_edges.append(np.stack([inner, parent[inner]], 1))
     history: list[dict] = []
-    for g, (sub_parent, sub_res, sub_hist) in zip([g for g in groups if len(g) > 2], outs):
+    for g, out in zip(planned, outs):
+        if out is None:
+            history.append({"objective": float("nan"), "accepted": False, "status": "cluster kept its warm subtree",
+                            "solver": "", "seconds": 0.0, "cluster_size": len(g)})
+            continue
+        sub_parent, sub_res, sub_hist = out
         inner = np.flatnonzero(sub_parent >= 0)
         tree_edges.append(np.stack([g[inner], g[sub_parent[inner]]], 1))
         for name in ("cpu_hz", "tx_power_w", "local_steps", "batch_size"):
@@ -131,8 +141,6 @@ def optimize_by_clusters(problem: SpanningProblem, parent: np.ndarray, options: 
         history.extend({**h, "cluster_size": len(g)} for h in sub_hist)
     edges = np.sort(np.concatenate(tree_edges), axis=1)
     _, time_ = edge_costs(problem, res)
-    from optimization.forests import edge_lookup
-
     ids = edge_lookup(problem, edges[:, 0], edges[:, 1])
     stitched = orient_forest(problem.num_nodes, edges, time_[ids], problem.root_eligible)
     return stitched, res, history
