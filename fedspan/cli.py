@@ -264,7 +264,8 @@ StartOpt = _opt(None, "--start", help="Start time, ISO-8601 UTC (default: the ne
 RoundsOpt = _opt(10, "--rounds", help="Number of rounds.", min=1)
 IntervalOpt = _opt(600.0, "--round-interval", help="Seconds between round starts.", min=1e-3)
 TreesOpt = _opt("1", "--trees", help="Trees K of the spanning forest, or 'auto' (the planner picks K).")
-WeightsOpt = _opt("1,1,1", "--weights", help="Objective weights loss,energy,latency.")
+WeightsOpt = _opt("1,0.1,0.1", "--weights", help="Objective weights loss,energy,latency, each term normalised by "
+                  "the distance-MST round with default resources (default: learning first).")
 TerminalsOpt = _opt(4, "--terminals", help="Laser terminals per satellite (tree degree limit).", min=1)
 PolicyOpt = _opt("knn", "--link-policy", help="Candidate ISLs: knn (k nearest feasible) or grid (+Grid).")
 NeighborsOpt = _opt(8, "--neighbors", help="k of the knn link policy.", min=1)
@@ -286,7 +287,7 @@ StepsOpt = _opt(5, "--local-steps", help="Default local steps e (Fed-Span optimi
 BatchOpt = _opt(32, "--batch-size", help="Default mini-batch B (Fed-Span optimises it).", panel=_LEARNING_HELP, min=1)
 MixOpt = _opt(1, "--mix-every", help="Mix cluster models every this many rounds (K > 1; 0: never).",
               panel=_LEARNING_HELP, min=0)
-SmoothOpt = _opt(1.0, "--smoothness", help="Smoothness beta of the loss in the convergence bound (with --lr it "
+SmoothOpt = _opt(0.1, "--smoothness", help="Smoothness beta of the loss in the convergence bound (with --lr it "
                  "caps the planner's local steps: e <= 1/(8 beta lr)).", panel=_LEARNING_HELP, min=1e-9)
 StrategyOptOpt = typer.Option(None, "--strategy-option", help="Policy option key=value, repeatable "
                               "(e.g. sca_iters=3 for fedspan).")

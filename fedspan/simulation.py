@@ -67,8 +67,10 @@ class SimulationConfig:
     strategy_options: dict[str, Any] = field(default_factory=dict)
     num_trees: int | str = 1  # or "auto": the planner picks K each round; trees merge into one model
     mix_every: int = 1
-    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)  # loss, energy, latency
-    smoothness: float = 1.0  # beta of the convergence bound; with lr it caps the planner's local steps
+    # Learning first: at equal weights the normalised energy and latency terms make the planner choose
+    # one local step of the smallest batch, which is cheap per round but learns slowly.
+    weights: tuple[float, float, float] = (1.0, 0.1, 0.1)  # loss, energy, latency
+    smoothness: float = 0.1  # beta of the convergence bound; with lr it caps the planner's local steps
     terminals: int = 4  # laser terminals per satellite (tree degree limit)
     link_policy: str = "knn"
     neighbors: int = 8
