@@ -29,7 +29,9 @@ class TableError(ValueError):
 
 
 def _num(value: float, digits: int) -> str:
-    if value == 0 or 1e-3 <= abs(value) < 1e5:
+    if abs(value) < 1e-9:  # float noise of identical seeds, not a spread
+        return f"{0:.{digits}f}"
+    if 1e-3 <= abs(value) < 1e5:
         return f"{value:.{digits}f}"
     return f"{value:.{digits}g}"
 
