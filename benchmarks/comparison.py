@@ -29,7 +29,7 @@ class Job:
     method: Method
     seed: int
     data_dir: str
-    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    weights: tuple[float, float, float] | None = None  # None: SimulationConfig's default
     tag: str = "compare"
 
     @property
@@ -49,8 +49,10 @@ def run_job(job: Job) -> dict[str, Any]:
     from fedspan.simulation import SimulationConfig, run_simulation
 
     torch.set_num_threads(1)  # one core per worker: the pool provides the parallelism
-    config = SimulationConfig(**job.scenario.config_dict(job.method, job.seed, Path(job.data_dir)),
-                              weights=job.weights)
+    options = job.scenario.config_dict(job.method, job.seed, Path(job.data_dir))
+    if job.weights is not None:
+        options["weights"] = job.weights
+    config = SimulationConfig(**options)
     begin = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # solver accuracy notes; the plan's status is recorded instead
@@ -60,7 +62,8 @@ def run_job(job: Job) -> dict[str, Any]:
     curve = {name: [row[name] for row in rows] for name in CURVE_FIELDS}
     fallbacks = sum(bool(row["fallback"]) for row in rows)
     return {"tag": job.tag, "scenario": job.scenario.name, "method": job.method.label, "seed": job.seed,
-            "weights": list(job.weights), "num_trees": job.method.num_trees, "strategy": job.method.strategy,
+            "weights": list(config.weights), "smoothness": config.smoothness, "config": config.to_dict(),
+            "num_trees": job.method.num_trees, "strategy": job.method.strategy,
             "wall_s": wall, "fallback_rounds": fallbacks, "curve": curve}
 
 

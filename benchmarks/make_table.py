@@ -113,9 +113,12 @@ def explanations(results: dict[str, Any]) -> list[str]:
         if ref and mst and ref["energy_per_round_j"]["mean"] and mst["energy_per_round_j"]["mean"]:
             energy_gain.append(mst["energy_per_round_j"]["mean"] / ref["energy_per_round_j"]["mean"])
     if energy_gain:
+        weights = sorted({tuple(r["weights"]) for r in results.get("runs", [])
+                          if r.get("tag") == "compare" and r.get("strategy") == "fedspan"})
+        used = " and ".join("(" + ", ".join(f"{w:g}" for w in ws) + ")" for ws in weights) or "as configured"
         notes.append(f"Fed-Span's planned rounds cost {min(energy_gain):.0f}–{max(energy_gain):.0f}x less energy "
                      "than the distance MST with default resources (5 local steps of batch 32 at full CPU speed): "
-                     "with the default weights (loss, energy, latency) = (1, 1, 1) the optimizer cuts local "
+                     f"with the weights (loss, energy, latency) = {used} used here the optimizer cuts local "
                      "computation and CPU frequency, and compute dominates the energy of a round.")
     if unreached:
         notes.append(f"The price is learning per round: in {', '.join(unreached)} Fed-Span K=1 did not reach the "

@@ -39,7 +39,7 @@ def summarize_k(runs: list[dict[str, Any]], scenario: str, k_values: tuple[int, 
     """Per K: final accuracy, energy per round and mean latency (mean and std over seeds)."""
     by_k: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
-        if run["scenario"] == scenario and run["strategy"] == "fedspan" and run["weights"] == [1.0, 1.0, 1.0]:
+        if run["scenario"] == scenario and run["strategy"] == "fedspan" and run["tag"] in ("compare", "k-sweep"):
             by_k[run["num_trees"]].append(run)
     rows = []
     for k in k_values:
