@@ -15,6 +15,7 @@ from optimization.defaults import Resources, check_budgets_reachable, default_re
 from optimization.errors import OptimizationError, SolverFailedError
 from optimization.evaluate import PlanCosts, evaluate
 from optimization.forests import (
+    bfs_forest,
     check_roots_possible,
     components,
     distance_forest,
@@ -175,7 +176,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
         t1 = time.perf_counter()
         if problem.num_nodes > options.cluster_size:
             stitched, res, history = optimize_by_clusters(problem, warm_parent, options)
-            forests = {"clusters": stitched}
+            forests = {"clusters": stitched, **candidate_forests(problem, k, res)}
         else:
             arcs, x, res, result = optimize_topology(problem, k, warm_parent, warm_res, options)
             history = result.history
@@ -183,6 +184,10 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
             if problem.num_nodes > 1:
                 forests = candidate_forests(problem, k, res, arcs, x)
             status = "converged" if result.converged else "iteration limit"
+        try:  # a shallow tree is a strong latency candidate; degree limits may rule it out
+            forests["bfs"] = bfs_forest(problem, k)
+        except OptimizationError:
+            pass
         timings["sca_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         scored = []
