@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import cvxpy as cp
@@ -36,7 +37,11 @@ def solve_with_fallback(problem: cp.Problem, chain: tuple[str, ...], **kwargs) -
     for name in chain:
         start = time.perf_counter()
         try:
-            problem.solve(solver=name, **{**SOLVER_OPTIONS.get(name, {}), **kwargs})
+            with warnings.catch_warnings():
+                # CVXPY warns on OPTIMAL_INACCURATE; that status is recorded in the SolveRecord instead,
+                # and the SCA re-checks every iterate against the exact constraints in numpy.
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+                problem.solve(solver=name, **{**SOLVER_OPTIONS.get(name, {}), **kwargs})
             status = problem.status
         except (cp.error.SolverError, ValueError, ArithmeticError) as exc:
             status = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
