@@ -19,6 +19,9 @@ class SourceError(OrbitsError):
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self):  # so the error crosses process boundaries (worker pools)
+        return (type(self), (self.path, self.line, self.reason))
+
 
 class TLEError(SourceError):
     """A TLE file or string is malformed."""

@@ -18,3 +18,6 @@ class DataError(FedSpanError):
         if line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):  # so the error crosses process boundaries (worker pools, torch.multiprocessing)
+        return (type(self), (self.path, self.reason, self.line))
