@@ -6,13 +6,22 @@ Every command accepts ``--config FILE.toml`` (options from a file; the command l
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
 from fedspan.config import read_config
+
+if TYPE_CHECKING:  # imported lazily at run time: `fedspan --help` must not load torch or CVXPY
+    from datetime import datetime
+
+    from rich.progress import Progress
+
+    from fedspan.simulation import SimulationConfig
 
 app = typer.Typer(
     help="Fed-Span: federated learning over LEO satellite constellations with spanning-tree "
@@ -293,26 +302,51 @@ StrategyOptOpt = typer.Option(None, "--strategy-option", help="Policy option key
                               "(e.g. sca_iters=3 for fedspan).")
 
 
+# (name, type, option) of every option plan, run and compare share, declared once.
+_SHARED_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("constellation", Optional[str], ConstellationOpt), ("preset", Optional[str], PresetOpt),
+    ("start", Optional[str], StartOpt), ("rounds", int, RoundsOpt), ("round_interval", float, IntervalOpt),
+    ("trees", str, TreesOpt), ("weights", str, WeightsOpt), ("terminals", int, TerminalsOpt),
+    ("link_policy", str, PolicyOpt), ("neighbors", int, NeighborsOpt), ("ground_stations", Optional[Path], GroundOpt),
+    ("roots_see_ground", bool, RootsGroundOpt), ("skip_bad_tles", bool, SkipBadOpt), ("seed", int, SeedOpt),
+    ("dataset", str, DatasetOpt), ("data_root", Optional[Path], DataRootOpt), ("max_train", Optional[int], MaxTrainOpt),
+    ("max_test", Optional[int], MaxTestOpt), ("partition", str, PartitionOpt), ("alpha", float, AlphaOpt),
+    ("model", str, ModelOpt), ("lr", float, LrOpt), ("local_steps", int, StepsOpt), ("batch_size", int, BatchOpt),
+    ("mix_every", int, MixOpt), ("smoothness", float, SmoothOpt),
+    ("config", Optional[Path], ConfigOption), ("debug", bool, DebugOption),
+)
+
+
+def _with_shared_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the shared options: typer reads them from the signature, the body reads ``ctx.params``."""
+    signature = inspect.signature(command)
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+              for name, kind, option in _SHARED_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        command(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + shared)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**command.__annotations__, **{n: k for n, k, _ in _SHARED_OPTIONS}}
+    return wrapper
+
+
 def _write_outputs_note(files: list[Path]) -> None:
     typer.echo("wrote: " + ", ".join(str(f) for f in files))
 
 
 @app.command("plan")
+@_with_shared_options
 def plan_command(
     ctx: typer.Context,
-    constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
-    rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
-    terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
-    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, skip_bad_tles: bool = SkipBadOpt, seed: int = SeedOpt,
-    model: str = ModelOpt, model_bits: Optional[float] = _opt(None, "--model-bits", panel=_LEARNING_HELP,
-                                                              help="Model size in bits (default: size of --model).",
-                                                              min=1.0),
-    dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, local_steps: int = StepsOpt,
-    batch_size: int = BatchOpt, mix_every: int = MixOpt, lr: float = LrOpt, smoothness: float = SmoothOpt,
     strategy: str = typer.Option("fedspan", help="Policy to plan with (fedspan, mst, bfs, random-tree)."),
     strategy_option: Optional[list[str]] = StrategyOptOpt,
+    model_bits: Optional[float] = _opt(None, "--model-bits", panel=_LEARNING_HELP, min=1.0,
+                                       help="Model size in bits (default: size of --model)."),
     out: Path = typer.Option(Path("runs/plan"), "--out", "-o", help="Output folder (plan.json, PNGs)."),
-    config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
+    **shared: Any,
 ) -> None:
     """Plan every round: ISL graphs over the horizon and the optimizer's forest + resources.
 
@@ -337,7 +371,7 @@ def plan_command(
     done: list[PlannedRound] = []
     plan_path = out / "plan.json"
     with _progress() as bar:
-        task = bar.add_task(f"planning {scenario.num_satellites} satellites", total=rounds, status="")
+        task = bar.add_task(f"planning {scenario.num_satellites} satellites", total=sim.rounds, status="")
 
         def on_round(record: PlannedRound) -> None:
             done.append(record)
@@ -346,8 +380,8 @@ def plan_command(
                                                f"{record.energy_j:.3g} J")
 
         try:
-            plan_horizon(scenario, policy, rounds, round_interval, weights_n, local_steps=local_steps,
-                         batch_size=batch_size, mix_every=mix_every, seed=seed, on_round=on_round)
+            plan_horizon(scenario, policy, sim.rounds, sim.round_interval_s, weights_n, local_steps=sim.local_steps,
+                         batch_size=sim.batch_size, mix_every=sim.mix_every, seed=sim.seed, on_round=on_round)
         except KeyboardInterrupt:
             bar.stop()
             typer.echo(f"interrupted: {len(done)} planned round(s) saved in {plan_path}", err=True)
@@ -416,16 +450,9 @@ def _print_plan_summary(done: list, scenario: Any) -> None:
 
 
 @app.command("run")
+@_with_shared_options
 def run_command(
     ctx: typer.Context,
-    constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
-    rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
-    terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
-    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, skip_bad_tles: bool = SkipBadOpt, seed: int = SeedOpt,
-    dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
-    max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
-    model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
-    mix_every: int = MixOpt, smoothness: float = SmoothOpt,
     strategy: str = typer.Option("fedspan", help="Aggregation policy (see `fedspan compare --help` for the list)."),
     strategy_option: Optional[list[str]] = StrategyOptOpt,
     plan: Optional[Path] = typer.Option(None, "--plan", help="Replay a plan.json from `fedspan plan`."),
@@ -436,7 +463,7 @@ def run_command(
     energy_budget: float = typer.Option(float("inf"), help="Battery per satellite for the whole run, J.", min=0.0),
     resume: bool = typer.Option(True, help="Resume from the output folder's checkpoint if there is one."),
     out: Path = typer.Option(Path("runs/run"), "--out", "-o", help="Output folder (metrics, checkpoint, PNGs)."),
-    config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
+    **shared: Any,
 ) -> None:
     """Plan + train: federated learning over the constellation, with per-round metrics.
 
@@ -449,8 +476,6 @@ def run_command(
       fedspan run --constellation starlink.tle --dataset mnist --data-root data/mnist --trees 4
       fedspan run --plan runs/plan/plan.json --rounds 5
     """
-    from fedspan.simulation import run_simulation
-
     opts = dict(ctx.params)
     overrides: dict[str, Any] = dict(strategy=strategy, backend=backend, faults=_parse_faults(faults, ctx),
                                      fault_rate=fault_rate, energy_budget_j=energy_budget, output_dir=str(out),
@@ -527,19 +552,12 @@ def _print_run_summary(results: dict[str, Any]) -> None:
 
 
 @app.command("compare")
+@_with_shared_options
 def compare_command(
     ctx: typer.Context,
-    constellation: Optional[str] = ConstellationOpt, preset: Optional[str] = PresetOpt, start: Optional[str] = StartOpt,
-    rounds: int = RoundsOpt, round_interval: float = IntervalOpt, trees: str = TreesOpt, weights: str = WeightsOpt,
-    terminals: int = TerminalsOpt, link_policy: str = PolicyOpt, neighbors: int = NeighborsOpt,
-    ground_stations: Optional[Path] = GroundOpt, roots_see_ground: bool = RootsGroundOpt, skip_bad_tles: bool = SkipBadOpt, seed: int = SeedOpt,
-    dataset: str = DatasetOpt, data_root: Optional[Path] = DataRootOpt, max_train: Optional[int] = MaxTrainOpt,
-    max_test: Optional[int] = MaxTestOpt, partition: str = PartitionOpt, alpha: float = AlphaOpt,
-    model: str = ModelOpt, lr: float = LrOpt, local_steps: int = StepsOpt, batch_size: int = BatchOpt,
-    mix_every: int = MixOpt, smoothness: float = SmoothOpt,
     strategies: str = typer.Option("all", help="Comma-separated policies, or 'all'."),
     out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Output folder (CSV, per-method runs, PNGs)."),
-    config: Optional[Path] = ConfigOption, debug: bool = DebugOption,
+    **shared: Any,
 ) -> None:
     """Fed-Span against the baselines on the same scenario, clock, energy ledger and data.
 
