@@ -438,7 +438,7 @@ def _print_plan_summary(done: list, scenario: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"Fed-Span plan: {scenario.num_satellites} satellites, {len(done)} round(s)")
-    for col in ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "SCA it", "plan s", "status"):
+    for col in ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "SCA steps", "plan s", "status"):
         table.add_column(col, justify="right", no_wrap=col != "status")
     for p in done:
         bound = p.solver.get("bound")
