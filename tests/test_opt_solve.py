@@ -152,6 +152,6 @@ def test_solver_failure_falls_back_and_says_so():
 
 def test_clustered_planning_stitches_a_valid_forest():
     p = geometric_problem(40, 9, radius=0.35)
-    plan = solve(p, SolveOptions(sca=SCAOptions(max_iters=3), cluster_size=15, workers=1))
+    plan = solve(p, SolveOptions(sca=SCAOptions(max_iters=3), whole_up_to=15, cluster_size=15, workers=1))
     _check_plan(p, plan)
     assert plan.num_trees == (distance_forest(p) < 0).sum()

@@ -63,12 +63,6 @@ def _trees(problem: Any) -> int | None:
     return None if problem.num_trees == "auto" else int(problem.num_trees)
 
 
-#: Above this many satellites the planner's effort drops (fewer SCA iterations, no global polish) so a
-#: round of a real mega-constellation plans in minutes; ``sca_iters``/``polish`` options override it.
-LARGE_PROBLEM_NODES = 1000
-LARGE_PROBLEM_SCA_ITERS = 2
-
-
 @register_strategy("fedspan")
 class FedSpan(ForestStrategy):
     """The optimizer's forest and resources (``optimization.solve``); distance-MSF if it fails."""
@@ -80,22 +74,23 @@ class FedSpan(ForestStrategy):
             raise StrategyError(f"strategy 'fedspan': sca_iters must be >= 1, got {sca_iters}")
         self.sca_iters, self.polish = sca_iters, polish
 
-    def solve_options(self, num_nodes: int) -> Any:
-        """Planner options for a problem of ``num_nodes`` satellites (explicit options win over the size rule)."""
+    def solve_options(self) -> Any:
+        """The planner's defaults (which already scale to mega-constellations by clustering) plus explicit options."""
         from optimization.planner import SolveOptions
         from optimization.sca import SCAOptions
 
-        large = num_nodes > LARGE_PROBLEM_NODES
-        iters = self.sca_iters if self.sca_iters is not None else (LARGE_PROBLEM_SCA_ITERS if large else None)
-        polish = self.polish if self.polish is not None else not large
-        return SolveOptions(sca=SCAOptions() if iters is None else SCAOptions(max_iters=int(iters)),
-                            polish=bool(polish))
+        options = SolveOptions()
+        if self.sca_iters is not None:
+            options = replace(options, sca=SCAOptions(max_iters=int(self.sca_iters)))
+        if self.polish is not None:
+            options = replace(options, polish=bool(self.polish))
+        return options
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Solve the round's joint problem; keep its resources."""
         from optimization.planner import solve  # heavy (CVXPY); only Fed-Span needs it
 
-        options = self.solve_options(problem.num_nodes)
+        options = self.solve_options()
         try:
             plan = solve(problem, options)
         except OptimizationError as exc:
