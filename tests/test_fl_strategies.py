@@ -109,6 +109,19 @@ def test_ring_all_reduce_cost_matches_hand_formula(scenario):
     assert cost.transmit_energy_j[ring].sum() == pytest.approx((20 * 2.0 * sc.model_bits / 11 / rate).sum())
 
 
+def test_ring_with_a_lone_satellite_in_a_plane_costs_only_its_compute(scenario):
+    # Seen on the real Starlink file: a plane with a single participant once crashed the ring (zero distance).
+    lone = np.flatnonzero(scenario.plane_ids == scenario.plane_ids[0])
+    available = np.ones(scenario.num_satellites, bool)
+    available[lone[1:]] = False
+    ctx = context(scenario, available=available)
+    strategy = make_strategy("ring", mix_every=0)
+    cost = strategy.round_cost(ctx, strategy.plan_round(ctx))
+    assert cost.transmit_energy_j[lone[0]] == 0.0
+    assert cost.down_done_s[lone[0]] == pytest.approx(3 * 16 * 1e7 / 1.5e9)
+    assert np.isfinite(cost.latency_s) and cost.latency_s > cost.down_done_s[lone[0]]
+
+
 def test_gossip_mixing_is_doubly_stochastic_and_preserves_the_average(scenario):
     ctx = context(scenario)
     edges = ctx.snapshot.edges

@@ -76,7 +76,10 @@ class PlaneRing(AggregationStrategy):
         nxt = np.where(last, order[group_start], np.roll(order, -1))
         size = np.bincount(p_o, minlength=pid.max() + 1).astype(float)
         m = size[p_o]
-        rpw, delay = geometric_links(ctx, order, nxt)
+        # A plane with one participant (an orbit-raising satellite in a real file) has no ring link.
+        rpw, delay = np.ones(len(order)), np.zeros(len(order))
+        ring = m > 1
+        rpw[ring], delay[ring] = geometric_links(ctx, order[ring], nxt[ring])
         power = plan.tx_power_w[order]
         rate = np.minimum(rpw * power, sc.link_params.max_rate_bps)
         chunk_bits = sc.model_bits / m
