@@ -1,8 +1,10 @@
 """The Fed-Span signomial program in log space (units GHz, Mbit, s, J, W): tables, bounds, condensations.
 
-Variables (all positive, stored as logs): arc indicators x (child -> parent), CPU clock f, power P,
-local steps e, batch B, up/down finish times tu/td, link air times lu/ld, the
-variance factor v >= 1/B - 1/D, round latency T, mean steps s <= sum rho e, and u >= max e.
+Variables (all positive, stored as logs): arc indicators x (child -> parent) and o = sum of a node's
+out-arcs, CPU clock f, power P, local steps e, batch B; per arc the air times lu/ld; per node the time
+its partial sum is ready (tu) and has reached the parent (ts), the time the parent holds the new model
+(tr) and the node does (td), and the air times au/ad and propagation delay dl of its own parent link;
+the variance factor v >= 1/B - 1/D, round latency T, mean steps s <= sum rho e, and u >= max e.
 With `fixed=True` the topology is the given forest (x = 1 on its arcs) and only resources move.
 """
 
@@ -33,9 +35,27 @@ class Arcs:
     @classmethod
     def all_of(cls, problem: SpanningProblem) -> Arcs:
         """Both directions of every candidate edge."""
-        e = problem.edges
-        idx = np.arange(len(e))
+        return cls.of_edges(problem, np.arange(problem.num_edges))
+
+    @classmethod
+    def of_edges(cls, problem: SpanningProblem, idx: np.ndarray) -> Arcs:
+        """Both directions of the candidate edges `idx`."""
+        e = problem.edges[idx]
         return cls(np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]], np.r_[idx, idx])
+
+    @classmethod
+    def nearest(cls, problem: SpanningProblem, cost: np.ndarray, per_node: int, keep: np.ndarray) -> Arcs:
+        """Both directions of every satellite's `per_node` cheapest candidate edges by `cost`, plus edges `keep`."""
+        e = problem.edges
+        ends = np.r_[e[:, 0], e[:, 1]]
+        ids = np.r_[np.arange(len(e)), np.arange(len(e))]
+        order = np.lexsort((cost[ids], ends))
+        ends, ids = ends[order], ids[order]
+        rank = np.arange(len(ends)) - np.searchsorted(ends, ends)
+        chosen = np.zeros(len(e), bool)
+        chosen[ids[rank < per_node]] = True
+        chosen[keep] = True
+        return cls.of_edges(problem, np.flatnonzero(chosen))
 
     @classmethod
     def of_forest(cls, parent: np.ndarray, uplink: np.ndarray) -> Arcs:
@@ -62,6 +82,11 @@ class SignomialProgram:
     rho: np.ndarray
     num_samples: np.ndarray
     penalty: float
+
+    @property
+    def penalty_numerator(self) -> float:
+        """N - K, the value of sum x at an integral point: the penalty is (N - K) / sum x^2, 1 when binary."""
+        return float(max(self.problem.num_nodes - self.num_trees, 1))
 
     # ---- condensations (signomial constraints and the binariness penalty) ----
     def condensation(self, z: np.ndarray) -> dict[str, np.ndarray | float]:
@@ -94,7 +119,7 @@ class SignomialProgram:
         value = float(self.objective.group_sums(z).sum())
         if not self.fixed and self.penalty > 0:
             zx = z[self.layout.slices["x"]]
-            value += self.penalty * np.exp(zx).sum() / np.exp(2 * zx).sum()
+            value += self.penalty * self.penalty_numerator / np.exp(2 * zx).sum()
         return value
 
     def violation(self, z: np.ndarray) -> float:
@@ -135,9 +160,10 @@ def edge_floor(num_nodes: int) -> float:
 def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed: bool, penalty: float = 0.05) -> SignomialProgram:
     """Assemble bounds, posynomial/monomial tables and objective for `arcs` (a forest's arcs when fixed)."""
     n, a = problem.num_nodes, len(arcs.tail)
-    sizes = {"f": n, "P": n, "e": n, "B": n, "tu": n, "td": n, "v": n, "lu": a, "ld": a, "T": 1, "s": 1, "u": 1}
+    per_node = ("f", "P", "e", "B", "tu", "ts", "tr", "td", "au", "ad", "dl", "v")
+    sizes = {**{k: n for k in per_node}, "lu": a, "ld": a, "T": 1, "s": 1, "u": 1}
     if not fixed:
-        sizes = {"x": a, **sizes}
+        sizes = {"x": a, "o": n, **sizes}
     L = Layout(sizes)
     res = problem.resources
     nodes = np.arange(n)
@@ -155,6 +181,7 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
     box("u", np.exp(-FREE), e_hi)
     if not fixed:
         box("x", edge_floor(n), 1.0)
+        box("o", np.exp(-FREE), 1.0)
     decision = np.concatenate([L.index(k) for k in ("x", "f", "P", "e", "B") if k in L])
 
     bits = problem.model_bits / MBIT
@@ -165,59 +192,79 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
     kappa = 0.5 * res.capacitance * GHZ**3
     arc_ids = np.arange(a)
     X = ("x", arc_ids, 1.0)
+    tail, head = arcs.tail, arcs.head
+    senders = np.flatnonzero(np.bincount(tail, minlength=n) > 0)  # nodes that may have a parent
+    has_delay = np.flatnonzero(delay > 0)
+    delayed = np.unique(tail[has_delay])
 
     posy = TableBuilder(L)
+
+    def per_sender(nodes_: np.ndarray) -> np.ndarray:
+        """Fresh group ids indexed by node (-1 where a node gets none)."""
+        gid = np.full(n, -1)
+        gid[nodes_] = posy.new_groups(len(nodes_))
+        return gid
+
     if not fixed:
-        posy.add(0.0, arcs.tail, X)  # at most one parent; a root has none
-        cand_deg = np.bincount(np.r_[arcs.tail, arcs.head], minlength=n) // 2
+        gid = per_sender(senders)  # at most one parent: sum of out-arcs <= o <= 1 (a root has none)
+        posy.add(0.0, gid[tail], X, ("o", tail, -1.0))
+        cand_deg = np.bincount(np.r_[tail, head], minlength=n) // 2
         tight = np.flatnonzero(cand_deg > res.terminals)
-        if len(tight):
-            gid = np.full(n, -1)
-            gid[tight] = posy.new_groups(len(tight))
+        if len(tight):  # degree = in-arcs + o <= terminals (plus what the floor-valued unused arcs carry)
+            gid = per_sender(tight)
             cap = np.log(res.terminals + edge_floor(n) * cand_deg)
-            for end in (arcs.tail, arcs.head):
-                sel = np.flatnonzero(gid[end] >= 0)
-                posy.add(-cap[end[sel]], gid[end[sel]], ("x", sel, 1.0))
+            sel = np.flatnonzero(gid[head] >= 0)
+            posy.add(-cap[head[sel]], gid[head[sel]], ("x", sel, 1.0))
+            posy.add(-cap[tight], gid[tight], ("o", tight, 1.0))
         # No separate depth labels here: the up-time recursion below already is an MTZ system (a cycle of
         # x = 1 arcs would need tu_n > tu_n since link times are positive), and the rounding builds an exact
         # forest anyway. The depth-label form of the CCRs lives in optimization.ccr for the exactness checks.
-    has_delay = np.flatnonzero(delay > 0)
-    gid = posy.new_groups(a)  # parent waits for every child: tu_head >= x (tu_tail + lu + delay)
-    posy.add(0.0, gid, X, ("tu", arcs.tail, 1.0), ("tu", arcs.head, -1.0))
-    posy.add(0.0, gid, X, ("lu", arc_ids, 1.0), ("tu", arcs.head, -1.0))
-    posy.add(np.log(delay[has_delay]), gid[has_delay], ("x", has_delay, 1.0), ("tu", arcs.head[has_delay], -1.0))
-    gid = posy.new_groups(a)  # dispatch: td_tail >= x (td_head + ld + delay)
-    posy.add(0.0, gid, X, ("td", arcs.head, 1.0), ("td", arcs.tail, -1.0))
-    posy.add(0.0, gid, X, ("ld", arc_ids, 1.0), ("td", arcs.tail, -1.0))
-    posy.add(np.log(delay[has_delay]), gid[has_delay], ("x", has_delay, 1.0), ("td", arcs.tail[has_delay], -1.0))
+    # A node's own parent link, summed over its out-arcs: at an integral point each sum is the one chosen
+    # arc's value. Summing per node costs one cone per arc instead of one per arc and recursion.
+    gid = per_sender(senders)
+    posy.add(0.0, gid[tail], X, ("lu", arc_ids, 1.0), ("au", tail, -1.0))  # uplink air time au
+    gid = per_sender(senders)
+    posy.add(0.0, gid[tail], X, ("ld", arc_ids, 1.0), ("ad", tail, -1.0))  # downlink air time ad
+    gid = per_sender(delayed)
+    posy.add(np.log(delay[has_delay]), gid[tail[has_delay]], ("x", has_delay, 1.0), ("dl", tail[has_delay], -1.0))
+    gid = per_sender(senders)  # sent: ts >= tu + au + dl
+    posy.add(0.0, gid[senders], ("tu", senders, 1.0), ("ts", senders, -1.0))
+    posy.add(0.0, gid[senders], ("au", senders, 1.0), ("ts", senders, -1.0))
+    posy.add(0.0, gid[delayed], ("dl", delayed, 1.0), ("ts", delayed, -1.0))
+    gid = per_sender(senders)  # received the new model: td >= tr + ad + dl
+    posy.add(0.0, gid[senders], ("tr", senders, 1.0), ("td", senders, -1.0))
+    posy.add(0.0, gid[senders], ("ad", senders, 1.0), ("td", senders, -1.0))
+    posy.add(0.0, gid[delayed], ("dl", delayed, 1.0), ("td", delayed, -1.0))
     budgeted = np.flatnonzero(np.isfinite(res.energy_budget_j))
     if len(budgeted):
-        gid = np.full(n, -1)
-        gid[budgeted] = posy.new_groups(len(budgeted))
+        gid = per_sender(budgeted)
         budget = np.where(np.isfinite(res.energy_budget_j), res.energy_budget_j, 1.0)
         if not fixed:
             # Unused arcs sit at the floor x = eps and still carry eps * P * airtime in the relaxation; allow
             # that much (an upper bound of it) so the integral warm start stays feasible. Plans are checked
             # against the true budgets after rounding.
-            worst = [edge_floor(n) * np.maximum(bits / rpw, res.max_tx_power_w[end] * bits / rmax) for end in (arcs.tail, arcs.head)]
-            budget = budget + np.bincount(np.r_[arcs.tail, arcs.head], weights=np.r_[worst[0], worst[1]], minlength=n)
+            worst = [edge_floor(n) * np.maximum(bits / rpw, res.max_tx_power_w[end] * bits / rmax) for end in (tail, head)]
+            budget = budget + np.bincount(np.r_[tail, head], weights=np.r_[worst[0], worst[1]], minlength=n)
         log_budget = np.log(budget)
         posy.add(np.log(kappa * gcycles)[budgeted] - log_budget[budgeted], gid[budgeted],
                  ("e", budgeted, 1.0), ("B", budgeted, 1.0), ("f", budgeted, 2.0))
-        for end, block in ((arcs.tail, "lu"), (arcs.head, "ld")):
-            sel = np.flatnonzero(gid[end] >= 0)
-            posy.add(-log_budget[end[sel]], gid[end[sel]], ("x", sel, 1.0), ("P", end[sel], 1.0), (block, sel, 1.0))
+        sel = budgeted[np.isin(budgeted, senders)]
+        posy.add(-log_budget[sel], gid[sel], ("P", sel, 1.0), ("au", sel, 1.0))
+        sel = np.flatnonzero(gid[head] >= 0)
+        posy.add(-log_budget[head[sel]], gid[head[sel]], ("x", sel, 1.0), ("P", head[sel], 1.0), ("ld", sel, 1.0))
 
     lin = TableBuilder(L)  # monomial <= 1, i.e. affine <= 0 in log space
     lin.add(np.log(gcycles), nodes, ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, -1.0), ("tu", nodes, -1.0))
+    lin.add(0.0, arc_ids, X, ("ts", tail, 1.0), ("tu", head, -1.0))  # a parent waits for every child
+    lin.add(0.0, arc_ids, X, ("td", head, 1.0), ("tr", tail, -1.0))  # a child waits for its parent
     lin.add(0.0, nodes, ("tu", nodes, 1.0), ("td", nodes, -1.0))
     lin.add(0.0, nodes, ("td", nodes, 1.0), ("T", None, -1.0))
     lin.add(0.0, nodes, ("e", nodes, 1.0), ("u", None, -1.0))
-    for block, sender in (("lu", arcs.tail), ("ld", arcs.head)):  # air time >= S / min(rpw P, Rmax)
+    for block, sender in (("lu", tail), ("ld", head)):  # air time >= S / min(rpw P, Rmax)
         lin.add(np.log(bits / rpw), arc_ids, ("P", sender, -1.0), (block, arc_ids, -1.0))
         lin.add(np.log(bits / rmax), arc_ids, (block, arc_ids, -1.0))
 
-    obj = _objective_table(problem, L, arcs, num_trees, kappa * gcycles)
+    obj = _objective_table(problem, L, arcs, senders, num_trees, kappa * gcycles)
     k_pen = penalty * (problem.weights.loss + problem.weights.energy + problem.weights.latency)
     return SignomialProgram(
         problem, arcs, num_trees, fixed, L, lower, upper, decision,
@@ -225,7 +272,9 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
     )
 
 
-def _objective_table(problem: SpanningProblem, L: Layout, arcs: Arcs, num_trees: int, energy_coef: np.ndarray) -> Table:
+def _objective_table(
+    problem: SpanningProblem, L: Layout, arcs: Arcs, senders: np.ndarray, num_trees: int, energy_coef: np.ndarray
+) -> Table:
     """w_loss * bound / scale + w_energy * energy / scale + w_latency * T / scale as one posynomial."""
     n, a = problem.num_nodes, len(arcs.tail)
     lc, w = problem.learning, problem.weights
@@ -251,7 +300,7 @@ def _objective_table(problem: SpanningProblem, L: Layout, arcs: Arcs, num_trees:
     if w.energy > 0:
         lw = np.log(w.energy / se)
         obj.add(lw + np.log(energy_coef), np.zeros(n, int), ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, 2.0))
-        obj.add(lw, np.zeros(a, int), ("x", arc_ids, 1.0), ("P", arcs.tail, 1.0), ("lu", arc_ids, 1.0))
+        obj.add(lw, np.zeros(len(senders), int), ("P", senders, 1.0), ("au", senders, 1.0))
         obj.add(lw, np.zeros(a, int), ("x", arc_ids, 1.0), ("P", arcs.head, 1.0), ("ld", arc_ids, 1.0))
     if w.latency > 0:
         obj.add(np.log(w.latency / st), one, ("T", None, 1.0))
@@ -259,11 +308,11 @@ def _objective_table(problem: SpanningProblem, L: Layout, arcs: Arcs, num_trees:
 
 
 def _longest_fixed_point(base: np.ndarray, src: np.ndarray, dst: np.ndarray, gain: np.ndarray, add: np.ndarray) -> np.ndarray:
-    """Least t with t >= base and t[dst] >= gain * (t[src] + add) on every arc (gains <= 1, no unit-gain cycle)."""
+    """Least t with t >= base and t[dst] >= gain * t[src] + add on every arc (gains <= 1, no unit-gain cycle)."""
     t = base.copy()
     for _ in range(len(base) + 1):
         new = t.copy()
-        np.maximum.at(new, dst, gain * (t[src] + add))
+        np.maximum.at(new, dst, gain * t[src] + add)
         if np.allclose(new, t, rtol=1e-12, atol=0):
             return new
         t = new
@@ -274,29 +323,36 @@ def initial_point(program: SignomialProgram, parent: np.ndarray, res: Resources)
     """Feasible log-point of the program at an integral forest and resources (the SCA warm start)."""
     P, L, arcs = program.problem, program.layout, program.arcs
     n = P.num_nodes
+    tail, head = arcs.tail, arcs.head
     z = np.zeros(L.size)
-    on_tree = parent[arcs.tail] == arcs.head
+    on_tree = parent[tail] == head
+    values: dict[str, np.ndarray | float] = {}
     if program.fixed:
-        x = np.ones(len(arcs.tail))
+        x = np.ones(len(tail))
     else:
         eps = edge_floor(n)
-        outdeg = np.bincount(arcs.tail, minlength=n)
-        x = np.where(on_tree, 1.0 - (outdeg[arcs.tail] - 1) * eps, eps)
-        z[L.slices["x"]] = np.log(x)
+        outdeg = np.bincount(tail, minlength=n)
+        x = np.where(on_tree, 1.0 - (outdeg[tail] - 1) * eps, eps)
+        values.update(x=x, o=np.maximum(np.bincount(tail, weights=x, minlength=n), np.exp(-FREE)))
     bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
     rpw = P.rate_per_watt[arcs.edge] / MBIT
     delay = P.delay_s[arcs.edge]
-    lu = np.maximum(bits / (rpw * res.tx_power_w[arcs.tail]), bits / rmax)
-    ld = np.maximum(bits / (rpw * res.tx_power_w[arcs.head]), bits / rmax)
+    lu = np.maximum(bits / (rpw * res.tx_power_w[tail]), bits / rmax)
+    ld = np.maximum(bits / (rpw * res.tx_power_w[head]), bits / rmax)
+    # Nodes without out-arcs (roots of a fixed forest) use none of au, ad, dl, ts, tr: any in-box value does.
+    per_node = lambda w: np.maximum(np.bincount(tail, weights=x * w, minlength=n), 1e-9)  # noqa: E731
+    au, ad, dl = per_node(lu), per_node(ld), per_node(delay)
     compute = res.local_steps * res.batch_size * P.resources.cycles_per_sample / res.cpu_hz
-    tu = _longest_fixed_point(compute, arcs.tail, arcs.head, x, lu + delay)
-    td = _longest_fixed_point(tu, arcs.head, arcs.tail, x, ld + delay)
+    tu = _longest_fixed_point(compute, tail, head, x, x * (au + dl)[tail])
+    td = _longest_fixed_point(tu, head, tail, x, (ad + dl)[tail])
+    tr = np.full(n, 1e-9)
+    np.maximum.at(tr, tail, x * td[head])
     inv_gap = np.maximum(1.0 / res.batch_size - 1.0 / program.num_samples, 1e-12)
-    values = {
+    values.update({
         "f": res.cpu_hz / GHZ, "P": res.tx_power_w, "e": res.local_steps, "B": res.batch_size,
-        "tu": tu, "td": td, "v": inv_gap, "lu": lu, "ld": ld, "T": td.max(),
-        "s": program.rho @ res.local_steps, "u": res.local_steps.max(),
-    }
+        "tu": tu, "ts": tu + au + dl, "tr": tr, "td": td, "au": au, "ad": ad, "dl": dl, "v": inv_gap,
+        "lu": lu, "ld": ld, "T": td.max(), "s": program.rho @ res.local_steps, "u": res.local_steps.max(),
+    })
     for name, val in values.items():
         z[L.slices[name]] = np.log(val)
     return np.clip(z, program.lower, program.upper)

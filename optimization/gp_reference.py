@@ -35,7 +35,8 @@ class GPReferenceSubproblem:
         var = {name: cp.Variable(L.sizes[name], pos=True) for name in L.slices}
         x = None if fixed else var["x"]
         f, pw, e, b = var["f"], var["P"], var["e"], var["B"]
-        tu, td, v, lu, ld = var["tu"], var["td"], var["v"], var["lu"], var["ld"]
+        tu, ts, tr, td = var["tu"], var["ts"], var["tr"], var["td"]
+        au, ad, dl, lu, ld, v = var["au"], var["ad"], var["dl"], var["lu"], var["ld"], var["v"]
         T, s, u = var["T"][0], var["s"][0], var["u"][0]
         xa = (lambda i: 1.0) if fixed else (lambda i: x[i])
         bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
@@ -51,23 +52,24 @@ class GPReferenceSubproblem:
                 cons += [var[name] <= np.exp(radius) * at[name], at[name] <= np.exp(radius) * var[name]]
         if not fixed:
             eps = edge_floor(n)
-            cons += [x >= eps, x <= 1]
+            cons += [x >= eps, x <= 1, var["o"] <= 1]
             for node in range(n):
                 out = np.flatnonzero(arcs.tail == node)
                 if len(out):
-                    cons.append(cp.sum(x[out]) <= 1)
-                touch = np.flatnonzero((arcs.tail == node) | (arcs.head == node))
-                if len(touch) // 2 > res.terminals[node]:
-                    cons.append(cp.sum(x[touch]) <= res.terminals[node] + eps * (len(touch) // 2))
+                    cons.append(cp.sum(x[out]) <= var["o"][node])
+                into = np.flatnonzero(arcs.head == node)
+                degree = (len(out) + len(into)) // 2
+                if degree > res.terminals[node]:
+                    cons.append(cp.sum(x[into]) + var["o"][node] <= res.terminals[node] + eps * degree)
             target = n - prog.num_trees
             if target > 0:
                 cons.append(_monomial_below([x[i] for i in range(a)], at["x"]) >= target)
         for i in range(a):
             c, m, edge = arcs.tail[i], arcs.head[i], arcs.edge[i]
-            rpw, delay = P.rate_per_watt[edge] / MBIT, P.delay_s[edge]
+            rpw = P.rate_per_watt[edge] / MBIT
             cons += [
-                xa(i) * (tu[c] + lu[i] + delay) <= tu[m],
-                xa(i) * (td[m] + ld[i] + delay) <= td[c],
+                xa(i) * ts[c] <= tu[m],  # a parent waits for every child
+                xa(i) * td[m] <= tr[c],  # a child waits for its parent
                 lu[i] >= bits / (rpw * pw[c]), lu[i] >= bits / rmax,
                 ld[i] >= bits / (rpw * pw[m]), ld[i] >= bits / rmax,
             ]
@@ -76,10 +78,19 @@ class GPReferenceSubproblem:
         for node in range(n):
             cons += [e[node] * b[node] * gcycles[node] / f[node] <= tu[node], tu[node] <= td[node], td[node] <= T,
                      e[node] <= u]
+            out = np.flatnonzero(arcs.tail == node)
+            if len(out):  # the node's own parent link: air times and delay summed over its out-arcs
+                delay = P.delay_s[arcs.edge[out]]
+                cons += [sum(xa(i) * lu[i] for i in out) <= au[node], sum(xa(i) * ld[i] for i in out) <= ad[node]]
+                hop = 0.0
+                if (delay > 0).any():
+                    cons.append(sum(xa(i) * d for i, d in zip(out, delay) if d > 0) <= dl[node])
+                    hop = dl[node]
+                cons += [tu[node] + au[node] + hop <= ts[node], tr[node] + ad[node] + hop <= td[node]]
             if np.isfinite(res.energy_budget_j[node]):
                 spend = kappa[node] * gcycles[node] * e[node] * b[node] * f[node] ** 2
-                for i in np.flatnonzero(arcs.tail == node):
-                    spend += xa(i) * pw[node] * lu[i]
+                if len(out):
+                    spend += pw[node] * au[node]
                 for i in np.flatnonzero(arcs.head == node):
                     spend += xa(i) * pw[node] * ld[i]
                 allowance = 0.0
@@ -96,7 +107,9 @@ class GPReferenceSubproblem:
         objective = self._objective(var, at, rho, kappa * gcycles)
         problem = cp.Problem(cp.Minimize(objective), cons)
         record = solve_with_fallback(problem, self.chain, gp=True)
-        z = np.concatenate([np.log(np.atleast_1d(var[name].value)) for name in L.slices])
+        # A block no constraint touches (the link times of a fixed forest's roots) keeps its value at `point`.
+        z = np.concatenate([np.log(np.atleast_1d(var[name].value)) if var[name].value is not None
+                            else point[L.slices[name]] for name in L.slices])
         return z, float(problem.value), record
 
     def _objective(self, var: dict, at: dict, rho: np.ndarray, energy_coef: np.ndarray):
@@ -118,7 +131,8 @@ class GPReferenceSubproblem:
         if w.energy > 0:
             compute = cp.sum(cp.multiply(energy_coef, cp.multiply(cp.multiply(var["e"], var["B"]), var["f"] ** 2)))
             x = np.ones(len(arcs.tail)) if prog.fixed else var["x"]
-            links = cp.sum(cp.multiply(x, cp.multiply(var["P"][arcs.tail], var["lu"])))
+            senders = np.unique(arcs.tail)
+            links = cp.sum(cp.multiply(var["P"][senders], var["au"][senders]))
             links += cp.sum(cp.multiply(x, cp.multiply(var["P"][arcs.head], var["ld"])))
             total += w.energy / se * (compute + links)
         if w.latency > 0:
@@ -126,5 +140,5 @@ class GPReferenceSubproblem:
         if not prog.fixed and prog.penalty > 0:
             x = var["x"]
             squares = _monomial_below([x[i] ** 2 for i in range(len(arcs.tail))], at["x"] ** 2)
-            total += prog.penalty * cp.sum(x) / squares
+            total += prog.penalty * prog.penalty_numerator / squares
         return total

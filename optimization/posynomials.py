@@ -49,6 +49,17 @@ class Table:
         """Value of every group's posynomial at z."""
         return np.bincount(self.group, weights=np.exp(self.log_terms(z)), minlength=self.num_groups)
 
+    def split_monomials(self) -> tuple[Table, Table]:
+        """(groups of two or more terms, renumbered; one-term groups, one group per row)."""
+        sizes = np.bincount(self.group, minlength=self.num_groups)
+        lone = sizes[self.group] == 1
+
+        def part(rows: np.ndarray) -> Table:
+            groups, renumbered = np.unique(self.group[rows], return_inverse=True)
+            return Table(self.coef[rows], self.matrix[rows], renumbered.astype(np.int64), len(groups))
+
+        return part(np.flatnonzero(~lone)), part(np.flatnonzero(lone))
+
     def group_matrix(self) -> sp.csr_matrix:
         """Sparse 0/1 matrix summing terms into groups."""
         m = len(self.coef)

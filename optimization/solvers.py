@@ -12,7 +12,20 @@ from optimization.errors import SolverFailedError
 
 ACCEPTED = {cp.OPTIMAL, cp.OPTIMAL_INACCURATE}
 # Iteration caps: a fallback that runs for minutes is worse than an honest failure.
-SOLVER_OPTIONS = {"SCS": {"max_iters": 1500}, "ECOS": {"max_iters": 200}, "CLARABEL": {"max_iter": 200}}
+# Clarabel is tuned for SCA subproblems, whose answers the SCA re-checks exactly in numpy (feasibility and
+# true objective) before accepting them, so the inner solve need not be precise. Measured on the 49
+# one-cluster subproblems of the 1584-satellite shell (2 cores): defaults 5.7 s with 10 "insufficient
+# progress" failures; iterative refinement off 1.7x faster; a 1e-4 gap 1.3x fewer iterations; a 0.9 step
+# fraction no failures and no rejected answers. accept_unknown hands back the last iterate of a stalled
+# solve instead of an error (it is checked like any other answer).
+SOLVER_OPTIONS = {
+    "SCS": {"max_iters": 1500},
+    "ECOS": {"max_iters": 200},
+    "CLARABEL": {
+        "max_iter": 200, "accept_unknown": True, "iterative_refinement_enable": False, "max_step_fraction": 0.9,
+        "tol_gap_abs": 1e-4, "tol_gap_rel": 1e-4, "tol_ktratio": 1e-4, "tol_feas": 1e-7,
+    },
+}
 
 
 def default_chain() -> tuple[str, ...]:

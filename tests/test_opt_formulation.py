@@ -1,0 +1,142 @@
+"""The lean log-space program: exact at integral forests, one-term groups as affine rows, pruned candidate arcs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_opt_model import geometric_problem
+
+from optimization import ObjectiveWeights, SatelliteResources, SCAOptions, SolveOptions, bfs_forest, distance_forest, evaluate, random_forest, solve
+from optimization.defaults import default_resources
+from optimization.forests import edge_lookup, validate_forest
+from optimization.formulation import Arcs, build_program, initial_point
+from optimization.logspace import LogSpaceSubproblem
+from optimization.posynomials import Layout, TableBuilder
+from optimization.rounding import edge_costs
+from optimization.solvers import default_chain
+
+
+@pytest.mark.parametrize("make", [distance_forest, bfs_forest, lambda p: random_forest(p, 2, seed=4)])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_program_at_a_forest_equals_the_cost_model(make, seed):
+    """Per-node sums of a node's out-arcs must give back exactly the forest's latency and objective."""
+    p = geometric_problem(12, seed, radius=0.5, min_idle_s=3.0)
+    parent = make(p)
+    k = int((parent < 0).sum())
+    rng = np.random.default_rng(seed)
+    res = default_resources(p, parent)
+    res.tx_power_w = res.tx_power_w * rng.uniform(0.2, 1.0, p.num_nodes)  # some links below the rate cap
+    res.cpu_hz = res.cpu_hz * rng.uniform(0.5, 1.0, p.num_nodes)
+    costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size, p.min_idle_s)
+    program = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), k, fixed=True)
+    z = initial_point(program, parent, res)
+    assert program.violation(z) <= 1e-12
+    assert np.exp(z[program.layout.slices["T"]][0]) == pytest.approx(costs.latency_s, rel=1e-12)
+    assert program.merit(z) == pytest.approx(costs.objective, rel=1e-10)
+
+
+@pytest.mark.parametrize("weights", [(0.0, 0.0, 1.0), (0.0, 1.0, 0.0)])
+def test_with_resources_pinned_the_subproblem_cannot_undercut_the_forests_costs(weights):
+    """Every constraint of the recursion must bind: minimising latency (energy) alone gives back exactly it."""
+    p = geometric_problem(12, 2, radius=0.5, weights=ObjectiveWeights(*weights))
+    parent = bfs_forest(p)
+    res = default_resources(p, parent)
+    res.tx_power_w = res.tx_power_w * np.random.default_rng(0).uniform(0.2, 1.0, p.num_nodes)
+    costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size)
+    program = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
+    z0 = initial_point(program, parent, res)
+    z, value, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 1e-9)
+    assert value == pytest.approx(program.merit(z0), rel=1e-3)
+    assert program.merit(z) == pytest.approx(program.merit(z0), rel=1e-3)
+    if weights[2]:
+        assert np.exp(z[program.layout.slices["T"]][0]) == pytest.approx(costs.latency_s, rel=1e-3)
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_subproblem_answers_respect_binding_energy_budgets(fixed):
+    """Every term of a satellite's spend (compute, its uplink, its downlinks to children) is in its budget."""
+    p = geometric_problem(12, 2, radius=0.5)
+    parent = bfs_forest(p)
+    res = default_resources(p, parent)
+    spend = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size).node_energy_j
+    budgets = SatelliteResources.uniform(12, energy_budget_j=1.0)
+    budgets.energy_budget_j = spend * 1.02  # binding: the objective wants more local work than this allows
+    p = geometric_problem(12, 2, radius=0.5, resources=budgets, weights=ObjectiveWeights(1.0, 0.0, 0.1))
+    arcs = Arcs.of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
+    program = build_program(p, arcs, 1, fixed=fixed)
+    z, _, _ = LogSpaceSubproblem(program, default_chain()).solve(initial_point(program, parent, res), 2.0)
+    x, found = program.decode(z)
+    if not fixed:  # round the relaxed arcs back onto the forest they started from
+        assert x[parent[arcs.tail] == arcs.head].min() > 0.5
+    after = evaluate(p, parent, found.cpu_hz, found.tx_power_w, found.local_steps, found.batch_size).node_energy_j
+    # The relaxation lets floor-valued unused arcs carry a little budget (plans are re-checked after rounding).
+    slack = 1e-4 if fixed else 0.05
+    assert (after <= p.resources.energy_budget_j * (1 + slack)).all()
+    assert (after >= p.resources.energy_budget_j * 0.99).any()  # and the budgets did bind
+
+
+def test_relaxed_warm_start_is_feasible_and_close_to_the_forest():
+    """Unused arcs at their floor value and used ones just below 1 move the latency only a little."""
+    p = geometric_problem(14, 3, radius=0.5)
+    parent = distance_forest(p)
+    res = default_resources(p, parent)
+    program = build_program(p, Arcs.all_of(p), 1, fixed=False)
+    z = initial_point(program, parent, res)
+    assert program.violation(z) <= 1e-9
+    latency = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size).latency_s
+    assert np.exp(z[program.layout.slices["T"]][0]) == pytest.approx(latency, rel=0.2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    groups=st.lists(st.integers(0, 6), min_size=1, max_size=25),
+    seed=st.integers(0, 2**16),
+)
+def test_one_term_groups_split_off_without_changing_any_value(groups, seed):
+    rng = np.random.default_rng(seed)
+    layout = Layout({"a": 4, "b": 3})
+    builder = TableBuilder(layout)
+    g = np.asarray(groups)
+    builder.add(rng.normal(size=len(g)), g, ("a", rng.integers(0, 4, len(g)), 1.0), ("b", rng.integers(0, 3, len(g)), -2.0))
+    table = builder.build()
+    sums, single = table.split_monomials()
+    z = rng.normal(size=layout.size)
+    values = table.group_sums(z)
+    used = np.unique(g)
+    sizes = np.bincount(g, minlength=table.num_groups)
+    assert np.allclose(np.sort(np.r_[sums.group_sums(z), single.group_sums(z)]), np.sort(values[used]))
+    assert len(single.coef) == (sizes == 1).sum() and single.num_groups == (sizes == 1).sum()
+    assert (np.bincount(sums.group) >= 2).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), per_node=st.integers(1, 4))
+def test_nearest_arcs_keep_each_nodes_cheapest_links_and_the_forest(seed, per_node):
+    p = geometric_problem(15, seed % 50, radius=0.6)
+    parent = distance_forest(p)
+    cost = np.random.default_rng(seed).random(p.num_edges)
+    kids = np.flatnonzero(parent >= 0)
+    tree = edge_lookup(p, kids, parent[kids])
+    arcs = Arcs.nearest(p, cost, per_node, tree)
+    kept = set(arcs.edge.tolist())
+    assert set(tree.tolist()) <= kept
+    for node in range(p.num_nodes):
+        touching = np.flatnonzero((p.edges == node).any(axis=1))
+        cheapest = touching[np.argsort(cost[touching], kind="stable")[:per_node]]
+        assert set(cheapest.tolist()) <= kept
+    # both directions of every kept edge, nothing else
+    assert len(arcs.tail) == 2 * len(kept)
+    assert np.array_equal(np.sort(p.edges[arcs.edge], axis=1), np.sort(np.c_[arcs.tail, arcs.head], axis=1))
+
+
+def test_pruned_and_full_arc_sets_both_give_valid_plans_no_worse_than_the_warm_start():
+    p = geometric_problem(16, 9, radius=0.6)
+    res = default_resources(p, distance_forest(p))
+    assert len(Arcs.nearest(p, edge_costs(p, res)[1], 2, np.zeros(0, int)).edge) < 2 * p.num_edges
+    for nearest in (None, 2):
+        plan = solve(p, SolveOptions(sca=SCAOptions(max_iters=3), nearest_arcs=nearest))
+        validate_forest(p, plan.parent, check_degree=True)
+        assert plan.fallback is None
+        assert plan.objective < plan.warm_start_objective
