@@ -210,9 +210,10 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
         posy.add(0.0, gid[tail], X, ("o", tail, -1.0))
         cand_deg = np.bincount(np.r_[tail, head], minlength=n) // 2
         tight = np.flatnonzero(cand_deg > res.terminals)
-        if len(tight):  # degree = in-arcs + o <= terminals (plus what the floor-valued unused arcs carry)
+        if len(tight):  # degree = in-arcs + o <= terminals, plus what floor-valued unused arcs carry:
+            # at most eps per arc touching the node, in either direction (a root's out-arcs all count).
             gid = per_sender(tight)
-            cap = np.log(res.terminals + edge_floor(n) * cand_deg)
+            cap = np.log(res.terminals + 2 * edge_floor(n) * cand_deg)
             sel = np.flatnonzero(gid[head] >= 0)
             posy.add(-cap[head[sel]], gid[head[sel]], ("x", sel, 1.0))
             posy.add(-cap[tight], gid[tight], ("o", tight, 1.0))
@@ -337,15 +338,18 @@ def initial_point(program: SignomialProgram, parent: np.ndarray, res: Resources)
     bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
     rpw = P.rate_per_watt[arcs.edge] / MBIT
     delay = P.delay_s[arcs.edge]
-    lu = np.maximum(bits / (rpw * res.tx_power_w[tail]), bits / rmax)
-    ld = np.maximum(bits / (rpw * res.tx_power_w[head]), bits / rmax)
+    # Every auxiliary value is raised to the box floor *before* the times are derived from it: a root's
+    # floor-weighted link sums can fall below e^-FREE, and raising them later would break ts >= tu + au + dl.
+    floor = np.exp(-FREE)
+    lu = np.maximum(np.maximum(bits / (rpw * res.tx_power_w[tail]), bits / rmax), floor)
+    ld = np.maximum(np.maximum(bits / (rpw * res.tx_power_w[head]), bits / rmax), floor)
     # Nodes without out-arcs (roots of a fixed forest) use none of au, ad, dl, ts, tr: any in-box value does.
-    per_node = lambda w: np.maximum(np.bincount(tail, weights=x * w, minlength=n), 1e-9)  # noqa: E731
+    per_node = lambda w: np.maximum(np.bincount(tail, weights=x * w, minlength=n), floor)  # noqa: E731
     au, ad, dl = per_node(lu), per_node(ld), per_node(delay)
     compute = res.local_steps * res.batch_size * P.resources.cycles_per_sample / res.cpu_hz
     tu = _longest_fixed_point(compute, tail, head, x, x * (au + dl)[tail])
     td = _longest_fixed_point(tu, head, tail, x, (ad + dl)[tail])
-    tr = np.full(n, 1e-9)
+    tr = np.full(n, floor)
     np.maximum.at(tr, tail, x * td[head])
     inv_gap = np.maximum(1.0 / res.batch_size - 1.0 / program.num_samples, 1e-12)
     values.update({

@@ -60,7 +60,7 @@ class GPReferenceSubproblem:
                 into = np.flatnonzero(arcs.head == node)
                 degree = (len(out) + len(into)) // 2
                 if degree > res.terminals[node]:
-                    cons.append(cp.sum(x[into]) + var["o"][node] <= res.terminals[node] + eps * degree)
+                    cons.append(cp.sum(x[into]) + var["o"][node] <= res.terminals[node] + 2 * eps * degree)
             target = n - prog.num_trees
             if target > 0:
                 cons.append(_monomial_below([x[i] for i in range(a)], at["x"]) >= target)

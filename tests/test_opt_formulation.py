@@ -10,6 +10,7 @@ from test_opt_model import geometric_problem
 
 from optimization import ObjectiveWeights, SatelliteResources, SCAOptions, SolveOptions, bfs_forest, distance_forest, evaluate, random_forest, solve
 from optimization.defaults import default_resources
+from optimization.errors import OptimizationError
 from optimization.forests import edge_lookup, validate_forest
 from optimization.formulation import Arcs, build_program, initial_point
 from optimization.logspace import LogSpaceSubproblem
@@ -75,6 +76,31 @@ def test_subproblem_answers_respect_binding_energy_budgets(fixed):
     slack = 1e-4 if fixed else 0.05
     assert (after <= p.resources.energy_budget_j * (1 + slack)).all()
     assert (after >= p.resources.energy_budget_j * 0.99).any()  # and the budgets did bind
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    trees=st.integers(1, 4),
+    terminals=st.integers(2, 5),
+    nearest=st.sampled_from([None, 1, 2, 3]),
+    model_bits=st.sampled_from([1e3, 1.5e5, 1e7]),
+)
+def test_warm_start_of_the_relaxation_is_feasible_for_any_forest(seed, trees, terminals, nearest, model_bits):
+    """The SCA must be able to start from any degree-feasible forest, whatever the arcs, K, or link sizes."""
+    res = SatelliteResources.uniform(14, terminals=terminals)
+    p = geometric_problem(14, seed % 97, radius=0.6, resources=res, model_bits=model_bits,
+                          weights=ObjectiveWeights(1.0, 1.0, 1.0, scales=(10.0, 1.0, 0.5)))
+    try:
+        parent = random_forest(p, trees, seed=seed)
+        validate_forest(p, parent, check_degree=True)
+        r = default_resources(p, parent)
+    except OptimizationError:
+        return  # no such forest (or no distance forest for the objective's scales) here
+    kids = np.flatnonzero(parent >= 0)
+    arcs = Arcs.all_of(p) if nearest is None else Arcs.nearest(p, edge_costs(p, r)[1], nearest, edge_lookup(p, kids, parent[kids]))
+    program = build_program(p, arcs, trees, fixed=False)
+    assert program.violation(initial_point(program, parent, r)) <= 1e-9
 
 
 def test_relaxed_warm_start_is_feasible_and_close_to_the_forest():
