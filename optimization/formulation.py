@@ -328,19 +328,19 @@ def initial_point(program: SignomialProgram, parent: np.ndarray, res: Resources)
     z = np.zeros(L.size)
     on_tree = parent[tail] == head
     values: dict[str, np.ndarray | float] = {}
+    # Every auxiliary value is raised to the box floor *before* the times are derived from it: a root's
+    # floor-weighted link sums can fall below e^-FREE, and raising them later would break ts >= tu + au + dl.
+    floor = np.exp(-FREE)
     if program.fixed:
         x = np.ones(len(tail))
     else:
         eps = edge_floor(n)
         outdeg = np.bincount(tail, minlength=n)
         x = np.where(on_tree, 1.0 - (outdeg[tail] - 1) * eps, eps)
-        values.update(x=x, o=np.maximum(np.bincount(tail, weights=x, minlength=n), np.exp(-FREE)))
+        values.update(x=x, o=np.maximum(np.bincount(tail, weights=x, minlength=n), floor))
     bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
     rpw = P.rate_per_watt[arcs.edge] / MBIT
     delay = P.delay_s[arcs.edge]
-    # Every auxiliary value is raised to the box floor *before* the times are derived from it: a root's
-    # floor-weighted link sums can fall below e^-FREE, and raising them later would break ts >= tu + au + dl.
-    floor = np.exp(-FREE)
     lu = np.maximum(np.maximum(bits / (rpw * res.tx_power_w[tail]), bits / rmax), floor)
     ld = np.maximum(np.maximum(bits / (rpw * res.tx_power_w[head]), bits / rmax), floor)
     # Nodes without out-arcs (roots of a fixed forest) use none of au, ad, dl, ts, tr: any in-box value does.
