@@ -1,17 +1,28 @@
-"""Atomic per-round checkpoints of a simulation, so an interrupted run resumes bit-identically.
+"""Atomic, checksummed per-round checkpoints of a simulation, safe to load from untrusted folders.
 
 A checkpoint holds everything the next round depends on: the models, which model each
 satellite holds, dead satellites and spent energy, the ledger and metrics so far, the stateful
-data stream, and the global numpy / torch / python RNG states. It is written to a temporary
-file in the same folder and renamed over the old one, so a crash (or Ctrl-C) mid-write leaves
-the previous checkpoint intact.
+data stream, and the global numpy / torch / python RNG states. It is written through
+:func:`fedspan.fileio.atomic_write_bytes`, so a crash (or Ctrl-C) mid-write leaves the previous
+checkpoint intact.
+
+Format 2 (no pickle of Python objects anywhere):
+
+    FEDSPAN-CHECKPOINT 2 <sha256 of the body, hex>\n
+    <body: torch.save({"meta": JSON text, "tensors": {name: tensor}})>
+
+Loading checks the header and the SHA-256 before anything is decoded, decodes the body with
+``torch.load(weights_only=True)`` (tensors, strings and containers only: a crafted file cannot
+run code), and then checks every field: keys, types, shapes, index ranges and finiteness. Any
+failure is one :class:`CheckpointError` line that names the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-import os
-import pickle
+import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +32,12 @@ import numpy as np
 import torch
 
 from fedspan.errors import FedSpanError
+from fedspan.fileio import atomic_write_bytes
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_MAGIC = b"FEDSPAN-CHECKPOINT"
+_STATE_TENSORS = ("models", "model_weight", "holder", "dead", "energy_used_j")
 
 
 class CheckpointError(FedSpanError):
@@ -60,46 +74,190 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
 
 
+def _as_tensor(value: Any) -> torch.Tensor:
+    return value.detach().cpu().clone() if isinstance(value, torch.Tensor) else torch.from_numpy(np.array(value))
+
+
+def _encode(state: SimulationState, fingerprint: dict[str, Any]) -> bytes:
+    """Header line + torch.save body of tensors and one JSON string."""
+    rng = capture_rng_states()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = rng["numpy"]
+    py_version, py_state, py_gauss = rng["python"]
+    tensors = {name: _as_tensor(getattr(state, name)) for name in _STATE_TENSORS}
+    tensors["rng_torch"] = rng["torch"].clone()
+    tensors["rng_numpy_keys"] = torch.from_numpy(np.asarray(np_keys, dtype=np.int64))
+    stream = None
+    if state.stream is not None:
+        stream_state = state.stream.state_dict()
+        for key in ("sat", "sample", "arrival"):
+            tensors[f"stream_{key}"] = torch.from_numpy(np.asarray(stream_state[key]).copy())
+        stream = {"time_s": stream_state["time_s"], "rng": stream_state["rng"]}
+    meta = {"version": FORMAT_VERSION, "fingerprint": fingerprint, "next_round": int(state.next_round),
+            "next_time_s": float(state.next_time_s), "last_latency_s": float(state.last_latency_s),
+            "ledger": state.ledger, "metrics": state.metrics, "extra": state.extra, "stream": stream,
+            "rng": {"numpy": [np_name, int(np_pos), int(np_has_gauss), float(np_gauss)],
+                    "python": [py_version, list(py_state), py_gauss]}}
+    buf = io.BytesIO()
+    torch.save({"meta": json.dumps(meta, default=_json_default), "tensors": tensors}, buf)
+    body = buf.getvalue()
+    return b"%s %d %s\n" % (_MAGIC, FORMAT_VERSION, hashlib.sha256(body).hexdigest().encode()) + body
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
 def save_checkpoint(path: str | Path, state: SimulationState, fingerprint: dict[str, Any]) -> Path:
     """Write ``state`` atomically (temp file + rename) and return the path."""
     path = Path(path)
-    payload = {"version": FORMAT_VERSION, "fingerprint": fingerprint, "rng": capture_rng_states(),
-               "state": state.__dict__}
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = _encode(state, fingerprint)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        return atomic_write_bytes(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: cannot write checkpoint ({exc.strerror})") from None
-    return path
+        raise CheckpointError(f"{path}: cannot write checkpoint ({exc.strerror or exc})") from None
 
 
-def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None) -> SimulationState:
-    """Read a checkpoint; with ``fingerprint``, refuse one written by a different configuration.
+def _decode(path: Path, data: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Check header and checksum, then decode the body without unpickling any Python object."""
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: {why}; remove it or use another output folder (or --no-resume)")
 
-    Restores the global RNG states as a side effect, so the run continues exactly.
+    if not data.startswith(_MAGIC):
+        if data.startswith(b"PK"):
+            raise bad("checkpoint of an older format (pickled Python objects, not loaded for safety)")
+        raise bad("not a Fed-Span checkpoint (bad header)")
+    header, _, body = data.partition(b"\n")
+    parts = header.split(b" ")
+    if len(parts) != 3 or parts[1] != str(FORMAT_VERSION).encode() or len(parts[2]) != 64:
+        raise bad(f"unknown checkpoint format (expected version {FORMAT_VERSION})")
+    if hashlib.sha256(body).hexdigest().encode() != parts[2]:
+        raise bad("checksum mismatch: the file is corrupt or was modified")
+    try:
+        payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is one line naming the file
+        raise bad(f"not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
+    if not isinstance(payload, dict) or not isinstance(payload.get("meta"), str) \
+            or not isinstance(payload.get("tensors"), dict):
+        raise bad("not a readable checkpoint (expected 'meta' and 'tensors')")
+    try:
+        meta = json.loads(payload["meta"])
+    except json.JSONDecodeError as exc:
+        raise bad(f"not a readable checkpoint (meta: {exc})") from None
+    tensors = payload["tensors"]
+    if not isinstance(meta, dict) or not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+        raise bad("not a readable checkpoint (bad 'meta' or 'tensors')")
+    return meta, tensors
+
+
+def _require(path: Path, mapping: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(repr(k) for k in missing)}{where}; "
+                              f"remove it or use another output folder")
+
+
+def _validate(path: Path, meta: dict[str, Any], t: dict[str, torch.Tensor]) -> None:
+    """Keys, shapes, ranges and finiteness of a decoded checkpoint."""
+    _require(path, meta, ("version", "fingerprint", "next_round", "next_time_s", "last_latency_s", "ledger",
+                          "metrics", "rng", "stream"), "")
+    _require(path, t, (*_STATE_TENSORS, "rng_torch", "rng_numpy_keys"), " (tensors)")
+
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: invalid checkpoint: {why}")
+
+    if meta["version"] != FORMAT_VERSION:
+        raise bad(f"version {meta['version']!r}, expected {FORMAT_VERSION}")
+    models, weight, holder, dead, energy = (t[k] for k in _STATE_TENSORS)
+    if models.ndim != 2 or not models.is_floating_point() or models.shape[0] < 1:
+        raise bad(f"'models' has shape {tuple(models.shape)} and dtype {models.dtype}")
+    if not torch.isfinite(models).all():
+        raise bad("the models hold NaN or infinite parameters")
+    n = holder.shape[0] if holder.ndim == 1 else -1
+    if n < 1 or dead.shape != (n,) or energy.shape != (n,) or weight.shape != (models.shape[0],):
+        raise bad(f"inconsistent shapes (holder {tuple(holder.shape)}, dead {tuple(dead.shape)}, energy "
+                  f"{tuple(energy.shape)}, model_weight {tuple(weight.shape)}, models {tuple(models.shape)})")
+    if holder.is_floating_point() or holder.min() < 0 or holder.max() >= models.shape[0]:
+        raise bad(f"'holder' must be model ids in [0, {models.shape[0]})")
+    for name, value in (("model_weight", weight), ("energy_used_j", energy)):
+        if not torch.isfinite(value).all() or (value < 0).any():
+            raise bad(f"'{name}' must be finite and >= 0")
+    if not isinstance(meta["next_round"], int) or meta["next_round"] < 0:
+        raise bad(f"next_round = {meta['next_round']!r} is not a round count")
+    for key in ("next_time_s", "last_latency_s"):
+        if not isinstance(meta[key], (int, float)) or not math.isfinite(meta[key]) or meta[key] < 0:
+            raise bad(f"{key} = {meta[key]!r} must be a finite number >= 0")
+    if not isinstance(meta["metrics"], list) or not all(isinstance(m, dict) for m in meta["metrics"]):
+        raise bad("'metrics' is not a list of rows")
+    ledger = meta["ledger"]
+    if not isinstance(ledger, dict) or ledger.get("num_satellites") != n or not isinstance(ledger.get("records"), list):
+        raise bad("the energy ledger does not match the satellites")
+    if not isinstance(meta["fingerprint"], dict):
+        raise bad("'fingerprint' is not a table")
+
+
+def _rng_states(path: Path, meta: dict[str, Any], t: dict[str, torch.Tensor]) -> dict[str, Any]:
+    try:
+        np_name, np_pos, np_has_gauss, np_gauss = meta["rng"]["numpy"]
+        py_version, py_state, py_gauss = meta["rng"]["python"]
+        keys = t["rng_numpy_keys"].numpy()
+        if keys.shape != (624,) or keys.min() < 0 or keys.max() >= 2**32 or t["rng_torch"].dtype != torch.uint8:
+            raise ValueError("RNG state arrays of the wrong shape or range")
+        states = {"numpy": (str(np_name), keys.astype(np.uint32), int(np_pos), int(np_has_gauss), float(np_gauss)),
+                  "torch": t["rng_torch"], "python": (int(py_version), tuple(int(v) for v in py_state),
+                                                      None if py_gauss is None else float(py_gauss))}
+        # Try them before touching the process state, so a bad file changes nothing.
+        np.random.RandomState().set_state(states["numpy"])
+        random.Random().setstate(states["python"])
+        torch.Generator().set_state(states["torch"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: invalid checkpoint: bad RNG state ({exc})") from None
+    return states
+
+
+def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None,
+                    stream: Any = None) -> SimulationState:
+    """Read and check a checkpoint; with ``fingerprint``, refuse one written by a different configuration.
+
+    ``stream`` is a freshly built data stream of the same configuration; the checkpoint's stream
+    state is loaded into it. Restores the global RNG states as a side effect (only once every
+    check passed), so the run continues exactly.
     """
     path = Path(path)
     try:
-        # Our own file: numpy arrays and the data stream need full unpickling.
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no checkpoint here") from None
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, AttributeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: unknown checkpoint format (expected version {FORMAT_VERSION})")
-    if fingerprint is not None and payload["fingerprint"] != fingerprint:
-        theirs = payload["fingerprint"]
-        diff = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
-        raise CheckpointError(f"{path}: checkpoint belongs to a different configuration "
-                              f"(differs in {', '.join(diff)}); use another output folder or remove it")
-    restore_rng_states(payload["rng"])
-    return SimulationState(**payload["state"])
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint ({exc.strerror or exc})") from None
+    meta, tensors = _decode(path, data)
+    _validate(path, meta, tensors)
+    if fingerprint is not None:
+        mine = json.loads(json.dumps(fingerprint, default=_json_default))
+        theirs = meta["fingerprint"]
+        if theirs != mine:
+            diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            raise CheckpointError(f"{path}: checkpoint belongs to a different configuration "
+                                  f"(differs in {', '.join(diff)}); use another output folder or remove it")
+    if (meta["stream"] is None) != (stream is None):
+        raise CheckpointError(f"{path}: invalid checkpoint: it {'lacks' if meta['stream'] is None else 'holds'} "
+                              f"a data stream state, the configuration {'has' if stream is not None else 'has no'} "
+                              f"stream")
+    if stream is not None:
+        _require(path, tensors, ("stream_sat", "stream_sample", "stream_arrival"), " (stream tensors)")
+        try:
+            stream.load_state_dict({"sat": tensors["stream_sat"].numpy(), "sample": tensors["stream_sample"].numpy(),
+                                    "arrival": tensors["stream_arrival"].numpy(), **meta["stream"]})
+        except (FedSpanError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: invalid checkpoint: {exc}") from None
+    states = _rng_states(path, meta, tensors)
+    restore_rng_states(states)
+    return SimulationState(
+        next_round=meta["next_round"], models=tensors["models"], model_weight=tensors["model_weight"].numpy(),
+        holder=tensors["holder"].numpy().astype(np.int64), dead=tensors["dead"].numpy().astype(bool),
+        energy_used_j=tensors["energy_used_j"].numpy(), next_time_s=float(meta["next_time_s"]),
+        last_latency_s=float(meta["last_latency_s"]), ledger=meta["ledger"], metrics=meta["metrics"],
+        stream=stream, extra=dict(meta.get("extra") or {}))

@@ -6,12 +6,12 @@ import csv
 import io
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from fedspan.errors import FedSpanError
+from fedspan.fileio import atomic_write_text
 
 
 class MetricsError(FedSpanError):
@@ -52,32 +52,45 @@ def _json_safe(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _csv_line(values: list[Any]) -> str:
+    buf = io.StringIO()
+    # repr keeps every float bit-exact through the text file.
+    csv.writer(buf, lineterminator="\n").writerow([repr(v) if isinstance(v, float) else v for v in values])
+    return buf.getvalue()
 
 
 def write_metrics(out_dir: str | Path, rows: list[RoundMetrics], summary: dict[str, Any] | None = None,
                   stem: str = "metrics") -> tuple[Path, Path]:
-    """Write ``<stem>.csv`` and ``<stem>.json`` into ``out_dir``; returns both paths."""
+    """Write ``<stem>.csv`` and ``<stem>.json`` into ``out_dir`` (atomically); returns both paths."""
     out = Path(out_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(FIELDS)
-        for row in rows:
-            # repr keeps every float bit-exact through the text file.
-            writer.writerow([repr(v) if isinstance(v, float) else v for v in row.to_dict().values()])
-        _atomic_write(csv_path, buf.getvalue())
+        text = _csv_line(list(FIELDS)) + "".join(_csv_line(list(row.to_dict().values())) for row in rows)
+        atomic_write_text(csv_path, text, fsync=False)
         payload = {"summary": {k: _json_safe(v) for k, v in (summary or {}).items()},
                    "rounds": [{k: _json_safe(v) for k, v in r.to_dict().items()} for r in rows]}
-        _atomic_write(json_path, json.dumps(payload, indent=1, default=str))
+        atomic_write_text(json_path, json.dumps(payload, indent=1, default=str), fsync=False)
     except OSError as exc:
-        raise MetricsError(f"{out}: cannot write metrics ({exc.strerror})") from None
+        raise MetricsError(f"{out}: cannot write metrics ({exc.strerror or exc})") from None
     return csv_path, json_path
+
+
+def append_metrics_row(out_dir: str | Path, row: RoundMetrics, stem: str = "metrics") -> Path:
+    """Append one round to ``<stem>.csv`` (written with its header by :func:`write_metrics` first).
+
+    Costs one line per round however long the run, and leaves the file readable after SIGTERM or
+    SIGKILL: at most the line being written is incomplete, and a resumed run rewrites the file
+    from its checkpoint.
+    """
+    path = Path(out_dir) / f"{stem}.csv"
+    try:
+        with path.open("a", encoding="utf-8", newline="") as fh:
+            if fh.tell() == 0:
+                fh.write(_csv_line(list(FIELDS)))
+            fh.write(_csv_line(list(row.to_dict().values())))
+    except OSError as exc:
+        raise MetricsError(f"{path}: cannot write metrics ({exc.strerror or exc})") from None
+    return path
 
 
 def read_metrics_csv(path: str | Path) -> list[RoundMetrics]:

@@ -7,6 +7,7 @@ satellite. The stream takes plain sub-satellite points so this module needs no o
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,38 @@ class RegionalStream:
     def holdings(self) -> list[np.ndarray]:
         """Each satellite's current sample indices (sorted), without advancing time."""
         return group_by(self._sat, self._sample, self.num_satellites)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The mutable state (held samples, clock, generator) as arrays and JSON-safe values.
+
+        Everything else is rebuilt from the constructor arguments, so a checkpoint stores no
+        Python objects (and loads without unpickling code).
+        """
+        return {"sat": self._sat.copy(), "sample": self._sample.copy(), "arrival": self._arrival.copy(),
+                "time_s": self.time_s, "rng": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` on a stream built with the same arguments."""
+        sat = np.asarray(state["sat"], dtype=np.int64)
+        sample = np.asarray(state["sample"], dtype=np.int64)
+        arrival = np.asarray(state["arrival"], dtype=np.float64)
+        if not (sat.shape == sample.shape == arrival.shape and sat.ndim == 1):
+            raise PartitionError("stream state: 'sat', 'sample' and 'arrival' must be 1-D arrays of one length")
+        if len(sat) and (sat.min() < 0 or sat.max() >= self.num_satellites or sample.min() < 0
+                         or sample.max() > int(self._pool.max(initial=0))
+                         or not np.isfinite(arrival).all()):
+            raise PartitionError("stream state: satellite or sample index out of range, or a non-finite time")
+        time_s = state["time_s"]
+        if time_s is not None and not math.isfinite(float(time_s)):
+            raise PartitionError(f"stream state: time_s = {time_s!r} is not finite")
+        rng = np.random.default_rng()
+        try:
+            rng.bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise PartitionError(f"stream state: bad generator state ({exc})") from None
+        self._sat, self._sample, self._arrival = sat, sample, arrival
+        self.time_s = None if time_s is None else float(time_s)
+        self._rng = rng
 
     def _check_points(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)

@@ -25,9 +25,10 @@ from fedspan.clock import EnergyLedger, RoundCost, RoundRecord
 from fedspan.data import load_dataset
 from fedspan.errors import FedSpanError
 from fedspan.faults import FaultEvent, faulted_cost, parse_fault_schedule, random_faults, round_faults
-from fedspan.metrics import RoundMetrics, write_metrics
+from fedspan.metrics import RoundMetrics, append_metrics_row, write_metrics
 from fedspan.models import flatten_params, make_model, model_bits
 from fedspan.partition import RegionalStream, dirichlet, iid
+from fedspan.runlock import lock_output_folder
 from fedspan.scenario import Scenario, ScenarioConfig
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
@@ -133,11 +134,25 @@ class SimulationConfig:
         return cls(**data)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed (the round count may grow)."""
+        """What a checkpoint must match to be resumed.
+
+        The round count may grow only for policies whose rounds do not depend on it: Fed-Span's
+        planner (and any policy not known to ignore it) sees ``rounds`` through the convergence
+        bound, so extending such a run would not equal a straight run, and it is refused.
+        """
         d = self.to_dict()
-        for key in ("rounds", "output_dir", "resume"):
+        for key in ("output_dir", "resume") if plans_with_horizon(self.strategy) else ("rounds", "output_dir", "resume"):
             d.pop(key)
         return d
+
+
+#: Built-in policies whose rounds do not depend on the number of rounds of the run.
+HORIZON_FREE_POLICIES = frozenset({"mst", "bfs", "random-tree", "star", "fedisl", "ring", "gossip", "replay"})
+
+
+def plans_with_horizon(strategy: str) -> bool:
+    """Whether a policy's plans may depend on ``rounds`` (Fed-Span, and unknown policies to be safe)."""
+    return strategy not in HORIZON_FREE_POLICIES
 
 
 @dataclass
@@ -385,40 +400,61 @@ def _check_plan(plan: RoundPlan, n: int, num_models: int, name: str) -> None:
 
 def run_simulation(config: SimulationConfig, progress: ProgressCallback | None = None,
                    on_round: Callable[[RoundMetrics], None] | None = None,
-                   backend: TrainingBackend | None = None) -> RunResult:
+                   backend: TrainingBackend | None = None,
+                   on_start: Callable[[int], None] | None = None) -> RunResult:
     """Run (or resume) a simulation; saves a checkpoint after every round when ``output_dir`` is set.
 
-    ``progress(done, total, metrics)`` is called after each round (for a progress bar) and
-    ``on_round(metrics)`` too. Ctrl-C keeps every completed round: its checkpoint and metrics
-    files are on disk, and running again with the same config resumes from there.
+    ``on_start(first_round)`` is called once the output folder is locked and its checkpoint (if
+    any) accepted, before the first round: the place to write files that describe the run, so a
+    refused run changes nothing. ``progress(done, total, metrics)`` is called after each round
+    (for a progress bar) and ``on_round(metrics)`` too. Ctrl-C keeps every completed round: its
+    checkpoint and metrics files are on disk, and running again with the same config resumes
+    from there. ``metrics.csv`` grows by one line per round, so SIGTERM/SIGKILL keep it too.
+    A second process on the same ``output_dir`` is refused (:class:`~fedspan.runlock.FolderBusyError`).
     """
-    sim = Simulation(config, backend)
     out = Path(config.output_dir) if config.output_dir else None
+    sim = Simulation(config, backend)
+    if out is None or not sim.writes_files():
+        return _run(sim, config, None, progress, on_round, on_start)
+    with lock_output_folder(out, "fedspan run"):
+        return _run(sim, config, out, progress, on_round, on_start)
+
+
+def _run(sim: Simulation, config: SimulationConfig, out: Path | None, progress: ProgressCallback | None,
+         on_round: Callable[[RoundMetrics], None] | None, on_start: Callable[[int], None] | None) -> RunResult:
     ckpt_path = out / CHECKPOINT_NAME if out else None
     state = sim.initial_state()
     if ckpt_path is not None and config.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, config.fingerprint())
+        state = load_checkpoint(ckpt_path, config.fingerprint(), stream=state.stream)
         if state.next_round > config.rounds:
             raise CheckpointError(f"{ckpt_path}: already has {state.next_round} rounds, more than rounds = "
                                   f"{config.rounds}")
     resumed = state.next_round
     ledger = EnergyLedger.from_dict(state.ledger)
+    if on_start is not None:
+        on_start(resumed)
     files: list[Path] = []
+    if out is not None:  # the rounds so far, then one appended line per round
+        write_metrics(out, [RoundMetrics(**m) for m in state.metrics], _summary(config, state, ledger))
     try:
         while state.next_round < config.rounds:
             metrics = sim.step(state, ledger)
-            if sim.writes_files():
+            if out is not None:
                 save_checkpoint(ckpt_path, state, config.fingerprint())
+                append_metrics_row(out, metrics)
             if progress is not None:
                 progress(state.next_round, config.rounds, metrics)
             if on_round is not None:
                 on_round(metrics)
     finally:
         rows = [RoundMetrics(**m) for m in state.metrics]
-        if sim.writes_files():
-            summary = {"strategy": config.strategy, "rounds_done": state.next_round,
-                       "total_energy_j": ledger.total_energy_j, "total_latency_s": ledger.total_latency_s,
-                       "final_accuracy": rows[-1].test_accuracy if rows else None, "config": config.to_dict()}
-            files = list(write_metrics(out, rows, summary))
+        if out is not None:
+            files = list(write_metrics(out, rows, _summary(config, state, ledger)))
     return RunResult(config=config, metrics=rows, ledger=ledger, models=state.models,
                      global_model=sim.global_model(state), output_files=files, resumed_from_round=resumed)
+
+
+def _summary(config: SimulationConfig, state: SimulationState, ledger: EnergyLedger) -> dict[str, Any]:
+    final = state.metrics[-1]["test_accuracy"] if state.metrics else None
+    return {"strategy": config.strategy, "rounds_done": state.next_round, "total_energy_j": ledger.total_energy_j,
+            "total_latency_s": ledger.total_latency_s, "final_accuracy": final, "config": config.to_dict()}

@@ -63,14 +63,14 @@ def test_checkpoint_write_is_atomic_and_corrupt_files_are_named(tmp_path, monkey
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("fedspan.checkpoint.os.replace", boom)
+    monkeypatch.setattr("fedspan.fileio.os.replace", boom)
     with pytest.raises(CheckpointError, match="No space left"):
         save_checkpoint(path, SimulationState(**{**state.__dict__, "next_round": 2}), {"a": 1})
     assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
     monkeypatch.undo()
     assert load_checkpoint(path, {"a": 1}).next_round == 1
     path.write_bytes(before[: len(before) // 2])
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
