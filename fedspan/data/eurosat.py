@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,12 @@ from PIL import Image, UnidentifiedImageError
 
 from fedspan.data.dataset import Dataset, build_dataset, split_train_test
 from fedspan.data.errors import DataError
+
+#: What a damaged .npz makes numpy/zipfile raise: unknown zip versions and compression methods
+#: (NotImplementedError), bad headers (struct.error, zlib.error), huge declared sizes (MemoryError,
+#: OverflowError) and the usual read errors.
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, NotImplementedError, struct.error,
+               zlib.error, MemoryError, OverflowError, RuntimeError, TypeError, IndexError)
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 
@@ -39,8 +47,8 @@ def load_eurosat_npz(path: Path, test_fraction: float = 0.2, seed: int = 0) -> D
             arrays = {k: archive[k] for k in archive.files}
     except FileNotFoundError:
         raise DataError(path, "file not found") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise DataError(path, f"not a readable .npz archive ({exc})") from None
+    except _NPZ_ERRORS as exc:
+        raise DataError(path, f"not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     for key in ("x", "y"):
         if key not in arrays:
             raise DataError(path, f"missing array '{key}' (has {sorted(arrays)})")

@@ -37,9 +37,20 @@ def parse_idx(data: bytes, source: str | Path) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
+def idx_promised_size(head: bytes) -> int | None:
+    """Total bytes an IDX file's header promises (header + data), or None if ``head`` cannot tell."""
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES:
+        return None
+    header = 4 + 4 * head[3]
+    if len(head) < header:
+        return None
+    shape = np.frombuffer(head, dtype=">u4", count=head[3], offset=4)
+    return header + int(np.prod(shape.astype(object), dtype=object)) * np.dtype(_IDX_DTYPES[head[2]]).itemsize
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read and decode one IDX file (``.gz`` or raw)."""
-    return parse_idx(read_bytes(path), path)
+    """Read and decode one IDX file (``.gz`` or raw; gzip output is capped by the IDX header's size)."""
+    return parse_idx(read_bytes(path, idx_promised_size, header_bytes=4 + 4 * 255), path)
 
 
 def _split(root: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
