@@ -14,7 +14,7 @@ from optimization.errors import (
 )
 from optimization.evaluate import PlanCosts, evaluate
 from optimization.forests import bfs_forest, distance_forest, random_forest
-from optimization.plan import SpanningPlan
+from optimization.plan import PlanStatus, SpanningPlan
 from optimization.planner import SolveOptions, solve
 from optimization.problem import LearningConstants, ObjectiveWeights, SatelliteResources, SpanningProblem
 from optimization.sca import SCAOptions
@@ -30,6 +30,7 @@ __all__ = [
     "ObjectiveWeights",
     "OptimizationError",
     "PlanCosts",
+    "PlanStatus",
     "RootEligibilityError",
     "SCAOptions",
     "SatelliteResources",

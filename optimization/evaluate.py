@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
+
 from optimization.bound import bound_terms
 from optimization.costs import round_costs
-from optimization.defaults import default_resources
 from optimization.errors import InvalidProblemError
-from optimization.forests import components, distance_forest, resolve_trees
+from optimization.forests import components, orient_forest
 from optimization.problem import SpanningProblem, as_vector
 
 
@@ -25,31 +27,80 @@ class PlanCosts:
     node_energy_j: np.ndarray
     up_time_s: np.ndarray
     down_time_s: np.ndarray
+    #: Root-to-root exchange of a forest (K > 1), per exchange; the objective charges it once per `mix_every` rounds.
+    mixing_latency_s: float = 0.0
+    mixing_energy_j: float = 0.0
 
     def within_budgets(self, problem: SpanningProblem, rtol: float = 1e-6) -> bool:
         """Whether every satellite's round energy fits its budget."""
         return bool((self.node_energy_j <= problem.resources.energy_budget_j * (1 + rtol)).all())
 
 
+def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, float]:
+    """Latency (s) and energy (J) of one root-to-root exchange of a forest's cluster models.
+
+    Every root sends its model to a leader root along the fastest candidate path and gets the mix back
+    (store and forward), so the latency is twice the slowest path from the best leader; each hop runs at
+    the rate cap where the power reaches it, costing ``model_bits / rate_per_watt`` each way. Roots in
+    other components of the candidate graph cannot be reached and are not charged. Zero for one tree.
+
+    >>> import numpy as np
+    >>> from optimization import SpanningProblem
+    >>> p = SpanningProblem(3, np.array([[0, 1], [1, 2]]), [3000.0, 3000.0], [1e10, 1e10], model_bits=1e6)
+    >>> round(mixing_costs(p, np.array([0, 2]))[0] * 1e3, 3)  # ms: two hops of 10 ms delay + 0.1 ms air, twice
+    40.2
+    """
+    roots = np.asarray(roots, dtype=np.int64)
+    if len(roots) <= 1 or problem.num_edges == 0:
+        return 0.0, 0.0
+    n, e = problem.num_nodes, problem.edges
+    power = np.minimum(problem.resources.max_tx_power_w[e[:, 0]], problem.resources.max_tx_power_w[e[:, 1]])
+    hop = problem.model_bits / np.minimum(problem.rate_per_watt * power, problem.max_rate_bps) + problem.delay_s
+    joules = problem.model_bits / problem.rate_per_watt
+    w = np.r_[hop, hop] + 1e-300  # scipy drops explicit zeros
+    graph = coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
+    dist, pred = dijkstra(graph, indices=roots, return_predecessors=True)
+    to_roots = dist[:, roots]
+    reach = np.isfinite(to_roots)
+    worst = np.where(reach, to_roots, 0.0).max(axis=1)
+    best = int(np.lexsort((worst, -reach.sum(axis=1)))[0])
+    energy_graph = coo_matrix((np.r_[joules, joules] + 1e-300, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
+                              shape=(n, n)).tocsr()
+    # Energy along the latency-shortest paths: walk each reachable root's predecessor chain once.
+    total = 0.0
+    for r in roots[reach[best]]:
+        node = int(r)
+        while node != roots[best]:
+            prev = int(pred[best, node])
+            total += float(energy_graph[prev, node])
+            node = prev
+    return 2.0 * float(worst[best]), 2.0 * total
+
+
 def objective_scales(problem: SpanningProblem) -> tuple[float, float, float]:
-    """Normalisers (bound, energy, latency): explicit ones, else the distance forest with default resources."""
+    """Normalisers (bound, energy, latency): explicit ones, else one constellation-wide reference.
+
+    The reference is the distance minimum spanning forest with one tree per component, degree limits
+    and budgets ignored, at full clock and power with the fewest steps and smallest batch. It never
+    fails and does not depend on `num_trees`, so every forest, cluster and K is scored on one scale.
+    """
     if problem.weights.scales is not None:
         return problem.weights.scales
     if "scales" not in problem.cache:
-        # At least one tree per component, so scoring any plan works even when num_trees is too small.
-        parent = distance_forest(problem, max(resolve_trees(problem), int(components(problem).max()) + 1))
-        r = default_resources(problem, parent)
-        raw = _raw(problem, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size, problem.min_idle_s)
-        problem.cache["scales"] = raw
+        n = problem.num_nodes
+        e = problem.edges
+        graph = coo_matrix((problem.distance_km + 1e-9, (e[:, 0], e[:, 1])), shape=(n, n))
+        mst = minimum_spanning_tree(graph).tocoo()
+        tree_edges = np.stack([np.minimum(mst.row, mst.col), np.maximum(mst.row, mst.col)], axis=1)
+        parent = orient_forest(n, tree_edges, mst.data)
+        res = problem.resources
+        e_lo = problem.step_bounds()[0]
+        b_lo = problem.batch_limits()[0]
+        rc = round_costs(problem, parent, res.max_cpu_hz, res.max_tx_power_w, np.full(n, e_lo), b_lo)
+        k = int((parent < 0).sum())
+        b = bound_terms(problem.learning, res.num_samples, np.full(n, e_lo), b_lo, rc.latency_s, problem.min_idle_s, k)
+        problem.cache["scales"] = (b.total, rc.energy_j, rc.latency_s)
     return problem.cache["scales"]
-
-
-def _raw(problem, parent, cpu_hz, tx_power_w, local_steps, batch_size, idle_s) -> tuple[float, float, float]:
-    """Unnormalised (bound, energy, latency)."""
-    rc = round_costs(problem, parent, cpu_hz, tx_power_w, local_steps, batch_size)
-    k = int((np.asarray(parent) < 0).sum())
-    b = bound_terms(problem.learning, problem.resources.num_samples, local_steps, batch_size, rc.latency_s, idle_s, k)
-    return b.total, rc.energy_j, rc.latency_s
 
 
 def evaluate(
@@ -70,10 +121,17 @@ def evaluate(
     idle = as_vector("idle_s", idle_s, n, positive=False)
     if (idle < 0).any():
         raise InvalidProblemError(f"idle_s[{int(np.flatnonzero(idle < 0)[0])}] must be >= 0")
-    rc = round_costs(problem, np.asarray(parent), f, p, e, b)
-    k = int((np.asarray(parent) < 0).sum())
-    bound = bound_terms(problem.learning, problem.resources.num_samples, e, b, rc.latency_s, idle, k).total
+    parent = np.asarray(parent)
+    rc = round_costs(problem, parent, f, p, e, b)
+    roots = np.flatnonzero(parent < 0)
+    mix_t, mix_e = mixing_costs(problem, roots)
+    every = problem.learning.mix_every
+    # Charged per round: the round itself plus its share of the exchange that happens every `mix_every` rounds.
+    latency = rc.latency_s + mix_t / every
+    energy = rc.energy_j + mix_e / every
+    bound = bound_terms(problem.learning, problem.resources.num_samples, e, b, latency, idle, len(roots)).total
     sb, se, st = objective_scales(problem)
     w = problem.weights
-    objective = w.loss * bound / sb + w.energy * rc.energy_j / se + w.latency * rc.latency_s / st
-    return PlanCosts(rc.latency_s, rc.energy_j, float(bound), float(objective), rc.node_energy_j, rc.up_time_s, rc.down_time_s)
+    objective = w.loss * bound / sb + w.energy * energy / se + w.latency * latency / st
+    return PlanCosts(rc.latency_s, rc.energy_j, float(bound), float(objective), rc.node_energy_j, rc.up_time_s,
+                     rc.down_time_s, mix_t, mix_e)

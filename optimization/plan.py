@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from enum import Enum
 
 import numpy as np
 
@@ -23,7 +24,23 @@ def _json_safe(value):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, np.bool_):
         return bool(value)
+    if isinstance(value, Enum):
+        return value.value
     return value
+
+
+class PlanStatus(str, Enum):
+    """How the planner ended (string-valued, like CVXPY's status constants; JSON writes the value)."""
+
+    #: No start, SCA or search move improves the forest any further.
+    LOCAL_OPTIMUM = "local_optimum"
+    #: The local search ran out of its time budget; the best forest so far is returned.
+    TIME_LIMIT = "time_limit"
+    #: A replayed or externally supplied plan (not produced by `solve`).
+    USER = "user"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
@@ -43,10 +60,13 @@ class SpanningPlan:
     objective: float
     warm_start_objective: float
     history: list[dict] = field(default_factory=list)
-    status: str = ""
+    status: PlanStatus | str = PlanStatus.LOCAL_OPTIMUM
     fallback: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: Which phase produced the forest: "spt", "bfs", "distance-mst", "sca" or "search".
     source: str = ""
+    #: Phases that failed or were cut short (an SCA solve that failed, a time limit), one line each.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def num_trees(self) -> int:
@@ -63,4 +83,7 @@ class SpanningPlan:
         kwargs = dict(data)
         for name in _ARRAYS:
             kwargs[name] = np.asarray(data[name], dtype=np.int64 if name in _INTS else float)
+        status = kwargs.get("status", PlanStatus.USER)
+        kwargs["status"] = PlanStatus(status) if status in PlanStatus._value2member_map_ else status
+        kwargs.setdefault("warnings", [])
         return cls(**kwargs)

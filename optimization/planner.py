@@ -1,58 +1,69 @@
-"""`solve`: warm start, SCA (whole or by clusters in parallel), rounding, polishing, best-of, fallback."""
+"""`solve`: start trees, SCA over the exact CCRs, local search, exact resources; the best forest wins.
+
+Phases (each recorded in the plan's history and named in `SpanningPlan.source`):
+
+1. **start** - the degree-bounded link-time shortest-path tree from the best central root ("spt"), the
+   BFS forest ("bfs") and the distance MST ("distance-mst"), each with exact resources
+   (:func:`optimization.resources.optimal_resources`).
+2. **sca** - up to `whole_up_to` satellites, the signomial program over the CCRs of rooted forests
+   (:mod:`optimization.formulation`) solved by SCA; its relaxed arcs are rounded to forests ("sca").
+3. **search** - re-parent and re-root moves with resources re-solved (:mod:`optimization.search`) from
+   the best forest so far ("search").
+
+The answer is the best forest seen, scored by :func:`optimization.evaluate`, so it is never worse than
+any start point.
+"""
 
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Callable, Literal
 
 import numpy as np
 
-from optimization.clustering import cluster_problem, partition_forest
 from optimization.defaults import Resources, check_budgets_reachable, default_resources
 from optimization.errors import OptimizationError, SolverFailedError
-from optimization.evaluate import PlanCosts, evaluate
+from optimization.evaluate import evaluate
 from optimization.forests import (
     bfs_forest,
     check_roots_possible,
     components,
     distance_forest,
     edge_lookup,
-    orient_forest,
     tree_degrees,
     validate_forest,
 )
 from optimization.formulation import Arcs, build_program, initial_point
-from optimization.plan import SpanningPlan
+from optimization.plan import PlanStatus, SpanningPlan
 from optimization.problem import SpanningProblem
-from optimization.rounding import candidate_forests, edge_costs, fit_to_forest
-from optimization.sca import SCAOptions, SCAResult, run_sca
+from optimization.resources import optimal_resources
+from optimization.rounding import candidate_forests, edge_costs
+from optimization.sca import SCAOptions, run_sca
+from optimization.search import local_search, spt_start
 from optimization.solvers import default_chain
 
 
 @dataclass(frozen=True)
 class SolveOptions:
-    """Knobs of the planner; the defaults are what the benchmarks use."""
+    """Knobs of the planner; the defaults are what the CLI and the benchmarks use."""
 
     sca: SCAOptions = field(default_factory=SCAOptions)
     backend: Literal["logspace", "gp"] = "logspace"
     solvers: tuple[str, ...] | None = None
     penalty: float = 0.05
-    #: Problems up to this many satellites are optimised whole (with the resources polish).
+    #: The SCA phase runs on problems up to this many satellites (above, its interior-point solves cost
+    #: more than the local search gains per second; the search and the exact resources scale linearly).
     whole_up_to: int = 120
-    #: Larger ones are cut into clusters of at most this many, planned in parallel and stitched. Measured
-    #: at 1584 satellites on 2 cores: clusters of 60 reach 0.64 of the warm start's objective, 120 reach
-    #: 0.62 in about the same time, 200 reach 0.60 but SCA sweeps cost 1.7x as much.
-    cluster_size: int = 120
-    #: Each satellite's this many fastest candidate links (plus the warm forest's) enter the topology
-    #: subproblem; None keeps them all. Rounding still sees every candidate, so exact MSTs stay reachable.
-    #: Measured on the knn-8 shells: 2 makes the SCA 2-3x faster than all arcs (12x at 66 satellites,
-    #: where the whole problem with every arc is badly conditioned) with the same final objective.
+    #: Each satellite's this many fastest candidate links (plus the start forest's) enter the SCA's
+    #: topology subproblem; None keeps them all.
     nearest_arcs: int | None = 2
-    workers: int | None = None
-    polish: bool = True
+    #: Central satellites tried as the root of the link-time shortest-path start tree.
+    spt_roots: int = 10
+    #: Wall-clock budget of the local search in seconds; None scales with size (1 s + 1 s per 1000 satellites).
+    search_time_s: float | None = None
+    #: Run the local search (off: the best start or SCA forest with exact resources).
+    search: bool = True
     on_failure: Literal["fallback", "raise"] = "fallback"
     auto_extra_trees: int = 3
 
@@ -69,8 +80,52 @@ def _subproblem(program, options: SolveOptions):
     return LogSpaceSubproblem(program, chain)
 
 
+@dataclass
+class _Candidate:
+    """A forest with exact resources and where it came from."""
+
+    objective: float
+    parent: np.ndarray
+    resources: Resources
+    source: str
+
+
+def _exact(problem: SpanningProblem, parent: np.ndarray | None, source: str) -> _Candidate | None:
+    """Exact resources on a degree-feasible forest, or None when it is not usable."""
+    if parent is None:
+        return None
+    try:
+        validate_forest(problem, parent, check_degree=True)
+        res, costs = optimal_resources(problem, parent)
+    except OptimizationError:
+        return None
+    return _Candidate(costs.objective, np.asarray(parent, dtype=np.int64), res, source)
+
+
+def start_forests(problem: SpanningProblem, k: int, options: SolveOptions) -> dict[str, np.ndarray]:
+    """The reference start trees that exist under the terminal limits: SPT, BFS, distance MST."""
+    out: dict[str, np.ndarray] = {}
+    builders: dict[str, Callable[[], np.ndarray | None]] = {
+        "spt": lambda: spt_start(problem, k, options.spt_roots),
+        "bfs": lambda: bfs_forest(problem, k),
+        "distance-mst": lambda: distance_forest(problem, k),
+    }
+    for name, build in builders.items():
+        try:
+            parent = build()
+        except OptimizationError:
+            continue
+        if parent is not None:
+            out[name] = parent
+    return out
+
+
 def choose_num_trees(problem: SpanningProblem, options: SolveOptions) -> int:
-    """Fixed K (checked against components and roots), or for 'auto' the best warm start over K = C..C+extra."""
+    """Fixed K (checked against components and roots), or for 'auto' the K in C..C+extra with the best start.
+
+    For 'auto' each K is scored by its distance forest with exact resources, root-to-root mixing
+    included (:func:`optimization.evaluate.mixing_costs`), so extra trees must pay for their exchange.
+    """
     if problem.num_trees != "auto":
         check_roots_possible(problem, int(problem.num_trees))
         return int(problem.num_trees)
@@ -79,165 +134,119 @@ def choose_num_trees(problem: SpanningProblem, options: SolveOptions) -> int:
     for k in range(first, min(first + options.auto_extra_trees, problem.num_nodes) + 1):
         try:
             check_roots_possible(problem, k)
-            parent = distance_forest(problem, k)
-            r = default_resources(problem, parent)
-        except Exception:  # noqa: BLE001 - a K that cannot be built is simply not a candidate
+            cand = _exact(problem, distance_forest(problem, k), "distance-mst")
+        except OptimizationError:
             continue
-        value = evaluate(problem, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size, problem.min_idle_s).objective
-        if value < best - 1e-12:
-            best_k, best = k, value
+        if cand is not None and cand.objective < best - 1e-12:
+            best_k, best = k, cand.objective
     return best_k
 
 
-def topology_arcs(problem: SpanningProblem, parent: np.ndarray, res: Resources, options: SolveOptions) -> Arcs:
-    """Candidate arcs of the topology subproblem: every satellite's fastest links plus the warm forest's."""
+def sca_forests(problem: SpanningProblem, k: int, start: _Candidate, options: SolveOptions) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """SCA over topology and resources from `start`; forests rounded from its relaxed arcs, and its history."""
+    kids = np.flatnonzero(start.parent >= 0)
     if options.nearest_arcs is None:
-        return Arcs.all_of(problem)
-    # Interior-point time follows the fill-in of the KKT factor, i.e. how tangled the candidate graph is:
-    # one 66-satellite subproblem on the whole knn-8 graph takes 1.3 s, on the 2 nearest links 0.1 s.
-    kids = np.flatnonzero(parent >= 0)
-    link_time = edge_costs(problem, res)[1]
-    return Arcs.nearest(problem, link_time, options.nearest_arcs, edge_lookup(problem, kids, parent[kids]))
-
-
-def optimize_topology(problem: SpanningProblem, k: int, parent: np.ndarray, res: Resources, options: SolveOptions):
-    """SCA over topology and resources from an integral forest; returns arcs, relaxed x, resources, SCA result."""
-    arcs = topology_arcs(problem, parent, res, options)
-    program = build_program(problem, arcs, k, fixed=False, penalty=options.penalty)
-    result = run_sca(program, initial_point(program, parent, res), _subproblem(program, options), options.sca)
-    x, relaxed = program.decode(result.z)
-    return program.arcs, x, relaxed, result
-
-
-def polish(problem: SpanningProblem, parent: np.ndarray, res: Resources, options: SolveOptions) -> tuple[Resources, SCAResult]:
-    """SCA over resources only on a fixed forest (a few well-conditioned GPs)."""
-    uplink = validate_forest(problem, parent)
-    program = build_program(problem, Arcs.of_forest(parent, uplink), int((parent < 0).sum()), fixed=True)
-    sca = replace(options.sca, max_iters=min(options.sca.max_iters, 4))  # resources converge in a few steps
-    result = run_sca(program, initial_point(program, parent, res), _subproblem(program, options), sca)
-    return program.decode(result.z)[1], result
-
-
-def _solve_cluster(args: tuple[SpanningProblem, SolveOptions]) -> tuple[np.ndarray, Resources, list[dict]] | None:
-    """Worker: plan one cluster as a one-tree problem (never clustered again); None if it cannot be planned."""
-    sub, options = args
-    try:
-        plan = solve(sub, replace(options, whole_up_to=10**9, polish=False))
-    except OptimizationError:  # e.g. terminals reserved for stitching leave the cluster split: keep its warm subtree
-        return None
-    res = Resources(plan.cpu_hz, plan.tx_power_w, plan.local_steps.astype(float), plan.batch_size.astype(float))
-    return plan.parent, res, plan.history
-
-
-def optimize_by_clusters(problem: SpanningProblem, parent: np.ndarray, options: SolveOptions):
-    """Cut the warm forest into clusters, plan each in parallel, stitch with the warm forest's cut edges."""
-    labels = partition_forest(parent, max(options.cluster_size // 2, 2))
-    kids = np.flatnonzero(parent >= 0)
-    cut = kids[labels[kids] != labels[parent[kids]]]
-    reserved = np.bincount(np.r_[cut, parent[cut]], minlength=problem.num_nodes)
-    groups = [np.flatnonzero(labels == c) for c in range(labels.max() + 1)]
-    jobs = [(cluster_problem(problem, g, reserved), options) for g in groups if len(g) > 2]
-    workers = options.workers or min(len(jobs), os.cpu_count() or 1)
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            outs = list(pool.map(_solve_cluster, jobs))
+        arcs = Arcs.all_of(problem)
     else:
-        outs = [_solve_cluster(j) for j in jobs]
-    res = default_resources(problem, parent)
-    tree_edges = [np.stack([cut, parent[cut]], 1)]
-    small = [g for g in groups if len(g) <= 2]
-    planned = [g for g in groups if len(g) > 2]
-    for g in small + [g for g, out in zip(planned, outs) if out is None]:
-        inner = g[(parent[g] >= 0) & (labels[np.maximum(parent[g], 0)] == labels[g])]
-        tree_edges.append(np.stack([inner, parent[inner]], 1))
-    history: list[dict] = []
-    for g, out in zip(planned, outs):
-        if out is None:
-            history.append({"objective": float("nan"), "accepted": False, "status": "cluster kept its warm subtree",
-                            "solver": "", "seconds": 0.0, "cluster_size": len(g)})
-            continue
-        sub_parent, sub_res, sub_hist = out
-        inner = np.flatnonzero(sub_parent >= 0)
-        tree_edges.append(np.stack([g[inner], g[sub_parent[inner]]], 1))
-        for name in ("cpu_hz", "tx_power_w", "local_steps", "batch_size"):
-            getattr(res, name)[g] = getattr(sub_res, name)
-        history.extend({**h, "cluster_size": len(g)} for h in sub_hist)
-    edges = np.sort(np.concatenate(tree_edges), axis=1)
-    _, time_ = edge_costs(problem, res)
-    ids = edge_lookup(problem, edges[:, 0], edges[:, 1])
-    stitched = orient_forest(problem.num_nodes, edges, time_[ids], problem.root_eligible)
-    return stitched, res, history
+        link_time = edge_costs(problem, start.resources)[1]
+        arcs = Arcs.nearest(problem, link_time, options.nearest_arcs, edge_lookup(problem, kids, start.parent[kids]))
+    program = build_program(problem, arcs, k, fixed=False, penalty=options.penalty)
+    result = run_sca(program, initial_point(program, start.parent, start.resources), _subproblem(program, options), options.sca)
+    x, relaxed = program.decode(result.z)
+    forests = candidate_forests(problem, k, relaxed, program.arcs, x)
+    history = [{**h, "phase": "sca"} for h in result.history]
+    return {f"sca:{name}": parent for name, parent in forests.items()}, history
 
 
-def _plan(problem, parent, res: Resources, costs: PlanCosts, warm: float, history, status, fallback, timings, source) -> SpanningPlan:
-    """Package a chosen forest and resources."""
+def _plan(problem: SpanningProblem, best: _Candidate, warm: float, history: list[dict], status: PlanStatus,
+          fallback: str | None, timings: dict[str, float], warnings: list[str]) -> SpanningPlan:
+    """Package the chosen forest with its exact costs."""
+    res = best.resources
+    idle = np.full(problem.num_nodes, problem.min_idle_s)
+    costs = evaluate(problem, best.parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size, idle)
     return SpanningPlan(
-        parent=parent.astype(np.int64), roots=np.flatnonzero(parent < 0), cpu_hz=res.cpu_hz, tx_power_w=res.tx_power_w,
-        local_steps=np.rint(res.local_steps).astype(np.int64), batch_size=np.rint(res.batch_size).astype(np.int64),
-        idle_s=np.full(problem.num_nodes, problem.min_idle_s), latency_s=costs.latency_s, energy_j=costs.energy_j,
-        bound=costs.bound, objective=costs.objective, warm_start_objective=warm, history=history, status=status,
-        fallback=fallback, timings=timings, source=source,
+        parent=best.parent.astype(np.int64), roots=np.flatnonzero(best.parent < 0), cpu_hz=res.cpu_hz,
+        tx_power_w=res.tx_power_w, local_steps=np.rint(res.local_steps).astype(np.int64),
+        batch_size=np.rint(res.batch_size).astype(np.int64), idle_s=idle, latency_s=costs.latency_s,
+        energy_j=costs.energy_j, bound=costs.bound, objective=costs.objective, warm_start_objective=warm,
+        history=history, status=status, fallback=fallback, timings=timings, source=best.source.split(":")[0],
+        warnings=warnings,
     )
 
 
 def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> SpanningPlan:
-    """Plan a spanning forest and resources minimising the weighted objective; never worse than the warm start."""
+    """Plan a spanning forest and resources minimising the weighted objective.
+
+    The result is the best of the start trees, the SCA's rounded forests and the local search, each
+    with exact resources, so it is never worse than the link-time shortest-path tree, the BFS forest or
+    the distance MST with the same resources. `plan.source` names the phase that produced the forest
+    and `plan.history` records every phase; failures of a phase are listed in `plan.warnings`.
+
+    >>> import numpy as np
+    >>> from optimization import SpanningProblem, solve
+    >>> p = SpanningProblem(4, np.array([[0, 1], [1, 2], [2, 3], [0, 3]]), [900.0, 1200, 800, 1500], [1e10] * 4)
+    >>> plan = solve(p)
+    >>> plan.num_trees, plan.status
+    (1, <PlanStatus.LOCAL_OPTIMUM: 'local_optimum'>)
+    """
     options = options or SolveOptions()
     t0 = time.perf_counter()
     check_budgets_reachable(problem)
     k = choose_num_trees(problem, options)
-    warm_parent = distance_forest(problem, k)
-    warm_res = default_resources(problem, warm_parent)
-    warm_costs = evaluate(problem, warm_parent, warm_res.cpu_hz, warm_res.tx_power_w, warm_res.local_steps,
-                          warm_res.batch_size, problem.min_idle_s)
-    timings = {"warm_start_s": time.perf_counter() - t0}
-    best = (warm_costs.objective, warm_parent, warm_res, warm_costs, "warm-start")
+    timings: dict[str, float] = {}
     history: list[dict] = []
-    status = "optimal"
-    try:
-        t1 = time.perf_counter()
-        if problem.num_nodes > options.whole_up_to:
-            stitched, res, history = optimize_by_clusters(problem, warm_parent, options)
-            forests = {"clusters": stitched, **candidate_forests(problem, k, res)}
-        else:
-            arcs, x, res, result = optimize_topology(problem, k, warm_parent, warm_res, options)
-            history = result.history
-            forests = {}
-            if problem.num_nodes > 1:
-                forests = candidate_forests(problem, k, res, arcs, x)
-            status = "converged" if result.converged else "iteration limit"
-        try:  # a shallow tree is a strong latency candidate; degree limits may rule it out
-            forests["bfs"] = bfs_forest(problem, k)
+    warnings: list[str] = []
+    starts = start_forests(problem, k, options)
+    warm = np.inf
+    if "distance-mst" in starts:
+        try:
+            d = default_resources(problem, starts["distance-mst"])
+            warm = evaluate(problem, starts["distance-mst"], d.cpu_hz, d.tx_power_w, d.local_steps, d.batch_size,
+                            problem.min_idle_s).objective
         except OptimizationError:
             pass
+    pool = [c for c in (_exact(problem, parent, name) for name, parent in starts.items()) if c is not None]
+    for c in pool:
+        history.append({"phase": "start", "source": c.source, "objective": c.objective, "accepted": True})
+    if not pool:
+        from optimization.errors import DegreeInfeasibleError
+
+        raise DegreeInfeasibleError(
+            f"no start forest with {k} tree(s) respects the terminal limits and budgets "
+            f"(tried {', '.join(['spt', 'bfs', 'distance-mst'])})"
+        )
+    timings["start_s"] = time.perf_counter() - t0
+    best = min(pool, key=lambda c: c.objective)
+    status = PlanStatus.LOCAL_OPTIMUM
+    if 2 < problem.num_nodes <= options.whole_up_to:
+        t1 = time.perf_counter()
+        try:
+            forests, sca_history = sca_forests(problem, k, best, options)
+            history.extend(sca_history)
+            for name, parent in forests.items():
+                c = _exact(problem, parent, name)
+                if c is not None:
+                    history.append({"phase": "sca", "source": name, "objective": c.objective, "accepted": c.objective < best.objective})
+                    pool.append(c)
+        except (SolverFailedError, OptimizationError) as exc:
+            if options.on_failure == "raise" and isinstance(exc, SolverFailedError):
+                raise
+            warnings.append(f"SCA phase failed: {exc}")
+            history.append({"phase": "sca", "source": "sca", "objective": float("nan"), "accepted": False,
+                            "status": str(exc)})
         timings["sca_s"] = time.perf_counter() - t1
+        best = min(pool, key=lambda c: c.objective)
+    if options.search and problem.num_nodes > 2:
         t2 = time.perf_counter()
-        scored = []
-        for name, parent in forests.items():
-            fitted = fit_to_forest(problem, parent, res)
-            if fitted is not None and (tree_degrees(parent) <= problem.resources.terminals).all():
-                scored.append((fitted[1].objective, parent, fitted[0], fitted[1], name))
-        scored.sort(key=lambda s: s[0])
-        timings["rounding_s"] = time.perf_counter() - t2
-        t3 = time.perf_counter()
-        pool = scored + [best]
-        # Clusters already optimised their resources; a global resources-only SCA costs minutes at
-        # 1584 satellites (measured: 215 s) and did not win, so it runs only on unclustered problems.
-        if options.polish and problem.num_nodes <= options.whole_up_to:
-            for _, parent, res_c, _, name in (scored[:1] or [best]) + ([best] if scored else []):
-                polished, presult = polish(problem, parent, res_c, options)
-                fitted = fit_to_forest(problem, parent, polished)
-                if fitted is not None:
-                    pool.append((fitted[1].objective, parent, fitted[0], fitted[1], name + "+polish"))
-                history = history + [{**h, "phase": f"polish {name}"} for h in presult.history]
-        timings["polish_s"] = time.perf_counter() - t3
-        best = min(pool, key=lambda s: s[0])
-    except SolverFailedError as exc:
-        if options.on_failure == "raise":
-            raise
-        timings["total_s"] = time.perf_counter() - t0
-        return _plan(problem, warm_parent, warm_res, warm_costs, warm_costs.objective, history, "solver failed",
-                     f"distance forest with default resources: {exc}", timings, "warm-start")
+        budget = options.search_time_s if options.search_time_s is not None else 1.0 + problem.num_nodes / 1000.0
+        found = local_search(problem, best.parent, best.resources, best.objective, deadline=t2 + budget)
+        history.extend(found.history)
+        if found.objective < best.objective * (1 - 1e-12):
+            best = _Candidate(found.objective, found.parent, found.resources, "search")
+        if time.perf_counter() - t2 >= budget:
+            status = PlanStatus.TIME_LIMIT
+        timings["search_s"] = time.perf_counter() - t2
     timings["total_s"] = time.perf_counter() - t0
-    value, parent, res, costs, name = best
-    return _plan(problem, parent, res, costs, warm_costs.objective, history, status, None, timings, name)
+    if not (tree_degrees(best.parent) <= problem.resources.terminals).all():  # pragma: no cover - defensive
+        raise OptimizationError("internal error: the chosen forest breaks a terminal limit")
+    return _plan(problem, best, warm, history, status, None, timings, warnings)

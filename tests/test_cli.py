@@ -12,7 +12,7 @@ import pytest
 
 from fedspan.cli import main
 
-FAST_FEDSPAN = ["--strategy-option", "sca_iters=2", "--strategy-option", "polish=false"]
+FAST_FEDSPAN = ["--strategy-option", "sca_iters=2", "--strategy-option", "search_time_s=0.2"]
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -47,7 +47,7 @@ def test_mst_rounds_equal_centralized_fedavg_of_the_same_local_models():
 def test_sixty_six_satellite_fedspan_run_learns_digits(tmp_path):
     # smoothness 0.1 lets the step-size condition allow several local steps; a short SCA keeps it quick.
     cfg = SimulationConfig(strategy="fedspan", rounds=6, lr=0.2, smoothness=0.1, weights=(1.0, 0.1, 0.1),
-                           strategy_options={"sca_iters": 2, "polish": False}, output_dir=str(tmp_path))
+                           strategy_options={"sca_iters": 2, "search_time_s": 0.2}, output_dir=str(tmp_path))
     res = run_simulation(cfg)
     acc = [m.test_accuracy for m in res.metrics]
     assert max(acc) > 0.85, acc

@@ -184,7 +184,7 @@ def test_users_can_register_their_own_policy(scenario):
 
 def test_fedspan_round_on_the_clock_costs_what_the_optimizer_predicted(scenario):
     ctx = context(scenario)
-    strategy = make_strategy("fedspan", sca_iters=1, polish=False)
+    strategy = make_strategy("fedspan", sca_iters=1, search_time_s=0.2)
     plan = strategy.plan_round(ctx)
     assert plan.info["fallback"] is None, plan.info
     cost = strategy.round_cost(ctx, plan)

@@ -11,6 +11,6 @@ def test_default_options_are_the_planners() -> None:
 
 
 def test_explicit_options_override_the_defaults() -> None:
-    opts = make_strategy("fedspan", sca_iters=5, polish=False).solve_options()
-    assert opts.sca.max_iters == 5 and not opts.polish
-    assert opts.cluster_size == SolveOptions().cluster_size
+    opts = make_strategy("fedspan", sca_iters=5, search_time_s=0.5).solve_options()
+    assert opts.sca.max_iters == 5 and opts.search_time_s == 0.5
+    assert opts.whole_up_to == SolveOptions().whole_up_to

@@ -68,22 +68,25 @@ class FedSpan(ForestStrategy):
     """The optimizer's forest and resources (``optimization.solve``); distance-MSF if it fails."""
 
     def __init__(self, num_trees: int | str = 1, mix_every: int | None = None, sca_iters: int | None = None,
-                 polish: bool | None = None) -> None:
+                 search_time_s: float | None = None) -> None:
         super().__init__(num_trees, mix_every)
         if sca_iters is not None and int(sca_iters) < 1:
             raise StrategyError(f"strategy 'fedspan': sca_iters must be >= 1, got {sca_iters}")
-        self.sca_iters, self.polish = sca_iters, polish
+        if search_time_s is not None and not float(search_time_s) >= 0:
+            raise StrategyError(f"strategy 'fedspan': search_time_s must be >= 0, got {search_time_s}")
+        self.sca_iters = sca_iters
+        self.search_time_s = None if search_time_s is None else float(search_time_s)
 
     def solve_options(self) -> Any:
-        """The planner's defaults (which already scale to mega-constellations by clustering) plus explicit options."""
+        """The planner's defaults plus explicit options."""
         from optimization.planner import SolveOptions
         from optimization.sca import SCAOptions
 
         options = SolveOptions()
         if self.sca_iters is not None:
             options = replace(options, sca=SCAOptions(max_iters=int(self.sca_iters)))
-        if self.polish is not None:
-            options = replace(options, polish=bool(self.polish))
+        if self.search_time_s is not None:
+            options = replace(options, search_time_s=self.search_time_s)
         return options
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
@@ -101,10 +104,12 @@ class FedSpan(ForestStrategy):
             "local_steps": np.maximum(np.rint(plan.local_steps), 1).astype(np.int64),
             "batch_size": np.maximum(np.rint(plan.batch_size), 1).astype(np.int64),
             "idle_s": float(np.max(plan.idle_s)) if np.size(plan.idle_s) else 0.0,
-            "info": {"status": plan.status, "fallback": plan.fallback, "predicted_latency_s": plan.latency_s,
+            "info": {"status": str(plan.status), "fallback": plan.fallback, "source": plan.source,
+                     "warnings": list(plan.warnings), "predicted_latency_s": plan.latency_s,
                      "predicted_energy_j": plan.energy_j, "objective": plan.objective, "bound": plan.bound,
-                     "warm_start_objective": plan.warm_start_objective, "sca_iterations": len(plan.history),
+                     "warm_start_objective": plan.warm_start_objective, "sca_iterations": sum(1 for h in plan.history if h.get("phase") == "sca" and "iteration" in h),
                      "sca_objective": [float(h["objective"]) for h in plan.history],
+                     "sca_phase": [str(h.get("phase", "")) for h in plan.history],
                      "timings": dict(plan.timings)}}
 
 

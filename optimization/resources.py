@@ -1,0 +1,321 @@
+"""Exact resources on a fixed forest: clocks, powers, local steps and batches for the whole constellation.
+
+On a fixed forest the joint program needs no geometric program. With the round time T fixed, every
+satellite's problem separates except through the mean local steps m = sum rho_n e_n:
+
+* **Power.** Below a link's rate cap, free-space-optics transmit energy P S / R = S / rate_per_watt does
+  not depend on P, and above it energy grows while time does not fall. Each satellite therefore
+  transmits at the largest cap-reaching power of its tree links (its "knee"), clipped to its power box:
+  every link it sends on runs at the cap (or at full power where the cap is out of reach).
+* **Clock.** With the link times fixed, satellite n has slack s_n = T - a_n, where a_n is the uplink time
+  from n to its root plus the tree's slowest dispatch. Compute energy (alpha/2) e B c f^2 rises with f,
+  so the best clock is the slowest that fits: f_n = max(f_min, e B c / s_n), feasible when f_n <= f_max
+  and the round's energy fits the budget (budgets become upper bounds on e B at that slack).
+* **Batch.** For fixed e and T the batch's cost, noise / B plus the energy above, is convex in B (it is
+  a/B + k B f(B)^2 with f(B) = max(f_min, kB/s)); the integer optimum is the floor or ceiling of one of
+  three closed-form stationary points, so it is found exactly by evaluating a handful of integers.
+* **Steps.** The gap and drift terms of the bound depend on m only, as A(T) / m, and the local-drift
+  term on max e. For each cap u = max e and each multiplier lambda of the Lagrangian
+  sum_n [H_n(e_n) - lambda rho_n e_n], every satellite picks its best integer e_n <= u; the true
+  objective of each such assignment is then scored, over a grid of lambda around A / m^2 that contains
+  the uniform assignments. (The Lagrangian is exact at the assignments it reaches; integrality can leave
+  a gap of at most one satellite's step between two reached values of m.)
+* **Round time.** The outer search is one-dimensional: a geometric grid of T between the fastest
+  feasible round and the round where every clock sits at f_min, refined by golden-section search.
+
+The answer is scored with :func:`optimization.evaluate`, the single definition of the cost model, so
+the reported objective is exact; its latency is at most the searched T.
+
+References: the slack-based clock rule is the classical critical-path (CPM) scheduling argument, and the
+per-link power rule follows from the monomial free-space-optics rate of the design document, section 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares
+from optimization.costs import link_costs
+from optimization.defaults import Resources
+from optimization.errors import InfeasibleBudgetError
+from optimization.evaluate import PlanCosts, evaluate, mixing_costs, objective_scales
+from optimization.forests import validate_forest
+from optimization.problem import SpanningProblem
+
+#: Points of the geometric grid over the round time before the golden-section refinement.
+T_GRID = 40
+#: Golden-section iterations inside the best grid bracket.
+T_REFINE = 24
+#: Multipliers tried per step cap (log-spaced around A / m^2), plus 0 and "all at the cap".
+LAMBDAS = 14
+
+
+@dataclass(frozen=True)
+class ForestTimes:
+    """Link timing of a forest at given powers: what every satellite's compute must leave room for."""
+
+    tree: np.ndarray  # (N,) root of each satellite's tree
+    up_path_s: np.ndarray  # (N,) uplink time from the satellite to its root
+    down_path_s: np.ndarray  # (N,) dispatch time from the root to the satellite
+    comm_s: np.ndarray  # (N,) a_n = up_path + the tree's slowest dispatch
+    link_energy_j: np.ndarray  # (N,) energy of the satellite's tree transmissions (one up, one per child down)
+
+
+def knee_powers(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray | None = None) -> np.ndarray:
+    """Per satellite: the least power at which every one of its tree links reaches the rate cap, boxed (W).
+
+    >>> import numpy as np
+    >>> from optimization import SpanningProblem
+    >>> p = SpanningProblem(3, np.array([[0, 1], [1, 2]]), [1000.0, 2000.0], [1e10, 2.5e9], max_rate_bps=1e10)
+    >>> knee_powers(p, np.array([-1, 0, 1])).round(3).tolist()
+    [1.0, 2.0, 2.0]
+    """
+    res = problem.resources
+    uplink = validate_forest(problem, parent) if uplink is None else uplink
+    kids = np.flatnonzero(parent >= 0)
+    knee = problem.max_rate_bps / problem.rate_per_watt[uplink[kids]]
+    power = np.zeros(problem.num_nodes)
+    np.maximum.at(power, kids, knee)
+    np.maximum.at(power, parent[kids], knee)
+    return np.clip(power, res.min_tx_power_w, res.max_tx_power_w)
+
+
+def forest_times(problem: SpanningProblem, parent: np.ndarray, tx_power_w: np.ndarray,
+                 uplink: np.ndarray | None = None) -> ForestTimes:
+    """Path times of every satellite to and from its root, by one multi-source Dijkstra each way."""
+    n = problem.num_nodes
+    uplink = validate_forest(problem, parent) if uplink is None else uplink
+    kids = np.flatnonzero(parent >= 0)
+    roots = np.flatnonzero(parent < 0)
+    up_t, up_e = link_costs(problem, uplink[kids], tx_power_w[kids])
+    down_t, down_e = link_costs(problem, uplink[kids], tx_power_w[parent[kids]])
+    if len(kids):
+        # Edge weights must be > 0 for scipy's sparse graphs; 1e-300 s is below any real link time.
+        up_g = coo_matrix((np.maximum(up_t, 1e-300), (parent[kids], kids)), shape=(n, n)).tocsr()
+        down_g = coo_matrix((np.maximum(down_t, 1e-300), (parent[kids], kids)), shape=(n, n)).tocsr()
+        up_path, _, tree = dijkstra(up_g, directed=True, indices=roots, min_only=True, return_predecessors=True)
+        down_path = dijkstra(down_g, directed=True, indices=roots, min_only=True)
+    else:
+        up_path, down_path, tree = np.zeros(n), np.zeros(n), np.arange(n)
+    tree = np.asarray(tree, dtype=np.int64)
+    dmax = np.zeros(n)
+    np.maximum.at(dmax, tree, down_path)
+    energy = np.zeros(n)
+    np.add.at(energy, kids, up_e)
+    np.add.at(energy, parent[kids], down_e)
+    return ForestTimes(tree, up_path, down_path, up_path + dmax[tree], energy)
+
+
+@dataclass(frozen=True)
+class _Coefficients:
+    """The objective's pieces as they depend on T, m = rho.e, max e and each satellite's (e, B, f)."""
+
+    gap: float  # A(T) = gap + drift * T
+    drift: float
+    local: float  # times (max e)^2
+    latency: float  # times T
+    noise: np.ndarray  # (N,) times 1/B - 1/D
+    energy: float  # times joules
+
+
+def _coefficients(problem: SpanningProblem, num_trees: int, idle_s: np.ndarray, mix_latency_s: float) -> _Coefficients:
+    """Weights of the normalised objective broken down by the variable each term depends on."""
+    lc, w = problem.learning, problem.weights
+    sb, se, st = objective_scales(problem)
+    n = problem.num_nodes
+    rho = data_shares(problem.resources.num_samples)
+    drift = np.broadcast_to(np.asarray(lc.drift_per_s, float), (n,))
+    sigma2 = np.broadcast_to(np.asarray(lc.grad_variance, float), (n,))
+    eta, beta = lc.learning_rate, lc.smoothness
+    loss = w.loss / sb
+    return _Coefficients(
+        gap=loss * (C_GAP * lc.initial_gap / (eta * lc.rounds)
+                    + C_DRIFT * float(rho @ (drift * (idle_s + mix_latency_s))) / eta),
+        drift=loss * C_DRIFT * float(rho @ drift) / eta,
+        local=loss * C_DRIFT_LOCAL * (eta * beta) ** 2 * cluster_dissimilarity(lc, num_trees),
+        latency=w.latency / st,
+        noise=loss * C_NOISE * eta * beta * rho * sigma2,
+        energy=w.energy / se,
+    )
+
+
+class _SlackModel:
+    """Per-satellite best batch and clock for every step count at a given round time (vectorised)."""
+
+    def __init__(self, problem: SpanningProblem, times: ForestTimes, coef: _Coefficients) -> None:
+        res = problem.resources
+        e_lo, e_hi = problem.step_bounds()
+        self.steps = np.arange(int(e_lo), int(e_hi) + 1, dtype=float)  # (S,)
+        b_lo, b_hi = problem.batch_limits()
+        self.b_lo, self.b_hi = b_lo[:, None], np.floor(b_hi)[:, None]
+        self.k = self.steps[None, :] * res.cycles_per_sample[:, None]  # cycles per sample of batch: e c, (N, S)
+        self.half_alpha = 0.5 * res.capacitance[:, None]
+        self.f_min, self.f_max = res.min_cpu_hz[:, None], res.max_cpu_hz[:, None]
+        self.room = (res.energy_budget_j - times.link_energy_j)[:, None]  # compute energy the budget leaves
+        self.inv_d = (1.0 / res.num_samples)[:, None]
+        self.comm = times.comm_s[:, None]
+        self.noise = coef.noise[:, None]
+        self.ce = coef.energy
+
+    def fastest_round(self) -> float:
+        """Least T at which every satellite fits its smallest work at full clock."""
+        return float(np.max(self.comm[:, 0] + self.k[:, 0] * self.b_lo[:, 0] / self.f_max[:, 0]))
+
+    def slowest_round(self) -> float:
+        """T beyond which every clock sits at its minimum with the largest work."""
+        return float(np.max(self.comm[:, 0] + self.k[:, -1] * self.b_hi[:, 0] / self.f_min[:, 0]))
+
+    def _cost(self, batch: np.ndarray, slack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Noise + energy cost and clock of integer batches (..., C) at slack (N, 1, 1)."""
+        k = self.k[..., None]
+        f = np.maximum(self.f_min[..., None], k * batch / slack)
+        cost = self.noise[..., None] * (1.0 / batch - self.inv_d[..., None]) + self.ce * self.half_alpha[..., None] * k * batch * f**2
+        return cost, f
+
+    def best(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, S) arrays: least cost per step count (inf when infeasible), its batch and its clock."""
+        slack = np.maximum(t - self.comm, 0.0)  # (N, 1)
+        k, ha, fmin = self.k, self.half_alpha, self.f_min
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            bend = fmin * slack / k  # batch where the clock leaves f_min
+            # Largest batch within full clock and within the budget (energy rises with B).
+            b_time = self.f_max * slack / k
+            b_bud1 = self.room / (ha * k * fmin**2)
+            b_bud2 = np.cbrt(self.room * slack**2 / (ha * k**3))
+            b_bud = np.where(b_bud1 <= bend, b_bud1, b_bud2)
+            b_top = np.floor(np.minimum(np.minimum(self.b_hi, b_time), np.where(self.room > 0, b_bud, -np.inf)) * (1 + 1e-12))
+            # Stationary points of a/B + c*B (clock at f_min) and a/B + c'*B^3 (clock on the slack).
+            a = self.noise
+            s1 = np.sqrt(a / (self.ce * ha * k * fmin**2))
+            s2 = np.sqrt(np.sqrt(a * slack**2 / (3.0 * self.ce * ha * k**3)))
+        lo = np.broadcast_to(self.b_lo, b_top.shape)
+        hi = np.maximum(b_top, lo)
+        pts = [np.clip(np.nan_to_num(p, nan=0.0, posinf=1e300), lo, hi) for p in (s1, s2, bend)]
+        cands = np.stack([lo, hi] + [g(p) for p in pts for g in (np.floor, np.ceil)], axis=-1)
+        cands = np.clip(cands, lo[..., None], hi[..., None])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            cost, f = self._cost(cands, slack[..., None])
+        pick = np.argmin(cost, axis=-1)[..., None]
+        cost = np.take_along_axis(cost, pick, -1)[..., 0]
+        batch = np.take_along_axis(cands, pick, -1)[..., 0]
+        clock = np.take_along_axis(f, pick, -1)[..., 0]
+        bad = (b_top < lo) | (slack <= 0) | ~np.isfinite(cost)
+        return np.where(bad, np.inf, cost), batch, clock
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """One assignment found by the search: its model value and per-satellite decisions."""
+
+    value: float
+    t: float
+    steps: np.ndarray
+    batch: np.ndarray
+    clock: np.ndarray
+
+
+def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float) -> _Choice | None:
+    """Best step/batch/clock assignment at round time t (Lagrangian over m, every step cap)."""
+    cost, batch, clock = model.best(t)
+    if not np.isfinite(cost[:, 0]).all():
+        return None
+    steps = model.steps
+    a_t = coef.gap + coef.drift * t
+    n_steps = len(steps)
+    best: _Choice | None = None
+    base = coef.latency * t
+    lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, LAMBDAS)) + [np.inf]
+    rows = np.arange(len(rho))
+    for lam in lams:
+        q = cost - (lam if np.isfinite(lam) else 1e300) * rho[:, None] * steps[None, :]
+        # For every cap u = steps[j], each satellite's best e <= u: running argmin along the step axis.
+        run_min = np.minimum.accumulate(q, axis=1)
+        is_new = np.concatenate([np.ones((len(rho), 1), bool), q[:, 1:] < run_min[:, :-1]], axis=1)
+        idx = np.maximum.accumulate(np.where(is_new, np.arange(n_steps)[None, :], 0), axis=1)
+        chosen_cost = np.take_along_axis(cost, idx, 1)  # (N, S): true cost of the choice under each cap
+        m = rho @ steps[idx]  # (S,)
+        cap_used = steps[idx].max(axis=0)
+        total = base + a_t / m + coef.local * cap_used**2 + chosen_cost.sum(axis=0)
+        j = int(np.argmin(total))
+        if np.isfinite(total[j]) and (best is None or total[j] < best.value):
+            pick = idx[:, j]
+            best = _Choice(float(total[j]), t, steps[pick], batch[rows, pick], clock[rows, pick])
+    return best
+
+
+def optimal_resources(problem: SpanningProblem, parent: np.ndarray,
+                      idle_s: np.ndarray | float | None = None) -> tuple[Resources, PlanCosts]:
+    """Clocks, powers, integer local steps and batches minimising the objective on the forest `parent`.
+
+    Exact for the cost model of :func:`optimization.evaluate` up to the one-dimensional search over
+    the round time (module docstring); budgets are respected. Raises
+    :class:`~optimization.InfeasibleBudgetError` when no resources fit the budgets on this forest.
+
+    >>> import numpy as np
+    >>> from optimization import SpanningProblem, evaluate
+    >>> from optimization.defaults import default_resources
+    >>> p = SpanningProblem(3, np.array([[0, 1], [1, 2]]), [1000.0, 1500.0], [1e10, 8e9])
+    >>> parent = np.array([1, -1, 1])
+    >>> res, costs = optimal_resources(p, parent)
+    >>> d = default_resources(p, parent)
+    >>> costs.objective < evaluate(p, parent, d.cpu_hz, d.tx_power_w, d.local_steps, d.batch_size).objective
+    True
+    """
+    parent = np.asarray(parent)
+    uplink = validate_forest(problem, parent)
+    n = problem.num_nodes
+    idle = np.broadcast_to(np.asarray(problem.min_idle_s if idle_s is None else idle_s, float), (n,)).copy()
+    roots = np.flatnonzero(parent < 0)
+    power = knee_powers(problem, parent, uplink)
+    times = forest_times(problem, parent, power, uplink)
+    mix_t, _ = mixing_costs(problem, roots)
+    coef = _coefficients(problem, len(roots), idle, mix_t / problem.learning.mix_every)
+    rho = data_shares(problem.resources.num_samples)
+    model = _SlackModel(problem, times, coef)
+    lo, hi = model.fastest_round(), model.slowest_round()
+    grid = np.unique(np.r_[np.geomspace(lo, max(hi, lo * (1 + 1e-9)), T_GRID), lo * (1 + 1e-9)])
+    found = [(_best_at(model, coef, rho, float(t)), i) for i, t in enumerate(grid)]
+    feasible = [(c, i) for c, i in found if c is not None]
+    if not feasible:
+        short = np.flatnonzero(~np.isfinite(model.best(hi * 10)[0][:, 0]))
+        i = int(short[0]) if len(short) else 0
+        raise InfeasibleBudgetError(
+            f"satellite {i}: energy budget {problem.resources.energy_budget_j[i]:.4g} J per round cannot cover its "
+            f"smallest work at any clock on this forest (tree transmissions take {times.link_energy_j[i]:.4g} J)"
+        )
+    best, i = min(feasible, key=lambda ci: ci[0].value)
+    # Golden-section refinement inside the bracket around the best grid point.
+    a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = _best_at(model, coef, rho, c), _best_at(model, coef, rho, d)
+    for _ in range(T_REFINE):
+        vc = fc.value if fc else np.inf
+        vd = fd.value if fd else np.inf
+        for cand in (fc, fd):
+            if cand is not None and cand.value < best.value:
+                best = cand
+        if vc <= vd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = _best_at(model, coef, rho, c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = _best_at(model, coef, rho, d)
+    for cand in (fc, fd):
+        if cand is not None and cand.value < best.value:
+            best = cand
+    res = problem.resources
+    out = Resources(
+        cpu_hz=np.clip(best.clock, res.min_cpu_hz, res.max_cpu_hz),
+        tx_power_w=power,
+        local_steps=best.steps.astype(float),
+        batch_size=best.batch.astype(float),
+    )
+    costs = evaluate(problem, parent, out.cpu_hz, out.tx_power_w, out.local_steps, out.batch_size, idle)
+    return out, costs

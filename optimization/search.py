@@ -1,0 +1,452 @@
+"""Topology search on the true objective: strong start trees, then improving moves with resources re-solved.
+
+Start points
+    * the degree-bounded **link-time shortest-path tree** (Dijkstra growth on up+down link time that
+      skips saturated parents), grown from the best of the most central satellites;
+    * the hop-count BFS forest and the distance MST (:mod:`optimization.forests`).
+
+Moves (first-improvement local search, every candidate checked exactly)
+    * **re-parent** a satellite with its whole subtree onto another candidate neighbour outside the
+      subtree with a free terminal; every directed candidate arc is screened at once by a first-order
+      estimate (the marginal value of slack of each satellite times the change of its path times,
+      summed over subtrees with an Euler tour), the best few are valued exactly;
+    * **re-root** a tree at one of its most central satellites.
+
+A forest is valued with its steps and batches held and its clocks and round time re-solved
+(:class:`ForestValuer`, one convex search over T); after the moves stall the resources are re-solved
+exactly (:func:`optimization.resources.optimal_resources`) and the search resumes, so the answer is a
+local optimum of the true objective under both move types.
+
+References: degree-constrained shortest-path trees and subtree re-attachment moves are the classical
+neighbourhood of degree-constrained minimum spanning tree local search (Narula & Ho 1980; Ribeiro &
+Souza 2002); the Euler-tour subtree test is that of Tarjan & Vishkin (1985).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import depth_first_order, dijkstra
+
+from optimization.bound import data_shares
+from optimization.costs import link_costs
+from optimization.defaults import Resources
+from optimization.evaluate import mixing_costs
+from optimization.forests import tree_degrees, validate_forest
+from optimization.problem import SpanningProblem
+from optimization.resources import _coefficients, forest_times, knee_powers, optimal_resources
+
+
+def cap_link_times(problem: SpanningProblem) -> np.ndarray:
+    """Per undirected candidate edge: up + down model transfer time at the power that reaches the cap (s)."""
+    e = np.arange(problem.num_edges)
+    a, b = problem.edges[:, 0], problem.edges[:, 1]
+    res = problem.resources
+    knee = problem.max_rate_bps / problem.rate_per_watt
+    t_ab, _ = link_costs(problem, e, np.clip(knee, res.min_tx_power_w[a], res.max_tx_power_w[a]))
+    t_ba, _ = link_costs(problem, e, np.clip(knee, res.min_tx_power_w[b], res.max_tx_power_w[b]))
+    return t_ab + t_ba
+
+
+def _adjacency(problem: SpanningProblem, weight: np.ndarray):
+    """Symmetric CSR matrix of the candidate graph with `weight` per edge."""
+    n, e = problem.num_nodes, problem.edges
+    w = np.r_[weight, weight] + 1e-300
+    return coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
+
+
+def central_satellites(problem: SpanningProblem, weight: np.ndarray, count: int, sweeps: int = 4) -> np.ndarray:
+    """The `count` satellites of least estimated eccentricity under `weight`, in that order.
+
+    Eccentricity is estimated from `sweeps` peripheral satellites found by repeated farthest-point
+    sweeps (exact on trees with two sweeps; a close estimate on the near-regular ISL graphs).
+    """
+    graph = _adjacency(problem, weight)
+    far = [0]
+    dist = dijkstra(graph, indices=[0])
+    ecc = np.zeros(problem.num_nodes)
+    for _ in range(sweeps):
+        d = dist[-1]
+        nxt = int(np.argmax(np.where(np.isfinite(d), d, -1.0)))
+        far.append(nxt)
+        dist = dijkstra(graph, indices=far[1:])
+    ecc = np.where(np.isfinite(dist), dist, np.inf).max(axis=0)
+    return np.argsort(ecc, kind="stable")[:count]
+
+
+def degree_bounded_spt(problem: SpanningProblem, roots: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
+    """Shortest-path forest from `roots` under edge `weight`, skipping saturated parents; None if it cannot span.
+
+    A satellite whose every reached neighbour is saturated is left out, so the growth can fail where the
+    terminal limits are tight; the planner then falls back on the repaired forests.
+    """
+    n = problem.num_nodes
+    graph = _adjacency(problem, weight)
+    indptr, indices, data = graph.indptr, graph.indices, graph.data
+    cap = problem.resources.terminals
+    deg = np.zeros(n, np.int64)
+    parent = np.full(n, -2, np.int64)
+    heap: list[tuple[float, int, int]] = []
+    for r in roots.tolist():
+        heap.append((0.0, r, -1))
+    heapq.heapify(heap)
+    done = 0
+    while heap and done < n:
+        d, v, u = heapq.heappop(heap)
+        if parent[v] != -2 or (u >= 0 and deg[u] >= cap[u]):
+            continue
+        parent[v] = u
+        done += 1
+        if u >= 0:
+            deg[u] += 1
+            deg[v] += 1
+        if deg[v] >= cap[v]:
+            continue
+        lo, hi = indptr[v], indptr[v + 1]
+        for w, c in zip(indices[lo:hi].tolist(), data[lo:hi].tolist()):
+            if parent[w] == -2:
+                heapq.heappush(heap, (d + c, w, v))
+    if done < n:
+        return None
+    return parent
+
+
+def spread_roots(problem: SpanningProblem, first: int, k: int, weight: np.ndarray) -> np.ndarray:
+    """`first` plus k-1 more roots by farthest-first traversal (a 2-approximate k-centre), eligible only."""
+    roots = [int(first)]
+    if k <= 1:
+        return np.array(roots)
+    graph = _adjacency(problem, weight)
+    eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(problem.num_nodes, bool)
+    dist = dijkstra(graph, indices=roots, min_only=True)
+    for _ in range(k - 1):
+        score = np.where(eligible & np.isfinite(dist), dist, -1.0)
+        score[roots] = -2.0
+        unreached = np.flatnonzero(~np.isfinite(dist) & eligible)
+        nxt = int(unreached[0]) if len(unreached) else int(np.argmax(score))
+        roots.append(nxt)
+        dist = np.minimum(dist, dijkstra(graph, indices=[nxt])[0])
+    return np.array(roots)
+
+
+@dataclass
+class Valuation:
+    """A forest valued with fixed steps and batches: model objective, round time, clocks and powers."""
+
+    value: float
+    t: float
+    cpu_hz: np.ndarray
+    tx_power_w: np.ndarray
+    slack_value: np.ndarray  # (N,) marginal objective per second of slack (>= 0)
+
+
+class ForestValuer:
+    """Values forests for fixed per-satellite steps and batches: clocks and round time re-solved exactly.
+
+    For fixed (e, B) the objective is convex in the round time T (each clock max(f_min, w / (T - a_n))
+    costs a convex energy), so a golden-section search over T is exact.
+    """
+
+    def __init__(self, problem: SpanningProblem, steps: np.ndarray, batch: np.ndarray, idle_s: np.ndarray) -> None:
+        self.problem = problem
+        self.steps, self.batch, self.idle = steps, batch, idle_s
+        res = problem.resources
+        self.work = steps * batch * res.cycles_per_sample
+        self.half_alpha_work = 0.5 * res.capacitance * self.work
+        rho = data_shares(res.num_samples)
+        self.mean_steps = float(rho @ steps)
+        self.rho = rho
+        self._coef_cache: dict[int, object] = {}
+
+    def _coef(self, roots: np.ndarray):
+        key = len(roots)
+        mix_t, _ = mixing_costs(self.problem, roots)
+        coef = _coefficients(self.problem, key, self.idle, mix_t / self.problem.learning.mix_every)
+        return coef
+
+    def value(self, parent: np.ndarray, uplink: np.ndarray | None = None) -> Valuation | None:
+        """Best round time and clocks on `parent`; None when some satellite cannot fit its work or budget."""
+        p = self.problem
+        res = p.resources
+        power = knee_powers(p, parent, uplink)
+        times = forest_times(p, parent, power, uplink)
+        coef = self._coef(np.flatnonzero(parent < 0))
+        room = res.energy_budget_j - times.link_energy_j
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f_cap = np.minimum(res.max_cpu_hz, np.sqrt(np.maximum(room, 0.0) / self.half_alpha_work))
+        if (f_cap < res.min_cpu_hz * (1 - 1e-12)).any():
+            return None
+        a = times.comm_s
+        lo = float(np.max(a + self.work / f_cap))
+        hi = max(float(np.max(a + self.work / res.min_cpu_hz)), lo)
+        fixed = float(coef.noise @ np.maximum(1.0 / self.batch - 1.0 / res.num_samples, 0.0)
+                      + coef.local * self.steps.max() ** 2 + coef.energy * times.link_energy_j.sum())
+
+        def cost(t: float) -> float:
+            f = np.maximum(res.min_cpu_hz, self.work / np.maximum(t - a, 1e-300))
+            return ((coef.gap + coef.drift * t) / self.mean_steps + coef.latency * t
+                    + coef.energy * float(self.half_alpha_work @ (f * f)))
+
+        x0, x1 = lo, hi
+        ratio = (np.sqrt(5.0) - 1.0) / 2.0
+        c, d = x1 - ratio * (x1 - x0), x0 + ratio * (x1 - x0)
+        fc, fd = cost(c), cost(d)
+        for _ in range(48):
+            if fc <= fd:
+                x1, d, fd = d, c, fc
+                c = x1 - ratio * (x1 - x0)
+                fc = cost(c)
+            else:
+                x0, c, fc = c, d, fd
+                d = x0 + ratio * (x1 - x0)
+                fd = cost(d)
+        t, val = min(((lo, cost(lo)), (c, fc), (d, fd), (hi, cost(hi))), key=lambda tv: tv[1])
+        slack = np.maximum(t - a, 1e-300)
+        f = np.clip(self.work / slack, res.min_cpu_hz, f_cap)
+        # d(energy)/d(slack) = -2 * (alpha/2) w f^2 / slack where the clock sits on the slack, else 0.
+        on_slack = self.work / slack > res.min_cpu_hz
+        marginal = np.where(on_slack, coef.energy * 2.0 * self.half_alpha_work * f * f / slack, 0.0)
+        return Valuation(val + fixed, t, f, power, marginal)
+
+
+@dataclass
+class SearchResult:
+    """The search's best forest, its exact resources and how it got there."""
+
+    parent: np.ndarray
+    resources: Resources
+    objective: float
+    moves: int = 0
+    reroots: int = 0
+    rounds: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class _Tour:
+    """Euler-tour bookkeeping of a forest: preorder positions, subtree ranges and subtree sums."""
+
+    def __init__(self, parent: np.ndarray) -> None:
+        n = len(parent)
+        kids = np.flatnonzero(parent >= 0)
+        roots = np.flatnonzero(parent < 0)
+        rows = np.r_[parent[kids], np.full(len(roots), n)]
+        cols = np.r_[kids, roots]
+        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
+        order = depth_first_order(graph, n, directed=True, return_predecessors=False)[1:]
+        self.order = order
+        self.tin = np.empty(n, np.int64)
+        self.tin[order] = np.arange(n)
+        size = np.ones(n, np.int64)
+        par = parent.tolist()
+        sz = size.tolist()
+        for v in order[::-1].tolist():
+            p = par[v]
+            if p >= 0:
+                sz[p] += sz[v]
+        self.size = np.asarray(sz, np.int64)
+        self.tout = self.tin + self.size - 1
+
+    def subtree_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum of `values` over every satellite's subtree."""
+        c = np.r_[0.0, np.cumsum(values[self.order])]
+        return c[self.tout + 1] - c[self.tin]
+
+    def subtree_max(self, values: np.ndarray) -> np.ndarray:
+        """Max of `values` over every satellite's subtree (sparse table over the preorder)."""
+        seq = values[self.order]
+        table = [seq]
+        span = 1
+        while 2 * span <= len(seq):
+            prev = table[-1]
+            table.append(np.maximum(prev[:-span], prev[span:]))
+            span *= 2
+        lo, hi = self.tin, self.tout + 1
+        length = hi - lo
+        j = np.floor(np.log2(np.maximum(length, 1))).astype(int)
+        out = np.empty(len(lo))
+        for level in np.unique(j):
+            sel = j == level
+            tab = table[level]
+            out[sel] = np.maximum(tab[lo[sel]], tab[hi[sel] - (1 << level)])
+        return out
+
+    def outside_max(self, values: np.ndarray, tree_of: np.ndarray) -> np.ndarray:
+        """Max of `values` over each satellite's own tree minus its subtree (-inf when empty)."""
+        seq = values[self.order]
+        pre = np.maximum.accumulate(seq)
+        suf = np.maximum.accumulate(seq[::-1])[::-1]
+        # Trees occupy contiguous preorder ranges; restrict prefix/suffix maxima to each tree's range.
+        tree_seq = tree_of[self.order]
+        starts = np.r_[0, np.flatnonzero(np.diff(tree_seq)) + 1]
+        ends = np.r_[starts[1:], len(seq)] - 1
+        seg = np.repeat(np.arange(len(starts)), ends - starts + 1)
+        pre_local = np.empty_like(seq)
+        suf_local = np.empty_like(seq)
+        for s, e in zip(starts.tolist(), ends.tolist()):
+            pre_local[s:e + 1] = np.maximum.accumulate(seq[s:e + 1])
+            suf_local[s:e + 1] = np.maximum.accumulate(seq[s:e + 1][::-1])[::-1]
+        del pre, suf
+        pos_seg = seg[self.tin]
+        before = np.where(self.tin > starts[pos_seg], pre_local[np.maximum(self.tin - 1, 0)], -np.inf)
+        after = np.where(self.tout < ends[pos_seg], suf_local[np.minimum(self.tout + 1, len(seq) - 1)], -np.inf)
+        return np.maximum(before, after)
+
+
+def _screen(problem: SpanningProblem, parent: np.ndarray, val: Valuation, arc_tail: np.ndarray, arc_head: np.ndarray,
+            arc_time_up: np.ndarray, arc_time_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First-order objective change of every re-parent move (tail -> head), and which moves are legal."""
+    times = forest_times(problem, parent, val.tx_power_w)
+    tour = _Tour(parent)
+    tree = times.tree
+    g = val.slack_value
+    g_sub = tour.subtree_sum(g)
+    g_tree = np.bincount(tree, weights=g, minlength=problem.num_nodes)
+    d_rel_sub = tour.subtree_max(times.down_path_s) - times.down_path_s  # deepest dispatch below v, relative
+    d_out = tour.outside_max(times.down_path_s, tree)
+    dmax = np.zeros(problem.num_nodes)
+    np.maximum.at(dmax, tree, times.down_path_s)
+    v, u = arc_tail, arc_head
+    deg = tree_degrees(parent)
+    legal = (parent[v] >= 0) & (parent[v] != u) & (deg[u] < problem.resources.terminals[u])
+    legal &= ~((tour.tin[u] >= tour.tin[v]) & (tour.tin[u] <= tour.tout[v]))
+    new_up = times.up_path_s[u] + arc_time_up
+    new_down = times.down_path_s[u] + arc_time_down
+    same = tree[u] == tree[v]
+    tu, tv = tree[u], tree[v]
+    rest_u = np.where(same, d_out[v], dmax[tu])
+    new_dmax_u = np.maximum(rest_u, new_down + d_rel_sub[v])
+    new_dmax_v = np.where(same, new_dmax_u, d_out[v])
+    delta_sub = (new_up - times.up_path_s[v]) + (new_dmax_u - dmax[tv])
+    est = g_sub[v] * delta_sub
+    est += (g_tree[tu] - np.where(same, g_sub[v], 0.0)) * (new_dmax_u - dmax[tu])
+    est += np.where(same, 0.0, (g_tree[tv] - g_sub[v]) * (np.maximum(new_dmax_v, 0.0) - dmax[tv]))
+    return est, legal
+
+
+def _reroot(parent: np.ndarray, new_root: int) -> np.ndarray:
+    """The same tree hung from `new_root`: reverse the parent pointers on its path to the old root."""
+    out = parent.copy()
+    prev, node = -1, int(new_root)
+    while node >= 0:
+        nxt = int(parent[node])
+        out[node] = prev
+        prev, node = node, nxt
+    return out
+
+
+def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, objective: float, *,
+                 deadline: float, batch: int = 6, max_rounds: int = 4) -> SearchResult:
+    """Improve `parent` by re-parent and re-root moves until no move helps or `deadline` (perf_counter) passes."""
+    parent = parent.copy()
+    n = problem.num_nodes
+    idle = np.full(n, problem.min_idle_s)
+    e = problem.edges
+    arc_tail, arc_head = np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]]
+    arc_edge = np.r_[np.arange(len(e)), np.arange(len(e))]
+    pmax = problem.resources.max_tx_power_w
+    knee = problem.max_rate_bps / problem.rate_per_watt[arc_edge]
+    up_t, _ = link_costs(problem, arc_edge, np.clip(knee, problem.resources.min_tx_power_w[arc_tail], pmax[arc_tail]))
+    down_t, _ = link_costs(problem, arc_edge, np.clip(knee, problem.resources.min_tx_power_w[arc_head], pmax[arc_head]))
+    out = SearchResult(parent.copy(), res, objective)
+    k_roots = int((parent < 0).sum())
+    for rnd in range(max_rounds):
+        if time.perf_counter() > deadline or n < 3:
+            break
+        valuer = ForestValuer(problem, res.local_steps, res.batch_size, idle)
+        cur = valuer.value(parent)
+        if cur is None:
+            break
+        moved = 0
+        rerooted = 0
+        stalled = False
+        while not stalled and time.perf_counter() < deadline:
+            stalled = True
+            est, legal = _screen(problem, parent, cur, arc_tail, arc_head, up_t, down_t)
+            cand = np.flatnonzero(legal & (est < 0))
+            cand = cand[np.argsort(est[cand], kind="stable")][: 4 * batch]
+            best_val, best_parent = cur, None
+            tried = 0
+            for i in cand.tolist():
+                trial = parent.copy()
+                trial[arc_tail[i]] = arc_head[i]
+                v = valuer.value(trial)
+                tried += 1
+                if v is not None and v.value < best_val.value * (1 - 1e-9):
+                    best_val, best_parent = v, trial
+                if best_parent is not None and tried >= batch:
+                    break
+            if best_parent is None and rerooted < 2 * k_roots:
+                best_parent, best_val = _try_reroots(problem, parent, valuer, cur)
+                if best_parent is not None:
+                    rerooted += 1
+            if best_parent is not None:
+                parent, cur = best_parent, best_val
+                moved += 1
+                stalled = False
+        new_res, costs = optimal_resources(problem, parent, idle)
+        out.history.append({"phase": "search", "round": rnd, "moves": moved, "reroots": rerooted,
+                            "objective": costs.objective, "seconds": 0.0})
+        out.moves += moved
+        out.reroots += rerooted
+        out.rounds = rnd + 1
+        improved = costs.objective < out.objective * (1 - 1e-9)
+        if improved:
+            out.parent, out.resources, out.objective = parent.copy(), new_res, costs.objective
+        res = new_res
+        if not improved or moved == 0:
+            break
+    return out
+
+
+def _try_reroots(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer, cur: Valuation,
+                 count: int = 6) -> tuple[np.ndarray | None, Valuation]:
+    """Try the most central satellites of each tree (least up+down path extremes) as its root."""
+    times = forest_times(problem, parent, cur.tx_power_w)
+    eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(problem.num_nodes, bool)
+    best_val, best_parent = cur, None
+    # A satellite on the critical path near the middle shortens the slowest branch: rank by how far the
+    # tree's extreme finish time is from the satellite's own up/down path.
+    score = times.up_path_s + times.down_path_s
+    for root in np.flatnonzero(parent < 0).tolist():
+        members = np.flatnonzero(times.tree == root)
+        if len(members) < 3:
+            continue
+        order = members[np.argsort(np.abs(score[members] - 0.5 * score[members].max()), kind="stable")]
+        for cand in order[:count].tolist():
+            if cand == root or not eligible[cand]:
+                continue
+            trial = _reroot(parent, cand)
+            v = valuer.value(trial)
+            if v is not None and v.value < best_val.value * (1 - 1e-9):
+                best_val, best_parent = v, trial
+    return best_parent, best_val
+
+
+def spt_start(problem: SpanningProblem, k: int, candidates: int = 10) -> np.ndarray | None:
+    """Best degree-bounded link-time shortest-path forest over the most central roots (valued at default steps)."""
+    weight = cap_link_times(problem)
+    centres = central_satellites(problem, weight, candidates)
+    eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(problem.num_nodes, bool)
+    centres = [c for c in centres.tolist() if eligible[c]] or np.flatnonzero(eligible)[:candidates].tolist()
+    best, best_val = None, np.inf
+    n = problem.num_nodes
+    e_lo = problem.step_bounds()[0]
+    valuer = ForestValuer(problem, np.full(n, e_lo), problem.batch_limits()[0], np.full(n, problem.min_idle_s))
+    for c in centres:
+        roots = spread_roots(problem, c, k, weight)
+        parent = degree_bounded_spt(problem, roots, weight)
+        if parent is None:
+            continue
+        try:
+            validate_forest(problem, parent)
+        except Exception:  # noqa: BLE001 - an unusable growth is simply not a candidate
+            continue
+        v = valuer.value(parent)
+        value = v.value if v is not None else np.inf
+        if best is None or value < best_val:
+            best, best_val = parent, value
+    return best
