@@ -47,11 +47,11 @@ from optimization.forests import validate_forest
 from optimization.problem import SpanningProblem
 
 #: Points of the geometric grid over the round time before the golden-section refinement.
-T_GRID = 40
+T_GRID = 32
 #: Golden-section iterations inside the best grid bracket.
-T_REFINE = 24
+T_REFINE = 20
 #: Multipliers tried per step cap (log-spaced around A / m^2), plus 0 and "all at the cap".
-LAMBDAS = 14
+LAMBDAS = 10
 
 
 @dataclass(frozen=True)
@@ -194,8 +194,12 @@ class _SlackModel:
             s2 = np.sqrt(np.sqrt(a * slack**2 / (3.0 * self.ce * ha * k**3)))
         lo = np.broadcast_to(self.b_lo, b_top.shape)
         hi = np.maximum(b_top, lo)
-        pts = [np.clip(np.nan_to_num(p, nan=0.0, posinf=1e300), lo, hi) for p in (s1, s2, bend)]
-        cands = np.stack([lo, hi] + [g(p) for p in pts for g in (np.floor, np.ceil)], axis=-1)
+        # The batch cost is convex in B: its continuous minimiser is the stationary point of the piece it
+        # falls in (clock at f_min below `bend`, on the slack above), else the bend itself.
+        s1, s2 = np.nan_to_num(s1, nan=0.0, posinf=1e300), np.nan_to_num(s2, nan=0.0, posinf=1e300)
+        star = np.where(s1 <= bend, s1, np.where(s2 >= bend, s2, bend))
+        star = np.clip(np.nan_to_num(star, nan=0.0, posinf=1e300), lo, hi)
+        cands = np.stack([np.floor(star), np.ceil(star)], axis=-1)
         cands = np.clip(cands, lo[..., None], hi[..., None])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             cost, f = self._cost(cands, slack[..., None])
@@ -218,7 +222,7 @@ class _Choice:
     clock: np.ndarray
 
 
-def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float) -> _Choice | None:
+def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float, lambdas: int = 0) -> _Choice | None:
     """Best step/batch/clock assignment at round time t (Lagrangian over m, every step cap)."""
     cost, batch, clock = model.best(t)
     if not np.isfinite(cost[:, 0]).all():
@@ -228,7 +232,7 @@ def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float)
     n_steps = len(steps)
     best: _Choice | None = None
     base = coef.latency * t
-    lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, LAMBDAS)) + [np.inf]
+    lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, lambdas or LAMBDAS)) + [np.inf]
     rows = np.arange(len(rho))
     for lam in lams:
         q = cost - (lam if np.isfinite(lam) else 1e300) * rho[:, None] * steps[None, :]
@@ -244,6 +248,45 @@ def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float)
         if np.isfinite(total[j]) and (best is None or total[j] < best.value):
             pick = idx[:, j]
             best = _Choice(float(total[j]), t, steps[pick], batch[rows, pick], clock[rows, pick])
+    return best
+
+
+def _held_steps_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float,
+                   steps: np.ndarray) -> _Choice | None:
+    """Best batches and clocks at round time t with every satellite's step count held."""
+    cost, batch, clock = model.best(t)
+    col = (steps - model.steps[0]).astype(np.int64)[:, None]
+    c = np.take_along_axis(cost, col, 1)[:, 0]
+    if not np.isfinite(c).all():
+        return None
+    value = (coef.latency * t + (coef.gap + coef.drift * t) / float(rho @ steps) + coef.local * steps.max() ** 2
+             + c.sum())
+    return _Choice(float(value), t, steps, np.take_along_axis(batch, col, 1)[:, 0], np.take_along_axis(clock, col, 1)[:, 0])
+
+
+def _golden(value, lo: float, hi: float, iters: int) -> _Choice | None:
+    """Golden-section search of `value(t) -> _Choice | None` on [lo, hi]; the best choice evaluated."""
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = lo, hi
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = value(c), value(d)
+    best = min((x for x in (fc, fd) if x is not None), key=lambda x: x.value, default=None)
+    for _ in range(iters):
+        vc = fc.value if fc else np.inf
+        vd = fd.value if fd else np.inf
+        # Infeasible points lie below the feasible range (too little slack): move right.
+        if vc <= vd and fc is not None:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = value(c)
+            new = fc
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = value(d)
+            new = fd
+        if new is not None and (best is None or new.value < best.value):
+            best = new
     return best
 
 
@@ -288,28 +331,19 @@ def optimal_resources(problem: SpanningProblem, parent: np.ndarray,
             f"smallest work at any clock on this forest (tree transmissions take {times.link_energy_j[i]:.4g} J)"
         )
     best, i = min(feasible, key=lambda ci: ci[0].value)
-    # Golden-section refinement inside the bracket around the best grid point.
-    a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - ratio * (b - a), a + ratio * (b - a)
-    fc, fd = _best_at(model, coef, rho, c), _best_at(model, coef, rho, d)
-    for _ in range(T_REFINE):
-        vc = fc.value if fc else np.inf
-        vd = fd.value if fd else np.inf
-        for cand in (fc, fd):
-            if cand is not None and cand.value < best.value:
-                best = cand
-        if vc <= vd:
-            b, d, fd = d, c, fc
-            c = b - ratio * (b - a)
-            fc = _best_at(model, coef, rho, c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + ratio * (b - a)
-            fd = _best_at(model, coef, rho, d)
-    for cand in (fc, fd):
-        if cand is not None and cand.value < best.value:
-            best = cand
+    # Block coordinate descent from the best grid point: the round time by golden-section search with the
+    # steps held (each satellite's cost is convex in its slack), then the steps by a dense multiplier sweep
+    # at that time. Every step keeps the best assignment seen, so the value never rises.
+    lo_t = grid[max(i - 1, 0)]
+    for _ in range(3):
+        held = _golden(lambda t, e=best.steps: _held_steps_at(model, coef, rho, t, e), lo_t, hi, T_REFINE)
+        if held is not None and held.value < best.value * (1 - 1e-12):
+            best = held
+        dense = _best_at(model, coef, rho, best.t, lambdas=8 * LAMBDAS)
+        if dense is None or dense.value >= best.value * (1 - 1e-12):
+            break
+        best = dense
+        lo_t = lo
     res = problem.resources
     out = Resources(
         cpu_hz=np.clip(best.clock, res.min_cpu_hz, res.max_cpu_hz),
