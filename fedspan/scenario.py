@@ -136,8 +136,12 @@ class Scenario:
         return lat[0], lon[0]
 
     def problem(self, snapshot: Snapshot, available: np.ndarray, sample_weight: np.ndarray,
-                num_trees: int) -> tuple[SpanningProblem, np.ndarray]:
-        """The round's SpanningProblem over the available satellites, and their global indices."""
+                num_trees: int, energy_budget_j: np.ndarray | None = None) -> tuple[SpanningProblem, np.ndarray]:
+        """The round's SpanningProblem over the available satellites, and their global indices.
+
+        ``energy_budget_j`` (N,) caps each satellite's energy this round (J) below the configured
+        per-round budget, e.g. the battery left paced over the rounds left.
+        """
         available = np.asarray(available, bool) & np.asarray(snapshot.active, bool)
         nodes = np.flatnonzero(available)
         if len(nodes) == 0:
@@ -152,6 +156,8 @@ class Scenario:
         samples = np.maximum(np.asarray(sample_weight, float)[nodes], self.config.batch_bounds[0])
         sub = SatelliteResources(**{name: np.asarray(getattr(res, name))[nodes] for name in res.__dataclass_fields__})
         sub.num_samples = samples
+        if energy_budget_j is not None:
+            sub.energy_budget_j = np.minimum(sub.energy_budget_j, np.asarray(energy_budget_j, float)[nodes])
         root_eligible = self.ground_links(snapshot.time_s).visible[nodes] if self.config.roots_see_ground else None
         c = self.config
         problem = SpanningProblem(

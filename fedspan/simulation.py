@@ -250,6 +250,13 @@ class Simulation:
         active = np.isfinite(lat) & np.isfinite(lon)
         return state.stream.update(time_s, np.where(active, lat, 0.0), np.where(active, lon, 0.0))
 
+    def round_budget(self, budget_left: np.ndarray, round_index: int) -> np.ndarray | None:
+        """What the planner may spend per satellite this round: the battery left paced over the rounds left (J)."""
+        if not np.isfinite(self.config.energy_budget_j):
+            return None
+        rounds_left = max(self.config.rounds - round_index, 1)
+        return np.maximum(budget_left, 0.0) / rounds_left
+
     def step(self, state: SimulationState, ledger: EnergyLedger) -> RoundMetrics:
         """Run round ``state.next_round`` and advance ``state`` and ``ledger`` in place."""
         c, n = self.config, self.num_satellites
@@ -264,7 +271,8 @@ class Simulation:
         ctx = RoundContext(round_index=r, time_s=time_s, snapshot=snapshot, scenario=self.scenario,
                            available=available, sample_weight=sample_weight, holder=state.holder,
                            local_steps=c.local_steps, batch_size=c.batch_size, mix_every=c.mix_every,
-                           rng=np.random.default_rng([c.seed, r, 2]))
+                           rng=np.random.default_rng([c.seed, r, 2]),
+                           energy_budget_j=self.round_budget(budget_left, r))
         plan = self.strategy.plan_round(ctx)
         _check_plan(plan, n, self.num_models, self.strategy.name)
         cost = planned = self.strategy.round_cost(ctx, plan)

@@ -48,6 +48,8 @@ class RoundContext:
     batch_size: int  # default B_n
     mix_every: int
     rng: np.random.Generator  # seeded by (seed, round): plans are reproducible
+    #: (N,) J the planner may spend per satellite this round (the battery left paced over the rounds left); None: no limit
+    energy_budget_j: np.ndarray | None = None
 
 
 @dataclass
