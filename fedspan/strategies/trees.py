@@ -100,6 +100,7 @@ class FedSpan(ForestStrategy):
         except OptimizationError as exc:
             # A round must still happen: fall back to the warm start with default resources, flagged.
             return np.asarray(distance_forest(problem, _trees(problem))), {"info": {"fallback": str(exc)}}
+        sca_steps = [h for h in plan.history if h.get("phase") == "sca" and "iteration" in h]
         return np.asarray(plan.parent), {
             "cpu_hz": np.asarray(plan.cpu_hz, float), "tx_power_w": np.asarray(plan.tx_power_w, float),
             "local_steps": np.maximum(np.rint(plan.local_steps), 1).astype(np.int64),
@@ -108,9 +109,10 @@ class FedSpan(ForestStrategy):
             "info": {"status": str(plan.status), "fallback": plan.fallback, "source": plan.source,
                      "warnings": list(plan.warnings), "predicted_latency_s": plan.latency_s,
                      "predicted_energy_j": plan.energy_j, "objective": plan.objective, "bound": plan.bound,
-                     "warm_start_objective": plan.warm_start_objective, "sca_iterations": sum(1 for h in plan.history if h.get("phase") == "sca" and "iteration" in h),
-                     "sca_objective": [float(h["objective"]) for h in plan.history],
-                     "sca_phase": [str(h.get("phase", "")) for h in plan.history],
+                     "warm_start_objective": plan.warm_start_objective, "sca_iterations": len(sca_steps),
+                     "sca_objective": [float(h["objective"]) for h in sca_steps],
+                     "phases": [{"phase": str(h.get("phase", "")), "source": str(h.get("source", "")),
+                                 "objective": float(h["objective"])} for h in plan.history if "iteration" not in h],
                      "timings": dict(plan.timings)}}
 
 
