@@ -126,6 +126,7 @@ def constellation_info(
     """
     import numpy as np
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from fedspan.scenario import load_constellation
@@ -133,7 +134,7 @@ def constellation_info(
     con = load_constellation(constellation, skip_bad_tles)
     alt = con.propagate(con.epoch, [0.0]).altitudes_km()[0]
     incl = np.array([t.inclination_deg for t in con.tles])
-    table = Table(title=f"{constellation}", show_header=False)
+    table = Table(title=escape(constellation), show_header=False)
     table.add_row("satellites", str(len(con)))
     table.add_row("dropped (SGP4 fails at epoch)", str(len(con.dropped)))
     table.add_row("orbital planes (inferred)", str(len(np.unique(con.plane_ids))))
@@ -163,6 +164,8 @@ def _scenario_options(constellation: Optional[str], preset: Optional[str]) -> st
         return preset
     if constellation is None:
         return "small"
+    if constellation not in WALKER_PRESETS and Path(constellation).is_dir():
+        raise typer.BadParameter(f"{constellation} is a directory, not a TLE file", param_hint="--constellation")
     if constellation not in WALKER_PRESETS and not Path(constellation).is_file():
         raise typer.BadParameter(f"no such TLE file: {constellation}", param_hint="--constellation")
     return constellation
@@ -197,11 +200,21 @@ def _parse_faults(text: Optional[str], ctx: typer.Context) -> list[dict[str, Any
 
     if text is None:
         return list(ctx.meta.get("faults", []))
-    source = Path(text).read_text(encoding="utf-8") if Path(text).is_file() else text
+    source = text
+    if not text.lstrip().startswith(("[", "{")):  # inline JSON may be longer than any file name
+        try:
+            source = Path(text).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise typer.BadParameter(f"{text}: not a UTF-8 text file ({exc.reason} at byte {exc.start})",
+                                     param_hint="--faults") from None
+        except OSError as exc:
+            raise typer.BadParameter(f"{text}: neither a JSON list of faults nor a readable file "
+                                     f"({exc.strerror or exc})", param_hint="--faults") from None
     try:
         faults = json.loads(source)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"not a JSON list of faults nor a JSON file: {exc}", param_hint="--faults") from None
+        where = "" if source is text else f"{text}: "
+        raise typer.BadParameter(f"{where}not a JSON list of faults: {exc}", param_hint="--faults") from None
     if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
         raise typer.BadParameter("expected a JSON list of objects such as "
                                  '[{"round": 2, "kind": "satellite", "satellite": 5}]', param_hint="--faults")
@@ -262,6 +275,36 @@ def _progress() -> "Progress":
                     TimeElapsedColumn(), TextColumn("{task.fields[status]}"), transient=False)
 
 
+def _out_dir(value: Any) -> Path:
+    """An output folder option: refuses "" (which would silently mean the current folder)."""
+    if isinstance(value, Path):
+        return value
+    if not str(value).strip():
+        raise typer.BadParameter("must not be empty (write . for the current folder)", param_hint="--out")
+    return Path(value)
+
+
+def _seed(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> int:
+    """--seed as an integer in [0, 2**63), named in the error when it is not one."""
+    text = str(value).strip()
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0 or seed >= 2**63:
+        raise typer.BadParameter(f"'{text}' is not an integer seed in 0 .. 2**63-1", param_hint="--seed")
+    return seed
+
+
+def _finite(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """Reject inf and nan for options that are a number of seconds or a rate."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number", param_hint=f"--{param.name.replace('_', '-')}")
+    return value
+
+
 # --- option declarations (reused by plan, run, compare) ---------------------------------------
 def _opt(default: Any, *names: str, help: str, panel: str = _SCENARIO_HELP, **kw: Any) -> Any:
     return typer.Option(default, *names, help=help, rich_help_panel=panel, **kw)
@@ -271,7 +314,7 @@ ConstellationOpt = _opt(None, "--constellation", "-c", help="TLE file (2- or 3-l
 PresetOpt = _opt(None, "--preset", help="Walker preset: small (default), starlink-shell1, iridium, oneweb.")
 StartOpt = _opt(None, "--start", help="Start time, ISO-8601 UTC (default: the newest TLE epoch).")
 RoundsOpt = _opt(10, "--rounds", help="Number of rounds.", min=1)
-IntervalOpt = _opt(600.0, "--round-interval", help="Seconds between round starts.", min=1e-3)
+IntervalOpt = _opt(600.0, "--round-interval", help="Seconds between round starts.", min=1e-3, callback=_finite)
 TreesOpt = _opt("1", "--trees", help="Trees K of the spanning forest, or 'auto' (the planner picks K).")
 WeightsOpt = _opt("1,0.1,0.1", "--weights", help="Objective weights loss,energy,latency, each term normalised by "
                   "the distance-MST round with default resources (default: learning first).")
@@ -282,7 +325,8 @@ GroundOpt = _opt(None, "--ground-stations", help="CSV of ground stations (name,l
 RootsGroundOpt = _opt(False, "--roots-see-ground", help="Roots must see a ground station.")
 SkipBadOpt = _opt(False, "--skip-bad-tles", help="Drop malformed TLE records (counted in a warning) instead of "
                   "stopping at the first one.")
-SeedOpt = _opt(0, "--seed", help="Random seed (data split, initial model, mini-batches).")
+SeedOpt = _opt("0", "--seed", help="Random seed, 0 .. 2**63-1 (data split, initial model, mini-batches).",
+              callback=_seed)
 DatasetOpt = _opt("digits", "--dataset", help="digits (bundled), mnist, fashion-mnist, satimage, eurosat, cifar10.",
                   panel=_LEARNING_HELP)
 DataRootOpt = _opt(None, "--data-root", help="Folder/file of a downloaded dataset.", panel=_LEARNING_HELP)
@@ -308,7 +352,7 @@ _SHARED_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("start", Optional[str], StartOpt), ("rounds", int, RoundsOpt), ("round_interval", float, IntervalOpt),
     ("trees", str, TreesOpt), ("weights", str, WeightsOpt), ("terminals", int, TerminalsOpt),
     ("link_policy", str, PolicyOpt), ("neighbors", int, NeighborsOpt), ("ground_stations", Optional[Path], GroundOpt),
-    ("roots_see_ground", bool, RootsGroundOpt), ("skip_bad_tles", bool, SkipBadOpt), ("seed", int, SeedOpt),
+    ("roots_see_ground", bool, RootsGroundOpt), ("skip_bad_tles", bool, SkipBadOpt), ("seed", str, SeedOpt),
     ("dataset", str, DatasetOpt), ("data_root", Optional[Path], DataRootOpt), ("max_train", Optional[int], MaxTrainOpt),
     ("max_test", Optional[int], MaxTestOpt), ("partition", str, PartitionOpt), ("alpha", float, AlphaOpt),
     ("model", str, ModelOpt), ("lr", float, LrOpt), ("local_steps", int, StepsOpt), ("batch_size", int, BatchOpt),
@@ -345,7 +389,8 @@ def plan_command(
     strategy_option: Optional[list[str]] = StrategyOptOpt,
     model_bits: Optional[float] = _opt(None, "--model-bits", panel=_LEARNING_HELP, min=1.0,
                                        help="Model size in bits (default: size of --model)."),
-    out: Path = typer.Option(Path("runs/plan"), "--out", "-o", help="Output folder (plan.json, PNGs)."),
+    out: Path = typer.Option(Path("runs/plan"), "--out", "-o", help="Output folder (plan.json, PNGs).",
+                             parser=_out_dir),
     **shared: Any,
 ) -> None:
     """Plan every round: ISL graphs over the horizon and the optimizer's forest + resources.
@@ -357,7 +402,10 @@ def plan_command(
       fedspan plan --preset small --rounds 5
       fedspan plan --constellation starlink.tle --rounds 3 --trees auto --weights 1,1,0.5 -o runs/starlink
     """
-    from fedspan.horizon import PlannedRound, plan_horizon, write_plan
+    from fedspan.horizon import PlannedRound, PlanWriter, plan_horizon
+    from fedspan.interrupts import exit_code, what
+    from fedspan.progress import ProgressReporter
+    from fedspan.runlock import lock_output_folder
     from fedspan.simulation import build_scenario, plan_sample_weights
 
     opts = dict(ctx.params)
@@ -366,27 +414,33 @@ def plan_command(
         scenario, bits = build_scenario(sim, model_bits)
         weights_n = plan_sample_weights(sim, scenario.num_satellites)
         policy = _make_policy(sim)
-    out.mkdir(parents=True, exist_ok=True)
-    options = {**opts, "model_bits": bits, "constellation": sim.constellation}
-    done: list[PlannedRound] = []
-    plan_path = out / "plan.json"
-    with _progress() as bar:
-        task = bar.add_task(f"planning {scenario.num_satellites} satellites", total=sim.rounds, status="")
+    with lock_output_folder(out, "fedspan plan"):
+        options = {**opts, "model_bits": bits, "constellation": sim.constellation}
+        done: list[PlannedRound] = []
+        writer = PlanWriter(out / "plan.json", scenario, options)
+        config_path = _write_config(out, "plan", opts)
+        with ProgressReporter(f"planning {scenario.num_satellites} satellites", sim.rounds) as bar:
 
-        def on_round(record: PlannedRound) -> None:
-            done.append(record)
-            write_plan(plan_path, done, scenario, options)  # each round is on disk as soon as it is planned
-            bar.update(task, advance=1, status=f"round {record.round}: {record.latency_s:.3g} s, "
-                                               f"{record.energy_j:.3g} J")
+            def on_round(record: PlannedRound) -> None:
+                done.append(record)
+                writer.update(done)  # rewritten at most ~10% of the time: linear in the rounds, not quadratic
+                bar.advance(len(done), f"round {record.round}: {record.latency_s:.3g} s, {record.energy_j:.3g} J")
+                if len(done) < sim.rounds:
+                    bar.working(_planning_what(len(done), scenario.num_satellites, sim.strategy))
 
-        try:
-            plan_horizon(scenario, policy, sim.rounds, sim.round_interval_s, weights_n, local_steps=sim.local_steps,
-                         batch_size=sim.batch_size, mix_every=sim.mix_every, seed=sim.seed, on_round=on_round)
-        except KeyboardInterrupt:
-            bar.stop()
-            typer.echo(f"interrupted: {len(done)} planned round(s) saved in {plan_path}", err=True)
-            raise typer.Exit(130)
-    files = [plan_path, _write_config(out, "plan", opts)]
+            try:
+                bar.working(_planning_what(0, scenario.num_satellites, sim.strategy))
+                plan_horizon(scenario, policy, sim.rounds, sim.round_interval_s, weights_n,
+                             local_steps=sim.local_steps, batch_size=sim.batch_size, mix_every=sim.mix_every,
+                             seed=sim.seed, on_round=on_round)
+            except KeyboardInterrupt as exc:
+                bar.stop()
+                writer.flush(done)
+                typer.echo(f"{what(exc)}: {len(done)} planned round(s) of {sim.rounds} saved in {writer.path}",
+                           err=True)
+                raise typer.Exit(exit_code(exc)) from None
+        plan_path = writer.flush(done)
+    files = [plan_path, config_path]
     files += _plan_figures(out, scenario, done)
     _print_plan_summary(done, scenario)
     _write_outputs_note(files)
@@ -394,8 +448,25 @@ def plan_command(
 
 def _status(message: str) -> Any:
     from rich.console import Console
+    from rich.markup import escape
 
-    return Console(stderr=True).status(message)
+    return Console(stderr=True).status(escape(message))
+
+
+def _planning_what(round_index: int, satellites: int, strategy: str) -> str:
+    """What planning round ``round_index`` involves (the planner reports no per-cluster progress yet)."""
+    text = f"planning round {round_index} ({satellites} satellites"
+    if strategy == "fedspan":
+        try:
+            from optimization.planner import SolveOptions
+
+            opts = SolveOptions()
+            whole, size = int(opts.whole_up_to), int(opts.cluster_size)
+        except (ImportError, AttributeError, TypeError, ValueError):
+            whole = size = 0
+        if size and satellites > whole:
+            text += f", about {-(-satellites // size)} clusters of <= {size}"
+    return text + ")"
 
 
 def _write_config(out: Path, command: str, opts: dict[str, Any]) -> Path:
@@ -438,15 +509,22 @@ def _print_plan_summary(done: list, scenario: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"Fed-Span plan: {scenario.num_satellites} satellites, {len(done)} round(s)")
-    for col in ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "SCA steps", "plan s", "status"):
+    for col in ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "from", "plan s", "status"):
         table.add_column(col, justify="right", no_wrap=col != "status")
+    warnings: list[str] = []
     for p in done:
         bound = p.solver.get("bound")
         status = "fallback" if p.solver.get("fallback") else str(p.solver.get("status", "-"))
+        notes = list(p.solver.get("warnings") or [])
+        warnings.extend(f"round {p.round}: {w}" for w in notes)
         table.add_row(str(p.round), p.time_utc[11:19], str(len(p.roots)), str(p.max_depth), f"{p.latency_s:.3g}",
                       f"{p.energy_j:.3g}", "-" if bound is None else f"{bound:.3g}",
-                      str(p.solver.get("sca_iterations", "-")), f"{p.solver.get('plan_time_s', 0.0):.1f}", status)
-    Console().print(table)
+                      str(p.solver.get("source") or "-"), f"{p.solver.get('plan_time_s', 0.0):.1f}",
+                      status + (" (!)" if notes else ""))
+    console = Console()
+    console.print(table)
+    for line in warnings:  # a phase that failed or was cut short is said, not hidden
+        console.print(f"warning: {line}", markup=False, highlight=False)
 
 
 @app.command("run")
@@ -462,7 +540,8 @@ def run_command(
                                      max=0.999),
     energy_budget: float = typer.Option(float("inf"), help="Battery per satellite for the whole run, J.", min=0.0),
     resume: bool = typer.Option(True, help="Resume from the output folder's checkpoint if there is one."),
-    out: Path = typer.Option(Path("runs/run"), "--out", "-o", help="Output folder (metrics, checkpoint, PNGs)."),
+    out: Path = typer.Option(Path("runs/run"), "--out", "-o", help="Output folder (metrics, checkpoint, PNGs).",
+                             parser=_out_dir),
     **shared: Any,
 ) -> None:
     """Plan + train: federated learning over the constellation, with per-round metrics.
@@ -483,24 +562,49 @@ def run_command(
     if plan is not None:
         overrides.update(strategy="replay", strategy_options={"plan_file": str(plan)})
     sim = _simulation_config(opts, ctx, **overrides)
-    out.mkdir(parents=True, exist_ok=True)
-    files = [_write_config(out, "run", opts)]
-    result = _run_with_progress(sim, f"{sim.strategy} on {sim.constellation}")
+    files: list[Path] = []
+
+    def on_start(first_round: int) -> None:  # the folder is locked and its checkpoint accepted
+        files.append(_write_config(out, "run", opts))
+
+    result = _run_with_progress(sim, f"{sim.strategy} on {sim.constellation}", on_start)
     files += result.output_files + _run_figures(out, {sim.strategy: result})
     _print_run_summary({sim.strategy: result})
     _write_outputs_note(files)
 
 
-def _run_with_progress(sim: Any, label: str) -> Any:
+def _run_with_progress(sim: Any, label: str, on_start: Optional[Callable[[int], None]] = None) -> Any:
+    """run_simulation with a progress bar (log lines when piped); Ctrl-C/SIGTERM say what was kept."""
+    from fedspan.interrupts import exit_code, what
+    from fedspan.progress import ProgressReporter
     from fedspan.simulation import run_simulation
 
-    with _progress() as bar:
-        task = bar.add_task(label, total=sim.rounds, status="")
+    done = {"rounds": 0, "started": False}
+    with ProgressReporter(label, sim.rounds) as bar:
 
-        def progress(done: int, total: int, m: Any) -> None:
-            bar.update(task, completed=done, status=f"acc {m.test_accuracy:.3f}, t = {m.time_s:.0f} s")
+        def started(first_round: int) -> None:
+            done.update(rounds=first_round, started=True)
+            bar.advance(first_round, f"resumed after round {first_round - 1}" if first_round else "")
+            bar.working(f"round {first_round}")
+            if on_start is not None:
+                on_start(first_round)
 
-        return run_simulation(sim, progress=progress)
+        def progress(count: int, total: int, m: Any) -> None:
+            done["rounds"] = count
+            bar.advance(count, f"acc {m.test_accuracy:.3f}, t = {m.time_s:.0f} s")
+            if count < total:
+                bar.working(f"round {count}")
+
+        try:
+            return run_simulation(sim, progress=progress, on_start=started)
+        except KeyboardInterrupt as exc:
+            bar.stop()
+            out = sim.output_dir
+            kept = (f"{done['rounds']} completed round(s) of {sim.rounds} kept in {out} (checkpoint.pt, "
+                    f"metrics.csv); run the same command again to resume") if done["started"] and out else \
+                "nothing was written"
+            typer.echo(f"{what(exc)}: {kept}", err=True)
+            raise typer.Exit(exit_code(exc)) from None
 
 
 def _columns(result: Any) -> dict[str, list[float]]:
@@ -556,7 +660,8 @@ def _print_run_summary(results: dict[str, Any]) -> None:
 def compare_command(
     ctx: typer.Context,
     strategies: str = typer.Option("all", help="Comma-separated policies, or 'all'."),
-    out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Output folder (CSV, per-method runs, PNGs)."),
+    out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Output folder (CSV, per-method runs, PNGs).",
+                             parser=_out_dir),
     **shared: Any,
 ) -> None:
     """Fed-Span against the baselines on the same scenario, clock, energy ledger and data.
@@ -578,13 +683,16 @@ def compare_command(
     if unknown or not names:
         raise typer.BadParameter(f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
                                  f"(choose from {', '.join(known)})", param_hint="--strategies")
-    out.mkdir(parents=True, exist_ok=True)
-    files = [_write_config(out, "compare", opts)]
-    results: dict[str, Any] = {}
-    for name in names:
-        sim = _simulation_config(opts, ctx, strategy=name, output_dir=str(out / name), resume=False)
-        results[name] = _run_with_progress(sim, f"{name:>12}")
-    files += _write_comparison(out, results) + _run_figures(out, results)
+    from fedspan.runlock import lock_output_folder
+
+    sims = {name: _simulation_config(opts, ctx, strategy=name, output_dir=str(out / name), resume=False)
+            for name in names}
+    with lock_output_folder(out, "fedspan compare"):
+        files = [_write_config(out, "compare", opts)]
+        results: dict[str, Any] = {}
+        for name, sim in sims.items():
+            results[name] = _run_with_progress(sim, f"{name:>12}")
+        files += _write_comparison(out, results) + _run_figures(out, results)
     _print_run_summary(results)
     _write_outputs_note(files)
 
@@ -623,24 +731,59 @@ def _error_types() -> tuple[type[BaseException], ...]:
     return (FedSpanError, OptimizationError, OrbitsError, OSError, ValueError)
 
 
+def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
+                      line: Optional[str] = None) -> str:
+    """Warnings as ``warning: message`` (no source line) unless --debug."""
+    if _DEBUG["on"]:
+        import warnings
+
+        return warnings._formatwarning_orig(message, category, filename, lineno, line)  # type: ignore[attr-defined]
+    return f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}\n"
+
+
+def _usage_line(exc: Any) -> str:
+    """A click usage error as one line: the message and where to get help."""
+    import click
+
+    text = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and isinstance(exc, click.UsageError):
+        return f"error: {text} (see '{ctx.command_path} --help')"
+    return f"error: {text}"
+
+
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point of the `fedspan` console script."""
+    """Entry point of the `fedspan` console script: every failure is one line and a non-zero exit code.
+
+    Exit codes: 0 success, 1 bad input or a failed run, 2 bad usage, 130 Ctrl-C, 143 SIGTERM.
+    """
+    import warnings
+
+    from fedspan.interrupts import exit_code, handle_sigterm
+
+    if not hasattr(warnings, "_formatwarning_orig"):
+        warnings._formatwarning_orig = warnings.formatwarning  # type: ignore[attr-defined]
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    handle_sigterm()
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="fedspan", standalone_mode=False)
+        code = command.main(args=argv, prog_name="fedspan", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # usage errors: bad option values, unknown options, missing files
-        exc.show()
+        print(_usage_line(exc), file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt):
-        print("interrupted: completed rounds are saved in the output folder", file=sys.stderr)
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt) as exc:
+        cause = exc.__cause__ if isinstance(exc, typer.Abort) and exc.__cause__ is not None else exc
+        print("interrupted: completed rounds are kept in the output folder", file=sys.stderr)
+        sys.exit(exit_code(cause))
     except _error_types() as exc:
         if _DEBUG["on"]:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
         sys.exit(1)
+    if isinstance(code, int) and code:  # typer.Exit(n) under standalone_mode=False is returned, not raised
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
