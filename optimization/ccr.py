@@ -1,60 +1,228 @@
-"""The CCRs of a spanning forest with K roots, checked exactly on integral points (x over arcs, r over nodes).
+"""The CCR (continuous constraint representation) of rooted spanning forests with K roots, as the solver uses it.
 
-one parent per non-root: sum_m x_nm + r_n = 1;  sum r = K;  sum x = N - K;  degree sum_m (x_nm + x_mn) <= M_n;
-no cycles: depth labels d in [1, N] with d_n >= x_nm (d_m + 1) (MTZ, O(arcs)); binariness: sum x = sum x^2.
+This module is the single definition of the topology constraints of the signomial program:
+`optimization.formulation.build_program` calls `build_ccr` and puts its tables, unchanged, into the
+program that the SCA solves; `TopologyCCR.violation` checks a point against exactly those rows.
+
+Variables (positive, stored as logs like every other variable of the program)
+  x_a  arc indicator, arc a = (tail n -> parent m), in [eps, 1]
+  r_n  root indicator, in [eps, 1]; pinned to eps where `root_eligible` is False
+  o_n  auxiliary: o_n >= sum of n's out-arcs (its best value is that sum)
+  D_n  depth label, D_n = exp(step * l_n) with l_n in [0, N - 1] (log D in [0, (N - 1) step])
+A floor eps = `floor_value(N)` > 0 is needed because log 0 does not exist. Write
+x^ = (x - eps) / (1 - eps) and r^ likewise: x = eps means "arc unused" (x^ = 0), x = 1 "arc used" (x^ = 1).
+
+**Integral point.** A point whose x and r all lie in {eps, 1} (x^, r^ in {0, 1}). Claim, tested by brute
+force over every such point of small graphs (tests/test_opt_ccr.py): an integral point extends to a point
+that satisfies every row below (with o and the labels at their best values) if and only if its used arcs
+and roots form a rooted spanning forest of the candidate arcs with exactly K roots, every root eligible
+and every tree degree <= terminals.
+
+Rows (each written in x^, r^; all are affine in x^, r^, hence exact at integral points):
+  one parent per non-root  sum_out x^ + r^ = 1, as  (a) o_n + r_n <= 1 + eps * outdeg_n with o_n >= sum_out x
+                            (posynomials) and (b) sum_out x^ + r^ >= 1 - slack (the reverse side, condensed)
+  K roots                  sum r^ = K, as  (c) sum r^ <= K (posynomial) and (d) sum r^ >= K - slack (condensed)
+  degree                   (e) sum_in x^ + sum_out x^ <= M_n (posynomial in x and o; only where the
+                            candidate degree exceeds M_n; elsewhere acyclicity already bounds it)
+  no cycles                (f) MTZ depth labels: l_n >= l_m + 1 - N (1 - x~_a) for arc n -> m, with the
+                            log-scaled indicator x~ = 1 + log(x) / (-log eps), in {0, 1} at integral points.
+                            In the program's variables: x_a * exp(step) * D_m / D_n <= 1, one monomial per
+                            arc (an affine row in log space: no cone, no condensation); step = 1 / (2 N).
+Why these choices
+  * Equalities. A signomial equality p(x) = 1 written as p <= 1 plus the AM-GM condensation of p >= 1
+    pins the iterate: AM-GM is tight only where the terms are proportional to the condensation
+    weights, so p <= 1 and (monomial <= p) >= 1 leave exactly the current point and the SCA can never
+    move the topology. The reverse side is therefore required up to `slack` < 1 instead: integral
+    points take the values sum x^ + r^ in {0, 1, 2, ...} and sum r^ in {0, ..., N}, so ">= 1 - slack"
+    and "<= 1" admit exactly 1, and ">= K - slack" with "<= K" exactly K. Fractional points get a
+    band of width `slack` (in x^ units) to move in; the SCA iterates stay feasible for these rows.
+  * Acyclicity. The single-commodity flow needs a conservation equality per node (a second set of
+    signomial equalities, each with its own band) and cones for g <= (N - K) x^. The depth labels in
+    log space are one affine row per arc. At an unused arc (x = eps) the row reads
+    l_n >= l_m + 1 - N, implied by l in [0, N - 1]; at a used arc l_n >= l_m + 1, so a directed cycle of
+    used arcs has no labels, and a forest takes l = depth.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from scipy.optimize import linprog
 
-from optimization.formulation import Arcs
-from optimization.problem import SpanningProblem
+from optimization.posynomials import Layout, Table, TableBuilder, condense_groups
 
-
-def linear_ccr_mask(problem: SpanningProblem, num_trees: int, x: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """For a batch of points (rows of x (M, A) and r (M, N)): all CCRs except the depth labels hold."""
-    n = problem.num_nodes
-    arcs = Arcs.all_of(problem)
-    x, r = np.atleast_2d(x).astype(float), np.atleast_2d(r).astype(float)
-    out_sum = np.zeros((len(x), n))
-    np.add.at(out_sum.T, arcs.tail, x.T)
-    incident = out_sum.copy()
-    np.add.at(incident.T, arcs.head, x.T)
-    binary = np.isclose((x - x**2).sum(1), 0) & np.isclose((r - r**2).sum(1), 0)
-    return (
-        binary
-        & np.isclose(out_sum + r, 1).all(1)
-        & np.isclose(r.sum(1), num_trees)
-        & np.isclose(x.sum(1), n - num_trees)
-        & (incident <= problem.resources.terminals + 1e-9).all(1)
-    )
+#: Default band of the reverse (condensed) sides of the two equalities, in x^ units; any value in (0, 1)
+#: keeps the integral points exact.
+DEFAULT_SLACK = 0.5
+TOPOLOGY_BLOCKS = ("x", "r", "o", "d")
+FREE = 15.0  # |log| bound on the auxiliary o (same as the program's other auxiliaries)
 
 
-def has_depth_labels(problem: SpanningProblem, x: np.ndarray) -> bool:
-    """Whether labels d in [1, N] with d_tail >= x (d_head + 1) exist (an LP feasibility problem)."""
-    n = problem.num_nodes
-    arcs = Arcs.all_of(problem)
-    used = np.flatnonzero(np.asarray(x) > 0.5)
-    if len(used) == 0:
-        return True
-    rows = np.zeros((len(used), n))
-    rows[np.arange(len(used)), arcs.head[used]] += 1.0
-    rows[np.arange(len(used)), arcs.tail[used]] -= 1.0
-    lp = linprog(np.zeros(n), A_ub=rows, b_ub=-np.ones(len(used)), bounds=[(1, n)] * n, method="highs")
-    return lp.status == 0
+def floor_value(num_nodes: int) -> float:
+    """eps, the value of an unused arc / a non-root's r (x = eps means x^ = 0)."""
+    return min(1e-2, 0.5 / (num_nodes + 1))
 
 
-def satisfies_ccr(problem: SpanningProblem, num_trees: int, x: np.ndarray, r: np.ndarray) -> bool:
-    """All CCRs at one integral point."""
-    return bool(linear_ccr_mask(problem, num_trees, x, r)[0]) and has_depth_labels(problem, x)
+def depth_step(num_nodes: int) -> float:
+    """log-depth increment per tree level: N * step = 1/2 <= -log eps, so unused arcs never bind."""
+    return 0.5 / max(num_nodes, 1)
 
 
-def parent_from_point(problem: SpanningProblem, x: np.ndarray) -> np.ndarray:
-    """Parent array encoded by an integral x (-1 where a node sends on no arc)."""
-    arcs = Arcs.all_of(problem)
-    parent = np.full(problem.num_nodes, -1)
-    used = np.asarray(x) > 0.5
-    parent[arcs.tail[used]] = arcs.head[used]
+@dataclass
+class TopologyCCR:
+    """The CCR rows on the program's layout: posynomials <= 1, monomials <= 1, and reverse groups >= 1."""
+
+    layout: Layout
+    num_nodes: int
+    num_trees: int
+    tail: np.ndarray
+    head: np.ndarray
+    eps: float
+    step: float
+    slack: float
+    #: posynomial groups <= 1: (a) o >= sum_out x and o + r <= C, (c) sum r <= K, (e) degree
+    upper: Table
+    #: one-term rows <= 1 (affine in log space): (f) the depth labels
+    monomial: Table
+    #: groups whose sum must be >= 1 (terms pre-divided by the bound): (b) and (d); condensed by the SCA
+    reverse: Table
+    lower: np.ndarray  # log boxes of the topology blocks, indexed like layout (other entries unused)
+    upper_box: np.ndarray
+
+    # ---- evaluation of exactly these rows ----
+    def box_indices(self) -> np.ndarray:
+        """Positions in z of the topology blocks."""
+        return np.concatenate([self.layout.index(b) for b in TOPOLOGY_BLOCKS])
+
+    def violation(self, z: np.ndarray) -> float:
+        """Largest relative violation of any CCR row or topology box at z (0 when feasible)."""
+        return float(self.violations(np.asarray(z)[None, :])[0])
+
+    def violations(self, zs: np.ndarray) -> np.ndarray:
+        """`violation` for every row of `zs` (a batch of points)."""
+        zs = np.atleast_2d(zs)
+        idx = self.box_indices()
+        worst = [
+            (self.upper.group_sums_many(zs) - 1.0).max(axis=1, initial=0.0),
+            np.expm1(self.monomial.coef + np.asarray(self.monomial.matrix @ zs.T).T).max(axis=1, initial=0.0),
+            (1.0 - self.reverse.group_sums_many(zs)).max(axis=1, initial=0.0),
+            np.maximum(self.lower[idx] - zs[:, idx], zs[:, idx] - self.upper_box[idx]).max(axis=1, initial=0.0),
+        ]
+        return np.maximum(np.max(worst, axis=0), 0.0)
+
+    def condensation(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """AM-GM weights per reverse term and constants per reverse group at z (tight at z)."""
+        return condense_groups(self.reverse, z)
+
+    # ---- integral points ----
+    def labels(self, zx: np.ndarray) -> np.ndarray:
+        """Least log-depth labels for arc values exp(zx) (rows of a batch, or one point): the best values.
+
+        Iterates l_tail = max(l_tail, l_head + step + log x) from 0; if any labels exist the iteration stays
+        below them, so exceeding the box (returned as is, so `violation` sees it) proves that none exist.
+        """
+        weight = (np.atleast_2d(zx) + self.step).T  # (A, M)
+        d = np.zeros((self.num_nodes, weight.shape[1]))
+        cap = self.upper_box[self.layout.slices["d"]]
+        for _ in range(self.num_nodes + 1):  # a longest path has at most N - 1 arcs
+            new = d.copy()
+            np.maximum.at(new, self.tail, d[self.head] + weight)
+            done = np.array_equal(new, d)
+            d = new
+            if done or (d > cap[:, None] + self.step).any(axis=0).all():
+                break
+        return d.T
+
+    def integral_points(self, x_used: np.ndarray, r_used: np.ndarray) -> np.ndarray:
+        """Log-points for 0/1 patterns (rows of x_used (M, A), r_used (M, N)) with o and labels at their best.
+
+        Blocks other than the topology ones are 0 (no CCR row reads them).
+        """
+        x_used, r_used = np.atleast_2d(x_used).astype(bool), np.atleast_2d(r_used).astype(bool)
+        L, le = self.layout, np.log(self.eps)
+        zs = np.zeros((len(x_used), L.size))
+        zx = np.where(x_used, 0.0, le)
+        zs[:, L.slices["x"]] = zx
+        zs[:, L.slices["r"]] = np.where(r_used, 0.0, le)
+        out = np.zeros((len(x_used), self.num_nodes))
+        np.add.at(out.T, self.tail, np.exp(zx).T)
+        lo = self.lower[L.slices["o"]]
+        zs[:, L.slices["o"]] = np.maximum(np.log(np.maximum(out, 1e-300)), lo)
+        zs[:, L.slices["d"]] = self.labels(zx)
+        return zs
+
+
+def build_ccr(
+    layout: Layout,
+    num_nodes: int,
+    tail: np.ndarray,
+    head: np.ndarray,
+    num_trees: int,
+    terminals: np.ndarray,
+    root_eligible: np.ndarray | None = None,
+    slack: float = DEFAULT_SLACK,
+) -> TopologyCCR:
+    """The CCR rows and boxes for arcs (tail -> head) on `layout` (which must hold blocks x, r, o, d)."""
+    if not 0.0 < slack < 1.0:
+        raise ValueError(f"slack must lie in (0, 1) for the CCR to be exact, got {slack}")
+    n, a, k = num_nodes, len(tail), int(num_trees)
+    eps, step = floor_value(n), depth_step(n)
+    le = np.log(eps)
+    L = layout
+    tail, head = np.asarray(tail, np.int64), np.asarray(head, np.int64)
+    nodes, arc_ids = np.arange(n), np.arange(a)
+    outdeg = np.bincount(tail, minlength=n)
+    senders = np.flatnonzero(outdeg > 0)
+    cap_one = 1.0 + eps * outdeg  # sum_out x + r at a one-hot integral point
+    lower, upper_box = np.zeros(L.size), np.zeros(L.size)
+
+    def box(name: str, lo, hi) -> None:
+        lower[L.slices[name]], upper_box[L.slices[name]] = lo, hi
+
+    eligible = np.ones(n, bool) if root_eligible is None else np.asarray(root_eligible, bool)
+    box("x", le, 0.0)
+    box("r", le, np.where(eligible, 0.0, le))
+    box("o", -FREE, np.log(cap_one))
+    box("d", 0.0, (n - 1) * step)
+
+    up = TableBuilder(L)
+    gid = np.full(n, -1)
+    gid[senders] = up.new_groups(len(senders))
+    up.add(0.0, gid[tail], ("x", arc_ids, 1.0), ("o", tail, -1.0))  # (a) sum_out x <= o
+    gid[senders] = up.new_groups(len(senders))
+    up.add(-np.log(cap_one[senders]), gid[senders], ("o", senders, 1.0))  # (a) o + r <= 1 + eps outdeg
+    up.add(-np.log(cap_one[senders]), gid[senders], ("r", senders, 1.0))
+    g = up.new_groups(1)  # (c) sum r^ <= K
+    up.add(-np.log(k * (1 - eps) + n * eps), np.full(n, g[0]), ("r", nodes, 1.0))
+    cand_deg = np.bincount(np.r_[tail, head], minlength=n) // 2
+    tight = np.flatnonzero(cand_deg > terminals)
+    if len(tight):  # (e) sum_in x^ + sum_out x^ <= M: in x, sum_in x + o <= M (1 - eps) + eps (in + out arcs)
+        gid = np.full(n, -1)
+        gid[tight] = up.new_groups(len(tight))
+        cap = np.log(np.asarray(terminals, float) * (1 - eps) + eps * 2 * cand_deg)
+        sel = np.flatnonzero(gid[head] >= 0)
+        up.add(-cap[head[sel]], gid[head[sel]], ("x", sel, 1.0))
+        up.add(-cap[tight], gid[tight], ("o", tight, 1.0))
+
+    mono = TableBuilder(L)  # (f) x_a exp(step) D_head / D_tail <= 1
+    mono.add(step, arc_ids, ("x", arc_ids, 1.0), ("d", head, 1.0), ("d", tail, -1.0))
+
+    rev = TableBuilder(L)  # terms divided by the bound: sum >= 1
+    low_one = np.log((1 - slack) * (1 - eps) + eps * (outdeg + 1))  # (b) sum_out x^ + r^ >= 1 - slack
+    rev.add(-low_one[tail], tail, ("x", arc_ids, 1.0))
+    rev.add(-low_one, nodes, ("r", nodes, 1.0))
+    rev.add(-np.log((k - slack) * (1 - eps) + n * eps), np.full(n, n), ("r", nodes, 1.0))  # (d) sum r^ >= K - slack
+    return TopologyCCR(L, n, k, tail, head, eps, step, slack, up.build(), mono.build(), rev.build(), lower, upper_box)
+
+
+def topology_layout(num_nodes: int, num_arcs: int) -> dict[str, int]:
+    """Block sizes of the topology variables (the program puts these first)."""
+    return {"x": num_arcs, "r": num_nodes, "o": num_nodes, "d": num_nodes}
+
+
+def parent_from_point(num_nodes: int, tail: np.ndarray, head: np.ndarray, x_used: np.ndarray) -> np.ndarray:
+    """Parent array of a 0/1 arc pattern (-1 where a node sends on no arc)."""
+    parent = np.full(num_nodes, -1)
+    used = np.asarray(x_used) > 0.5
+    parent[np.asarray(tail)[used]] = np.asarray(head)[used]
     return parent

@@ -1,11 +1,13 @@
 """The Fed-Span signomial program in log space (units GHz, Mbit, s, J, W): tables, bounds, condensations.
 
-Variables (all positive, stored as logs): arc indicators x (child -> parent) and o = sum of a node's
-out-arcs, CPU clock f, power P, local steps e, batch B; per arc the air times lu/ld; per node the time
+Variables (all positive, stored as logs): the topology block of `optimization.ccr` (arc indicators x
+(child -> parent), root indicators r, o >= the sum of a node's out-arcs, depth labels d; its rows are
+the exact CCR of rooted spanning forests with K roots and enter this program unchanged), CPU clock f, power P, local steps e, batch B; per arc the air times lu/ld; per node the time
 its partial sum is ready (tu) and has reached the parent (ts), the time the parent holds the new model
 (tr) and the node does (td), and the air times au/ad and propagation delay dl of its own parent link;
 the variance factor v >= 1/B - 1/D, round latency T, mean steps s <= sum rho e, and u >= max e.
 With `fixed=True` the topology is the given forest (x = 1 on its arcs) and only resources move.
+The SCA can start from an integral forest (`initial_point`) or from a fractional point (`fractional_point`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scipy.optimize import linprog
+
 from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares
 from optimization.defaults import Resources
-from optimization.evaluate import objective_scales
-from optimization.posynomials import Layout, Table, TableBuilder, condense
+from optimization.evaluate import mixing_costs, objective_scales
+from optimization.ccr import DEFAULT_SLACK, TopologyCCR, build_ccr, floor_value, topology_layout
+from optimization.errors import OptimizationError
+from optimization.posynomials import Layout, Table, TableBuilder, condense, stack
 from optimization.problem import SpanningProblem
 
 GHZ, MBIT = 1e9, 1e6
@@ -82,11 +88,20 @@ class SignomialProgram:
     rho: np.ndarray
     num_samples: np.ndarray
     penalty: float
+    ccr: TopologyCCR | None = None
+    #: (latency s, energy J) per round of the root-to-root exchange, in the objective of a fixed forest
+    mixing: tuple[float, float] = (0.0, 0.0)
 
     @property
     def penalty_numerator(self) -> float:
-        """N - K, the value of sum x at an integral point: the penalty is (N - K) / sum x^2, 1 when binary."""
-        return float(max(self.problem.num_nodes - self.num_trees, 1))
+        """N, about sum x^2 + sum r^2 at an integral point (N - K arcs and K roots at 1): the penalty
+        N / (sum x^2 + sum r^2) is about 1 there and larger at fractional points."""
+        return float(self.problem.num_nodes)
+
+    def _binary_logs(self, z: np.ndarray) -> np.ndarray:
+        """log x and log r stacked (the variables the binariness penalty reads)."""
+        L = self.layout
+        return np.r_[z[L.slices["x"]], z[L.slices["r"]]]
 
     # ---- condensations (signomial constraints and the binariness penalty) ----
     def condensation(self, z: np.ndarray) -> dict[str, np.ndarray | float]:
@@ -107,10 +122,9 @@ class SignomialProgram:
             "k_var": b2 * np.log(inv_d) + ent,
         }
         if not self.fixed:
-            zx = z[L.slices["x"]]
-            w3, k3 = condense(zx)
-            w4, k4 = condense(2.0 * zx)
-            out.update(w_edges=w3, k_edges=k3, w_square=w4, k_square=k4)
+            w3, k3 = self.ccr.condensation(z)  # reverse sides of the CCR equalities
+            w4, k4 = condense(2.0 * self._binary_logs(z))
+            out.update(w_reverse=w3, k_reverse=k3, w_square=w4, k_square=k4)
         return out
 
     # ---- exact numpy evaluation (never the condensed forms) ----
@@ -118,8 +132,7 @@ class SignomialProgram:
         """True objective of the signomial program at z (penalty evaluated exactly)."""
         value = float(self.objective.group_sums(z).sum())
         if not self.fixed and self.penalty > 0:
-            zx = z[self.layout.slices["x"]]
-            value += self.penalty * self.penalty_numerator / np.exp(2 * zx).sum()
+            value += self.penalty * self.penalty_numerator / np.exp(2 * self._binary_logs(z)).sum()
         return value
 
     def violation(self, z: np.ndarray) -> float:
@@ -134,9 +147,8 @@ class SignomialProgram:
         worst.append(np.exp(z[L.slices["s"]][0]) / (self.rho @ steps) - 1.0)
         need = 1.0 / np.exp(z[L.slices["B"]]) - 1.0 / self.num_samples
         worst.append(float(np.max(need * np.exp(z[L.slices["B"]]) - np.exp(z[L.slices["v"]] + z[L.slices["B"]]))))
-        if not self.fixed:
-            target = self.problem.num_nodes - self.num_trees
-            worst.append(1.0 - np.exp(z[L.slices["x"]]).sum() / target if target > 0 else 0.0)
+        if not self.fixed:  # the CCR's posynomial and monomial rows are in posy/linear; add its reverse sides
+            worst.append(float(np.max(1.0 - self.ccr.reverse.group_sums(z), initial=0.0)))
         return max(0.0, max(worst))
 
     def decode(self, z: np.ndarray) -> tuple[np.ndarray | None, Resources]:
@@ -151,19 +163,29 @@ class SignomialProgram:
         )
         return x, res
 
+    def decode_roots(self, z: np.ndarray) -> np.ndarray | None:
+        """Root indicators r at z (None when fixed); r = 1 marks a root, r = eps a non-root."""
+        return None if self.fixed else np.exp(z[self.layout.slices["r"]])
+
 
 def edge_floor(num_nodes: int) -> float:
-    """Smallest arc value: small enough that depth labels <= N never bind on unused arcs."""
-    return min(1e-2, 0.5 / (num_nodes + 1))
+    """Smallest arc value (the CCR's eps: x = eps means the arc is unused)."""
+    return floor_value(num_nodes)
 
 
-def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed: bool, penalty: float = 0.05) -> SignomialProgram:
-    """Assemble bounds, posynomial/monomial tables and objective for `arcs` (a forest's arcs when fixed)."""
+def build_program(
+    problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed: bool, penalty: float = 0.05, slack: float = DEFAULT_SLACK
+) -> SignomialProgram:
+    """Assemble bounds, posynomial/monomial tables and objective for `arcs` (a forest's arcs when fixed).
+
+    When not fixed, the topology rows are `optimization.ccr.build_ccr`'s (exact CCR of rooted spanning
+    forests with `num_trees` roots; `slack` is the band of its condensed reverse sides, in (0, 1)).
+    """
     n, a = problem.num_nodes, len(arcs.tail)
     per_node = ("f", "P", "e", "B", "tu", "ts", "tr", "td", "au", "ad", "dl", "v")
     sizes = {**{k: n for k in per_node}, "lu": a, "ld": a, "T": 1, "s": 1, "u": 1}
     if not fixed:
-        sizes = {"x": a, "o": n, **sizes}
+        sizes = {**topology_layout(n, a), **sizes}
     L = Layout(sizes)
     res = problem.resources
     nodes = np.arange(n)
@@ -179,10 +201,12 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
     box("e", e_lo, e_hi)
     box("B", b_lo, b_hi)
     box("u", np.exp(-FREE), e_hi)
+    ccr = None
     if not fixed:
-        box("x", edge_floor(n), 1.0)
-        box("o", np.exp(-FREE), 1.0)
-    decision = np.concatenate([L.index(k) for k in ("x", "f", "P", "e", "B") if k in L])
+        ccr = build_ccr(L, n, arcs.tail, arcs.head, num_trees, res.terminals, problem.root_eligible, slack)
+        topo = ccr.box_indices()
+        lower[topo], upper[topo] = ccr.lower[topo], ccr.upper_box[topo]
+    decision = np.concatenate([L.index(k) for k in ("x", "r", "f", "P", "e", "B") if k in L])
 
     bits = problem.model_bits / MBIT
     rpw = problem.rate_per_watt[arcs.edge] / MBIT
@@ -205,21 +229,6 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
         gid[nodes_] = posy.new_groups(len(nodes_))
         return gid
 
-    if not fixed:
-        gid = per_sender(senders)  # at most one parent: sum of out-arcs <= o <= 1 (a root has none)
-        posy.add(0.0, gid[tail], X, ("o", tail, -1.0))
-        cand_deg = np.bincount(np.r_[tail, head], minlength=n) // 2
-        tight = np.flatnonzero(cand_deg > res.terminals)
-        if len(tight):  # degree = in-arcs + o <= terminals, plus what floor-valued unused arcs carry:
-            # at most eps per arc touching the node, in either direction (a root's out-arcs all count).
-            gid = per_sender(tight)
-            cap = np.log(res.terminals + 2 * edge_floor(n) * cand_deg)
-            sel = np.flatnonzero(gid[head] >= 0)
-            posy.add(-cap[head[sel]], gid[head[sel]], ("x", sel, 1.0))
-            posy.add(-cap[tight], gid[tight], ("o", tight, 1.0))
-        # No separate depth labels here: the up-time recursion below already is an MTZ system (a cycle of
-        # x = 1 arcs would need tu_n > tu_n since link times are positive), and the rounding builds an exact
-        # forest anyway. The depth-label form of the CCRs lives in optimization.ccr for the exactness checks.
     # A node's own parent link, summed over its out-arcs: at an integral point each sum is the one chosen
     # arc's value. Summing per node costs one cone per arc instead of one per arc and recursion.
     gid = per_sender(senders)
@@ -265,18 +274,31 @@ def build_program(problem: SpanningProblem, arcs: Arcs, num_trees: int, *, fixed
         lin.add(np.log(bits / rpw), arc_ids, ("P", sender, -1.0), (block, arc_ids, -1.0))
         lin.add(np.log(bits / rmax), arc_ids, (block, arc_ids, -1.0))
 
-    obj = _objective_table(problem, L, arcs, senders, num_trees, kappa * gcycles)
+    mixing = (0.0, 0.0)
+    if fixed and num_trees > 1:  # the roots are known: the root-to-root exchange is a constant share per round
+        mix_t, mix_e = mixing_costs(problem, np.setdiff1d(nodes, arcs.tail))
+        mixing = (mix_t / problem.learning.mix_every, mix_e / problem.learning.mix_every)
+    obj = _objective_table(problem, L, arcs, senders, num_trees, kappa * gcycles, mixing)
     k_pen = penalty * (problem.weights.loss + problem.weights.energy + problem.weights.latency)
+    posy_table, lin_table = posy.build(), lin.build()
+    if ccr is not None:  # the CCR's rows, unchanged, first
+        posy_table, lin_table = stack(ccr.upper, posy_table), stack(ccr.monomial, lin_table)
     return SignomialProgram(
         problem, arcs, num_trees, fixed, L, lower, upper, decision,
-        posy.build(), lin.build(), obj, data_shares(res.num_samples), res.num_samples.astype(float), k_pen,
+        posy_table, lin_table, obj, data_shares(res.num_samples), res.num_samples.astype(float), k_pen, ccr, mixing,
     )
 
 
 def _objective_table(
-    problem: SpanningProblem, L: Layout, arcs: Arcs, senders: np.ndarray, num_trees: int, energy_coef: np.ndarray
+    problem: SpanningProblem, L: Layout, arcs: Arcs, senders: np.ndarray, num_trees: int, energy_coef: np.ndarray,
+    mixing: tuple[float, float] = (0.0, 0.0),
 ) -> Table:
-    """w_loss * bound / scale + w_energy * energy / scale + w_latency * T / scale as one posynomial."""
+    """w_loss * bound / scale + w_energy * energy / scale + w_latency * T / scale as one posynomial.
+
+    `mixing` = (latency, energy) of the root-to-root exchange per round, constants of a fixed forest (as in
+    `evaluate`); the topology program leaves them out (they depend on which satellites are roots).
+    """
+    mix_t, mix_e = mixing
     n, a = problem.num_nodes, len(arcs.tail)
     lc, w = problem.learning, problem.weights
     sb, se, st = objective_scales(problem)
@@ -291,8 +313,8 @@ def _objective_table(
         obj.add(lw + np.log(C_GAP * lc.initial_gap / (eta * lc.rounds)), one, ("s", None, -1.0))
         drift_coef = np.log(C_DRIFT * float(rho @ drift) / eta)
         obj.add(lw + drift_coef, one, ("T", None, 1.0), ("s", None, -1.0))
-        if problem.min_idle_s > 0:
-            obj.add(lw + drift_coef + np.log(problem.min_idle_s), one, ("s", None, -1.0))
+        if problem.min_idle_s + mix_t > 0:  # drift over idle time and the exchange's latency
+            obj.add(lw + drift_coef + np.log(problem.min_idle_s + mix_t), one, ("s", None, -1.0))
         noisy = np.flatnonzero(sigma2 > 0)
         obj.add(lw + np.log(C_NOISE * eta * beta * rho[noisy] * sigma2[noisy]), np.zeros(len(noisy), int), ("v", noisy, 1.0))
         zeta = cluster_dissimilarity(lc, num_trees)
@@ -303,41 +325,126 @@ def _objective_table(
         obj.add(lw + np.log(energy_coef), np.zeros(n, int), ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, 2.0))
         obj.add(lw, np.zeros(len(senders), int), ("P", senders, 1.0), ("au", senders, 1.0))
         obj.add(lw, np.zeros(a, int), ("x", arc_ids, 1.0), ("P", arcs.head, 1.0), ("ld", arc_ids, 1.0))
+        if mix_e > 0:
+            obj.add(lw + np.log(mix_e), one)
     if w.latency > 0:
         obj.add(np.log(w.latency / st), one, ("T", None, 1.0))
+        if mix_t > 0:
+            obj.add(np.log(w.latency / st * mix_t), one)
     return obj.build()
 
 
 def _longest_fixed_point(base: np.ndarray, src: np.ndarray, dst: np.ndarray, gain: np.ndarray, add: np.ndarray) -> np.ndarray:
-    """Least t with t >= base and t[dst] >= gain * t[src] + add on every arc (gains <= 1, no unit-gain cycle)."""
+    """Least t with t >= base and t[dst] >= gain * t[src] + add on every arc (gains <= 1, no unit-gain cycle).
+
+    At a fractional point the cycles' gains are below 1 and the iteration converges geometrically, so it
+    may take more than N rounds.
+    """
     t = base.copy()
-    for _ in range(len(base) + 1):
+    for _ in range(200 * (len(base) + 1)):
         new = t.copy()
         np.maximum.at(new, dst, gain * t[src] + add)
-        if np.allclose(new, t, rtol=1e-12, atol=0):
+        if np.allclose(new, t, rtol=1e-14, atol=0):
             return new
         t = new
     return t
 
 
 def initial_point(program: SignomialProgram, parent: np.ndarray, res: Resources) -> np.ndarray:
-    """Feasible log-point of the program at an integral forest and resources (the SCA warm start)."""
+    """Feasible log-point of the program at an integral forest and resources (the SCA warm start).
+
+    The topology block is the forest's integral point of the CCR: x = 1 on its arcs, eps elsewhere,
+    r = 1 at its roots and eps elsewhere (every arc of the forest must be among the program's arcs).
+    """
+    arcs = program.arcs
+    if program.fixed:
+        return _point(program, np.ones(len(arcs.tail)), None, res)
+    eps = program.ccr.eps
+    x = np.where(parent[arcs.tail] == arcs.head, 1.0, eps)
+    r = np.where(parent < 0, 1.0, eps)
+    return _point(program, x, r, res)
+
+
+def fractional_point(program: SignomialProgram, res: Resources) -> np.ndarray:
+    """A feasible fractional log-point of the (not fixed) program: an SCA start that favours no forest.
+
+    r^ = K / (number of eligible satellites) (a satellite without candidate arcs must be a root: r^ = 1),
+    x^ = (1 - r^) / outdeg spread evenly over each satellite's out-arcs, so every one-parent row holds
+    with equality and sum r^ = K. Where that breaks a degree row, an LP over the same linear rows picks
+    the most interior x^, r^ instead. Labels, o and times are then set to their least feasible values.
+    Raises OptimizationError when no fractional point exists (e.g. no eligible root where one is needed).
+    """
+    if program.fixed:
+        raise OptimizationError("a fixed-topology program has no fractional point: use initial_point")
+    P, arcs, ccr = program.problem, program.arcs, program.ccr
+    n, k, eps = P.num_nodes, program.num_trees, ccr.eps
+    tail, head = arcs.tail, arcs.head
+    outdeg = np.bincount(tail, minlength=n)
+    eligible = np.ones(n, bool) if P.root_eligible is None else np.asarray(P.root_eligible, bool)
+    forced = outdeg == 0
+    if (forced & ~eligible).any() or forced.sum() > k:
+        raise OptimizationError(f"no fractional start: {int(forced.sum())} satellites without candidate arcs "
+                                f"must be roots (K = {k}), or one of them may not be a root")
+    free = eligible & ~forced
+    r_hat = forced.astype(float)
+    if k > forced.sum():
+        if not free.any():
+            raise OptimizationError("no fractional start: no eligible root left")
+        r_hat[free] = (k - forced.sum()) / free.sum()
+    if (r_hat > 1).any():
+        raise OptimizationError(f"no fractional start: K = {k} exceeds the eligible satellites")
+    x_hat = (1.0 - r_hat[tail]) / np.maximum(outdeg[tail], 1)
+    touching = np.bincount(np.r_[tail, head], weights=np.r_[x_hat, x_hat], minlength=n)
+    cand_deg = np.bincount(np.r_[tail, head], minlength=n) // 2
+    tight = cand_deg > P.resources.terminals
+    if (touching[tight] > P.resources.terminals[tight] + 1e-12).any():
+        x_hat, r_hat = _interior_lp(n, k, tail, head, eligible, P.resources.terminals, tight)
+    x = eps + (1 - eps) * x_hat
+    r = np.where(eligible, eps + (1 - eps) * r_hat, eps)
+    return _point(program, x, r, res)
+
+
+def _interior_lp(n, k, tail, head, eligible, terminals, tight) -> tuple[np.ndarray, np.ndarray]:
+    """x^, r^ on the CCR's linear rows (one parent, K roots, degree) maximising the smallest entry."""
+    a = len(tail)
+    nv = a + n + 1  # x^, r^, t
+    eq = np.zeros((n + 1, nv))
+    eq[tail, np.arange(a)] = 1.0
+    eq[np.arange(n), a + np.arange(n)] = 1.0
+    eq[n, a:a + n] = 1.0
+    b_eq = np.r_[np.ones(n), k]
+    rows, b_ub = [], []
+    for v in np.flatnonzero(tight):
+        row = np.zeros(nv)
+        row[np.flatnonzero((tail == v) | (head == v))] = 1.0
+        rows.append(row)
+        b_ub.append(terminals[v])
+    floor = np.zeros((a + int(eligible.sum()), nv))  # t <= x^_a, t <= r^_n (eligible)
+    floor[np.arange(a), np.arange(a)] = -1.0
+    floor[a + np.arange(int(eligible.sum())), a + np.flatnonzero(eligible)] = -1.0
+    floor[:, -1] = 1.0
+    A_ub = np.vstack([np.array(rows).reshape(-1, nv), floor])
+    b_ub = np.r_[b_ub, np.zeros(len(floor))]
+    bounds = [(0, 1)] * a + [(0, 1 if e else 0) for e in eligible] + [(0, 1)]
+    lp = linprog(np.r_[np.zeros(a + n), -1.0], A_ub=A_ub, b_ub=b_ub, A_eq=eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if lp.status != 0:
+        raise OptimizationError("no fractional start: the CCR's linear rows (one parent, K roots, degree) are infeasible")
+    return np.clip(lp.x[:a], 0, 1), np.clip(lp.x[a:a + n], 0, 1)
+
+
+def _point(program: SignomialProgram, x: np.ndarray, r: np.ndarray | None, res: Resources) -> np.ndarray:
+    """Log-point with arc values x, root values r (None when fixed) and resources res; every auxiliary at
+    its least feasible value (o = out-sums, labels, air times, the time recursion)."""
     P, L, arcs = program.problem, program.layout, program.arcs
     n = P.num_nodes
     tail, head = arcs.tail, arcs.head
     z = np.zeros(L.size)
-    on_tree = parent[tail] == head
     values: dict[str, np.ndarray | float] = {}
     # Every auxiliary value is raised to the box floor *before* the times are derived from it: a root's
     # floor-weighted link sums can fall below e^-FREE, and raising them later would break ts >= tu + au + dl.
     floor = np.exp(-FREE)
-    if program.fixed:
-        x = np.ones(len(tail))
-    else:
-        eps = edge_floor(n)
-        outdeg = np.bincount(tail, minlength=n)
-        x = np.where(on_tree, 1.0 - (outdeg[tail] - 1) * eps, eps)
-        values.update(x=x, o=np.maximum(np.bincount(tail, weights=x, minlength=n), floor))
+    if not program.fixed:
+        values.update(x=x, r=r, o=np.maximum(np.bincount(tail, weights=x, minlength=n), floor))
     bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
     rpw = P.rate_per_watt[arcs.edge] / MBIT
     delay = P.delay_s[arcs.edge]
@@ -359,4 +466,6 @@ def initial_point(program: SignomialProgram, parent: np.ndarray, res: Resources)
     })
     for name, val in values.items():
         z[L.slices[name]] = np.log(val)
+    if not program.fixed:
+        z[L.slices["d"]] = program.ccr.labels(z[L.slices["x"]])[0]
     return np.clip(z, program.lower, program.upper)

@@ -14,6 +14,42 @@ from optimization.formulation import GHZ, MBIT, SignomialProgram, edge_floor
 from optimization.solvers import SolveRecord, solve_with_fallback
 
 
+def _table_terms(table, layout, var: dict) -> list:
+    """Each row of a log-space table as a CVXPY monomial exp(coef) * prod var ** power (for the CCR rows)."""
+    where = {}
+    for name, sl in layout.slices.items():
+        for i, col in enumerate(range(sl.start, sl.stop)):
+            where[col] = (name, i)
+    m = table.matrix.tocsr()
+    out = []
+    for row in range(len(table.coef)):
+        factors = [var[where[c][0]][where[c][1]] ** float(v) for c, v in zip(m.indices[m.indptr[row]:m.indptr[row + 1]],
+                                                                       m.data[m.indptr[row]:m.indptr[row + 1]]) if v != 0]
+        term = float(np.exp(table.coef[row]))
+        for f in factors:
+            term = term * f
+        out.append(term)
+    return out
+
+
+def _ccr_constraints(prog: SignomialProgram, var: dict, point: np.ndarray) -> list:
+    """The CCR of `optimization.ccr` (the program's single definition) term by term, reverse sides condensed."""
+    ccr, L = prog.ccr, prog.layout
+    cons = []
+    for name in ("x", "r", "o", "d"):
+        sl = L.slices[name]
+        cons += [var[name] >= np.exp(prog.lower[sl]), var[name] <= np.exp(prog.upper[sl])]
+    terms = _table_terms(ccr.upper, L, var)
+    for g in range(ccr.upper.num_groups):
+        cons.append(sum(terms[i] for i in np.flatnonzero(ccr.upper.group == g)) <= 1)
+    cons += [t <= 1 for t in _table_terms(ccr.monomial, L, var)]  # depth labels
+    terms, values = _table_terms(ccr.reverse, L, var), np.exp(ccr.reverse.log_terms(point))
+    for g in range(ccr.reverse.num_groups):
+        rows = np.flatnonzero(ccr.reverse.group == g)
+        cons.append(_monomial_below([terms[i] for i in rows], values[rows]) >= 1)
+    return cons
+
+
 def _monomial_below(terms: list, values: np.ndarray):
     """AM-GM monomial prod (t_i / w_i)^w_i <= sum t_i, with w_i the term shares at `values`."""
     w = values / values.sum()
@@ -47,23 +83,11 @@ class GPReferenceSubproblem:
             pw >= res.min_tx_power_w, pw <= res.max_tx_power_w,
             e >= e_lo, e <= e_hi, b >= b_lo, b <= b_hi, u <= e_hi,
         ]
-        for name in ("x", "f", "P", "e", "B"):  # trust region on log x
+        for name in ("x", "r", "f", "P", "e", "B"):  # trust region on log x
             if name in var:
                 cons += [var[name] <= np.exp(radius) * at[name], at[name] <= np.exp(radius) * var[name]]
         if not fixed:
-            eps = edge_floor(n)
-            cons += [x >= eps, x <= 1, var["o"] <= 1]
-            for node in range(n):
-                out = np.flatnonzero(arcs.tail == node)
-                if len(out):
-                    cons.append(cp.sum(x[out]) <= var["o"][node])
-                into = np.flatnonzero(arcs.head == node)
-                degree = (len(out) + len(into)) // 2
-                if degree > res.terminals[node]:
-                    cons.append(cp.sum(x[into]) + var["o"][node] <= res.terminals[node] + 2 * eps * degree)
-            target = n - prog.num_trees
-            if target > 0:
-                cons.append(_monomial_below([x[i] for i in range(a)], at["x"]) >= target)
+            cons += _ccr_constraints(prog, var, point)
         for i in range(a):
             c, m, edge = arcs.tail[i], arcs.head[i], arcs.edge[i]
             rpw = P.rate_per_watt[edge] / MBIT
@@ -122,9 +146,10 @@ class GPReferenceSubproblem:
         drift = np.broadcast_to(np.asarray(lc.drift_per_s, float), (n,))
         sigma2 = np.broadcast_to(np.asarray(lc.grad_variance, float), (n,))
         T, s, u = var["T"][0], var["s"][0], var["u"][0]
+        mix_t, mix_e = prog.mixing  # root-to-root exchange of a fixed forest, per round
         total = 0
         if w.loss > 0:
-            loss = C_GAP * lc.initial_gap / (eta * lc.rounds * s) + C_DRIFT * float(rho @ drift) * (T + P.min_idle_s) / (eta * s)
+            loss = C_GAP * lc.initial_gap / (eta * lc.rounds * s) + C_DRIFT * float(rho @ drift) * (T + P.min_idle_s + mix_t) / (eta * s)
             loss += C_NOISE * eta * beta * cp.sum(cp.multiply(rho * sigma2, var["v"]))
             loss += C_DRIFT_LOCAL * (eta * beta) ** 2 * cluster_dissimilarity(lc, prog.num_trees) * u**2
             total += w.loss / sb * loss
@@ -134,11 +159,12 @@ class GPReferenceSubproblem:
             senders = np.unique(arcs.tail)
             links = cp.sum(cp.multiply(var["P"][senders], var["au"][senders]))
             links += cp.sum(cp.multiply(x, cp.multiply(var["P"][arcs.head], var["ld"])))
-            total += w.energy / se * (compute + links)
+            total += w.energy / se * (compute + links + mix_e)
         if w.latency > 0:
-            total += w.latency / st * T
-        if not prog.fixed and prog.penalty > 0:
-            x = var["x"]
-            squares = _monomial_below([x[i] ** 2 for i in range(len(arcs.tail))], at["x"] ** 2)
+            total += w.latency / st * (T + mix_t)
+        if not prog.fixed and prog.penalty > 0:  # binariness: N / (sum x^2 + sum r^2), denominator condensed
+            x, r = var["x"], var["r"]
+            squares = _monomial_below([x[i] ** 2 for i in range(len(arcs.tail))] + [r[i] ** 2 for i in range(n)],
+                                      np.r_[at["x"], at["r"]] ** 2)
             total += prog.penalty * prog.penalty_numerator / squares
         return total

@@ -39,15 +39,13 @@ class LogSpaceSubproblem:
         obj = program.objective
         terms = [obj.coef + obj.matrix @ z]
         if not program.fixed:
-            a = len(program.arcs.tail)
-            zx = z[L.slices["x"]]
-            p.update(w_edges=cp.Parameter(a, nonneg=True), k_edges=cp.Parameter(),
-                     w_square=cp.Parameter(a, nonneg=True), k_square=cp.Parameter())
-            target = program.problem.num_nodes - program.num_trees
-            if target > 0:
-                cons.append(p["w_edges"] @ zx + p["k_edges"] >= np.log(target))  # sum x >= N - K
-            if program.penalty > 0:  # binariness: (N - K) / sum x^2 with the denominator condensed
-                terms.append(np.log(program.penalty * program.penalty_numerator) - 2 * (p["w_square"] @ zx) - p["k_square"])
+            rev = program.ccr.reverse  # reverse sides of the CCR equalities, condensed at the point
+            zb = cp.hstack([z[L.slices["x"]], z[L.slices["r"]]])
+            p.update(w_reverse=cp.Parameter(len(rev.coef), nonneg=True), k_reverse=cp.Parameter(rev.num_groups),
+                     w_square=cp.Parameter(len(program.arcs.tail) + n, nonneg=True), k_square=cp.Parameter())
+            cons.append(rev.group_matrix() @ cp.multiply(p["w_reverse"], rev.coef + rev.matrix @ z) + p["k_reverse"] >= 0)
+            if program.penalty > 0:  # binariness: N / (sum x^2 + sum r^2) with the denominator condensed
+                terms.append(np.log(program.penalty * program.penalty_numerator) - 2 * (p["w_square"] @ zb) - p["k_square"])
         self.problem = cp.Problem(cp.Minimize(cp.log_sum_exp(cp.hstack(terms))), cons)
 
     def solve(self, point: np.ndarray, radius: float) -> tuple[np.ndarray, float, SolveRecord]:

@@ -49,6 +49,11 @@ class Table:
         """Value of every group's posynomial at z."""
         return np.bincount(self.group, weights=np.exp(self.log_terms(z)), minlength=self.num_groups)
 
+    def group_sums_many(self, zs: np.ndarray) -> np.ndarray:
+        """Group values at a batch of points (rows of `zs`): shape (len(zs), num_groups)."""
+        terms = np.exp(self.coef + np.asarray(self.matrix @ np.asarray(zs).T).T)
+        return np.asarray(self.group_matrix() @ terms.T).T
+
     def split_monomials(self) -> tuple[Table, Table]:
         """(groups of two or more terms, renumbered; one-term groups, one group per row)."""
         sizes = np.bincount(self.group, minlength=self.num_groups)
@@ -111,6 +116,32 @@ class TableBuilder:
             (cat(self.vals), (cat(self.rows, np.int64), cat(self.cols, np.int64))), shape=(self.count, self.layout.size)
         )
         return Table(cat(self.coefs), matrix, cat(self.groups, np.int64), self.num_groups)
+
+
+def stack(*tables: Table) -> Table:
+    """One table holding the rows and groups of `tables` in order (group ids offset, none merged)."""
+    offsets = np.cumsum([0] + [t.num_groups for t in tables])
+    return Table(
+        np.concatenate([t.coef for t in tables]),
+        sp.vstack([t.matrix for t in tables], format="csr"),
+        np.concatenate([t.group + off for t, off in zip(tables, offsets)]).astype(np.int64),
+        int(offsets[-1]),
+    )
+
+
+def condense_groups(table: Table, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-term AM-GM weights (shares within the group) and per-group constants at z.
+
+    For every group g: sum_i exp(t_i) >= exp(sum_i w_i t_i + k_g), tight at z (`condense` for many groups).
+    """
+    t = table.log_terms(z)
+    shift = np.full(table.num_groups, -np.inf)
+    np.maximum.at(shift, table.group, t)
+    share = np.exp(t - shift[table.group])
+    total = np.bincount(table.group, weights=share, minlength=table.num_groups)
+    w = share / total[table.group]
+    ent = np.where(w > 0, -w * np.log(np.where(w > 0, w, 1.0)), 0.0)
+    return w, np.bincount(table.group, weights=ent, minlength=table.num_groups)
 
 
 def condense(log_terms: np.ndarray) -> tuple[np.ndarray, float]:
