@@ -265,6 +265,7 @@ def _simulation_config(opts: dict[str, Any], ctx: typer.Context, **overrides: An
     fields.update(overrides)
     config = SimulationConfig(**fields)
     config.validate()
+    _make_policy(config)  # bad policy options fail here, before anything is loaded or written
     return config
 
 

@@ -19,8 +19,10 @@ from typing import Any, Callable
 import numpy as np
 
 from fedspan.errors import FedSpanError
+from fedspan.fileio import atomic_write_text
 from fedspan.scenario import Scenario
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
+from fedspan.strategies.isolated import plan_round
 
 PLAN_FORMAT = "fedspan-plan/1"
 
@@ -107,7 +109,7 @@ def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int,
         time_s = r * round_interval_s
         ctx = plan_context(scenario, r, time_s, sample_weight, window_s, local_steps, batch_size, mix_every, seed)
         started = time.perf_counter()
-        plan = strategy.plan_round(ctx)
+        plan = plan_round(strategy, ctx)
         plan_s = time.perf_counter() - started
         cost = strategy.round_cost(ctx, plan)
         record = _record(scenario, r, time_s, plan, cost, plan_s)
@@ -142,11 +144,46 @@ def write_plan(path: Path, planned: list[PlannedRound], scenario: Scenario, opti
         "options": _json_safe(options),
         "rounds": [p.to_dict() for p in planned],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(doc, indent=1), fsync=False)
+
+
+class PlanWriter:
+    """Keeps ``plan.json`` current while rounds are planned, at a linear total cost.
+
+    Rewriting the whole file after every round costs O(rounds^2) over a long horizon. The
+    writer rewrites it after the first round and then only when at least ``max(min_interval_s,
+    last write time / share)`` has passed, so writing takes at most about ``share`` of the
+    run; :meth:`flush` writes the rest (at the end, or on Ctrl-C).
+    """
+
+    def __init__(self, path: Path, scenario: Scenario, options: dict[str, Any], share: float = 0.1,
+                 min_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path, self.scenario, self.options = Path(path), scenario, options
+        self.share, self.min_interval_s, self.clock = share, min_interval_s, clock
+        self.writes = 0
+        self._written_rounds = -1
+        self._next_due = -math.inf
+
+    def update(self, planned: list[PlannedRound]) -> bool:
+        """Write if a rewrite is due; returns whether it wrote."""
+        if self.clock() < self._next_due:
+            return False
+        self._write(planned)
+        return True
+
+    def flush(self, planned: list[PlannedRound]) -> Path:
+        """Write now unless the file already holds every round of ``planned``."""
+        if self._written_rounds != len(planned):
+            self._write(planned)
+        return self.path
+
+    def _write(self, planned: list[PlannedRound]) -> None:
+        started = self.clock()
+        write_plan(self.path, planned, self.scenario, self.options)
+        ended = self.clock()
+        self.writes += 1
+        self._written_rounds = len(planned)
+        self._next_due = ended + max(self.min_interval_s, (ended - started) / self.share)
 
 
 def read_plan(path: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -23,14 +24,16 @@ from fedspan.backend import RoundUpdate, RoundWork, TrainingBackend
 from fedspan.checkpoint import CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint, save_checkpoint
 from fedspan.clock import EnergyLedger, RoundCost, RoundRecord
 from fedspan.data import load_dataset
-from fedspan.errors import FedSpanError
+from fedspan.errors import FedSpanError, FedSpanWarning
 from fedspan.faults import FaultEvent, faulted_cost, parse_fault_schedule, random_faults, round_faults
 from fedspan.metrics import RoundMetrics, append_metrics_row, write_metrics
 from fedspan.models import flatten_params, make_model, model_bits
 from fedspan.partition import RegionalStream, dirichlet, iid
 from fedspan.runlock import lock_output_folder
+from fedspan.sanity import check_constellation
 from fedspan.scenario import Scenario, ScenarioConfig
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
+from fedspan.strategies.isolated import plan_round
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
 from optimization.problem import LearningConstants, ObjectiveWeights
 from orbits.links import LinkParams
@@ -89,12 +92,15 @@ class SimulationConfig:
     def validate(self) -> None:
         """Raise SimulationError naming the first bad field."""
         checks = [
-            (self.rounds >= 1, "rounds", "must be >= 1"),
-            (self.round_interval_s > 0, "round_interval_s", "must be > 0"),
+            (isinstance(self.rounds, int) and self.rounds >= 1, "rounds", "must be an integer >= 1"),
+            (math.isfinite(self.round_interval_s) and self.round_interval_s > 0, "round_interval_s",
+             "must be a finite number > 0"),
+            (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63, "seed",
+             "must be an integer in 0 .. 2**63-1"),
             (self.partition in PARTITIONS, "partition", f"must be one of {', '.join(PARTITIONS)}"),
             (self.alpha > 0, "alpha", "must be > 0"),
-            (self.lr > 0, "lr", "must be > 0"),
-            (self.smoothness > 0, "smoothness", "must be > 0"),
+            (math.isfinite(self.lr) and self.lr > 0, "lr", "must be a finite number > 0"),
+            (math.isfinite(self.smoothness) and self.smoothness > 0, "smoothness", "must be a finite number > 0"),
             (self.local_steps >= 1, "local_steps", "must be >= 1"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (self.num_trees == "auto" or (isinstance(self.num_trees, int) and self.num_trees >= 1), "num_trees",
@@ -217,6 +223,7 @@ class Simulation:
         self.schedule = parse_fault_schedule(c.faults, n, c.rounds)
         self.backend = backend or self._default_backend()
         self.static_partition = None if c.partition == "regional" else self._partition(n)
+        self._warned_empty = False
 
     def _default_backend(self) -> TrainingBackend:
         if self.config.backend == "distributed":
@@ -268,15 +275,26 @@ class Simulation:
         sample_weight = np.array([len(d) for d in data], dtype=float)
         budget_left = c.energy_budget_j - state.energy_used_j
         available = ~state.dead & np.asarray(snapshot.active, bool) & (budget_left > 0)
+        if not available.any():
+            return self._empty_round(state, ledger, time_s, "no satellite is available (dead, out of its energy "
+                                                            "budget or dropped by SGP4)")
         ctx = RoundContext(round_index=r, time_s=time_s, snapshot=snapshot, scenario=self.scenario,
                            available=available, sample_weight=sample_weight, holder=state.holder,
                            local_steps=c.local_steps, batch_size=c.batch_size, mix_every=c.mix_every,
                            rng=np.random.default_rng([c.seed, r, 2]),
                            energy_budget_j=self.round_budget(budget_left, r))
-        plan = self.strategy.plan_round(ctx)
+        plan = plan_round(self.strategy, ctx)
         _check_plan(plan, n, self.num_models, self.strategy.name)
         cost = planned = self.strategy.round_cost(ctx, plan)
         events = self._fault_events(ctx, plan, planned, budget_left)
+        short = plan.participating & (planned.energy_per_satellite_j > budget_left)
+        if plan.participating.any() and short[plan.participating].all() and not self._warned_empty:
+            self._warned_empty = True
+            need = float(np.min(planned.energy_per_satellite_j[plan.participating]))
+            left = float(np.max(budget_left[plan.participating]))
+            warnings.warn(f"round {r}: no satellite can pay for its share of the round (the least share is "
+                          f"{need:.3g} J, the most any satellite has left is {left:.3g} J of its {c.energy_budget_j:g} J "
+                          f"budget): the round is recorded with 0 participants", FedSpanWarning, stacklevel=2)
         parent, tree_of, include = plan.parent, plan.tree_of, plan.participating & (sample_weight > 0)
         notes: list[str] = []
         if events:
@@ -321,6 +339,27 @@ class Simulation:
         state.ledger = ledger.to_dict()
         return metrics
 
+    def _empty_round(self, state: SimulationState, ledger: EnergyLedger, time_s: float, why: str) -> RoundMetrics:
+        """Record a round in which nobody can take part: no training, no cost, the model unchanged."""
+        c, n, r = self.config, self.num_satellites, state.next_round
+        if not self._warned_empty:
+            self._warned_empty = True
+            warnings.warn(f"round {r}: {why}; this and later such rounds are recorded with 0 participants",
+                          FedSpanWarning, stacklevel=3)
+        test_loss, test_acc = evaluate(self.model, self.global_model(state), self.dataset.x_test, self.dataset.y_test)
+        ledger.add(RoundRecord(round_index=r, time_s=time_s, latency_s=0.0, idle_s=0.0,
+                               compute_energy_j=np.zeros(n), transmit_energy_j=np.zeros(n)))
+        metrics = RoundMetrics(round=r, time_s=time_s, latency_s=0.0, idle_s=0.0, energy_j=0.0,
+                               cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
+                               train_loss=float("nan"), participating=0, available=0, messages=0, num_roots=0,
+                               faults=why)
+        state.next_round = r + 1
+        state.next_time_s = max((r + 1) * c.round_interval_s, time_s)
+        state.last_latency_s = 0.0
+        state.metrics.append(metrics.to_dict())
+        state.ledger = ledger.to_dict()
+        return metrics
+
     def global_model(self, state: SimulationState) -> torch.Tensor:
         """Data-weighted average of the models (the single model when there is one)."""
         if len(state.models) == 1:
@@ -350,23 +389,41 @@ class Simulation:
 
 
 def make_policy(c: SimulationConfig) -> AggregationStrategy:
-    """The configured policy; forest policies get ``num_trees`` from the config."""
+    """The configured policy; forest policies get ``num_trees`` from the config.
+
+    An option value the policy cannot use (``sca_iters=abc``) is a one-line error naming it.
+    """
     from fedspan.strategies.registry import strategy_class
 
     options = dict(c.strategy_options)
-    if "num_trees" in inspect.signature(strategy_class(c.strategy).__init__).parameters:
+    parameters = inspect.signature(strategy_class(c.strategy).__init__).parameters
+    if "num_trees" in parameters:
         options.setdefault("num_trees", c.num_trees)
-    return make_strategy(c.strategy, **options)
+    for key, value in c.strategy_options.items():
+        wanted = str(parameters[key].annotation) if key in parameters else ""
+        if isinstance(value, str) and ("int" in wanted or "float" in wanted or "bool" in wanted) \
+                and "str" not in wanted:
+            raise SimulationError(f"strategy option {key}={value!r} for '{c.strategy}': expected {wanted}")
+    try:
+        return make_strategy(c.strategy, **options)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, FedSpanError):
+            raise
+        raise SimulationError(f"strategy '{c.strategy}': bad option value in "
+                              f"{', '.join(f'{k}={v!r}' for k, v in c.strategy_options.items())} ({exc})") from None
 
 
 def scenario_for(c: SimulationConfig, bits: float) -> Scenario:
     """The scenario a configuration describes, for a model of ``bits`` bits."""
     learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1),
                                  smoothness=c.smoothness)
-    return Scenario(ScenarioConfig(
+    scenario = Scenario(ScenarioConfig(
         constellation=c.constellation, skip_bad_tles=c.skip_bad_tles, start=c.start, link_policy=c.link_policy,
         neighbors=c.neighbors, link_params=LinkParams(terminals=c.terminals), ground_stations=c.ground_stations,
         roots_see_ground=c.roots_see_ground, learning=learning, weights=ObjectiveWeights(*c.weights)), model_bits=bits)
+    positions = scenario.constellation.propagate(scenario.start, [0.0]).positions_km[0]
+    check_constellation(scenario.constellation, str(c.constellation), scenario.start, positions)
+    return scenario
 
 
 def build_scenario(c: SimulationConfig, bits: float | None = None) -> tuple[Scenario, float]:
