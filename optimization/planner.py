@@ -90,13 +90,13 @@ class _Candidate:
     source: str
 
 
-def _exact(problem: SpanningProblem, parent: np.ndarray | None, source: str) -> _Candidate | None:
-    """Exact resources on a degree-feasible forest, or None when it is not usable."""
+def _exact(problem: SpanningProblem, parent: np.ndarray | None, source: str, powers: bool = False) -> _Candidate | None:
+    """Exact resources on a degree-feasible forest (power tuning only if `powers`), or None when it is not usable."""
     if parent is None:
         return None
     try:
         validate_forest(problem, parent, check_degree=True)
-        res, costs = optimal_resources(problem, parent)
+        res, costs = optimal_resources(problem, parent, powers=powers)
     except OptimizationError:
         return None
     return _Candidate(costs.objective, np.asarray(parent, dtype=np.int64), res, source)
@@ -246,6 +246,13 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
         if time.perf_counter() - t2 >= budget:
             status = PlanStatus.TIME_LIMIT
         timings["search_s"] = time.perf_counter() - t2
+    # Powers are tuned last (each trial is an exact valuation): on the best forest and the best other one.
+    t3 = time.perf_counter()
+    finalists = [best] + sorted((c for c in pool if c.parent.tolist() != best.parent.tolist()),
+                                key=lambda c: c.objective)[:1]
+    tuned = [t for t in (_exact(problem, c.parent, c.source, powers=True) for c in finalists) if t is not None]
+    best = min(tuned + [best], key=lambda c: c.objective)
+    timings["powers_s"] = time.perf_counter() - t3
     timings["total_s"] = time.perf_counter() - t0
     if not (tree_degrees(best.parent) <= problem.resources.terminals).all():  # pragma: no cover - defensive
         raise OptimizationError("internal error: the chosen forest breaks a terminal limit")

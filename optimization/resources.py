@@ -290,8 +290,191 @@ def _golden(value, lo: float, hi: float, iters: int) -> _Choice | None:
     return best
 
 
+@dataclass
+class Valuation:
+    """A forest valued with fixed steps and batches: model objective, round time, clocks and powers."""
+
+    value: float
+    t: float
+    cpu_hz: np.ndarray
+    tx_power_w: np.ndarray
+    slack_value: np.ndarray  # (N,) marginal objective per second of slack (>= 0)
+
+
+class ForestValuer:
+    """Values forests for fixed per-satellite steps and batches: clocks and round time re-solved exactly.
+
+    For fixed (e, B) the objective is convex in the round time T (each clock max(f_min, w / (T - a_n))
+    costs a convex energy), so a golden-section search over T is exact.
+    """
+
+    def __init__(self, problem: SpanningProblem, steps: np.ndarray, batch: np.ndarray, idle_s: np.ndarray) -> None:
+        self.problem = problem
+        self.steps, self.batch, self.idle = steps, batch, idle_s
+        res = problem.resources
+        self.work = steps * batch * res.cycles_per_sample
+        self.half_alpha_work = 0.5 * res.capacitance * self.work
+        rho = data_shares(res.num_samples)
+        self.mean_steps = float(rho @ steps)
+        self.rho = rho
+        self._coef_cache: dict[int, object] = {}
+
+    def energy_weight(self, roots: np.ndarray) -> float:
+        """Objective units per joule."""
+        return float(self._coef(roots).energy)
+
+    def _coef(self, roots: np.ndarray):
+        key = len(roots)
+        mix_t, _ = mixing_costs(self.problem, roots)
+        coef = _coefficients(self.problem, key, self.idle, mix_t / self.problem.learning.mix_every)
+        return coef
+
+    def value(self, parent: np.ndarray, uplink: np.ndarray | None = None,
+              power: np.ndarray | None = None) -> Valuation | None:
+        """Best round time and clocks on `parent` (powers by the knee rule unless given); None if infeasible."""
+        p = self.problem
+        res = p.resources
+        power = knee_powers(p, parent, uplink) if power is None else power
+        times = forest_times(p, parent, power, uplink)
+        coef = self._coef(np.flatnonzero(parent < 0))
+        room = res.energy_budget_j - times.link_energy_j
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f_cap = np.minimum(res.max_cpu_hz, np.sqrt(np.maximum(room, 0.0) / self.half_alpha_work))
+        if (f_cap < res.min_cpu_hz * (1 - 1e-12)).any():
+            return None
+        a = times.comm_s
+        lo = float(np.max(a + self.work / f_cap))
+        hi = max(float(np.max(a + self.work / res.min_cpu_hz)), lo)
+        fixed = float(coef.noise @ np.maximum(1.0 / self.batch - 1.0 / res.num_samples, 0.0)
+                      + coef.local * self.steps.max() ** 2 + coef.energy * times.link_energy_j.sum())
+
+        def cost(t: float) -> float:
+            f = np.maximum(res.min_cpu_hz, self.work / np.maximum(t - a, 1e-300))
+            return ((coef.gap + coef.drift * t) / self.mean_steps + coef.latency * t
+                    + coef.energy * float(self.half_alpha_work @ (f * f)))
+
+        x0, x1 = lo, hi
+        ratio = (np.sqrt(5.0) - 1.0) / 2.0
+        c, d = x1 - ratio * (x1 - x0), x0 + ratio * (x1 - x0)
+        fc, fd = cost(c), cost(d)
+        for _ in range(48):
+            if fc <= fd:
+                x1, d, fd = d, c, fc
+                c = x1 - ratio * (x1 - x0)
+                fc = cost(c)
+            else:
+                x0, c, fc = c, d, fd
+                d = x0 + ratio * (x1 - x0)
+                fd = cost(d)
+        t, val = min(((lo, cost(lo)), (c, fc), (d, fd), (hi, cost(hi))), key=lambda tv: tv[1])
+        slack = np.maximum(t - a, 1e-300)
+        f = np.clip(self.work / slack, res.min_cpu_hz, f_cap)
+        # d(energy)/d(slack) = -2 * (alpha/2) w f^2 / slack where the clock sits on the slack, else 0.
+        on_slack = self.work / slack > res.min_cpu_hz
+        marginal = np.where(on_slack, coef.energy * 2.0 * self.half_alpha_work * f * f / slack, 0.0)
+        return Valuation(val + fixed, t, f, power, marginal)
+
+
+def power_candidates(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray) -> list[np.ndarray]:
+    """Per satellite, the powers worth trying: the knee of each of its tree links and full power, boxed."""
+    res = problem.resources
+    kids = np.flatnonzero(parent >= 0)
+    knee = problem.max_rate_bps / problem.rate_per_watt[uplink[kids]]
+    ends = np.r_[kids, parent[kids]]
+    vals = np.r_[knee, knee]
+    out: list[np.ndarray] = [np.empty(0)] * problem.num_nodes
+    order = np.argsort(ends, kind="stable")
+    ends, vals = ends[order], vals[order]
+    cuts = np.r_[0, np.flatnonzero(np.diff(ends)) + 1, len(ends)]
+    for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        n = int(ends[lo])
+        boxed = np.clip(np.r_[vals[lo:hi], res.max_tx_power_w[n]], res.min_tx_power_w[n], res.max_tx_power_w[n])
+        out[n] = np.unique(boxed)
+    return out
+
+
+def tune_powers(problem: SpanningProblem, parent: np.ndarray, power: np.ndarray, steps: np.ndarray,
+                batch: np.ndarray, idle_s: np.ndarray, max_nodes: int | None = None) -> np.ndarray:
+    """Lower satellites' powers where the energy saved beats the time lost (each trial valued exactly).
+
+    A satellite transmits at one power on all its tree links, so the knee rule can overpay on its fast
+    links to speed up a slow link whose receiver has slack to spare. Between its smallest knee and the
+    knee rule's power, a satellite's link energy falls linearly with the power while its slow links'
+    times grow as 1 / P, so the best power can lie between knees: each satellite worth trying gets a
+    golden-section search over that interval, valued with steps and batches held and the clocks and
+    round time re-solved (:class:`ForestValuer`). Satellites are tried in order of the energy they could
+    save; those whose whole saving is below 1e-5 of the objective are skipped, and nothing is tried when
+    all of them together could save less than 1e-4 of it (the default 10 Gbit/s regime, where
+    transmissions cost microjoules).
+    """
+    uplink = validate_forest(problem, parent)
+    valuer = ForestValuer(problem, steps, batch, idle_s)
+    current = valuer.value(parent, uplink, power)
+    if current is None:
+        return power
+    coef_energy = valuer.energy_weight(np.flatnonzero(parent < 0))
+    cands = power_candidates(problem, parent, uplink)
+    kids = np.flatnonzero(parent >= 0)
+    sent: list[list[int]] = [[] for _ in range(problem.num_nodes)]  # edges each satellite transmits on
+    for k_, e_ in zip(kids.tolist(), uplink[kids].tolist()):
+        sent[k_].append(e_)
+        sent[int(parent[k_])].append(e_)
+    bits, cap = problem.model_bits, problem.max_rate_bps
+
+    def link_energy(n: int, p: float) -> float:
+        rpw = problem.rate_per_watt[sent[n]]
+        return float(np.sum(p * bits / np.minimum(rpw * p, cap)))
+
+    trials = []
+    for n, options in enumerate(cands):
+        if len(options) < 2 or not sent[n] or options[0] >= power[n] * (1 - 1e-12):
+            continue
+        saving = coef_energy * (link_energy(n, power[n]) - link_energy(n, float(options[0])))
+        if saving > 1e-5 * current.value:
+            trials.append((saving, n, float(options[0])))
+    trials.sort(reverse=True)
+    # Tuning can gain at most the link energy it saves: below 1e-4 of the objective it is not worth a trial.
+    if sum(s for s, _, _ in trials) < 1e-4 * current.value:
+        return power
+    if max_nodes is None:
+        max_nodes = 64 if problem.num_nodes <= 500 else 16
+    best_power = power.copy()
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    for _, n, low in trials[:max_nodes]:
+        def value_at(p: float) -> float:
+            trial = best_power.copy()
+            trial[n] = p
+            v = valuer.value(parent, uplink, trial)
+            return np.inf if v is None else v.value
+
+        a, b = low, float(best_power[n])
+        # The value is about convex in the power (energy linear, time cost convex once slack runs out):
+        # when a 1 % cut does not help (by 1e-7 of the objective), no deeper cut does.
+        if value_at(b - 0.01 * (b - a)) >= current.value * (1 - 1e-7):
+            continue
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+        fc, fd = value_at(c), value_at(d)
+        seen = [(value_at(a), a), (fc, c), (fd, d)]
+        for _ in range(14):
+            if fc <= fd:
+                b, d, fd = d, c, fc
+                c = b - ratio * (b - a)
+                fc = value_at(c)
+                seen.append((fc, c))
+            else:
+                a, c, fc = c, d, fd
+                d = a + ratio * (b - a)
+                fd = value_at(d)
+                seen.append((fd, d))
+        val, p = min(seen)
+        if val < current.value * (1 - 1e-12):
+            best_power[n] = p
+            current = valuer.value(parent, uplink, best_power)
+    return best_power
+
+
 def optimal_resources(problem: SpanningProblem, parent: np.ndarray,
-                      idle_s: np.ndarray | float | None = None) -> tuple[Resources, PlanCosts]:
+                      idle_s: np.ndarray | float | None = None, *, powers: bool = True) -> tuple[Resources, PlanCosts]:
     """Clocks, powers, integer local steps and batches minimising the objective on the forest `parent`.
 
     Exact for the cost model of :func:`optimization.evaluate` up to the one-dimensional search over
@@ -312,8 +495,21 @@ def optimal_resources(problem: SpanningProblem, parent: np.ndarray,
     uplink = validate_forest(problem, parent)
     n = problem.num_nodes
     idle = np.broadcast_to(np.asarray(problem.min_idle_s if idle_s is None else idle_s, float), (n,)).copy()
-    roots = np.flatnonzero(parent < 0)
     power = knee_powers(problem, parent, uplink)
+    res, costs = _resources_at(problem, parent, uplink, power, idle)
+    if powers:
+        tuned = tune_powers(problem, parent, power, res.local_steps, res.batch_size, idle)
+        if (tuned != power).any():
+            res2, costs2 = _resources_at(problem, parent, uplink, tuned, idle)
+            if costs2.objective < costs.objective:
+                res, costs = res2, costs2
+    return res, costs
+
+
+def _resources_at(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray, power: np.ndarray,
+                  idle: np.ndarray) -> tuple[Resources, PlanCosts]:
+    """Steps, batches, clocks and round time for fixed powers (the searches of the module docstring)."""
+    roots = np.flatnonzero(parent < 0)
     times = forest_times(problem, parent, power, uplink)
     mix_t, _ = mixing_costs(problem, roots)
     coef = _coefficients(problem, len(roots), idle, mix_t / problem.learning.mix_every)

@@ -32,13 +32,11 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import depth_first_order, dijkstra
 
-from optimization.bound import data_shares
 from optimization.costs import link_costs
 from optimization.defaults import Resources
-from optimization.evaluate import mixing_costs
 from optimization.forests import tree_degrees, validate_forest
 from optimization.problem import SpanningProblem
-from optimization.resources import _coefficients, forest_times, knee_powers, optimal_resources
+from optimization.resources import ForestValuer, Valuation, forest_times, optimal_resources
 
 
 def cap_link_times(problem: SpanningProblem) -> np.ndarray:
@@ -131,86 +129,6 @@ def spread_roots(problem: SpanningProblem, first: int, k: int, weight: np.ndarra
         roots.append(nxt)
         dist = np.minimum(dist, dijkstra(graph, indices=[nxt])[0])
     return np.array(roots)
-
-
-@dataclass
-class Valuation:
-    """A forest valued with fixed steps and batches: model objective, round time, clocks and powers."""
-
-    value: float
-    t: float
-    cpu_hz: np.ndarray
-    tx_power_w: np.ndarray
-    slack_value: np.ndarray  # (N,) marginal objective per second of slack (>= 0)
-
-
-class ForestValuer:
-    """Values forests for fixed per-satellite steps and batches: clocks and round time re-solved exactly.
-
-    For fixed (e, B) the objective is convex in the round time T (each clock max(f_min, w / (T - a_n))
-    costs a convex energy), so a golden-section search over T is exact.
-    """
-
-    def __init__(self, problem: SpanningProblem, steps: np.ndarray, batch: np.ndarray, idle_s: np.ndarray) -> None:
-        self.problem = problem
-        self.steps, self.batch, self.idle = steps, batch, idle_s
-        res = problem.resources
-        self.work = steps * batch * res.cycles_per_sample
-        self.half_alpha_work = 0.5 * res.capacitance * self.work
-        rho = data_shares(res.num_samples)
-        self.mean_steps = float(rho @ steps)
-        self.rho = rho
-        self._coef_cache: dict[int, object] = {}
-
-    def _coef(self, roots: np.ndarray):
-        key = len(roots)
-        mix_t, _ = mixing_costs(self.problem, roots)
-        coef = _coefficients(self.problem, key, self.idle, mix_t / self.problem.learning.mix_every)
-        return coef
-
-    def value(self, parent: np.ndarray, uplink: np.ndarray | None = None) -> Valuation | None:
-        """Best round time and clocks on `parent`; None when some satellite cannot fit its work or budget."""
-        p = self.problem
-        res = p.resources
-        power = knee_powers(p, parent, uplink)
-        times = forest_times(p, parent, power, uplink)
-        coef = self._coef(np.flatnonzero(parent < 0))
-        room = res.energy_budget_j - times.link_energy_j
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f_cap = np.minimum(res.max_cpu_hz, np.sqrt(np.maximum(room, 0.0) / self.half_alpha_work))
-        if (f_cap < res.min_cpu_hz * (1 - 1e-12)).any():
-            return None
-        a = times.comm_s
-        lo = float(np.max(a + self.work / f_cap))
-        hi = max(float(np.max(a + self.work / res.min_cpu_hz)), lo)
-        fixed = float(coef.noise @ np.maximum(1.0 / self.batch - 1.0 / res.num_samples, 0.0)
-                      + coef.local * self.steps.max() ** 2 + coef.energy * times.link_energy_j.sum())
-
-        def cost(t: float) -> float:
-            f = np.maximum(res.min_cpu_hz, self.work / np.maximum(t - a, 1e-300))
-            return ((coef.gap + coef.drift * t) / self.mean_steps + coef.latency * t
-                    + coef.energy * float(self.half_alpha_work @ (f * f)))
-
-        x0, x1 = lo, hi
-        ratio = (np.sqrt(5.0) - 1.0) / 2.0
-        c, d = x1 - ratio * (x1 - x0), x0 + ratio * (x1 - x0)
-        fc, fd = cost(c), cost(d)
-        for _ in range(48):
-            if fc <= fd:
-                x1, d, fd = d, c, fc
-                c = x1 - ratio * (x1 - x0)
-                fc = cost(c)
-            else:
-                x0, c, fc = c, d, fd
-                d = x0 + ratio * (x1 - x0)
-                fd = cost(d)
-        t, val = min(((lo, cost(lo)), (c, fc), (d, fd), (hi, cost(hi))), key=lambda tv: tv[1])
-        slack = np.maximum(t - a, 1e-300)
-        f = np.clip(self.work / slack, res.min_cpu_hz, f_cap)
-        # d(energy)/d(slack) = -2 * (alpha/2) w f^2 / slack where the clock sits on the slack, else 0.
-        on_slack = self.work / slack > res.min_cpu_hz
-        marginal = np.where(on_slack, coef.energy * 2.0 * self.half_alpha_work * f * f / slack, 0.0)
-        return Valuation(val + fixed, t, f, power, marginal)
 
 
 @dataclass
@@ -387,7 +305,7 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
                 parent, cur = best_parent, best_val
                 moved += 1
                 stalled = False
-        new_res, costs = optimal_resources(problem, parent, idle)
+        new_res, costs = optimal_resources(problem, parent, idle, powers=False)
         out.history.append({"phase": "search", "round": rnd, "moves": moved, "reroots": rerooted,
                             "objective": costs.objective, "seconds": 0.0})
         out.moves += moved
