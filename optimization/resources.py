@@ -299,6 +299,7 @@ class Valuation:
     cpu_hz: np.ndarray
     tx_power_w: np.ndarray
     slack_value: np.ndarray  # (N,) marginal objective per second of slack (>= 0)
+    energy_weight: float = 0.0  # objective units per joule
 
 
 class ForestValuer:
@@ -372,7 +373,7 @@ class ForestValuer:
         # d(energy)/d(slack) = -2 * (alpha/2) w f^2 / slack where the clock sits on the slack, else 0.
         on_slack = self.work / slack > res.min_cpu_hz
         marginal = np.where(on_slack, coef.energy * 2.0 * self.half_alpha_work * f * f / slack, 0.0)
-        return Valuation(val + fixed, t, f, power, marginal)
+        return Valuation(val + fixed, t, f, power, marginal, float(coef.energy))
 
 
 def power_candidates(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray) -> list[np.ndarray]:

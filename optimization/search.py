@@ -215,8 +215,8 @@ class _Tour:
 
 
 def _screen(problem: SpanningProblem, parent: np.ndarray, val: Valuation, arc_tail: np.ndarray, arc_head: np.ndarray,
-            arc_time_up: np.ndarray, arc_time_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First-order objective change of every re-parent move (tail -> head), and which moves are legal."""
+            arc_time_up: np.ndarray, arc_time_down: np.ndarray) -> tuple[np.ndarray, np.ndarray, _Tour]:
+    """First-order objective change of every re-parent move (tail -> head), which moves are legal, the tour."""
     times = forest_times(problem, parent, val.tx_power_w)
     tour = _Tour(parent)
     tree = times.tree
@@ -242,7 +242,80 @@ def _screen(problem: SpanningProblem, parent: np.ndarray, val: Valuation, arc_ta
     est = g_sub[v] * delta_sub
     est += (g_tree[tu] - np.where(same, g_sub[v], 0.0)) * (new_dmax_u - dmax[tu])
     est += np.where(same, 0.0, (g_tree[tv] - g_sub[v]) * (np.maximum(new_dmax_v, 0.0) - dmax[tv]))
-    return est, legal
+    est += val.energy_weight * _power_energy_change(problem, parent, v, u)
+    return est, legal, tour
+
+
+def _compatible(cand: np.ndarray, tails: np.ndarray, heads: np.ndarray, parent: np.ndarray, tour: _Tour,
+                limit: int) -> list[int]:
+    """Greedy set of moves (in `cand` order) that can all be applied at once without a cycle or a degree clash.
+
+    Moves touch disjoint satellites (mover, old parent, new parent), and no new parent lies inside any
+    moved subtree, so every moved subtree hangs from the unmoved part of the forest.
+    """
+    chosen: list[int] = []
+    touched: set[int] = set()
+    spans: list[tuple[int, int]] = []
+    tin, tout = tour.tin, tour.tout
+    for i in cand.tolist():
+        v, u = int(tails[i]), int(heads[i])
+        p = int(parent[v])
+        if v in touched or u in touched or p in touched:
+            continue
+        tu = int(tin[u])
+        if any(lo <= tu <= hi for lo, hi in spans):
+            continue
+        lo_v, hi_v = int(tin[v]), int(tout[v])
+        if any(lo_v <= int(tin[int(heads[j])]) <= hi_v for j in chosen):
+            continue
+        chosen.append(i)
+        touched.update((v, u, p))
+        spans.append((lo_v, hi_v))
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+def _power_energy_change(problem: SpanningProblem, parent: np.ndarray, v: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Change of tree-link energy when v moves under u, with every satellite at its knee-rule power (J).
+
+    A satellite's power is the largest knee of its tree links (boxed), paid on each of them at the cap:
+    about P S / cap per link. Moving v changes the link sets, hence the powers, of v, its old parent and u.
+    """
+    n = problem.num_nodes
+    res = problem.resources
+    kids = np.flatnonzero(parent >= 0)
+    uplink = np.full(n, -1)
+    from optimization.forests import edge_lookup
+
+    uplink[kids] = edge_lookup(problem, kids, parent[kids])
+    knee_of_edge = problem.max_rate_bps / problem.rate_per_watt
+    k_up = np.where(parent >= 0, knee_of_edge[np.maximum(uplink, 0)], 0.0)
+    # Largest and second-largest knee over each satellite's incident tree links; largest over its child links.
+    ends = np.r_[kids, parent[kids]]
+    vals = np.r_[k_up[kids], k_up[kids]]
+    order = np.lexsort((-vals, ends))
+    ends, vals = ends[order], vals[order]
+    first = np.r_[True, ends[1:] != ends[:-1]]
+    top1 = np.zeros(n)
+    top1[ends[first]] = vals[first]
+    second = np.r_[False, first[:-1]] & ~first
+    top2 = np.zeros(n)
+    top2[ends[second]] = vals[second]
+    child_max = np.zeros(n)
+    np.maximum.at(child_max, parent[kids], k_up[kids])
+    deg = tree_degrees(parent).astype(float)
+    box = lambda p, node: np.clip(p, res.min_tx_power_w[node], res.max_tx_power_w[node])  # noqa: E731
+    p_old = parent[v]
+    arc_edge = edge_lookup(problem, v, u)
+    k_new = knee_of_edge[np.maximum(arc_edge, 0)]
+    # v keeps its degree; its power covers its children and the new uplink.
+    d_v = (box(np.maximum(child_max[v], k_new), v) - box(top1[v], v)) * deg[v]
+    # The old parent loses v's link: its largest knee drops to the runner-up when v's link was the largest.
+    p_max_without = np.where(np.isclose(top1[p_old], k_up[v]), top2[p_old], top1[p_old])
+    d_p = box(p_max_without, p_old) * (deg[p_old] - 1) - box(top1[p_old], p_old) * deg[p_old]
+    d_u = box(np.maximum(top1[u], k_new), u) * (deg[u] + 1) - box(top1[u], u) * deg[u]
+    return (d_v + d_p + d_u) * problem.model_bits / problem.max_rate_bps
 
 
 def _reroot(parent: np.ndarray, new_root: int) -> np.ndarray:
@@ -283,12 +356,21 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
         stalled = False
         while not stalled and time.perf_counter() < deadline:
             stalled = True
-            est, legal = _screen(problem, parent, cur, arc_tail, arc_head, up_t, down_t)
+            est, legal, tour = _screen(problem, parent, cur, arc_tail, arc_head, up_t, down_t)
             cand = np.flatnonzero(legal & (est < 0))
-            cand = cand[np.argsort(est[cand], kind="stable")][: 4 * batch]
+            cand = cand[np.argsort(est[cand], kind="stable")]
             best_val, best_parent = cur, None
+            # Many independent improving moves at once (large constellations have hundreds): apply a
+            # compatible set together and keep it when the exact value improves.
+            group = _compatible(cand[: 64 * batch], arc_tail, arc_head, parent, tour, max(n // 20, 1))
+            if len(group) > 1:
+                trial = parent.copy()
+                trial[arc_tail[group]] = arc_head[group]
+                v = valuer.value(trial)
+                if v is not None and v.value < cur.value * (1 - 1e-9):
+                    best_val, best_parent = v, trial
             tried = 0
-            for i in cand.tolist():
+            for i in ([] if best_parent is not None else cand[: 4 * batch].tolist()):
                 trial = parent.copy()
                 trial[arc_tail[i]] = arc_head[i]
                 v = valuer.value(trial)
