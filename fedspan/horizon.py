@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
 from fedspan.fileio import atomic_write_text
 from fedspan.scenario import Scenario
@@ -197,13 +198,94 @@ def read_plan(path: Path) -> dict[str, Any]:
         raise PlanFileError(f"{path}: not a JSON plan file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
         raise PlanFileError(f"{path}: not a Fed-Span plan (expected format '{PLAN_FORMAT}')")
+    con = doc.get("constellation")
+    if not isinstance(con, dict) or "satellites" not in con:
+        raise PlanFileError(f"{path}: missing 'constellation' with its number of 'satellites'")
+    n = con["satellites"]
+    if not _is_int(n) or n < 1:
+        raise PlanFileError(f"{path}: constellation.satellites = {n!r} is not a positive integer")
     rounds = doc.get("rounds")
     if not isinstance(rounds, list) or not rounds:
         raise PlanFileError(f"{path}: the plan has no rounds")
-    n = doc["constellation"]["satellites"]
-    for rec in rounds:
-        for key in ("parent", "cpu_hz", "tx_power_w", "local_steps", "batch_size", "participating"):
-            if len(rec.get(key, ())) != n:
-                raise PlanFileError(f"{path}: round {rec.get('round')}: '{key}' has {len(rec.get(key, ()))} "
-                                    f"entries for {n} satellites")
+    options = doc.get("options", {})
+    if not isinstance(options, dict):
+        raise PlanFileError(f"{path}: 'options' is not a table")
+    planned_trees(path, options)
+    seen: set[int] = set()
+    for i, rec in enumerate(rounds):
+        _check_round(path, i, rec, n)
+        if rec["round"] in seen:
+            raise PlanFileError(f"{path}: round {rec['round']} is planned twice")
+        seen.add(rec["round"])
     return doc
+
+
+def planned_trees(path: Path, options: dict[str, Any]) -> int | str:
+    """The plan's ``trees`` option: an integer >= 1 or "auto" (default 1)."""
+    trees = options.get("trees", 1)
+    if isinstance(trees, str) and trees.strip().lower() == "auto":
+        return "auto"
+    try:
+        k = int(str(trees).strip())
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise PlanFileError(f"{path}: options.trees = {trees!r} is neither an integer >= 1 nor 'auto'")
+    return k
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -2**62 < value < 2**62
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_ROUND_LISTS = ("parent", "participating", "cpu_hz", "tx_power_w", "local_steps", "batch_size")
+
+
+def _check_round(path: Path, i: int, rec: Any, n: int) -> None:
+    """Types, lengths and ranges of one planned round; the parent array must be a forest."""
+    if not isinstance(rec, dict):
+        raise PlanFileError(f"{path}: rounds[{i}] is not a table")
+    missing = [k for k in ("round", "time_s", *_ROUND_LISTS) if k not in rec]
+    if missing:
+        raise PlanFileError(f"{path}: rounds[{i}] lacks {', '.join(repr(k) for k in missing)}")
+    where = f"{path}: round {rec['round']!r}"
+    if not _is_int(rec["round"]) or rec["round"] < 0:
+        raise PlanFileError(f"{where}: 'round' must be an integer >= 0")
+    for key in ("time_s", "idle_s"):
+        if key in rec and (not _is_number(rec[key]) or rec[key] < 0):
+            raise PlanFileError(f"{where}: {key} = {rec[key]!r} must be a finite number >= 0")
+    for key in _ROUND_LISTS:
+        if not isinstance(rec[key], list) or len(rec[key]) != n:
+            size = len(rec[key]) if isinstance(rec[key], list) else "no"
+            raise PlanFileError(f"{where}: '{key}' has {size} entries for {n} satellites")
+    checks = {"parent": (_is_int, "an integer satellite index or -1"),
+              "participating": (lambda v: isinstance(v, bool), "true or false"),
+              "local_steps": (_is_int, "an integer"), "batch_size": (_is_int, "an integer"),
+              "cpu_hz": (_is_number, "a finite number"), "tx_power_w": (_is_number, "a finite number")}
+    for key, (ok, what) in checks.items():
+        bad = next((j for j, v in enumerate(rec[key]) if not ok(v)), None)
+        if bad is not None:
+            raise PlanFileError(f"{where}: {key}[{bad}] = {rec[key][bad]!r} is not {what}")
+    parent = np.asarray(rec["parent"], dtype=np.int64)
+    bad = np.flatnonzero((parent < -1) | (parent >= n) | (parent == np.arange(n)))
+    if len(bad):
+        j = int(bad[0])
+        raise PlanFileError(f"{where}: parent[{j}] = {int(parent[j])} is not -1 or another satellite in 0..{n - 1}")
+    for key, low in (("cpu_hz", 0.0), ("tx_power_w", 0.0)):
+        values = np.asarray(rec[key], dtype=float)
+        if (values <= low).any():
+            j = int(np.flatnonzero(values <= low)[0])
+            raise PlanFileError(f"{where}: {key}[{j}] = {float(values[j])!r} must be > 0")
+    for key in ("local_steps", "batch_size"):
+        values = np.asarray(rec[key], dtype=np.int64)
+        if (values < 1).any():
+            j = int(np.flatnonzero(values < 1)[0])
+            raise PlanFileError(f"{where}: {key}[{j}] = {int(values[j])} must be >= 1")
+    try:
+        forest_levels(parent)
+    except FedSpanError as exc:
+        raise PlanFileError(f"{where}: the parent array is not a forest ({exc})") from None
