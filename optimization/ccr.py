@@ -27,7 +27,8 @@ Rows (each written in x^, r^; all are affine in x^, r^, hence exact at integral 
   no cycles                (f) MTZ depth labels: l_n >= l_m + 1 - N (1 - x~_a) for arc n -> m, with the
                             log-scaled indicator x~ = 1 + log(x) / (-log eps), in {0, 1} at integral points.
                             In the program's variables: x_a * exp(step) * D_m / D_n <= 1, one monomial per
-                            arc (an affine row in log space: no cone, no condensation); step = 1 / (2 N).
+                            arc (an affine row in log space: no cone, no condensation), with
+                            step = min(-log(eps) / N, 1/2) (so N step <= -log eps: the big-M of MTZ).
 Why these choices
   * Equalities. A signomial equality p(x) = 1 written as p <= 1 plus the AM-GM condensation of p >= 1
     pins the iterate: AM-GM is tight only where the terms are proportional to the condensation
@@ -39,8 +40,12 @@ Why these choices
   * Acyclicity. The single-commodity flow needs a conservation equality per node (a second set of
     signomial equalities, each with its own band) and cones for g <= (N - K) x^. The depth labels in
     log space are one affine row per arc. At an unused arc (x = eps) the row reads
-    l_n >= l_m + 1 - N, implied by l in [0, N - 1]; at a used arc l_n >= l_m + 1, so a directed cycle of
-    used arcs has no labels, and a forest takes l = depth.
+    l_n >= l_m + 1 - N step' (step' = -log(eps) / step >= N), implied by l in [0, N - 1]; at a used arc
+    l_n >= l_m + 1, so a directed cycle of used arcs has no labels, and a forest takes l = depth.
+    Between integral points the row cuts every cycle whose arc values multiply to more than
+    exp(-step * length): the largest step allowed is the strongest relaxation (at 66 satellites no cycle
+    survives with all its arcs above 0.93). The cap 1/2 keeps cycles of arcs split evenly between two
+    parents (x^ = 1/2) feasible, so a fractional start exists on small graphs too.
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ def floor_value(num_nodes: int) -> float:
 
 
 def depth_step(num_nodes: int) -> float:
-    """log-depth increment per tree level: N * step = 1/2 <= -log eps, so unused arcs never bind."""
-    return 0.5 / max(num_nodes, 1)
+    """log-depth increment per tree level: N * step <= -log eps, so unused arcs never bind; at most 1/2."""
+    return min(-np.log(floor_value(num_nodes)) / max(num_nodes, 1), 0.5)
 
 
 @dataclass

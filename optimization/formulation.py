@@ -368,9 +368,9 @@ def initial_point(program: SignomialProgram, parent: np.ndarray, res: Resources)
 def fractional_point(program: SignomialProgram, res: Resources) -> np.ndarray:
     """A feasible fractional log-point of the (not fixed) program: an SCA start that favours no forest.
 
-    r^ = K / (number of eligible satellites) (a satellite without candidate arcs must be a root: r^ = 1),
-    x^ = (1 - r^) / outdeg spread evenly over each satellite's out-arcs, so every one-parent row holds
-    with equality and sum r^ = K. Where that breaks a degree row, an LP over the same linear rows picks
+    Root mass: one per connected component of the candidate arcs, the other K - C spread by component
+    size, each spread evenly over the component's eligible satellites (r^); x^ = (1 - r^) / outdeg evenly
+    over each satellite's out-arcs, so every one-parent row holds with equality and sum r^ = K. Where that breaks a degree row, an LP over the same linear rows picks
     the most interior x^, r^ instead. Labels, o and times are then set to their least feasible values.
     Raises OptimizationError when no fractional point exists (e.g. no eligible root where one is needed).
     """
@@ -381,18 +381,25 @@ def fractional_point(program: SignomialProgram, res: Resources) -> np.ndarray:
     tail, head = arcs.tail, arcs.head
     outdeg = np.bincount(tail, minlength=n)
     eligible = np.ones(n, bool) if P.root_eligible is None else np.asarray(P.root_eligible, bool)
-    forced = outdeg == 0
-    if (forced & ~eligible).any() or forced.sum() > k:
-        raise OptimizationError(f"no fractional start: {int(forced.sum())} satellites without candidate arcs "
-                                f"must be roots (K = {k}), or one of them may not be a root")
-    free = eligible & ~forced
-    r_hat = forced.astype(float)
-    if k > forced.sum():
-        if not free.any():
-            raise OptimizationError("no fractional start: no eligible root left")
-        r_hat[free] = (k - forced.sum()) / free.sum()
-    if (r_hat > 1).any():
-        raise OptimizationError(f"no fractional start: K = {k} exceeds the eligible satellites")
+    # Root mass per connected component of the candidate arcs: one each, the rest spread by size, then
+    # evenly over the component's eligible satellites (forced roots, without arcs, are components of one).
+    comp = _components(n, tail, head)
+    count = np.bincount(comp)
+    if len(count) > k:
+        raise OptimizationError(f"no fractional start: the candidate arcs leave {len(count)} components for K = {k}")
+    pool = np.bincount(comp, weights=eligible.astype(float))
+    if (pool == 0).any() or pool.sum() < k:
+        raise OptimizationError("no fractional start: a component of the candidate arcs has no eligible root, "
+                                f"or fewer than K = {k} satellites may be roots")
+    mass = np.ones(len(count))
+    for _ in range(len(count)):  # the K - C extra roots by size, no component above its eligible count
+        room = pool - mass
+        left = k - mass.sum()
+        if left <= 1e-12:
+            break
+        share = np.where(room > 1e-12, count, 0.0)
+        mass = np.minimum(mass + left * share / share.sum(), pool)
+    r_hat = np.where(eligible, mass[comp] / pool[comp], 0.0)
     x_hat = (1.0 - r_hat[tail]) / np.maximum(outdeg[tail], 1)
     touching = np.bincount(np.r_[tail, head], weights=np.r_[x_hat, x_hat], minlength=n)
     cand_deg = np.bincount(np.r_[tail, head], minlength=n) // 2
@@ -401,7 +408,19 @@ def fractional_point(program: SignomialProgram, res: Resources) -> np.ndarray:
         x_hat, r_hat = _interior_lp(n, k, tail, head, eligible, P.resources.terminals, tight)
     x = eps + (1 - eps) * x_hat
     r = np.where(eligible, eps + (1 - eps) * r_hat, eps)
-    return _point(program, x, r, res)
+    z = _point(program, x, r, res)
+    if ccr.violation(z) > 1e-9:  # e.g. the LP put whole arcs on a cycle: no depth labels for it
+        raise OptimizationError("no fractional start: the depth labels cut the evenly split arcs (start from a forest)")
+    return z
+
+
+def _components(n: int, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """Connected-component label of every node under the arcs."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = csr_matrix((np.ones(len(tail)), (tail, head)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
 
 
 def _interior_lp(n, k, tail, head, eligible, terminals, tight) -> tuple[np.ndarray, np.ndarray]:

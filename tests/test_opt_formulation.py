@@ -12,7 +12,7 @@ from optimization import ObjectiveWeights, SatelliteResources, SCAOptions, Solve
 from optimization.defaults import default_resources
 from optimization.errors import OptimizationError
 from optimization.forests import edge_lookup, validate_forest
-from optimization.formulation import Arcs, build_program, initial_point
+from optimization.formulation import Arcs, build_program, fractional_point, initial_point
 from optimization.logspace import LogSpaceSubproblem
 from optimization.posynomials import Layout, TableBuilder
 from optimization.rounding import edge_costs
@@ -166,3 +166,64 @@ def test_pruned_and_full_arc_sets_both_give_valid_plans_no_worse_than_the_warm_s
         validate_forest(p, plan.parent, check_degree=True)
         assert plan.fallback is None
         assert plan.objective < plan.warm_start_objective
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_sca_from_a_fractional_start_keeps_every_iterate_feasible_and_moves_off_it(k):
+    """The SCA over the exact CCR starts from the even split (no forest favoured) and stays feasible."""
+    from optimization.logspace import LogSpaceSubproblem as Sub
+    from optimization.sca import run_sca
+
+    p = geometric_problem(14, 7, radius=0.5)
+    parent = distance_forest(p, k)
+    program = build_program(p, Arcs.all_of(p), k, fixed=False)
+    z0 = fractional_point(program, default_resources(p, parent))
+    assert program.violation(z0) <= 1e-9
+    seen = []
+
+    class Recording(Sub):
+        def solve(self, point, radius):
+            z, value, record = super().solve(point, radius)
+            seen.append((program.violation(z), program.merit(z), value))
+            return z, value, record
+
+    result = run_sca(program, z0, Recording(program, default_chain()), SCAOptions(max_iters=6, rel_tol=0))
+    accepted = [h["objective"] for h in result.history if h["accepted"]]
+    assert len(accepted) >= 3 and all(b <= a * (1 + 1e-12) for a, b in zip(accepted, accepted[1:]))
+    assert result.objective < program.merit(z0)
+    for violation, merit, model_value in seen:
+        assert violation <= 1e-6  # the condensed reverse sides are inner approximations
+        assert merit <= model_value * (1 + 1e-6)
+    x0, x = program.decode(z0)[0], program.decode(result.z)[0]
+    assert np.abs(np.log(x) - np.log(x0)).max() > 0.5  # the topology moved
+    r = program.decode_roots(result.z)
+    eps = program.ccr.eps
+    assert ((r - eps) / (1 - eps)).sum() <= k + 1e-6
+
+
+def test_fractional_start_spreads_root_mass_over_components_and_respects_eligibility():
+    p = geometric_problem(12, 3, radius=0.5)
+    eligible = np.zeros(12, bool)
+    eligible[[2, 5, 7]] = True
+    p.root_eligible = eligible
+    parent = distance_forest(p, 2)
+    program = build_program(p, Arcs.all_of(p), 2, fixed=False)
+    z = fractional_point(program, default_resources(p, parent))
+    assert program.violation(z) <= 1e-9
+    r = program.decode_roots(z)
+    assert np.allclose(r[~eligible], program.ccr.eps)
+    assert ((r - program.ccr.eps) / (1 - program.ccr.eps)).sum() == pytest.approx(2)
+
+
+def test_no_fractional_start_for_a_fixed_program_or_too_few_roots():
+    p = geometric_problem(8, 1, radius=0.6)
+    parent = distance_forest(p)
+    fixed = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
+    with pytest.raises(OptimizationError):
+        fractional_point(fixed, default_resources(p, parent))
+    eligible = np.zeros(8, bool)
+    eligible[0] = True
+    p.root_eligible = eligible
+    program = build_program(p, Arcs.all_of(p), 2, fixed=False)
+    with pytest.raises(OptimizationError, match="fractional"):
+        fractional_point(program, default_resources(p, parent))

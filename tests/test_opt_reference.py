@@ -8,22 +8,24 @@ from test_opt_model import geometric_problem
 
 from optimization import SatelliteResources, SCAOptions, SolveOptions, distance_forest, solve
 from optimization.defaults import default_resources
-from optimization.formulation import Arcs, build_program, initial_point
+from optimization.formulation import Arcs, build_program, fractional_point, initial_point
 from optimization.forests import validate_forest
 from optimization.gp_reference import GPReferenceSubproblem
 from optimization.logspace import LogSpaceSubproblem
 from optimization.solvers import SOLVER_OPTIONS, default_chain
 
 
-@pytest.mark.parametrize("fixed", [False, True])
+@pytest.mark.parametrize(("fixed", "start", "k"), [(False, "forest", 1), (True, "forest", 1), (False, "fractional", 1),
+                                                   (False, "fractional", 2), (True, "forest", 2)])
 @pytest.mark.parametrize("seed", [3, 8])
-def test_one_subproblem_same_optimum_both_ways(fixed, seed):
-    budgets = SatelliteResources.uniform(9, energy_budget_j=0.02)
+def test_one_subproblem_same_optimum_both_ways(fixed, start, k, seed):
+    budgets = SatelliteResources.uniform(9, energy_budget_j=0.02 if start == "forest" else 0.2)
     p = geometric_problem(9, seed, radius=0.6, resources=budgets)
-    parent = distance_forest(p)
+    parent = distance_forest(p, k)
     arcs = Arcs.of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
-    program = build_program(p, arcs, 1, fixed=fixed)
-    z0 = initial_point(program, parent, default_resources(p, parent))
+    program = build_program(p, arcs, k, fixed=fixed)
+    res = default_resources(p, parent)
+    z0 = initial_point(program, parent, res) if start == "forest" else fractional_point(program, res)
     _, fast, rec_fast = LogSpaceSubproblem(program, default_chain()).solve(z0, 0.5)
     z_ref, ref, rec_ref = GPReferenceSubproblem(program, default_chain()).solve(z0, 0.5)
     # Interior-point answers agree to solver tolerance (Clarabel stops at a relative gap of
