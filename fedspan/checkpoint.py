@@ -240,6 +240,11 @@ def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None,
         theirs = meta["fingerprint"]
         if theirs != mine:
             diff = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            if diff == ["rounds"]:
+                raise CheckpointError(f"{path}: checkpoint was written by a run of rounds = {theirs['rounds']} and this "
+                                      f"policy plans with the number of rounds, so continuing it to rounds = "
+                                      f"{mine['rounds']} would not equal a straight run; use another output folder "
+                                      f"or --no-resume")
             raise CheckpointError(f"{path}: checkpoint belongs to a different configuration "
                                   f"(differs in {', '.join(diff)}); use another output folder or remove it")
     if (meta["stream"] is None) != (stream is None):

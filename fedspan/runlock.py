@@ -59,8 +59,8 @@ def lock_output_folder(folder: str | Path, command: str = "fedspan") -> Iterator
                 except OSError:
                     who = _holder(handle)
                     handle.close()
-                    raise FolderBusyError(f"{folder}: another {command} run{who} is writing into this output "
-                                          f"folder; wait for it to finish or choose another --out") from None
+                    raise FolderBusyError(f"{folder}: output folder in use by another {command}{who}; wait for "
+                                          f"it to finish or choose another --out") from None
             handle.seek(0)
             handle.truncate()
             handle.write(f"{os.getpid()}\n")
