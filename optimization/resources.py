@@ -229,25 +229,32 @@ def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float,
         return None
     steps = model.steps
     a_t = coef.gap + coef.drift * t
-    n_steps = len(steps)
+    n_steps, n = len(steps), len(rho)
     best: _Choice | None = None
     base = coef.latency * t
     lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, lambdas or LAMBDAS)) + [np.inf]
-    rows = np.arange(len(rho))
+    cost_t = np.ascontiguousarray(cost.T)  # (S, N): the scans below run along contiguous rows
+    gain = steps[:, None] * rho[None, :]
+    cols = np.arange(n)
     for lam in lams:
-        q = cost - (lam if np.isfinite(lam) else 1e300) * rho[:, None] * steps[None, :]
-        # For every cap u = steps[j], each satellite's best e <= u: running argmin along the step axis.
-        run_min = np.minimum.accumulate(q, axis=1)
-        is_new = np.concatenate([np.ones((len(rho), 1), bool), q[:, 1:] < run_min[:, :-1]], axis=1)
-        idx = np.maximum.accumulate(np.where(is_new, np.arange(n_steps)[None, :], 0), axis=1)
-        chosen_cost = np.take_along_axis(cost, idx, 1)  # (N, S): true cost of the choice under each cap
-        m = rho @ steps[idx]  # (S,)
-        cap_used = steps[idx].max(axis=0)
-        total = base + a_t / m + coef.local * cap_used**2 + chosen_cost.sum(axis=0)
+        q = cost_t - (lam if np.isfinite(lam) else 1e300) * gain
+        # For every cap u = steps[j], each satellite's best e <= u: a running argmin down the step axis.
+        idx = np.zeros((n_steps, n), np.int64)
+        run = q[0].copy()
+        arg = np.zeros(n, np.int64)
+        for j in range(1, n_steps):
+            better = q[j] < run
+            run = np.where(better, q[j], run)
+            arg = np.where(better, j, arg)
+            idx[j] = arg
+        chosen_cost = cost_t[idx, cols].sum(axis=1)  # (S,): true cost of the choice under each cap
+        m = steps[idx] @ rho
+        cap_used = steps[idx.max(axis=1)]
+        total = base + a_t / m + coef.local * cap_used**2 + chosen_cost
         j = int(np.argmin(total))
         if np.isfinite(total[j]) and (best is None or total[j] < best.value):
-            pick = idx[:, j]
-            best = _Choice(float(total[j]), t, steps[pick], batch[rows, pick], clock[rows, pick])
+            pick = idx[j]
+            best = _Choice(float(total[j]), t, steps[pick], batch[cols, pick], clock[cols, pick])
     return best
 
 
@@ -358,7 +365,7 @@ class ForestValuer:
         ratio = (np.sqrt(5.0) - 1.0) / 2.0
         c, d = x1 - ratio * (x1 - x0), x0 + ratio * (x1 - x0)
         fc, fd = cost(c), cost(d)
-        for _ in range(48):
+        for _ in range(36):  # 0.618^36 ~ 3e-8 of the bracket
             if fc <= fd:
                 x1, d, fd = d, c, fc
                 c = x1 - ratio * (x1 - x0)
@@ -376,22 +383,18 @@ class ForestValuer:
         return Valuation(val + fixed, t, f, power, marginal, float(coef.energy))
 
 
-def power_candidates(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray) -> list[np.ndarray]:
-    """Per satellite, the powers worth trying: the knee of each of its tree links and full power, boxed."""
+def lowest_knees(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray) -> np.ndarray:
+    """Per satellite, the smallest knee of its tree links, boxed (W); inf for a satellite with no link.
+
+    No power below it pays: every link would slow down while none would get cheaper.
+    """
     res = problem.resources
     kids = np.flatnonzero(parent >= 0)
     knee = problem.max_rate_bps / problem.rate_per_watt[uplink[kids]]
-    ends = np.r_[kids, parent[kids]]
-    vals = np.r_[knee, knee]
-    out: list[np.ndarray] = [np.empty(0)] * problem.num_nodes
-    order = np.argsort(ends, kind="stable")
-    ends, vals = ends[order], vals[order]
-    cuts = np.r_[0, np.flatnonzero(np.diff(ends)) + 1, len(ends)]
-    for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
-        n = int(ends[lo])
-        boxed = np.clip(np.r_[vals[lo:hi], res.max_tx_power_w[n]], res.min_tx_power_w[n], res.max_tx_power_w[n])
-        out[n] = np.unique(boxed)
-    return out
+    low = np.full(problem.num_nodes, np.inf)
+    np.minimum.at(low, kids, knee)
+    np.minimum.at(low, parent[kids], knee)
+    return np.where(np.isfinite(low), np.clip(low, res.min_tx_power_w, res.max_tx_power_w), np.inf)
 
 
 def tune_powers(problem: SpanningProblem, parent: np.ndarray, power: np.ndarray, steps: np.ndarray,
@@ -414,25 +417,18 @@ def tune_powers(problem: SpanningProblem, parent: np.ndarray, power: np.ndarray,
     if current is None:
         return power
     coef_energy = valuer.energy_weight(np.flatnonzero(parent < 0))
-    cands = power_candidates(problem, parent, uplink)
+    low = lowest_knees(problem, parent, uplink)
     kids = np.flatnonzero(parent >= 0)
-    sent: list[list[int]] = [[] for _ in range(problem.num_nodes)]  # edges each satellite transmits on
-    for k_, e_ in zip(kids.tolist(), uplink[kids].tolist()):
-        sent[k_].append(e_)
-        sent[int(parent[k_])].append(e_)
     bits, cap = problem.model_bits, problem.max_rate_bps
-
-    def link_energy(n: int, p: float) -> float:
-        rpw = problem.rate_per_watt[sent[n]]
-        return float(np.sum(p * bits / np.minimum(rpw * p, cap)))
-
-    trials = []
-    for n, options in enumerate(cands):
-        if len(options) < 2 or not sent[n] or options[0] >= power[n] * (1 - 1e-12):
-            continue
-        saving = coef_energy * (link_energy(n, power[n]) - link_energy(n, float(options[0])))
-        if saving > 1e-5 * current.value:
-            trials.append((saving, n, float(options[0])))
+    # Link energy of every satellite at its current power and at its lowest knee, over all its tree links.
+    ends = np.r_[kids, parent[kids]]
+    rpw = np.r_[problem.rate_per_watt[uplink[kids]], problem.rate_per_watt[uplink[kids]]]
+    p_now, p_low = power[ends], np.where(np.isfinite(low[ends]), low[ends], power[ends])
+    e_now = np.bincount(ends, weights=p_now * bits / np.minimum(rpw * p_now, cap), minlength=problem.num_nodes)
+    e_low = np.bincount(ends, weights=p_low * bits / np.minimum(rpw * p_low, cap), minlength=problem.num_nodes)
+    saving = coef_energy * (e_now - e_low)
+    worth = np.flatnonzero((low < power * (1 - 1e-12)) & (saving > 1e-5 * current.value))
+    trials = [(float(saving[i]), int(i), float(low[i])) for i in worth]
     trials.sort(reverse=True)
     # Tuning can gain at most the link energy it saves: below 1e-4 of the objective it is not worth a trial.
     if sum(s for s, _, _ in trials) < 1e-4 * current.value:
@@ -517,7 +513,9 @@ def _resources_at(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarr
     rho = data_shares(problem.resources.num_samples)
     model = _SlackModel(problem, times, coef)
     lo, hi = model.fastest_round(), model.slowest_round()
-    grid = np.unique(np.r_[np.geomspace(lo, max(hi, lo * (1 + 1e-9)), T_GRID), lo * (1 + 1e-9)])
+    # Above 5000 satellites a coarser grid (the refinement below still converges on the optimum).
+    points = T_GRID if problem.num_nodes <= 5000 else T_GRID // 2
+    grid = np.unique(np.r_[np.geomspace(lo, max(hi, lo * (1 + 1e-9)), points), lo * (1 + 1e-9)])
     found = [(_best_at(model, coef, rho, float(t)), i) for i, t in enumerate(grid)]
     feasible = [(c, i) for c, i in found if c is not None]
     if not feasible:
