@@ -34,7 +34,7 @@ from optimization.forests import (
     tree_degrees,
     validate_forest,
 )
-from optimization.formulation import Arcs, build_program, initial_point
+from optimization.formulation import Arcs, build_program, fractional_point, initial_point
 from optimization.plan import PlanStatus, SpanningPlan
 from optimization.problem import SpanningProblem
 from optimization.resources import optimal_resources
@@ -144,7 +144,11 @@ def choose_num_trees(problem: SpanningProblem, options: SolveOptions) -> int:
 
 
 def sca_forests(problem: SpanningProblem, k: int, start: _Candidate, options: SolveOptions) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """SCA over topology and resources from `start`; forests rounded from its relaxed arcs, and its history."""
+    """SCA over the exact CCRs from a fractional start; forests rounded from its relaxed arcs, and its history.
+
+    The candidate arcs are each satellite's `nearest_arcs` fastest links plus the best start forest's;
+    the start resources are that forest's exact ones.
+    """
     kids = np.flatnonzero(start.parent >= 0)
     if options.nearest_arcs is None:
         arcs = Arcs.all_of(problem)
@@ -152,7 +156,12 @@ def sca_forests(problem: SpanningProblem, k: int, start: _Candidate, options: So
         link_time = edge_costs(problem, start.resources)[1]
         arcs = Arcs.nearest(problem, link_time, options.nearest_arcs, edge_lookup(problem, kids, start.parent[kids]))
     program = build_program(problem, arcs, k, fixed=False, penalty=options.penalty)
-    result = run_sca(program, initial_point(program, start.parent, start.resources), _subproblem(program, options), options.sca)
+    # From a fractional point that favours no forest (the relaxation decides), resources of the best start.
+    try:
+        z0 = fractional_point(program, start.resources)
+    except OptimizationError:
+        z0 = initial_point(program, start.parent, start.resources)
+    result = run_sca(program, z0, _subproblem(program, options), options.sca)
     x, relaxed = program.decode(result.z)
     forests = candidate_forests(problem, k, relaxed, program.arcs, x)
     history = [{**h, "phase": "sca"} for h in result.history]
