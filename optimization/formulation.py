@@ -444,8 +444,15 @@ def _interior_lp(n, k, tail, head, eligible, terminals, tight) -> tuple[np.ndarr
     floor[:, -1] = 1.0
     A_ub = np.vstack([np.array(rows).reshape(-1, nv), floor])
     b_ub = np.r_[b_ub, np.zeros(len(floor))]
-    bounds = [(0, 1)] * a + [(0, 1 if e else 0) for e in eligible] + [(0, 1)]
-    lp = linprog(np.r_[np.zeros(a + n), -1.0], A_ub=A_ub, b_ub=b_ub, A_eq=eq, b_eq=b_eq, bounds=bounds, method="highs")
+    # First with x^ <= 1/2 on the arcs of satellites that have two or more: every cycle then multiplies to
+    # at most (1/2 + eps)^length and keeps its depth labels (step <= 1/2); without the caps if that fails.
+    outdeg = np.bincount(tail, minlength=n)
+    for cap in (np.where(outdeg[tail] >= 2, 0.5, 1.0), np.ones(a)):
+        bounds = [(0, c) for c in cap] + [(0, 1 if e else 0) for e in eligible] + [(0, 1)]
+        lp = linprog(np.r_[np.zeros(a + n), -1.0], A_ub=A_ub, b_ub=b_ub, A_eq=eq, b_eq=b_eq, bounds=bounds,
+                     method="highs")
+        if lp.status == 0:
+            break
     if lp.status != 0:
         raise OptimizationError("no fractional start: the CCR's linear rows (one parent, K roots, degree) are infeasible")
     return np.clip(lp.x[:a], 0, 1), np.clip(lp.x[a:a + n], 0, 1)

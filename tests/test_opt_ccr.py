@@ -197,3 +197,19 @@ def test_fractional_start_is_feasible_and_favours_no_forest(k):
     eps = program.ccr.eps
     assert ((x > 1.5 * eps) & (x < 0.99)).all()  # every arc strictly fractional
     assert ((r - eps) / (1 - eps)).sum() == pytest.approx(k)
+
+
+def test_fractional_start_falls_back_to_the_lp_where_an_even_split_breaks_a_degree_row():
+    """A hub with 3 terminals on a ring of 8: an even split would send it 8/3 of a parent link."""
+    ring = [(i, (i % 8) + 1) for i in range(1, 9)]
+    pairs = sorted({tuple(sorted(e)) for e in ring + [(0, i) for i in range(1, 9)]})
+    res = SatelliteResources.uniform(9, terminals=3)
+    d = np.linspace(300.0, 2500.0, len(pairs))
+    problem = SpanningProblem(9, np.array(pairs), d, 1e9 / d, resources=res)
+    program = build_program(problem, Arcs.all_of(problem), 1, fixed=False)
+    parent = distance_forest(problem)
+    z = fractional_point(program, default_resources(problem, parent))
+    assert program.violation(z) <= 1e-9
+    x = program.decode(z)[0]
+    into_hub = x[program.arcs.head == 0]
+    assert into_hub.sum() < 8 / 3  # the LP moved mass off the hub

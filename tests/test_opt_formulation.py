@@ -227,3 +227,26 @@ def test_no_fractional_start_for_a_fixed_program_or_too_few_roots():
     program = build_program(p, Arcs.all_of(p), 2, fixed=False)
     with pytest.raises(OptimizationError, match="fractional"):
         fractional_point(program, default_resources(p, parent))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    trees=st.integers(1, 4),
+    terminals=st.integers(2, 5),
+    nearest=st.sampled_from([None, 1, 2, 3]),
+)
+def test_fractional_start_exists_wherever_a_forest_does(seed, trees, terminals, nearest):
+    res = SatelliteResources.uniform(14, terminals=terminals)
+    p = geometric_problem(14, seed % 97, radius=0.6, resources=res, weights=ObjectiveWeights(1.0, 1.0, 1.0, scales=(10.0, 1.0, 0.5)))
+    try:
+        parent = random_forest(p, trees, seed=seed)
+        validate_forest(p, parent, check_degree=True)
+        r = default_resources(p, parent)
+    except OptimizationError:
+        return
+    kids = np.flatnonzero(parent >= 0)
+    arcs = Arcs.all_of(p) if nearest is None else Arcs.nearest(p, edge_costs(p, r)[1], nearest, edge_lookup(p, kids, parent[kids]))
+    program = build_program(p, arcs, trees, fixed=False)
+    z = fractional_point(program, r)
+    assert program.violation(z) <= 1e-9
