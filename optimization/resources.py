@@ -329,13 +329,15 @@ class ForestValuer:
 
     def energy_weight(self, roots: np.ndarray) -> float:
         """Objective units per joule."""
-        return float(self._coef(roots).energy)
+        return float(self._coef(roots)[0].energy)
 
-    def _coef(self, roots: np.ndarray):
-        key = len(roots)
-        mix_t, _ = mixing_costs(self.problem, roots)
-        coef = _coefficients(self.problem, key, self.idle, mix_t / self.problem.learning.mix_every)
-        return coef
+    def _coef(self, roots: np.ndarray) -> tuple[_Coefficients, float]:
+        """The objective's coefficients for a forest with these roots, and its per-round mixing charge."""
+        every = self.problem.learning.mix_every
+        mix_t, mix_e = mixing_costs(self.problem, roots)
+        coef = _coefficients(self.problem, len(roots), self.idle, mix_t / every)
+        # Forests with different roots differ by their exchange: its latency and energy count too.
+        return coef, coef.latency * mix_t / every + coef.energy * mix_e / every
 
     def value(self, parent: np.ndarray, uplink: np.ndarray | None = None,
               power: np.ndarray | None = None) -> Valuation | None:
@@ -344,7 +346,7 @@ class ForestValuer:
         res = p.resources
         power = knee_powers(p, parent, uplink) if power is None else power
         times = forest_times(p, parent, power, uplink)
-        coef = self._coef(np.flatnonzero(parent < 0))
+        coef, mixing = self._coef(np.flatnonzero(parent < 0))
         room = res.energy_budget_j - times.link_energy_j
         with np.errstate(divide="ignore", invalid="ignore"):
             f_cap = np.minimum(res.max_cpu_hz, np.sqrt(np.maximum(room, 0.0) / self.half_alpha_work))
@@ -354,7 +356,7 @@ class ForestValuer:
         lo = float(np.max(a + self.work / f_cap))
         hi = max(float(np.max(a + self.work / res.min_cpu_hz)), lo)
         fixed = float(coef.noise @ np.maximum(1.0 / self.batch - 1.0 / res.num_samples, 0.0)
-                      + coef.local * self.steps.max() ** 2 + coef.energy * times.link_energy_j.sum())
+                      + coef.local * self.steps.max() ** 2 + coef.energy * times.link_energy_j.sum()) + mixing
 
         def cost(t: float) -> float:
             f = np.maximum(res.min_cpu_hz, self.work / np.maximum(t - a, 1e-300))

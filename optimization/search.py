@@ -34,9 +34,14 @@ from scipy.sparse.csgraph import depth_first_order, dijkstra
 
 from optimization.costs import link_costs
 from optimization.defaults import Resources
+from optimization.errors import OptimizationError
 from optimization.forests import tree_degrees, validate_forest
 from optimization.problem import SpanningProblem
 from optimization.resources import ForestValuer, Valuation, forest_times, optimal_resources
+
+
+#: Up to this many satellites, the best root moves of a stalled search are re-valued with exact resources.
+EXACT_ROOT_MOVES_UP_TO = 200
 
 
 def cap_link_times(problem: SpanningProblem) -> np.ndarray:
@@ -354,6 +359,7 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
         moved = 0
         rerooted = 0
         stalled = False
+        ranked: list[tuple[float, np.ndarray]] = []
         while not stalled and time.perf_counter() < deadline:
             stalled = True
             est, legal, tour = _screen(problem, parent, cur, arc_tail, arc_head, up_t, down_t)
@@ -380,7 +386,7 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
                 if best_parent is not None and tried >= batch:
                     break
             if best_parent is None and rerooted < 2 * k_roots:
-                best_parent, best_val = _try_reroots(problem, parent, valuer, cur)
+                best_parent, best_val, ranked = _try_reroots(problem, parent, valuer, cur)
                 if best_parent is not None:
                     rerooted += 1
             if best_parent is not None:
@@ -388,6 +394,18 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
                 moved += 1
                 stalled = False
         new_res, costs = optimal_resources(problem, parent, idle, powers=False)
+        # Root moves change the forest so much that held steps and batches misjudge them: on small problems
+        # the best few the held valuation ranked are re-valued with exact resources.
+        if n <= EXACT_ROOT_MOVES_UP_TO:
+            for _, trial in ranked[:3]:
+                try:
+                    r2, c2 = optimal_resources(problem, trial, idle, powers=False)
+                except OptimizationError:
+                    continue
+                if c2.objective < costs.objective * (1 - 1e-9):
+                    parent, new_res, costs = trial, r2, c2
+                    rerooted += 1
+                    moved += 1
         out.history.append({"phase": "search", "round": rnd, "moves": moved, "reroots": rerooted,
                             "objective": costs.objective, "seconds": 0.0})
         out.moves += moved
@@ -403,27 +421,86 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
 
 
 def _try_reroots(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer, cur: Valuation,
-                 count: int = 6) -> tuple[np.ndarray | None, Valuation]:
-    """Try the most central satellites of each tree (least up+down path extremes) as its root."""
+                 count: int = 6) -> tuple[np.ndarray | None, Valuation, list[tuple[float, np.ndarray]]]:
+    """Re-root moves: each tree at one of its most central satellites, and for K > 1 pairs of trees at once.
+
+    Single moves try the satellites whose up+down path time is nearest half the tree's longest (the
+    middle of its slowest branch; every satellite of a small tree). With several trees the roots also
+    exchange the cluster models (:func:`optimization.evaluate.mixing_costs`), so two trees joined by a
+    fast candidate link are also re-rooted together at that link's two ends.
+    """
     times = forest_times(problem, parent, cur.tx_power_w)
     eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(problem.num_nodes, bool)
     best_val, best_parent = cur, None
-    # A satellite on the critical path near the middle shortens the slowest branch: rank by how far the
-    # tree's extreme finish time is from the satellite's own up/down path.
+    ranked: list[tuple[float, np.ndarray]] = []
+
+    def consider(trial: np.ndarray) -> None:
+        nonlocal best_val, best_parent
+        v = valuer.value(trial)
+        if v is None:
+            return
+        ranked.append((float(v.value), trial))
+        if v.value < best_val.value * (1 - 1e-9):
+            best_val, best_parent = v, trial
+
     score = times.up_path_s + times.down_path_s
-    for root in np.flatnonzero(parent < 0).tolist():
+    roots = np.flatnonzero(parent < 0)
+    for root in roots.tolist():
         members = np.flatnonzero(times.tree == root)
-        if len(members) < 3:
+        if len(members) < 2:
             continue
         order = members[np.argsort(np.abs(score[members] - 0.5 * score[members].max()), kind="stable")]
         for cand in order[:count].tolist():
-            if cand == root or not eligible[cand]:
-                continue
-            trial = _reroot(parent, cand)
-            v = valuer.value(trial)
-            if v is not None and v.value < best_val.value * (1 - 1e-9):
-                best_val, best_parent = v, trial
-    return best_parent, best_val
+            if cand != root and eligible[cand]:
+                consider(_reroot(parent, cand))
+    if len(roots) > 1:
+        e = problem.edges
+        a, b = e[:, 0], e[:, 1]
+        between = np.flatnonzero((times.tree[a] != times.tree[b]) & eligible[a] & eligible[b])
+        link = cap_link_times(problem)[between]
+        for i in between[np.argsort(link, kind="stable")][:count].tolist():
+            trial = parent
+            for end in (int(a[i]), int(b[i])):
+                if trial[end] >= 0:
+                    trial = _reroot(trial, end)
+            if trial is not parent:
+                consider(trial)
+        _root_exchanges(problem, parent, times, eligible, consider, count)
+    ranked.sort(key=lambda vt: vt[0])
+    return best_parent, best_val, ranked
+
+
+def _root_exchanges(problem: SpanningProblem, parent: np.ndarray, times, eligible: np.ndarray, consider,
+                    count: int) -> None:
+    """Merge a tree into a neighbouring one and split that one elsewhere, keeping K trees.
+
+    This moves a root: which satellites stand alone (or lead a small tree) is a choice that neither
+    re-parenting (roots stay roots) nor re-rooting (trees keep their members) can change.
+    """
+    n = problem.num_nodes
+    deg = tree_degrees(parent)
+    cap = problem.resources.terminals
+    e = problem.edges
+    small = n <= 200
+    for r in np.flatnonzero(parent < 0).tolist():
+        ends = np.r_[e[e[:, 0] == r, 1], e[e[:, 1] == r, 0]]
+        ends = ends[times.tree[ends] != r]  # a saturated host may free a terminal by the split below
+        if not small:
+            ends = ends[:2]
+        for u in ends.tolist():
+            merged = parent.copy()
+            merged[r] = u
+            host = times.tree[u]
+            members = np.flatnonzero(((times.tree == host) | (times.tree == r)) & eligible & (merged >= 0))
+            if not small:
+                members = members[np.argsort(-times.up_path_s[members], kind="stable")][:count]
+            for w in members.tolist():
+                if w == r:
+                    continue
+                trial = merged.copy()
+                trial[w] = -1
+                if (tree_degrees(trial) <= cap).all():
+                    consider(trial)
 
 
 def spt_start(problem: SpanningProblem, k: int, candidates: int = 10) -> np.ndarray | None:
