@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -115,7 +114,9 @@ def test_ctrl_c_exits_130_and_says_what_was_kept(command, tmp_path, capsys, monk
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_signals_keep_the_completed_rounds(sig, code, word, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", "from fedspan.cli import main; main()", "run", "--strategy", "mst",
+    # A shell's background job ignores SIGINT; a terminal's foreground job does not: restore the default.
+    child = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); from fedspan.cli import main; main()"
+    proc = subprocess.Popen([sys.executable, "-c", child, "run", "--strategy", "mst",
                              "--rounds", "500", *FAST, "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

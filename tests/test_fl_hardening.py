@@ -7,14 +7,14 @@ import json
 import subprocess
 import sys
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from fedspan.checkpoint import CheckpointError, save_checkpoint
+from fedspan.checkpoint import CheckpointError, SimulationState, load_checkpoint, save_checkpoint
 from fedspan.errors import FedSpanWarning
 from fedspan.horizon import PlanFileError, PlanWriter, plan_context, plan_horizon, read_plan, write_plan
 from fedspan.progress import ProgressReporter
@@ -92,11 +92,11 @@ def test_extending_a_run_equals_a_straight_run_or_is_refused(tmp_path):
     short, long = SimulationConfig(rounds=4), SimulationConfig(rounds=12)
     assert short.fingerprint() != long.fingerprint()
     assert SimulationConfig(strategy="mst", rounds=4).fingerprint() == SimulationConfig(strategy="mst", rounds=12).fingerprint()
-    from tests.test_fl_checkpoint_safety import small_state
-
-    path = save_checkpoint(tmp_path / "checkpoint.pt", small_state(), short.fingerprint())
-    from fedspan.checkpoint import load_checkpoint
-
+    state = SimulationState(next_round=1, models=torch.ones(1, 3), model_weight=np.ones(1),
+                            holder=np.zeros(2, np.int64), dead=np.zeros(2, bool), energy_used_j=np.zeros(2),
+                            next_time_s=0.0, last_latency_s=0.0, ledger={"num_satellites": 2, "records": []},
+                            metrics=[])
+    path = save_checkpoint(tmp_path / "checkpoint.pt", state, short.fingerprint())
     with pytest.raises(CheckpointError, match="rounds = 4.*would not equal a straight run"):
         load_checkpoint(path, long.fingerprint())
 
