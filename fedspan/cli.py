@@ -743,14 +743,10 @@ def _one_line_warning(message: Any, category: type[Warning], filename: str, line
 
 
 def _usage_line(exc: Any) -> str:
-    """A click usage error as one line: the message and where to get help."""
-    import click
-
+    """A usage error (typer's own click) as one line: the message and where to get help."""
     text = " ".join(exc.format_message().split())
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None and isinstance(exc, click.UsageError):
-        return f"error: {text} (see '{ctx.command_path} --help')"
-    return f"error: {text}"
+    path = getattr(getattr(exc, "ctx", None), "command_path", None)
+    return f"error: {text} (see '{path} --help')" if path else f"error: {text}"
 
 
 def main(argv: Optional[list[str]] = None) -> None:
