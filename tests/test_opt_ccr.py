@@ -213,3 +213,20 @@ def test_fractional_start_falls_back_to_the_lp_where_an_even_split_breaks_a_degr
     x = program.decode(z)[0]
     into_hub = x[program.arcs.head == 0]
     assert into_hub.sum() < 8 / 3  # the LP moved mass off the hub
+
+
+def test_a_condensed_equality_pins_the_topology_and_the_band_frees_it():
+    """Why the reverse sides get a band: with slack -> 0 (an equality) one SCA step cannot move x."""
+    from optimization.logspace import LogSpaceSubproblem
+    from optimization.solvers import default_chain
+
+    p = geometric_problem(10, 2, radius=0.6)
+    parent = distance_forest(p)
+    moved = {}
+    for slack in (1e-6, 0.5):
+        program = build_program(p, Arcs.all_of(p), 1, fixed=False, slack=slack)
+        z0 = fractional_point(program, default_resources(p, parent))
+        z, _, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 2.0)
+        sl = program.layout.slices["x"]
+        moved[slack] = np.abs(z[sl] - z0[sl]).max()
+    assert moved[1e-6] < 0.01 < 0.2 < moved[0.5]
