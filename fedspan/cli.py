@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -171,6 +172,17 @@ def _scenario_options(constellation: Optional[str], preset: Optional[str]) -> st
     return constellation
 
 
+def _finite_positive(value: Any, option: str, unit: str) -> float:
+    """A finite number > 0 for a link-budget or payload option; anything else is a one-line usage error."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise typer.BadParameter(f"'{value}' is not a finite number > 0 ({unit})", param_hint=option)
+    return number
+
+
 def _parse_weights(text: str) -> tuple[float, float, float]:
     try:
         values = tuple(float(v) for v in text.split(","))
@@ -259,6 +271,11 @@ def _simulation_config(opts: dict[str, Any], ctx: typer.Context, **overrides: An
         "lr": opts.get("lr", 0.05), "local_steps": opts["local_steps"], "batch_size": opts["batch_size"],
         "mix_every": opts["mix_every"], "smoothness": opts["smoothness"],
         "strategy_options": _parse_strategy_options(opts.get("strategy_option")),
+        "rate_cap_bps": _finite_positive(opts.get("rate_cap", 10e9), "--rate-cap", "bit/s"),
+        "tx_power_w": _finite_positive(opts.get("tx_power", 2.0), "--tx-power", "W"),
+        "aperture_m": _finite_positive(opts.get("aperture", 0.10), "--aperture", "m"),
+        "model_bits": (None if opts.get("model_bits") is None
+                       else _finite_positive(opts["model_bits"], "--model-bits", "bits")),
     }
     if opts.get("ground_stations") and not Path(opts["ground_stations"]).is_file():
         raise typer.BadParameter(f"no such file: {opts['ground_stations']}", param_hint="--ground-stations")
@@ -320,6 +337,11 @@ TreesOpt = _opt("1", "--trees", help="Trees K of the spanning forest, or 'auto' 
 WeightsOpt = _opt("1,0.1,0.1", "--weights", help="Objective weights loss,energy,latency, each term normalised by "
                   "the distance-MST round with default resources (default: learning first).")
 TerminalsOpt = _opt(4, "--terminals", help="Laser terminals per satellite (tree degree limit).", min=1)
+RateCapOpt = _opt(10e9, "--rate-cap", help="Laser terminal rate cap in bit/s (default 1e10).")
+TxPowerOpt = _opt(2.0, "--tx-power", help="Maximum laser transmit power per terminal in W.")
+ApertureOpt = _opt(0.10, "--aperture", help="Laser telescope diameter of both terminals in m.")
+ModelBitsOpt = _opt(None, "--model-bits", help="Bits sent per model transfer, for planning and the simulated "
+                    "clock (e.g. 1e9 for a 1 Gbit model; default: the size of --model, which is what is trained).")
 PolicyOpt = _opt("knn", "--link-policy", help="Candidate ISLs: knn (k nearest feasible) or grid (+Grid).")
 NeighborsOpt = _opt(8, "--neighbors", help="k of the knn link policy.", min=1)
 GroundOpt = _opt(None, "--ground-stations", help="CSV of ground stations (name,lat,lon[,alt_km,min_elev_deg]).")
@@ -358,6 +380,8 @@ _SHARED_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     ("max_test", Optional[int], MaxTestOpt), ("partition", str, PartitionOpt), ("alpha", float, AlphaOpt),
     ("model", str, ModelOpt), ("lr", float, LrOpt), ("local_steps", int, StepsOpt), ("batch_size", int, BatchOpt),
     ("mix_every", int, MixOpt), ("smoothness", float, SmoothOpt),
+    ("rate_cap", float, RateCapOpt), ("tx_power", float, TxPowerOpt), ("aperture", float, ApertureOpt),
+    ("model_bits", Optional[float], ModelBitsOpt),
     ("config", Optional[Path], ConfigOption), ("debug", bool, DebugOption),
 )
 
@@ -388,8 +412,6 @@ def plan_command(
     ctx: typer.Context,
     strategy: str = typer.Option("fedspan", help="Policy to plan with (fedspan, mst, bfs, random-tree)."),
     strategy_option: Optional[list[str]] = StrategyOptOpt,
-    model_bits: Optional[float] = _opt(None, "--model-bits", panel=_LEARNING_HELP, min=1.0,
-                                       help="Model size in bits (default: size of --model)."),
     out: Path = typer.Option(Path("runs/plan"), "--out", "-o", help="Output folder (plan.json, PNGs).",
                              parser=_out_dir),
     **shared: Any,
@@ -412,7 +434,7 @@ def plan_command(
     opts = dict(ctx.params)
     sim = _simulation_config(opts, ctx, strategy=strategy)
     with _status(f"loading {sim.constellation} and the {sim.dataset} model size"):
-        scenario, bits = build_scenario(sim, model_bits)
+        scenario, bits = build_scenario(sim)
         weights_n = plan_sample_weights(sim, scenario.num_satellites)
         policy = _make_policy(sim)
     with lock_output_folder(out, "fedspan plan"):

@@ -76,6 +76,11 @@ class SimulationConfig:
     weights: tuple[float, float, float] = (1.0, 0.1, 0.1)  # loss, energy, latency
     smoothness: float = 0.1  # beta of the convergence bound; with lr it caps the planner's local steps
     terminals: int = 4  # laser terminals per satellite (tree degree limit)
+    # Laser link budget (orbits.links.LinkParams) and payload: the regime the planner and the clock see.
+    rate_cap_bps: float = 10e9  # terminal rate cap
+    tx_power_w: float = 2.0  # maximum laser transmit power per terminal
+    aperture_m: float = 0.10  # telescope diameter of both terminals
+    model_bits: float | None = None  # bits sent per model transfer; None: the size of `model` (training is unchanged)
     link_policy: str = "knn"
     neighbors: int = 8
     window_s: float | None = None  # link must last this long; None: the previous round's latency
@@ -106,6 +111,10 @@ class SimulationConfig:
             (self.num_trees == "auto" or (isinstance(self.num_trees, int) and self.num_trees >= 1), "num_trees",
              "must be an integer >= 1 or 'auto'"),
             (self.terminals >= 1, "terminals", "must be >= 1"),
+            (_positive(self.rate_cap_bps), "rate_cap_bps", "must be a finite number > 0 (bit/s)"),
+            (_positive(self.tx_power_w), "tx_power_w", "must be a finite number > 0 (W)"),
+            (_positive(self.aperture_m), "aperture_m", "must be a finite number > 0 (m)"),
+            (self.model_bits is None or _positive(self.model_bits), "model_bits", "must be a finite number > 0 (bits)"),
             (self.mix_every >= 0, "mix_every", "must be >= 0 (0: never mix)"),
             (len(self.weights) == 3 and all(w >= 0 for w in self.weights), "weights",
              "must be three non-negative numbers (loss, energy, latency)"),
@@ -216,7 +225,7 @@ class Simulation:
         self.dataset = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed)
         self.model = make_model(c.model, self.dataset.input_shape, self.dataset.num_classes, seed=c.seed)
         self.trainer = BatchedTrainer(self.model, self.dataset.x_train, self.dataset.y_train, c.lr)
-        self.scenario = scenario_for(c, model_bits(self.model))
+        self.scenario = scenario_for(c, c.model_bits or model_bits(self.model))
         self.num_satellites = n = self.scenario.num_satellites
         self.strategy = make_policy(c)
         self.num_models = self.strategy.num_models(self.scenario)
@@ -413,13 +422,26 @@ def make_policy(c: SimulationConfig) -> AggregationStrategy:
                               f"{', '.join(f'{k}={v!r}' for k, v in c.strategy_options.items())} ({exc})") from None
 
 
+def _positive(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def link_params(c: SimulationConfig) -> LinkParams:
+    """The laser link budget a configuration describes (terminals, rate cap, transmit power, aperture)."""
+    return LinkParams(terminals=c.terminals, max_rate_bps=float(c.rate_cap_bps), max_tx_power_w=float(c.tx_power_w),
+                      aperture_diameter_m=float(c.aperture_m))
+
+
 def scenario_for(c: SimulationConfig, bits: float) -> Scenario:
     """The scenario a configuration describes, for a model of ``bits`` bits."""
     learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1),
                                  smoothness=c.smoothness)
     scenario = Scenario(ScenarioConfig(
         constellation=c.constellation, skip_bad_tles=c.skip_bad_tles, start=c.start, link_policy=c.link_policy,
-        neighbors=c.neighbors, link_params=LinkParams(terminals=c.terminals), ground_stations=c.ground_stations,
+        neighbors=c.neighbors, link_params=link_params(c), ground_stations=c.ground_stations,
         roots_see_ground=c.roots_see_ground, learning=learning, weights=ObjectiveWeights(*c.weights)), model_bits=bits)
     positions = scenario.constellation.propagate(scenario.start, [0.0]).positions_km[0]
     check_constellation(scenario.constellation, str(c.constellation), scenario.start, positions)
@@ -429,9 +451,11 @@ def scenario_for(c: SimulationConfig, bits: float) -> Scenario:
 def build_scenario(c: SimulationConfig, bits: float | None = None) -> tuple[Scenario, float]:
     """The scenario (for planning without training) and the model size it uses.
 
-    ``bits`` defaults to the size of ``c.model`` on ``c.dataset``.
+    ``bits`` defaults to ``c.model_bits``, else the size of ``c.model`` on ``c.dataset``.
     """
     c.validate()
+    if bits is None:
+        bits = c.model_bits
     if bits is None:
         data = load_dataset(c.dataset, root=c.data_root)
         bits = float(model_bits(make_model(c.model, data.input_shape, data.num_classes, seed=c.seed)))
