@@ -47,11 +47,10 @@ Why these choices
     survives with all its arcs above 0.93). The cap 1/2 keeps cycles of arcs split evenly between two
     parents (x^ = 1/2) feasible, so a fractional start exists on small graphs too. Like every MTZ
     system the relaxation is weak in between: it only cuts near-integral cycles.
-  * Floors elsewhere. The program's resource rows weight a satellite's parent link by its arc values, so
-    at an integral point its unused arcs still add eps times their link and delay times (the program's
-    value at a forest's integral point is within a few percent above the forest's true cost: +2.4 % on
-    the 66-satellite knn-8 shell with every arc, +0.5 % with the planner's 2 nearest). Exactness here is
-    about feasibility: which integral points exist.
+  * Floors elsewhere. The program weights a satellite's parent-link sums (air times, delay) by x^, so
+    unused arcs add nothing to them; the remaining floor terms (eps-weighted waits x ts <= tu, the
+    unused downlinks' energy) put the program's value at a forest's integral point within 0.1 % of the
+    forest's true cost (+0.05 % on the 66-satellite knn-8 shell with every arc, no penalty).
 """
 
 from __future__ import annotations

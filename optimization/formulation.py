@@ -2,7 +2,9 @@
 
 Variables (all positive, stored as logs): the topology block of `optimization.ccr` (arc indicators x
 (child -> parent), root indicators r, o >= the sum of a node's out-arcs, depth labels d; its rows are
-the exact CCR of rooted spanning forests with K roots and enter this program unchanged), CPU clock f, power P, local steps e, batch B; per arc the air times lu/ld; per node the time
+the exact CCR of rooted spanning forests with K roots and enter this program unchanged; a satellite's
+parent-link sums are weighted by x^ = (x - eps) / (1 - eps), so an unused arc at the floor eps adds
+nothing to them), CPU clock f, power P, local steps e, batch B; per arc the air times lu/ld; per node the time
 its partial sum is ready (tu) and has reached the parent (ts), the time the parent holds the new model
 (tr) and the node does (td), and the air times au/ad and propagation delay dl of its own parent link;
 the variance factor v >= 1/B - 1/D, round latency T, mean steps s <= sum rho e, and u >= max e.
@@ -23,7 +25,7 @@ from optimization.defaults import Resources
 from optimization.evaluate import mixing_costs, objective_scales
 from optimization.ccr import DEFAULT_SLACK, TopologyCCR, build_ccr, floor_value, topology_layout
 from optimization.errors import OptimizationError
-from optimization.posynomials import Layout, Table, TableBuilder, condense, stack
+from optimization.posynomials import Layout, Table, TableBuilder, condense, condense_groups, stack
 from optimization.problem import SpanningProblem
 
 GHZ, MBIT = 1e9, 1e6
@@ -89,6 +91,9 @@ class SignomialProgram:
     num_samples: np.ndarray
     penalty: float
     ccr: TopologyCCR | None = None
+    #: (numerator, denominator) tables of the rows numerator <= denominator, group by group: a satellite's
+    #: parent-link sums weighted by x^ (not fixed only); the SCA condenses each denominator
+    ratio: tuple[Table, Table] | None = None
     #: (latency s, energy J) per round of the root-to-root exchange, in the objective of a fixed forest
     mixing: tuple[float, float] = (0.0, 0.0)
 
@@ -122,6 +127,8 @@ class SignomialProgram:
             "k_var": b2 * np.log(inv_d) + ent,
         }
         if not self.fixed:
+            w5, k5 = condense_groups(self.ratio[1], z)  # denominators of the x^-weighted link sums
+            out.update(w_ratio=w5, k_ratio=k5)
             w3, k3 = self.ccr.condensation(z)  # reverse sides of the CCR equalities
             w4, k4 = condense(2.0 * self._binary_logs(z))
             out.update(w_reverse=w3, k_reverse=k3, w_square=w4, k_square=k4)
@@ -149,6 +156,8 @@ class SignomialProgram:
         worst.append(float(np.max(need * np.exp(z[L.slices["B"]]) - np.exp(z[L.slices["v"]] + z[L.slices["B"]]))))
         if not self.fixed:  # the CCR's posynomial and monomial rows are in posy/linear; add its reverse sides
             worst.append(float(np.max(1.0 - self.ccr.reverse.group_sums(z), initial=0.0)))
+            num, den = self.ratio
+            worst.append(float(np.max(num.group_sums(z) / den.group_sums(z) - 1.0, initial=0.0)))
         return max(0.0, max(worst))
 
     def decode(self, z: np.ndarray) -> tuple[np.ndarray | None, Resources]:
@@ -231,12 +240,16 @@ def build_program(
 
     # A node's own parent link, summed over its out-arcs: at an integral point each sum is the one chosen
     # arc's value. Summing per node costs one cone per arc instead of one per arc and recursion.
-    gid = per_sender(senders)
-    posy.add(0.0, gid[tail], X, ("lu", arc_ids, 1.0), ("au", tail, -1.0))  # uplink air time au
-    gid = per_sender(senders)
-    posy.add(0.0, gid[tail], X, ("ld", arc_ids, 1.0), ("ad", tail, -1.0))  # downlink air time ad
-    gid = per_sender(delayed)
-    posy.add(np.log(delay[has_delay]), gid[tail[has_delay]], ("x", has_delay, 1.0), ("dl", tail[has_delay], -1.0))
+    ratio = None
+    if fixed:
+        gid = per_sender(senders)
+        posy.add(0.0, gid[tail], X, ("lu", arc_ids, 1.0), ("au", tail, -1.0))  # uplink air time au
+        gid = per_sender(senders)
+        posy.add(0.0, gid[tail], X, ("ld", arc_ids, 1.0), ("ad", tail, -1.0))  # downlink air time ad
+        gid = per_sender(delayed)
+        posy.add(np.log(delay[has_delay]), gid[tail[has_delay]], ("x", has_delay, 1.0), ("dl", tail[has_delay], -1.0))
+    else:
+        ratio = _link_sums(L, n, tail, senders, delay, ccr.eps)
     gid = per_sender(senders)  # sent: ts >= tu + au + dl
     posy.add(0.0, gid[senders], ("tu", senders, 1.0), ("ts", senders, -1.0))
     posy.add(0.0, gid[senders], ("au", senders, 1.0), ("ts", senders, -1.0))
@@ -285,8 +298,35 @@ def build_program(
         posy_table, lin_table = stack(ccr.upper, posy_table), stack(ccr.monomial, lin_table)
     return SignomialProgram(
         problem, arcs, num_trees, fixed, L, lower, upper, decision,
-        posy_table, lin_table, obj, data_shares(res.num_samples), res.num_samples.astype(float), k_pen, ccr, mixing,
+        posy_table, lin_table, obj, data_shares(res.num_samples), res.num_samples.astype(float), k_pen, ccr, ratio,
+        mixing,
     )
+
+
+def _link_sums(L: Layout, n: int, tail: np.ndarray, senders: np.ndarray, delay: np.ndarray, eps: float) -> tuple[Table, Table]:
+    """A satellite's own parent link weighted by x^ = (x - eps) / (1 - eps), so that unused arcs (x = eps)
+    add nothing: au >= sum_out x^ lu, ad >= sum_out x^ ld, dl >= sum_out x^ delay, each written as
+    sum_out x lu <= (1 - eps) au + eps sum_out lu (a posynomial on both sides; the right one is condensed).
+    At an integral point au, ad, dl are then exactly the chosen link's times, as in `evaluate`."""
+    a = len(tail)
+    arc_ids = np.arange(a)
+    num, den = TableBuilder(L), TableBuilder(L)
+    for block, node_block in (("lu", "au"), ("ld", "ad")):
+        gid = np.full(n, -1)
+        gid[senders] = num.new_groups(len(senders))
+        den.new_groups(len(senders))
+        num.add(0.0, gid[tail], ("x", arc_ids, 1.0), (block, arc_ids, 1.0))
+        den.add(np.log(1 - eps), gid[senders], (node_block, senders, 1.0))
+        den.add(np.log(eps), gid[tail], (block, arc_ids, 1.0))
+    has_delay = np.flatnonzero(delay > 0)
+    delayed = np.unique(tail[has_delay])
+    gid = np.full(n, -1)
+    gid[delayed] = num.new_groups(len(delayed))
+    den.new_groups(len(delayed))
+    num.add(np.log(delay[has_delay]), gid[tail[has_delay]], ("x", has_delay, 1.0))
+    den.add(np.log(1 - eps), gid[delayed], ("dl", delayed, 1.0))
+    den.add(np.log(eps * np.bincount(tail, weights=delay, minlength=n)[delayed]), gid[delayed])
+    return num.build(), den.build()
 
 
 def _objective_table(
@@ -477,7 +517,9 @@ def _point(program: SignomialProgram, x: np.ndarray, r: np.ndarray | None, res: 
     lu = np.maximum(np.maximum(bits / (rpw * res.tx_power_w[tail]), bits / rmax), floor)
     ld = np.maximum(np.maximum(bits / (rpw * res.tx_power_w[head]), bits / rmax), floor)
     # Nodes without out-arcs (roots of a fixed forest) use none of au, ad, dl, ts, tr: any in-box value does.
-    per_node = lambda w: np.maximum(np.bincount(tail, weights=x * w, minlength=n), floor)  # noqa: E731
+    # A satellite's parent-link sums: weighted by x (fixed) or by x^ (the topology program's `_link_sums`).
+    weight = x if program.fixed else np.maximum(x - program.ccr.eps, 0.0) / (1 - program.ccr.eps)
+    per_node = lambda w: np.maximum(np.bincount(tail, weights=weight * w, minlength=n), floor)  # noqa: E731
     au, ad, dl = per_node(lu), per_node(ld), per_node(delay)
     compute = res.local_steps * res.batch_size * P.resources.cycles_per_sample / res.cpu_hz
     tu = _longest_fixed_point(compute, tail, head, x, x * (au + dl)[tail])

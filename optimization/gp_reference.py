@@ -88,6 +88,9 @@ class GPReferenceSubproblem:
                 cons += [var[name] <= np.exp(radius) * at[name], at[name] <= np.exp(radius) * var[name]]
         if not fixed:
             cons += _ccr_constraints(prog, var, point)
+            for name in ("au", "ad", "dl"):  # x^-weighted sums may vanish at a root: the program's box
+                sl = L.slices[name]
+                cons += [var[name] >= np.exp(prog.lower[sl]), var[name] <= np.exp(prog.upper[sl])]
         for i in range(a):
             c, m, edge = arcs.tail[i], arcs.head[i], arcs.edge[i]
             rpw = P.rate_per_watt[edge] / MBIT
@@ -105,10 +108,23 @@ class GPReferenceSubproblem:
             out = np.flatnonzero(arcs.tail == node)
             if len(out):  # the node's own parent link: air times and delay summed over its out-arcs
                 delay = P.delay_s[arcs.edge[out]]
-                cons += [sum(xa(i) * lu[i] for i in out) <= au[node], sum(xa(i) * ld[i] for i in out) <= ad[node]]
                 hop = 0.0
+                if fixed:
+                    cons += [sum(lu[i] for i in out) <= au[node], sum(ld[i] for i in out) <= ad[node]]
+                    if (delay > 0).any():
+                        cons.append(sum(d for d in delay if d > 0) <= dl[node])
+                else:  # weighted by x^ = (x - eps) / (1 - eps): sum x lu <= (1 - eps) au + eps sum lu, condensed
+                    eps = prog.ccr.eps
+                    for link, total in ((lu, au), (ld, ad)):
+                        terms = [(1 - eps) * total[node]] + [eps * link[i] for i in out]
+                        values = np.r_[(1 - eps) * at[total is au and "au" or "ad"][node],
+                                       eps * at[link is lu and "lu" or "ld"][out]]
+                        cons.append(sum(x[i] * link[i] for i in out) <= _monomial_below(terms, values))
+                    if (delay > 0).any():
+                        terms = [(1 - eps) * dl[node], eps * float(delay.sum())]
+                        values = np.r_[(1 - eps) * at["dl"][node], eps * delay.sum()]
+                        cons.append(sum(x[i] * d for i, d in zip(out, delay) if d > 0) <= _monomial_below(terms, values))
                 if (delay > 0).any():
-                    cons.append(sum(xa(i) * d for i, d in zip(out, delay) if d > 0) <= dl[node])
                     hop = dl[node]
                 cons += [tu[node] + au[node] + hop <= ts[node], tr[node] + ad[node] + hop <= td[node]]
             if np.isfinite(res.energy_budget_j[node]):

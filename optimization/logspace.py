@@ -39,6 +39,10 @@ class LogSpaceSubproblem:
         obj = program.objective
         terms = [obj.coef + obj.matrix @ z]
         if not program.fixed:
+            num, den = program.ratio  # x^-weighted link sums: numerator <= condensed denominator
+            p.update(w_ratio=cp.Parameter(len(den.coef), nonneg=True), k_ratio=cp.Parameter(den.num_groups))
+            mono = den.group_matrix() @ cp.multiply(p["w_ratio"], den.coef + den.matrix @ z) + p["k_ratio"]
+            cons.append(num.group_matrix() @ cp.exp(num.coef + num.matrix @ z - mono[num.group]) <= 1)
             rev = program.ccr.reverse  # reverse sides of the CCR equalities, condensed at the point
             zb = cp.hstack([z[L.slices["x"]], z[L.slices["r"]]])
             p.update(w_reverse=cp.Parameter(len(rev.coef), nonneg=True), k_reverse=cp.Parameter(rev.num_groups),
