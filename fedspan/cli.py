@@ -754,13 +754,14 @@ def _error_types() -> tuple[type[BaseException], ...]:
     return (FedSpanError, OptimizationError, OrbitsError, OSError, ValueError)
 
 
+_ORIGINAL_FORMATWARNING: dict[str, Callable[..., str]] = {}  # warnings.formatwarning before main() replaced it
+
+
 def _one_line_warning(message: Any, category: type[Warning], filename: str, lineno: int,
                       line: Optional[str] = None) -> str:
     """Warnings as ``warning: message`` (no source line) unless --debug."""
     if _DEBUG["on"]:
-        import warnings
-
-        return warnings._formatwarning_orig(message, category, filename, lineno, line)  # type: ignore[attr-defined]
+        return _ORIGINAL_FORMATWARNING["f"](message, category, filename, lineno, line)
     return f"warning: {str(message).splitlines()[0] if str(message) else category.__name__}\n"
 
 
@@ -778,31 +779,42 @@ def main(argv: Optional[list[str]] = None) -> None:
     """
     import warnings
 
-    from fedspan.interrupts import exit_code, handle_sigterm
+    from fedspan.interrupts import handle_sigterm, restore_sigterm
 
-    if not hasattr(warnings, "_formatwarning_orig"):
-        warnings._formatwarning_orig = warnings.formatwarning  # type: ignore[attr-defined]
+    formatwarning, previous = warnings.formatwarning, handle_sigterm()
+    _ORIGINAL_FORMATWARNING["f"] = formatwarning
     warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
-    handle_sigterm()
+    try:
+        code = _main(argv)
+    finally:  # in-process callers (tests, notebooks) get their handlers back
+        warnings.formatwarning = formatwarning
+        restore_sigterm(previous)
+    if code:
+        sys.exit(code)
+
+
+def _main(argv: Optional[list[str]]) -> int:
+    """Run the command; return its exit code after printing any failure as one line."""
+    from fedspan.interrupts import exit_code, what
+
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="fedspan", standalone_mode=False)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return int(exc.exit_code or 0)
     except typer.TyperException as exc:  # usage errors: bad option values, unknown options, missing files
         print(_usage_line(exc), file=sys.stderr)
-        sys.exit(getattr(exc, "exit_code", 2))
-    except (typer.Abort, KeyboardInterrupt) as exc:
+        return int(getattr(exc, "exit_code", 2) or 2)
+    except (typer.Abort, KeyboardInterrupt) as exc:  # before any round was done (later ones say what was kept)
         cause = exc.__cause__ if isinstance(exc, typer.Abort) and exc.__cause__ is not None else exc
-        print("interrupted: completed rounds are kept in the output folder", file=sys.stderr)
-        sys.exit(exit_code(cause))
+        print(f"{what(cause)}: stopped before any round was completed", file=sys.stderr)
+        return exit_code(cause)
     except _error_types() as exc:
         if _DEBUG["on"]:
             raise
         print(f"error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
-        sys.exit(1)
-    if isinstance(code, int) and code:  # typer.Exit(n) under standalone_mode=False is returned, not raised
-        sys.exit(code)
+        return 1
+    return code if isinstance(code, int) else 0  # typer.Exit(n) under standalone_mode=False is returned
 
 
 if __name__ == "__main__":  # pragma: no cover

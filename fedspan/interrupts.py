@@ -31,7 +31,14 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def handle_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated` (main thread only; a no-op elsewhere)."""
+def handle_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` (main thread only); returns the previous handler."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    return None
+
+
+def restore_sigterm(previous: Any) -> None:
+    """Put back the handler :func:`handle_sigterm` replaced (None: nothing was replaced)."""
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)

@@ -119,16 +119,14 @@ def test_signals_keep_the_completed_rounds(sig, code, word, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", child, "run", "--strategy", "mst",
                              "--rounds", "500", *FAST, "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        metrics = out / "metrics.csv"
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
-            break
+    metrics, deadline = out / "metrics.csv", time.monotonic() + 300
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        assert time.monotonic() < deadline and proc.poll() is None, "the run did not complete two rounds"
         time.sleep(0.2)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
-    assert f"{word}: " in err and "completed round(s) of 500 kept in" in err
+    assert f"{word}: " in err and "completed round(s) of 500 kept in" in err, err
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) >= 3 and rows[0].startswith("round,")
 
