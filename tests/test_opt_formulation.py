@@ -250,3 +250,18 @@ def test_fractional_start_exists_wherever_a_forest_does(seed, trees, terminals, 
     program = build_program(p, arcs, trees, fixed=False)
     z = fractional_point(program, r)
     assert program.violation(z) <= 1e-9
+
+
+@pytest.mark.parametrize("make", [distance_forest, bfs_forest])
+def test_topology_program_at_a_forests_integral_point_is_its_true_cost(make):
+    """x^-weighted parent-link sums: unused arcs at the floor add no air or delay time (K = 1: no mixing)."""
+    p = geometric_problem(14, 5, radius=0.6, min_idle_s=1.0)
+    parent = make(p)
+    res = default_resources(p, parent)
+    costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size, p.min_idle_s)
+    program = build_program(p, Arcs.all_of(p), 1, fixed=False, penalty=0.0)
+    z = initial_point(program, parent, res)
+    assert program.violation(z) <= 1e-9
+    assert np.exp(z[program.layout.slices["T"]][0]) == pytest.approx(costs.latency_s, rel=1e-9)
+    assert program.merit(z) == pytest.approx(costs.objective, rel=2e-3)
+    assert program.merit(z) >= costs.objective * (1 - 1e-12)
