@@ -727,7 +727,7 @@ def compare(problem: SpanningProblem, options: SolveOptions, spt_select: str) ->
     wall = time.perf_counter() - t0
     errors = plan_check(problem, plan, k)
     t0 = time.perf_counter()
-    forests = reference_forests(problem, k, spt_select)
+    forests = reference_forests(problem, k, spt_select, library=problem.num_nodes <= 10_000)
     build_s = time.perf_counter() - t0
     scored = score_references(problem, forests)
     best = scored[0] if scored else None
@@ -789,8 +789,9 @@ def run_sizes(report: Report, sizes: list[str], options: SolveOptions) -> None:
             row = compare(problem, options, select)
             rows[label] = row
             print(f"{label}: N={row['n']} E={row['edges']} K={row['k']}", flush=True)
-            print(f"  solve {row['wall_s']:.2f} s, objective {row['objective']:.5f}, source {row['source']}, status "
-                  f"{row['status']}, valid {row['valid']}{'' if row['valid'] else ' ' + str(row['errors'])}", flush=True)
+            print(f"  solve {row['wall_s']:.2f} s, objective {row['objective']:.5f}, source {row['source']}, depth "
+                  f"{row['plan_depth']}, length {row['plan_length_km']:.0f} km, status {row['status']}, valid "
+                  f"{row['valid']}{'' if row['valid'] else ' ' + str(row['errors'])}", flush=True)
             for name, ref in row["references"].items():
                 print(f"  {name:24s} objective {ref['objective']:.5f} depth {ref['depth']:3d} length "
                       f"{ref['length_km']:9.0f} km (resources {ref['resources_s']:.2f} s)", flush=True)
@@ -899,13 +900,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="CI size: 8 small instances, sizes 66 and 264, regime cells on the 66 shell")
-    parser.add_argument("--instances", type=int, default=None, help="small instances (default 60, quick 8)")
+    parser.add_argument("--instances", type=int, default=None, help="small instances (default 52, quick 8)")
     parser.add_argument("--sizes", default=None, help="comma list of 66,264,1584,5236,50000 (quick: 66,264)")
     parser.add_argument("--regime", choices=("shell1", "small", "none"), default=None)
     parser.add_argument("--payloads", default=None, help="regime payloads in Mbit, comma list (quick: 0.15,1000)")
     parser.add_argument("--caps", default=None, help="regime rate caps in bit/s, comma list (quick: 10e9,100e6)")
     parser.add_argument("--max-forests", type=int, default=None,
-                        help="small instances are pruned to at most this many rooted forests (default 300, quick 60)")
+                        help="small instances are pruned to at most this many rooted forests (default 200, quick 60)")
     parser.add_argument("--spt-roots", type=int, default=SPT_ROOTS, help="central roots tried by the link-time SPT")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--workers", type=int, default=None, help="processes for the brute force (default: cores)")
@@ -921,7 +922,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     quick = args.quick
-    count = args.instances if args.instances is not None else (8 if quick else 60)
+    count = args.instances if args.instances is not None else (8 if quick else 52)
     sizes = (args.sizes or ("66,264" if quick else "66,264,1584,5236,50000")).split(",")
     sizes = [s for s in sizes if s]
     regime = args.regime or ("small" if quick else "shell1")
@@ -935,10 +936,11 @@ def _run(args: argparse.Namespace) -> int:
     options = SolveOptions()
     report = Report()
     begin = time.perf_counter()
-    print(f"cores: {os.cpu_count()}, quick: {quick}", flush=True)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    print(f"cores: {os.cpu_count()}, load average at start: {load:.1f}, quick: {quick}", flush=True)
     if count:
         workers = args.workers or os.cpu_count() or 1
-        max_forests = args.max_forests or (60 if quick else 300)
+        max_forests = args.max_forests or (60 if quick else 200)
         run_small(report, count, (6, 7) if quick else (6, 9), max_forests, args.seed, options, workers)
     if sizes:
         run_sizes(report, sizes, options)
@@ -952,7 +954,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{met}/{len(report.goals)} goals met in {elapsed:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"planner{suffix}.json"
-    payload = {"quick": quick, "cores": os.cpu_count(), "seconds": elapsed, "sizes": sizes, "regime": regime,
+    payload = {"quick": quick, "cores": os.cpu_count(), "load_average_at_start": load,
+               "load_average_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "seconds": elapsed, "sizes": sizes, "regime": regime,
                "goals": [g.__dict__ for g in report.goals], **report.sections}
     out.write_text(json.dumps(_json_safe(payload), indent=1))
     print(f"results: {out}", flush=True)

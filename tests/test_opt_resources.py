@@ -277,7 +277,7 @@ CASES = {
                                             num_samples=[400, 1200, 800]), [1, -1, 1]),
     # default regime, 0.15 Mbit, a 4-satellite chain from its end, heterogeneous clocks and data
     "default-4-chain": (lambda: make_problem([700, 2500, 1200, 3000], [[0, 1], [1, 2], [2, 3], [0, 3]], bits=0.15e6,
-                                             cap=10e9, max_cpu_hz=[1.0e9, 1.5e9, 2.0e9, 1.2e9],
+                                             cap=10e9, batch=(8, 10), max_cpu_hz=[1.0e9, 1.5e9, 2.0e9, 1.2e9],
                                              num_samples=[300, 900, 1500, 600]), [-1, 0, 1, 2]),
     # communication-heavy: 1 Gbit over 100 Mbit/s, two trees
     "comm-4-two-trees": (lambda: make_problem([1000, 2000, 1500], [[0, 1], [1, 2], [2, 3]], bits=1e9, cap=100e6,
