@@ -769,8 +769,12 @@ def size_cases(sizes: list[str], tmp: Path) -> Iterator[tuple[str, Callable[[], 
             yield "starlink 5236 (real)", (lambda: load_scenario_problem(str(tle), skip_bad=True)) if tle.is_file() else (lambda: None)
         elif size == "50000":
             yield "walker 50000", lambda: load_scenario_problem(str(walker_50k(tmp)))
+        elif size.startswith("walker:"):  # walker:T/P, a 53-degree 550 km shell of T satellites in P planes
+            total, planes = (int(v) for v in size.split(":", 1)[1].split("/"))
+            yield f"walker {total}", lambda t=total, p=planes: load_scenario_problem(
+                Constellation.from_tles(walker_delta(WalkerSpec(53.0, t, p, 1, 550.0))))
         else:
-            raise SystemExit(f"unknown size {size!r} (66, 264, 1584, 5236, 50000)")
+            raise SystemExit(f"unknown size {size!r} (66, 264, 1584, 5236, 50000 or walker:T/P)")
 
 
 def run_sizes(report: Report, sizes: list[str], options: SolveOptions) -> None:
@@ -901,7 +905,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="CI size: 8 small instances, sizes 66 and 264, regime cells on the 66 shell")
     parser.add_argument("--instances", type=int, default=None, help="small instances (default 52, quick 8)")
-    parser.add_argument("--sizes", default=None, help="comma list of 66,264,1584,5236,50000 (quick: 66,264)")
+    parser.add_argument("--sizes", default=None, help="comma list of 66,264,1584,5236,50000 or walker:T/P (quick: 66,264)")
     parser.add_argument("--regime", choices=("shell1", "small", "none"), default=None)
     parser.add_argument("--payloads", default=None, help="regime payloads in Mbit, comma list (quick: 0.15,1000)")
     parser.add_argument("--caps", default=None, help="regime rate caps in bit/s, comma list (quick: 10e9,100e6)")

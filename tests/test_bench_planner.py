@@ -73,7 +73,7 @@ def test_reference_forests_respect_degrees_roots_and_k():
 
 
 def test_quick_benchmark_end_to_end(tmp_path, capsys):
-    code = bp.main(["--quick", "--instances", "1", "--sizes", "66", "--payloads", "1000", "--caps", "100e6", "--spt-roots", "1",
+    code = bp.main(["--quick", "--instances", "1", "--sizes", "walker:24/4", "--payloads", "1000", "--caps", "100e6", "--spt-roots", "1",
                     "--max-forests", "12",
                     "--workers", "1", "--out", str(tmp_path), "--images", str(tmp_path)])
     assert code == 0
@@ -83,8 +83,8 @@ def test_quick_benchmark_end_to_end(tmp_path, capsys):
                          for line in goals)
     data = json.loads((tmp_path / "planner-quick.json").read_text())
     assert len(data["small"]["rows"]) == 1
-    assert "walker 66" in data["sizes"] and data["sizes"]["walker 66"]["best_reference"]
+    assert "walker 24" in data["sizes"] and data["sizes"]["walker 24"]["best_reference"]
     assert len(data["regime"]["cells"]) == 1
     assert (tmp_path / "planner-regime-quick.png").stat().st_size > 0
     names = {g["name"] for g in data["goals"]}
-    assert {"small median gap", "small max gap", "small best forest found", "walker 66 objective / best reference"} <= names
+    assert {"small median gap", "small max gap", "small best forest found", "walker 24 objective / best reference"} <= names
