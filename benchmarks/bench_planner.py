@@ -266,7 +266,11 @@ def tree_radius(parent: np.ndarray, problem: SpanningProblem, weights: np.ndarra
 
 
 def _score(problem: SpanningProblem, parent: np.ndarray) -> float:
-    return float(optimal_resources(problem, parent)[1].objective)
+    """Objective with exact resources; inf where budgets make the forest infeasible."""
+    try:
+        return float(optimal_resources(problem, parent)[1].objective)
+    except OptimizationError:
+        return math.inf
 
 
 def _root_sets(problem: SpanningProblem, weights: np.ndarray, num_trees: int, labels: np.ndarray) -> Iterator[list[int]]:
@@ -529,7 +533,10 @@ def random_instance(rng: np.random.Generator, n: int, num_trees: int, max_forest
 
     Satellites sit on a 550 km shell patch; links up to 2600 km are candidates (connected by adding
     the shortest missing bridges); payload and rate cap come from REGIMES_SMALL; terminals 2-4, data
-    sizes and clocks vary; a third of the instances restrict roots to half of the satellites.
+    sizes and clocks vary; a third of the instances restrict roots to half of the satellites, and a quarter
+    give every satellite an energy budget (half the compute energy of one smallest-batch step at full
+    clock, plus its terminals' worth of its dearest incident link at least energy: every forest stays
+    feasible, the clocks are capped).
     """
     radius = 6921.0
     lat = np.radians(rng.uniform(-14, 14, n))
@@ -555,10 +562,19 @@ def random_instance(rng: np.random.Generator, n: int, num_trees: int, max_forest
     resources = SatelliteResources.uniform(n, num_samples=rng.integers(100, 2000, n).astype(float),
                                            max_cpu_hz=rng.choice([1.0e9, 1.5e9, 2.0e9], size=n),
                                            terminals=terminals)
+    budgeted = rng.random() < 0.25
 
     def build(edge_list):
         e = np.array(edge_list, dtype=int)
         d = dist[e[:, 0], e[:, 1]]
+        if budgeted:
+            rpw = laser_rate_per_watt(d, LinkParams())
+            least = np.maximum(bits / rpw, resources.min_tx_power_w.min() * bits / cap)  # J per transmission
+            dearest = np.zeros(n)
+            np.maximum.at(dearest, e[:, 0], least)
+            np.maximum.at(dearest, e[:, 1], least)
+            compute = 0.5 * resources.capacitance * 8 * resources.cycles_per_sample * resources.max_cpu_hz**2
+            resources.energy_budget_j = 0.5 * compute + resources.terminals * dearest * 1.01
         return SpanningProblem(num_nodes=n, edges=e, distance_km=d, rate_per_watt=laser_rate_per_watt(d, LinkParams()),
                                delay_s=d / SPEED_OF_LIGHT_KM_S, max_rate_bps=cap, resources=resources, model_bits=bits,
                                num_trees=num_trees, root_eligible=eligible, local_steps_bounds=(1, 10),
@@ -662,7 +678,9 @@ def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: i
         except OptimizationError as exc:
             plan, error = None, f"{type(exc).__name__}: {exc}"
         wall = time.perf_counter() - t0
+        budgets = bool(np.isfinite(problem.resources.energy_budget_j).any())
         row = {"instance": i, "n": n, "k": k, "edges": int(problem.num_edges), "model_bits": problem.model_bits,
+               "budgets": budgets,
                "max_rate_bps": problem.max_rate_bps, "terminals": problem.resources.terminals.tolist(),
                "root_eligible": None if problem.root_eligible is None else problem.root_eligible.tolist(),
                "forests": len(forests), "brute_best": objectives[best], "brute_parent": forests[best].tolist(),
@@ -679,7 +697,7 @@ def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: i
         rows.append(row)
         flag = "" if row.get("valid") else f"  INVALID {row.get('errors') or row.get('error')}"
         print(f"  #{i:2d} n={n} K={k} E={problem.num_edges:2d} S={problem.model_bits / 1e6:g} Mbit "
-              f"cap={problem.max_rate_bps / 1e9:g} Gbit/s forests={len(forests):4d}: gap {100 * row['gap']:+.3f} % "
+              f"cap={problem.max_rate_bps / 1e9:g} Gbit/s{' budgets' if budgets else ''} forests={len(forests):4d}: gap {100 * row['gap']:+.3f} % "
               f"source {row.get('source')} (solve {wall:.2f} s, brute {brute_s:.1f} s){flag}", flush=True)
     if pool is not None:
         pool.shutdown()
@@ -905,7 +923,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="CI size: 8 small instances, sizes 66 and 264, regime cells on the 66 shell")
     parser.add_argument("--instances", type=int, default=None, help="small instances (default 52, quick 8)")
-    parser.add_argument("--sizes", default=None, help="comma list of 66,264,1584,5236,50000 or walker:T/P (quick: 66,264)")
+    parser.add_argument("--sizes", default=None, help="comma list of 66,264,1584,5236,50000 or walker:T/P (quick: 66,264; none: skip)")
     parser.add_argument("--regime", choices=("shell1", "small", "none"), default=None)
     parser.add_argument("--payloads", default=None, help="regime payloads in Mbit, comma list (quick: 0.15,1000)")
     parser.add_argument("--caps", default=None, help="regime rate caps in bit/s, comma list (quick: 10e9,100e6)")
@@ -928,7 +946,7 @@ def _run(args: argparse.Namespace) -> int:
     quick = args.quick
     count = args.instances if args.instances is not None else (8 if quick else 52)
     sizes = (args.sizes or ("66,264" if quick else "66,264,1584,5236,50000")).split(",")
-    sizes = [s for s in sizes if s]
+    sizes = [s for s in sizes if s and s != "none"]
     regime = args.regime or ("small" if quick else "shell1")
     payloads = (0.15, 1000.0) if quick else PAYLOADS_MBIT
     caps = (10e9, 100e6) if quick else RATE_CAPS_BPS
