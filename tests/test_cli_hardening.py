@@ -67,16 +67,16 @@ def test_every_command_answers_bad_input_with_one_line(args, expected, files, ca
     assert "Traceback" not in out + err
 
 
-def test_markup_in_file_names_is_printed_literally(tmp_path, capsys):
+def test_markup_in_file_names_is_printed_literally(tmp_path, capsys, monkeypatch):
     from orbits.walker import write_preset
 
+    monkeypatch.chdir(tmp_path)  # short names: the table title does not wrap
     for name in ("[b]x[/i].tle", "[red]y.tle"):
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_preset("small", path)
-        code, out, err = run_cli(["constellation", "info", str(path)], capsys)
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        write_preset("small", name)
+        code, out, err = run_cli(["constellation", "info", name], capsys)
         assert code == 0, err
-        assert name.split("/")[-1] in out
+        assert name in out
 
 
 @pytest.mark.parametrize("command", ["plan", "run", "compare"])
