@@ -64,6 +64,8 @@ class SolveOptions:
     search_time_s: float | None = None
     #: Run the local search (off: the best start or SCA forest with exact resources).
     search: bool = True
+    #: The search restarts from up to this many distinct best forests while its time budget lasts.
+    search_starts: int = 4
     on_failure: Literal["fallback", "raise"] = "fallback"
     auto_extra_trees: int = 3
 
@@ -249,10 +251,21 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     if options.search and problem.num_nodes > 2:
         t2 = time.perf_counter()
         budget = options.search_time_s if options.search_time_s is not None else 1.0 + problem.num_nodes / 1000.0
-        found = local_search(problem, best.parent, best.resources, best.objective, deadline=t2 + budget)
-        history.extend(found.history)
-        if found.objective < best.objective * (1 - 1e-12):
-            best = _Candidate(found.objective, found.parent, found.resources, "search")
+        # Local optima differ by start: the search runs from the best forests in turn (distinct ones, at
+        # most `search_starts`) while its time budget lasts; the first run gets the whole budget.
+        seeds, seen = [], set()
+        for c in sorted(pool, key=lambda c: c.objective):
+            key = c.parent.tobytes()
+            if key not in seen:
+                seen.add(key)
+                seeds.append(c)
+        for i, seed in enumerate(seeds[: options.search_starts]):
+            if i and time.perf_counter() - t2 >= budget:
+                break
+            found = local_search(problem, seed.parent, seed.resources, seed.objective, deadline=t2 + budget)
+            history.extend({**h, "start": seed.source} for h in found.history)
+            if found.objective < best.objective * (1 - 1e-12):
+                best = _Candidate(found.objective, found.parent, found.resources, "search")
         if time.perf_counter() - t2 >= budget:
             status = PlanStatus.TIME_LIMIT
         timings["search_s"] = time.perf_counter() - t2

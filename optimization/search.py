@@ -35,11 +35,13 @@ from scipy.sparse.csgraph import depth_first_order, dijkstra
 from optimization.costs import link_costs
 from optimization.defaults import Resources
 from optimization.errors import OptimizationError
-from optimization.forests import tree_degrees, validate_forest
+from optimization.forests import forest_depths, tree_degrees, validate_forest
 from optimization.problem import SpanningProblem
 from optimization.resources import ForestValuer, Valuation, forest_times, optimal_resources
 
 
+#: Up to this many satellites, a stalled search also tries every exchange move (each valued exactly).
+EXCHANGES_UP_TO = 40
 #: Up to this many satellites, the best root moves of a stalled search are re-valued with exact resources.
 EXACT_ROOT_MOVES_UP_TO = 200
 
@@ -385,6 +387,10 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
                     best_val, best_parent = v, trial
                 if best_parent is not None and tried >= batch:
                     break
+            if best_parent is None and n <= EXCHANGES_UP_TO:
+                best_parent, best_val = _try_exchanges(problem, parent, valuer, cur, tour)
+                if best_parent is not None:
+                    moved += 1
             if best_parent is None and rerooted < 2 * k_roots:
                 best_parent, best_val, ranked = _try_reroots(problem, parent, valuer, cur)
                 if best_parent is not None:
@@ -418,6 +424,41 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
         if not improved or moved == 0:
             break
     return out
+
+
+def _try_exchanges(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer, cur: Valuation,
+                   tour: _Tour) -> tuple[np.ndarray | None, Valuation]:
+    """Exchange moves at saturated satellites: v moves under u and one of u's children w moves under v.
+
+    u keeps its degree, so these reach forests that single re-parent moves cannot when terminals bind
+    (every path between them would pass through a degree violation). Each is valued exactly.
+    """
+    deg = tree_degrees(parent)
+    cap = problem.resources.terminals
+    e = problem.edges
+    tails, heads = np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]]
+    kids_of: dict[int, list[int]] = {}
+    for c in np.flatnonzero(parent >= 0).tolist():
+        kids_of.setdefault(int(parent[c]), []).append(c)
+    best_val, best_parent = cur, None
+    tin, tout = tour.tin, tour.tout
+    linked = set(zip(tails.tolist(), heads.tolist()))
+    for v, u in zip(tails.tolist(), heads.tolist()):
+        if parent[v] < 0 or parent[v] == u or deg[u] < cap[u] or deg[v] + 1 > cap[v]:
+            continue
+        if tin[v] <= tin[u] <= tout[v]:  # u inside v's subtree: a cycle
+            continue
+        for w in kids_of.get(u, []):
+            if w == v or (w, v) not in linked:
+                continue
+            trial = parent.copy()
+            trial[v], trial[w] = u, v
+            if not np.isfinite(forest_depths(trial)).all():  # v was below w and u below v's new subtree
+                continue
+            val = valuer.value(trial)
+            if val is not None and val.value < best_val.value * (1 - 1e-9):
+                best_val, best_parent = val, trial
+    return best_parent, best_val
 
 
 def _try_reroots(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer, cur: Valuation,
