@@ -422,6 +422,7 @@ def _split_over_full(problem: SpanningProblem, in_tree: np.ndarray, deg: np.ndar
 
 
 _HAM_RESTARTS = 12
+_POCKET_WALK = 64
 _MILP_MAX_NODES = 400
 _MILP_MAX_EDGES = 4000
 _MILP_TIME_S = 10.0
@@ -582,18 +583,112 @@ def _hamiltonian_path(problem: SpanningProblem, nodes: np.ndarray, weights: np.n
     starts = [(v, True) for v in ends[: max(1, restarts // 2)]]
     starts += [(int(v), False) for v in rng.choice(nodes, size=max(1, restarts - len(starts)), replace=True)]
     empty: list[list[int]] = [[] for _ in range(n)]
-    for start, follow in starts:
-        path = _posa_path(adj, fadj if follow else empty, start, size, 20 * size + 200, rng)
+    adjset = [set(a) for a in adj]
+    for attempt, (start, follow) in enumerate(starts):
+        if attempt % 2 == 0:  # grow by Warnsdorff at both ends and insertion, then Pósa for what is left
+            grown = _grow_and_insert(adj, adjset, start, size)
+            if len(grown) == size:
+                return grown
+            path = _posa_path(adj, empty, grown, size, 20 * size + 200, rng)
+        else:
+            path = _posa_path(adj, fadj if follow else empty, [start], size, 20 * size + 200, rng)
         if path is not None:
             return path
     return None
 
 
-def _posa_path(adj: list[list[int]], fadj: list[list[int]], start: int, size: int, max_rotations: int,
-               rng: np.random.Generator) -> list[int] | None:
-    """One Warnsdorff + Pósa attempt from `start` (see `_hamiltonian_path`)."""
-    pos: dict[int, int] = {}
+def _grow_and_insert(adj: list[list[int]], adjset: list[set[int]], start: int, size: int) -> list[int]:
+    """A path grown from `start` by Warnsdorff's rule at both ends, then by inserting each unvisited
+    satellite between two consecutive path satellites it links to (a doubly linked list, O(1) per
+    insertion), repeated until nothing changes. Returns the path, complete or not."""
+    nxt: dict[int, int] = {start: -1}
+    prv: dict[int, int] = {start: -1}
     free = {v: len(adj[v]) for v in _reach(adj, start)}
+    ends = [start, start]  # head, tail
+
+    def enter(v: int) -> None:
+        for w in adj[v]:
+            free[w] -= 1
+
+    enter(start)
+    count = 1
+    while count < size:
+        for side in (1, 0):  # extend the tail, then the head, while an unvisited neighbour exists
+            while True:
+                end = ends[side]
+                best, best_key = -1, None
+                for rank, v in enumerate(adj[end]):
+                    if v not in nxt and (best_key is None or (free[v], rank) < best_key):
+                        best, best_key = v, (free[v], rank)
+                if best < 0:
+                    break
+                if side == 1:
+                    nxt[end], prv[best], nxt[best] = best, end, -1
+                else:
+                    prv[end], nxt[best], prv[best] = best, end, -1
+                ends[side] = best
+                enter(best)
+                count += 1
+        if count == size:
+            break
+        queue = [v for v in free if v not in nxt]
+        inserted = False
+        while queue:
+            w = queue.pop()
+            if w in nxt:
+                continue
+            # A walk through the unvisited pocket from w (fewest unvisited neighbours first).
+            walk, seen = [w], {w}
+            while len(walk) < _POCKET_WALK:
+                step, key = -1, None
+                for x in adj[walk[-1]]:
+                    if x not in nxt and x not in seen and (key is None or free[x] < key):
+                        step, key = x, free[x]
+                if step < 0:
+                    break
+                walk.append(step)
+                seen.add(step)
+            for a in adj[w]:
+                if a not in nxt:
+                    continue
+                # Splice w..walk[j] between a and a neighbour on the path that walk[j] links to, longest first.
+                done = False
+                for b, after in ((nxt[a], True), (prv[a], False)):
+                    if b < 0:
+                        continue
+                    j = next((j for j in range(len(walk) - 1, -1, -1) if b in adjset[walk[j]]), -1)
+                    if j < 0:
+                        continue
+                    piece = walk[: j + 1]
+                    x, y = (a, b) if after else (b, a)
+                    seq = piece if after else piece[::-1]
+                    last = x
+                    for v in seq:
+                        nxt[last], prv[v] = v, last
+                        enter(v)
+                        last = v
+                    nxt[last], prv[y] = y, last
+                    count += len(seq)
+                    inserted = done = True
+                    queue.extend(z for v in seq for z in adj[v] if z not in nxt)
+                    break
+                if done:
+                    break
+        if not inserted:
+            break
+    path = []
+    v = ends[0]
+    while v >= 0:
+        path.append(v)
+        v = nxt[v]
+    return path
+
+
+def _posa_path(adj: list[list[int]], fadj: list[list[int]], initial: list[int], size: int, max_rotations: int,
+               rng: np.random.Generator) -> list[int] | None:
+    """One Warnsdorff + Pósa attempt continuing the path `initial` (see `_hamiltonian_path`)."""
+    pos: dict[int, int] = {}
+    free = {v: len(adj[v]) for v in _reach(adj, initial[0])}
     path: list[int] = []
 
     def visit(v: int) -> None:
@@ -616,8 +711,15 @@ def _posa_path(adj: list[list[int]], fadj: list[list[int]], start: int, size: in
         for j in range(i, len(path)):
             pos[path[j]] = j
 
-    visit(start)
+    for v in initial[:-1]:
+        pos[v] = len(path)
+        path.append(v)
+        for w in adj[v]:
+            free[w] -= 1
+    visit(initial[-1])
     rotations = 0
+    hops: dict[int, int] = {}
+    hops_at = -1
     while len(path) < size:
         end = path[-1]
         best, best_key = -1, None
@@ -642,10 +744,35 @@ def _posa_path(adj: list[list[int]], fadj: list[list[int]], start: int, size: in
         choices = good or pivots
         if not choices:
             return None
-        # Half the time the pivot nearest the end (the cheapest reversal), else a random one.
-        i = max(choices) if rng.random() < 0.5 else choices[int(rng.integers(len(choices)))]
+        if good:
+            # Half the time the pivot nearest the end (the cheapest reversal), else a random one.
+            i = max(choices) if rng.random() < 0.5 else choices[int(rng.integers(len(choices)))]
+        else:
+            # Steer the end towards the unvisited satellites: the new end nearest them in hops (random ties).
+            if hops_at != len(path):
+                hops, hops_at = _hops_to_unvisited(adj, free, pos), len(path)
+            near = min(hops.get(path[i + 1], size) for i in choices)
+            best_i = [i for i in choices if hops.get(path[i + 1], size) == near]
+            i = best_i[int(rng.integers(len(best_i)))] if rng.random() < 0.9 else choices[int(rng.integers(len(choices)))]
         reverse_from(i + 1)
     return path
+
+
+def _hops_to_unvisited(adj: list[list[int]], free: dict[int, int], pos: dict[int, int]) -> dict[int, int]:
+    """Hop distance of every satellite of the component from the nearest unvisited one (breadth-first)."""
+    frontier = [v for v in free if v not in pos]
+    hops = {v: 0 for v in frontier}
+    depth = 0
+    while frontier:
+        depth += 1
+        nxt = []
+        for v in frontier:
+            for w in adj[v]:
+                if w not in hops:
+                    hops[w] = depth
+                    nxt.append(w)
+        frontier = nxt
+    return hops
 
 
 def _reach(adj: list[list[int]], start: int) -> list[int]:

@@ -165,3 +165,27 @@ def test_plan_cli_with_two_terminals(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 0, err
     assert (tmp_path / "plan" / "plan.json").is_file()
+
+
+def test_hamiltonian_search_covers_a_large_walker_like_graph_quickly() -> None:
+    # 60 planes x 50 satellites, knn-8 on the sphere: growth + pocket insertion + steered Pósa rotations.
+    from scipy.spatial import cKDTree
+
+    from optimization.forests import _hamiltonian_path
+
+    planes, per = 60, 50
+    p_idx, s_idx = np.repeat(np.arange(planes), per), np.tile(np.arange(per), planes)
+    raan, u, inc = 2 * np.pi * p_idx / planes, 2 * np.pi * (s_idx / per + p_idx / (planes * per)), np.radians(53)
+    pts = np.c_[np.cos(u) * np.cos(raan) - np.sin(u) * np.cos(inc) * np.sin(raan),
+                np.cos(u) * np.sin(raan) + np.sin(u) * np.cos(inc) * np.cos(raan), np.sin(u) * np.sin(inc)]
+    n = len(pts)
+    _, idx = cKDTree(pts).query(pts, 9)
+    pairs = np.unique(np.sort(np.c_[np.repeat(np.arange(n), 8), idx[:, 1:].ravel()], axis=1), axis=0)
+    dist = np.linalg.norm(pts[pairs[:, 0]] - pts[pairs[:, 1]], axis=1) * 6921.0
+    p = SpanningProblem(n, pairs, dist, 1e9 / dist**2, resources=SatelliteResources.uniform(n, terminals=2))
+    start = time.perf_counter()
+    path = _hamiltonian_path(p, np.arange(n), dist, 4, 0)
+    assert path is not None and sorted(path) == list(range(n))
+    assert set(zip(np.minimum(path[:-1], path[1:]), np.maximum(path[:-1], path[1:]))) <= set(map(tuple, pairs.tolist()))
+    assert time.perf_counter() - start < 20.0  # about 0.3 s
+    _check(p, distance_forest(p, 3), 3)
