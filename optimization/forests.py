@@ -352,9 +352,12 @@ def _repair_forest(problem: SpanningProblem, in_tree: np.ndarray, weights: np.nd
     spare = num_trees - comps
     spare -= _split_over_full(problem, in_tree, deg, cap, weights, spare, blocks > cap)
     excess0 = int(np.maximum(deg - cap, 0).sum())
-    steps = _swap_repair(problem, in_tree, deg, cap, weights, seed)
-    excess = int(np.maximum(deg - cap, 0).sum())
-    tried += f"; {steps} Fürer–Raghavachari swaps left a degree excess of {excess} of {excess0}"
+    if cap.max() > 2 or n <= _SWAP_PATHS_UP_TO:
+        # With at most 2 terminals the forest is a set of paths: beyond a few hundred satellites the path
+        # search below is far faster than swaps moving the excess around one satellite at a time.
+        steps = _swap_repair(problem, in_tree, deg, cap, weights, seed)
+        excess = int(np.maximum(deg - cap, 0).sum())
+        tried += f"; {steps} Fürer–Raghavachari swaps left a degree excess of {excess} of {excess0}"
     spare -= _split_over_full(problem, in_tree, deg, cap, weights, spare, np.ones(n, bool))
     if (deg <= cap).all():
         return in_tree
@@ -422,6 +425,7 @@ def _split_over_full(problem: SpanningProblem, in_tree: np.ndarray, deg: np.ndar
 
 
 _HAM_RESTARTS = 12
+_SWAP_PATHS_UP_TO = 300
 _POCKET_WALK = 64
 _MILP_MAX_NODES = 400
 _MILP_MAX_EDGES = 4000
