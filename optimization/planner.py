@@ -40,7 +40,7 @@ from optimization.problem import SpanningProblem
 from optimization.resources import optimal_resources
 from optimization.rounding import candidate_forests, edge_costs
 from optimization.sca import SCAOptions, run_sca
-from optimization.search import local_search, spt_start
+from optimization.search import SMALL_SEARCH_UP_TO, local_search, spt_start
 from optimization.solvers import default_chain
 
 
@@ -251,6 +251,8 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     if options.search and problem.num_nodes > 2:
         t2 = time.perf_counter()
         budget = options.search_time_s if options.search_time_s is not None else 1.0 + problem.num_nodes / 1000.0
+        if problem.num_nodes <= SMALL_SEARCH_UP_TO and options.search_time_s is None:
+            budget = 30.0  # small problems stop by their step count; this is only a safety net
         # Local optima differ by start: the search runs from the best forests in turn (distinct ones, at
         # most `search_starts`) while its time budget lasts; the first run gets the whole budget.
         seeds, seen = [], set()
@@ -259,7 +261,9 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
             if key not in seen:
                 seen.add(key)
                 seeds.append(c)
-        for i, seed in enumerate(seeds[: options.search_starts]):
+        # (Small problems kick themselves out of local optima instead: one start.)
+        starts = 1 if problem.num_nodes <= SMALL_SEARCH_UP_TO else options.search_starts
+        for i, seed in enumerate(seeds[:starts]):
             if i and time.perf_counter() - t2 >= budget:
                 break
             found = local_search(problem, seed.parent, seed.resources, seed.objective, deadline=t2 + budget)

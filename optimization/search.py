@@ -40,6 +40,9 @@ from optimization.problem import SpanningProblem
 from optimization.resources import ForestValuer, Valuation, forest_times, optimal_resources
 
 
+#: Up to this many satellites the search is an iterated local search over the full neighbourhood with
+#: exact re-valuation of a shortlist (:func:`small_search`).
+SMALL_SEARCH_UP_TO = 24
 #: Up to this many satellites, a stalled search also tries every exchange move (each valued exactly).
 EXCHANGES_UP_TO = 40
 #: Up to this many satellites, the best root moves of a stalled search are re-valued with exact resources.
@@ -336,9 +339,126 @@ def _reroot(parent: np.ndarray, new_root: int) -> np.ndarray:
     return out
 
 
+def neighbourhood(problem: SpanningProblem, parent: np.ndarray) -> list[np.ndarray]:
+    """Every forest one move away: re-parent, exchange at a saturated satellite, re-root, root exchange."""
+    n = problem.num_nodes
+    e = problem.edges
+    tails, heads = np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]]
+    cap = problem.resources.terminals
+    eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(n, bool)
+    out: list[np.ndarray] = []
+    deg = tree_degrees(parent)
+    linked = set(zip(tails.tolist(), heads.tolist()))
+    kids_of: dict[int, list[int]] = {}
+    for c in np.flatnonzero(parent >= 0).tolist():
+        kids_of.setdefault(int(parent[c]), []).append(c)
+
+    def add(trial: np.ndarray) -> None:
+        if (tree_degrees(trial) <= cap).all() and np.isfinite(forest_depths(trial)).all():
+            out.append(trial)
+
+    for v, u in zip(tails.tolist(), heads.tolist()):
+        if parent[v] < 0 or parent[v] == u:
+            continue
+        trial = parent.copy()
+        trial[v] = u
+        if deg[u] < cap[u]:
+            add(trial)
+        else:
+            for w in kids_of.get(u, []):
+                if w != v and (w, v) in linked:
+                    swapped = trial.copy()
+                    swapped[w] = v
+                    add(swapped)
+    tree = forest_depths(parent)  # only for validity above; roots below
+    del tree
+    roots = np.flatnonzero(parent < 0)
+    for v in range(n):
+        if parent[v] >= 0 and eligible[v]:
+            out.append(_reroot(parent, v))  # same tree, new root: always a valid forest
+    for r in roots.tolist():  # root exchange: r joins a neighbour's tree, some satellite w leads instead
+        for u in np.r_[e[e[:, 0] == r, 1], e[e[:, 1] == r, 0]].tolist():
+            merged = parent.copy()
+            merged[r] = u
+            if not np.isfinite(forest_depths(merged)).all():
+                continue
+            for w in np.flatnonzero(eligible & (merged >= 0)).tolist():
+                if w != r:
+                    trial = merged.copy()
+                    trial[w] = -1
+                    if (tree_degrees(trial) <= cap).all():
+                        out.append(trial)
+    return out
+
+
+def small_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, objective: float, *,
+                 deadline: float, steps: int = 20, shortlist: int = 6, seed: int = 0) -> SearchResult:
+    """Iterated local search for small problems with every move's shortlist valued by exact resources.
+
+    Held steps and batches misjudge large changes when communication dominates (the best steps move
+    with the forest), so each step values the whole neighbourhood with held resources, re-values the
+    `shortlist` best exactly (:func:`optimization.resources.optimal_resources`) and moves to the best if
+    it improves. At a local optimum it kicks to a random shortlisted neighbour and goes on; the best
+    forest seen is returned after `steps` steps (a count, so plans do not depend on the machine's
+    load) or when `deadline` passes.
+    """
+    rng = np.random.default_rng(seed)
+    n = problem.num_nodes
+    idle = np.full(n, problem.min_idle_s)
+    cur, cur_res, cur_obj = parent.copy(), res, objective
+    out = SearchResult(parent.copy(), res, objective)
+    kicks = 0
+    seen: set[bytes] = {cur.tobytes()}
+    for _ in range(steps):
+        if time.perf_counter() >= deadline:
+            break
+        valuer = ForestValuer(problem, cur_res.local_steps, cur_res.batch_size, idle)
+        held = []
+        for trial in neighbourhood(problem, cur):
+            if trial.tobytes() in seen:
+                continue
+            v = valuer.value(trial)
+            if v is not None:
+                held.append((float(v.value), trial))
+        if not held:
+            break
+        held.sort(key=lambda vt: vt[0])
+        exact = []
+        for _, trial in held[:shortlist]:
+            if time.perf_counter() >= deadline:
+                break
+            try:
+                r2, c2 = optimal_resources(problem, trial, idle, powers=False)
+            except OptimizationError:
+                continue
+            exact.append((c2.objective, trial, r2))
+        if not exact:
+            break
+        exact.sort(key=lambda x: x[0])
+        obj, trial, r2 = exact[0]
+        if obj < cur_obj * (1 - 1e-9):
+            out.moves += 1
+        else:  # a local optimum: kick to a random shortlisted neighbour
+            kicks += 1
+            obj, trial, r2 = exact[int(rng.integers(len(exact)))]
+        cur, cur_res, cur_obj = trial, r2, obj
+        seen.add(cur.tobytes())
+        if cur_obj < out.objective * (1 - 1e-9):
+            out.parent, out.resources, out.objective = cur.copy(), cur_res, cur_obj
+    out.history.append({"phase": "search", "round": 0, "moves": out.moves, "reroots": 0, "kicks": kicks,
+                        "objective": out.objective, "seconds": 0.0})
+    out.rounds = 1
+    return out
+
+
 def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, objective: float, *,
                  deadline: float, batch: int = 6, max_rounds: int = 4) -> SearchResult:
-    """Improve `parent` by re-parent and re-root moves until no move helps or `deadline` (perf_counter) passes."""
+    """Improve `parent` by re-parent and re-root moves until no move helps or `deadline` (perf_counter) passes.
+
+    Problems up to `SMALL_SEARCH_UP_TO` satellites use :func:`small_search` instead.
+    """
+    if problem.num_nodes <= SMALL_SEARCH_UP_TO:
+        return small_search(problem, parent, res, objective, deadline=deadline)
     parent = parent.copy()
     n = problem.num_nodes
     idle = np.full(n, problem.min_idle_s)
