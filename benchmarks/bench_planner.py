@@ -680,7 +680,8 @@ def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: i
         wall = time.perf_counter() - t0
         budgets = bool(np.isfinite(problem.resources.energy_budget_j).any())
         row = {"instance": i, "n": n, "k": k, "edges": int(problem.num_edges), "model_bits": problem.model_bits,
-               "budgets": budgets,
+               "budgets": budgets, "edge_list": problem.edges.tolist(),
+               "distance_km": np.round(problem.distance_km, 3).tolist(),
                "max_rate_bps": problem.max_rate_bps, "terminals": problem.resources.terminals.tolist(),
                "root_eligible": None if problem.root_eligible is None else problem.root_eligible.tolist(),
                "forests": len(forests), "brute_best": objectives[best], "brute_parent": forests[best].tolist(),
