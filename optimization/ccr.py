@@ -131,12 +131,17 @@ class TopologyCCR:
         Iterates l_tail = max(l_tail, l_head + step + log x) from 0; if any labels exist the iteration stays
         below them, so exceeding the box (returned as is, so `violation` sees it) proves that none exist.
         """
-        weight = (np.atleast_2d(zx) + self.step).T  # (A, M)
+        order = np.argsort(self.tail, kind="stable")  # scatter-max by tail as a segmented reduction
+        tail, head = self.tail[order], self.head[order]
+        starts = np.flatnonzero(np.r_[True, tail[1:] != tail[:-1]])
+        weight = (np.atleast_2d(zx)[:, order] + self.step).T  # (A, M)
         d = np.zeros((self.num_nodes, weight.shape[1]))
         cap = self.upper_box[self.layout.slices["d"]]
         for _ in range(self.num_nodes + 1):  # a longest path has at most N - 1 arcs
             new = d.copy()
-            np.maximum.at(new, self.tail, d[self.head] + weight)
+            if len(tail):
+                best = np.maximum.reduceat(d[head] + weight, starts, axis=0)
+                new[tail[starts]] = np.maximum(new[tail[starts]], best)
             done = np.array_equal(new, d)
             d = new
             if done or (d > cap[:, None] + self.step).any(axis=0).all():
