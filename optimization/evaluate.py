@@ -12,7 +12,7 @@ from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
 from optimization.bound import bound_terms
 from optimization.costs import round_costs
 from optimization.errors import InvalidProblemError
-from optimization.forests import components, orient_forest
+from optimization.forests import orient_forest
 from optimization.problem import SpanningProblem, as_vector
 
 

@@ -1,29 +1,14 @@
-"""From a relaxed SCA point to integral plans: candidate forests on its support, integral steps and batches."""
+"""From a relaxed SCA point to forests: exact degree- and root-aware forests on weights from its arc values."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from optimization.costs import link_costs
-from optimization.defaults import Resources, default_resources
-from optimization.errors import OptimizationError
-from optimization.evaluate import PlanCosts, evaluate
+from optimization.defaults import Resources
 from optimization.forests import kruskal_forest
 from optimization.formulation import Arcs
 from optimization.problem import SpanningProblem
-
-
-def integral_resources(problem: SpanningProblem, res: Resources, rounder=np.floor) -> Resources:
-    """Clip to bounds and round steps and batches with `rounder` (floor keeps energy budgets feasible)."""
-    r = problem.resources
-    e_lo, e_hi = problem.step_bounds()
-    b_lo, b_hi = problem.batch_limits()
-    return Resources(
-        cpu_hz=np.clip(res.cpu_hz, r.min_cpu_hz, r.max_cpu_hz),
-        tx_power_w=np.clip(res.tx_power_w, r.min_tx_power_w, r.max_tx_power_w),
-        local_steps=np.clip(rounder(res.local_steps * (1 + 1e-9)), e_lo, e_hi),
-        batch_size=np.clip(rounder(res.batch_size * (1 + 1e-9)), b_lo, b_hi),
-    )
 
 
 def edge_costs(problem: SpanningProblem, res: Resources) -> tuple[np.ndarray, np.ndarray]:
@@ -50,21 +35,3 @@ def candidate_forests(
         blend = energy / energy.mean() + time_ / time_.mean()
         out["sca-weighted"] = kruskal_forest(problem, blend * (2.0 - np.minimum(pref, 1.0)), num_trees, root_weights=time_)
     return out
-
-
-def fit_to_forest(problem: SpanningProblem, parent: np.ndarray, res: Resources) -> tuple[Resources, PlanCosts] | None:
-    """Best integral rounding (down, nearest, up) of steps and batches within budgets, else default resources."""
-    fits = []
-    for rounder in (np.floor, np.rint, np.ceil):
-        r = integral_resources(problem, res, rounder)
-        costs = evaluate(problem, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size, problem.min_idle_s)
-        if costs.within_budgets(problem):
-            fits.append((costs.objective, r, costs))
-    if fits:
-        _, r, costs = min(fits, key=lambda f: f[0])
-        return r, costs
-    try:
-        r = default_resources(problem, parent)
-    except OptimizationError:
-        return None
-    return r, evaluate(problem, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size, problem.min_idle_s)

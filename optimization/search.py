@@ -370,8 +370,6 @@ def neighbourhood(problem: SpanningProblem, parent: np.ndarray) -> list[np.ndarr
                     swapped = trial.copy()
                     swapped[w] = v
                     add(swapped)
-    tree = forest_depths(parent)  # only for validity above; roots below
-    del tree
     roots = np.flatnonzero(parent < 0)
     for v in range(n):
         if parent[v] >= 0 and eligible[v]:
@@ -639,7 +637,6 @@ def _root_exchanges(problem: SpanningProblem, parent: np.ndarray, times, eligibl
     re-parenting (roots stay roots) nor re-rooting (trees keep their members) can change.
     """
     n = problem.num_nodes
-    deg = tree_degrees(parent)
     cap = problem.resources.terminals
     e = problem.edges
     small = n <= 200
