@@ -172,7 +172,9 @@ def degree_feasible_forest(
     check_roots_possible(problem, num_trees)
     weights = np.asarray(weights, float)
     order = np.lexsort((np.arange(len(weights)), weights))
-    in_tree = _greedy_degree_kruskal(problem, order)
+    in_tree = _mst_if_degrees_hold(problem, order)
+    if in_tree is None:
+        in_tree = _greedy_degree_kruskal(problem, order)
     return _finish_forest(problem, num_trees, weights, root_weights, in_tree, "greedy degree-limited Kruskal", seed)
 
 
@@ -197,6 +199,25 @@ def _every_tree_eligible(problem: SpanningProblem, in_tree: np.ndarray) -> bool:
         return True
     labels = _forest_labels(problem.num_nodes, problem.edges[in_tree])
     return bool((np.bincount(labels, weights=problem.root_eligible.astype(float)) > 0).all())
+
+
+def _mst_if_degrees_hold(problem: SpanningProblem, order: np.ndarray) -> np.ndarray | None:
+    """The Kruskal forest over `order` (scipy, on ranks: distinct positive weights) if it respects every
+    terminal count, else None. When it does, the degree-limited greedy picks exactly these edges, since
+    no degree check can bind along the way."""
+    n, m = problem.num_nodes, problem.num_edges
+    if m == 0:
+        return np.zeros(0, bool)
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    rank = np.empty(m)
+    rank[order] = np.arange(1, m + 1, dtype=float)
+    e = problem.edges
+    mst = minimum_spanning_tree(coo_matrix((rank, (e[:, 0], e[:, 1])), shape=(n, n)).tocsr()).tocoo()
+    in_tree = np.zeros(m, bool)
+    in_tree[order[mst.data.astype(np.int64) - 1]] = True
+    deg = np.bincount(e[in_tree].ravel(), minlength=n)
+    return in_tree if (deg <= problem.resources.terminals).all() else None
 
 
 def _greedy_degree_kruskal(problem: SpanningProblem, order: np.ndarray, cap: np.ndarray | None = None) -> np.ndarray:
