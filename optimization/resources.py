@@ -232,7 +232,8 @@ def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float,
     n_steps, n = len(steps), len(rho)
     best: _Choice | None = None
     base = coef.latency * t
-    lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, lambdas or LAMBDAS)) + [np.inf]
+    count = lambdas or (LAMBDAS if n <= 5000 else LAMBDAS // 2)  # the dense sweep at the end refines
+    lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, count)) + [np.inf]
     cost_t = np.ascontiguousarray(cost.T)  # (S, N): the scans below run along contiguous rows
     gain = steps[:, None] * rho[None, :]
     cols = np.arange(n)
