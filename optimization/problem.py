@@ -171,7 +171,8 @@ class SpanningProblem:
     local_steps_bounds: tuple[int, int] = (1, 10)
     batch_bounds: tuple[int, int] = (8, 64)
     min_idle_s: float = 0.0
-    cache: dict = field(default_factory=dict, repr=False, compare=False)
+    #: Derived values (objective scales); not an init field, so `dataclasses.replace` starts a fresh one.
+    cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = self.num_nodes
