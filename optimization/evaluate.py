@@ -47,8 +47,8 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     >>> import numpy as np
     >>> from optimization import SpanningProblem
     >>> p = SpanningProblem(3, np.array([[0, 1], [1, 2]]), [3000.0, 3000.0], [1e10, 1e10], model_bits=1e6)
-    >>> round(mixing_costs(p, np.array([0, 2]))[0] * 1e3, 3)  # ms: two hops of 10 ms delay + 0.1 ms air, twice
-    40.2
+    >>> round(mixing_costs(p, np.array([0, 2]))[0] * 1e3, 3)  # ms: 2 hops of 10.007 ms delay + 0.1 ms air, twice
+    40.428
     """
     roots = np.asarray(roots, dtype=np.int64)
     if len(roots) <= 1 or problem.num_edges == 0:
