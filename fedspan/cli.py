@@ -213,7 +213,13 @@ def _parse_faults(text: Optional[str], ctx: typer.Context) -> list[dict[str, Any
     if text is None:
         return list(ctx.meta.get("faults", []))
     source = text
-    if not text.lstrip().startswith(("[", "{")):  # inline JSON may be longer than any file name
+    looks_inline = text.lstrip().startswith(("[", "{"))  # inline JSON may be longer than any file name
+    if looks_inline and len(text) < 4096:  # ... but a short "[...]" may also be a file name
+        try:
+            looks_inline = not Path(text).is_file()
+        except OSError:
+            pass
+    if not looks_inline:
         try:
             source = Path(text).read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
