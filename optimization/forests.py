@@ -394,12 +394,21 @@ def _repair_forest(problem: SpanningProblem, in_tree: np.ndarray, weights: np.nd
                           f"(satellite {low} has {cap[low]} terminal)")
             continue
         path = _hamiltonian_path(problem, nodes, weights, _HAM_RESTARTS, seed, fragments)
-        if path is None:
-            failed.append(f"no Hamiltonian path found by {_HAM_RESTARTS} Warnsdorff restarts with Pósa rotations "
-                          f"in the component of satellite {nodes[0]} ({len(nodes)} satellites)")
-            continue
+        paths = None if path is None else [path]
+        if paths is None:
+            # The extra trees still unused may let this component be covered by several paths.
+            inside = labels[problem.edges[:, 0]] == c
+            others = (n - int(in_tree.sum())) - (len(nodes) - int(in_tree[inside].sum()))
+            paths = _path_cover(problem, nodes, weights, num_trees - others, seed)
+            if paths is None:
+                failed.append(f"no Hamiltonian path found by {_HAM_RESTARTS} Warnsdorff restarts with Pósa "
+                              f"rotations in the component of satellite {nodes[0]} ({len(nodes)} satellites), "
+                              f"nor a cover by {max(num_trees - others, 1)} paths")
+                continue
         in_tree[labels[problem.edges[:, 0]] == c] = False
-        in_tree[edge_lookup(problem, np.asarray(path[:-1]), np.asarray(path[1:]))] = True
+        for path in paths:
+            if len(path) > 1:
+                in_tree[edge_lookup(problem, np.asarray(path[:-1]), np.asarray(path[1:]))] = True
         deg[nodes] = np.bincount(problem.edges[in_tree].ravel(), minlength=n)[nodes]
     if not failed:
         return in_tree
@@ -619,6 +628,40 @@ def _hamiltonian_path(problem: SpanningProblem, nodes: np.ndarray, weights: np.n
             path = _posa_path(adj, fadj if follow else empty, [start], size, 20 * size + 200, rng)
         if path is not None:
             return path
+    return None
+
+
+def _path_cover(problem: SpanningProblem, nodes: np.ndarray, weights: np.ndarray, max_paths: int,
+                seed: int) -> list[list[int]] | None:
+    """At most `max_paths` disjoint paths covering the component on `nodes`, each holding a root-eligible
+    satellite when eligibility is set (grown one after another by `_grow_and_insert` over what is left,
+    from the satellite with the fewest uncovered neighbours); None if the attempts need more."""
+    if max_paths < 2:
+        return None
+    e = problem.edges
+    member = np.zeros(problem.num_nodes, bool)
+    member[nodes] = True
+    keep = np.flatnonzero(member[e[:, 0]])
+    keep = keep[np.argsort(weights[keep], kind="stable")]
+    eligible = problem.root_eligible
+    rng = np.random.default_rng(seed)
+    for attempt in range(3):
+        remaining = set(nodes.tolist())
+        paths: list[list[int]] = []
+        while remaining and len(paths) < max_paths:
+            adj: dict[int, list[int]] = {v: [] for v in remaining}
+            for a, b in e[keep].tolist():
+                if a in remaining and b in remaining:
+                    adj[a].append(b)
+                    adj[b].append(a)
+            pool = sorted(remaining, key=lambda v: (len(adj[v]), v))
+            start = pool[0] if attempt == 0 else pool[int(rng.integers(len(pool)))]
+            reach = _reach(adj, start)  # type: ignore[arg-type]
+            path = _grow_and_insert(adj, {v: set(adj[v]) for v in reach}, start, len(reach))  # type: ignore[arg-type]
+            paths.append(path)
+            remaining.difference_update(path)
+        if not remaining and (eligible is None or all(eligible[p].any() for p in paths)):
+            return paths
     return None
 
 
