@@ -230,7 +230,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     timings["start_s"] = time.perf_counter() - t0
     best = min(pool, key=lambda c: c.objective)
     status = PlanStatus.LOCAL_OPTIMUM
-    if 2 < problem.num_nodes <= options.whole_up_to:
+    if 2 < problem.num_nodes <= options.whole_up_to and problem.num_edges > 0 and k < problem.num_nodes:
         t1 = time.perf_counter()
         try:
             forests, sca_history = sca_forests(problem, k, best, options)

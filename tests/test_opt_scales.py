@@ -51,3 +51,18 @@ def test_mixing_is_charged_only_with_several_trees():
     one = evaluate(p, np.array([-1, 0, 0, 0, 0]), 1e9, 1.0, 1, 8)
     two = evaluate(p, np.array([-1, -1, 0, 0, 0]), 1e9, 1.0, 1, 8)
     assert one.mixing_latency_s == 0.0 and two.mixing_latency_s > 0
+
+
+@pytest.mark.parametrize("n,edges,k", [(1, [], 1), (3, [], 3), (3, [], "auto"), (4, [[0, 1]], 3)])
+def test_problems_without_links_plan_one_tree_per_isolated_satellite(n, edges, k):
+    import warnings
+
+    from optimization import solve
+
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    p = SpanningProblem(n, e, [1000.0] * len(e), [1e10] * len(e), num_trees=k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warnings on empty arrays either
+        plan = solve(p)
+    assert plan.num_trees == n - len(e)
+    assert np.isfinite(plan.objective)
