@@ -457,6 +457,9 @@ def plan_command(
                 if len(done) < sim.rounds:
                     bar.working(_planning_what(len(done), scenario.num_satellites, sim.strategy))
 
+            if hasattr(policy, "progress"):  # the planner says which phase it is in (minutes at 50,000)
+                policy.progress = lambda phase: bar.working(
+                    f"{_planning_what(len(done), scenario.num_satellites, sim.strategy)}: {phase}")
             try:
                 bar.working(_planning_what(0, scenario.num_satellites, sim.strategy))
                 plan_horizon(scenario, policy, sim.rounds, sim.round_interval_s, weights_n,
@@ -483,19 +486,8 @@ def _status(message: str) -> Any:
 
 
 def _planning_what(round_index: int, satellites: int, strategy: str) -> str:
-    """What planning round ``round_index`` involves (the planner reports no per-cluster progress yet)."""
-    text = f"planning round {round_index} ({satellites} satellites"
-    if strategy == "fedspan":
-        try:
-            from optimization.planner import SolveOptions
-
-            opts = SolveOptions()
-            whole, size = int(opts.whole_up_to), int(opts.cluster_size)
-        except (ImportError, AttributeError, TypeError, ValueError):
-            whole = size = 0
-        if size and satellites > whole:
-            text += f", about {-(-satellites // size)} clusters of <= {size}"
-    return text + ")"
+    """What planning round ``round_index`` involves (the planner adds its phase as it goes)."""
+    return f"planning round {round_index} ({satellites} satellites)"
 
 
 def _write_config(out: Path, command: str, opts: dict[str, Any]) -> Path:

@@ -68,6 +68,8 @@ class SolveOptions:
     search_starts: int = 4
     on_failure: Literal["fallback", "raise"] = "fallback"
     auto_extra_trees: int = 3
+    #: Called with a one-line description as each phase starts (progress for long plans); not compared.
+    progress: Callable[[str], None] | None = field(default=None, compare=False)
 
 
 def _subproblem(program, options: SolveOptions):
@@ -202,13 +204,16 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     (1, <PlanStatus.LOCAL_OPTIMUM: 'local_optimum'>)
     """
     options = options or SolveOptions()
+    say = options.progress or (lambda _text: None)
     t0 = time.perf_counter()
     check_budgets_reachable(problem)
+    say("choosing the number of trees" if problem.num_trees == "auto" else "start trees")
     k = choose_num_trees(problem, options)
     timings: dict[str, float] = {}
     history: list[dict] = []
     warnings: list[str] = []
     starts = start_forests(problem, k, options)
+    say(f"exact resources for {len(starts)} start trees")
     warm = np.inf
     if "distance-mst" in starts:
         try:
@@ -232,6 +237,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     status = PlanStatus.LOCAL_OPTIMUM
     if 2 < problem.num_nodes <= options.whole_up_to and problem.num_edges > 0 and k < problem.num_nodes:
         t1 = time.perf_counter()
+        say("SCA over the CCR program")
         try:
             forests, sca_history = sca_forests(problem, k, best, options)
             history.extend(sca_history)
@@ -266,6 +272,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
         for i, seed in enumerate(seeds[:starts]):
             if i and time.perf_counter() - t2 >= budget:
                 break
+            say(f"local search from the {seed.source} forest (budget {budget:.0f} s)")
             found = local_search(problem, seed.parent, seed.resources, seed.objective, deadline=t2 + budget)
             history.extend({**h, "start": seed.source} for h in found.history)
             if found.objective < best.objective * (1 - 1e-12):
@@ -275,6 +282,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
         timings["search_s"] = time.perf_counter() - t2
     # Powers are tuned last (each trial is an exact valuation): on the best forest and the best other one.
     t3 = time.perf_counter()
+    say("tuning transmit powers")
     finalists = [best] + sorted((c for c in pool if c.parent.tolist() != best.parent.tolist()),
                                 key=lambda c: c.objective)[:1]
     tuned = [t for t in (_exact(problem, c.parent, c.source, powers=True) for c in finalists) if t is not None]

@@ -77,6 +77,8 @@ class FedSpan(ForestStrategy):
             raise StrategyError(f"strategy 'fedspan': search_time_s must be >= 0, got {search_time_s}")
         self.sca_iters = sca_iters
         self.search_time_s = None if search_time_s is None else float(search_time_s)
+        #: Told the planner's phase as it goes (the CLI shows it beside the round being planned).
+        self.progress: Any = None
 
     def solve_options(self) -> Any:
         """The planner's defaults plus explicit options."""
@@ -88,6 +90,8 @@ class FedSpan(ForestStrategy):
             options = replace(options, sca=SCAOptions(max_iters=int(self.sca_iters)))
         if self.search_time_s is not None:
             options = replace(options, search_time_s=self.search_time_s)
+        if self.progress is not None:
+            options = replace(options, progress=self.progress)
         return options
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
