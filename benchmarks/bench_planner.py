@@ -906,6 +906,20 @@ def plot_regime(cells: list[dict], payloads, caps, preset: str, path: Path) -> N
     print(f"  plot: {path}", flush=True)
 
 
+def _git_commit() -> str | None:
+    """HEAD of the repository the benchmark ran in (with '+dirty' when optimization/ has local changes)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "optimization"], cwd=REPO, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 def _json_safe(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
@@ -964,6 +978,7 @@ def _run(args: argparse.Namespace) -> int:
     report = Report()
     begin = time.perf_counter()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    commit = _git_commit()
     print(f"cores: {os.cpu_count()}, load average at start: {load:.1f}, quick: {quick}", flush=True)
     if count:
         workers = args.workers or os.cpu_count() or 1
@@ -981,7 +996,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{met}/{len(report.goals)} goals met in {elapsed:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"planner{suffix}.json"
-    payload = {"quick": quick, "cores": os.cpu_count(), "load_average_at_start": load,
+    payload = {"quick": quick, "commit": commit, "cores": os.cpu_count(), "load_average_at_start": load,
                "load_average_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "seconds": elapsed, "sizes": sizes, "regime": regime,
                "goals": [g.__dict__ for g in report.goals], **report.sections}
     out.write_text(json.dumps(_json_safe(payload), indent=1))
