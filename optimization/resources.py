@@ -234,28 +234,33 @@ def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float,
     base = coef.latency * t
     count = lambdas or (LAMBDAS if n <= 5000 else LAMBDAS // 2)  # the dense sweep at the end refines
     lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, count)) + [np.inf]
-    cost_t = np.ascontiguousarray(cost.T)  # (S, N): the scans below run along contiguous rows
+    cost_t = np.ascontiguousarray(cost.T)  # (S, N)
     gain = steps[:, None] * rho[None, :]
     cols = np.arange(n)
-    for lam in lams:
-        q = cost_t - (lam if np.isfinite(lam) else 1e300) * gain
+    lam_all = np.array([lam if np.isfinite(lam) else 1e300 for lam in lams])
+    # All multipliers at once, in chunks that keep the (L, S, N) arrays small at 50,000 satellites.
+    chunk = max(1, min(len(lam_all), 4_000_000 // max(n_steps * n, 1)))
+    for start in range(0, len(lam_all), chunk):
+        lam = lam_all[start:start + chunk, None, None]
+        q = cost_t[None] - lam * gain[None]  # (L, S, N)
         # For every cap u = steps[j], each satellite's best e <= u: a running argmin down the step axis.
-        idx = np.zeros((n_steps, n), np.int64)
-        run = q[0].copy()
-        arg = np.zeros(n, np.int64)
+        idx = np.zeros(q.shape, np.int64)
+        run = q[:, 0].copy()
+        arg = np.zeros(run.shape, np.int64)
         for j in range(1, n_steps):
-            better = q[j] < run
-            run = np.where(better, q[j], run)
+            better = q[:, j] < run
+            run = np.where(better, q[:, j], run)
             arg = np.where(better, j, arg)
-            idx[j] = arg
-        chosen_cost = cost_t[idx, cols].sum(axis=1)  # (S,): true cost of the choice under each cap
+            idx[:, j] = arg
+        chosen_cost = cost_t[idx, cols].sum(axis=2)  # (L, S): true cost of the choice under each cap
         m = steps[idx] @ rho
-        cap_used = steps[idx.max(axis=1)]
+        cap_used = steps[idx.max(axis=2)]
         total = base + a_t / m + coef.local * cap_used**2 + chosen_cost
-        j = int(np.argmin(total))
-        if np.isfinite(total[j]) and (best is None or total[j] < best.value):
-            pick = idx[j]
-            best = _Choice(float(total[j]), t, steps[pick], batch[cols, pick], clock[cols, pick])
+        flat = int(np.argmin(total))
+        li, j = divmod(flat, n_steps)
+        if np.isfinite(total[li, j]) and (best is None or total[li, j] < best.value):
+            pick = idx[li, j]
+            best = _Choice(float(total[li, j]), t, steps[pick], batch[cols, pick], clock[cols, pick])
     return best
 
 
