@@ -620,7 +620,7 @@ class Goal:
     met: bool
 
     def line(self) -> str:
-        value = f"{self.measured:.4g}" if isinstance(self.measured, float) else str(self.measured)
+        value = f"{self.measured:.5g}" if isinstance(self.measured, float) else str(self.measured)
         return f"GOAL {self.name}: measured {value} (target {self.target}) {'MET' if self.met else 'NOT MET'}"
 
 
@@ -885,7 +885,7 @@ def plot_regime(cells: list[dict], payloads, caps, preset: str, path: Path) -> N
     for c in cells:
         i, j = payloads.index(c["payload_mbit"]), caps.index(c["rate_cap_bps"])
         grid[i, j] = c["ratio"]
-        text[i][j] = (f"{c['ratio']:.3f}\nplan: {c['source']}, depth {c['plan_depth']}\n"
+        text[i][j] = (f"{c['ratio']:.4f}\nplan: {c['source']}, depth {c['plan_depth']}\n"
                       f"best ref: {c['winner']}\n(depth {c['winner_depth']}, {c['winner_length_km'] or 0:.0f} km)")
     fig, ax = plt.subplots(figsize=(3.2 * len(caps) + 1.5, 1.5 * len(payloads) + 1.2))
     lim = max(0.05, float(np.nanmax(np.abs(grid - 1))))
