@@ -69,6 +69,7 @@ RATE_CAPS_BPS = (10e9, 1e9, 100e6)
 COMM_HEAVY_AIRTIME_S = 0.1  # a regime cell is communication-heavy when one hop's airtime at the cap is at least this
 SEARCH_SOURCES = ("sca", "search")
 SPT_ROOTS = 10  # central satellites tried as the link-time SPT's root (--spt-roots)
+RATIO_TOL = 1e-6  # "objective <= best reference" allows this relative excess (solver-level noise); JSON keeps exact ratios
 
 
 def optimal_resources(problem: SpanningProblem, parent: np.ndarray):
@@ -824,7 +825,7 @@ def run_sizes(report: Report, sizes: list[str], options: SolveOptions) -> None:
                       f"{ref['length_km']:9.0f} km (resources {ref['resources_s']:.2f} s)", flush=True)
             print(f"  Fed-Span / best reference ({row['best_reference']}): {row['ratio']:.4f}", flush=True)
             n = row["n"]
-            report.goal(f"{label} objective / best reference", row["ratio"], "<= 1", row["ratio"] <= 1 + 1e-9)
+            report.goal(f"{label} objective / best reference", row["ratio"], "<= 1 + 1e-6", row["ratio"] <= 1 + RATIO_TOL)
             report.goal(f"{label} plan valid", "yes" if row["valid"] else "; ".join(row["errors"]), "valid", row["valid"])
             key = {1584: 1584, 50000: 50000}.get(n, 5236 if "real" in label else None) if "budget" not in label else None
             if key in SIZE_GOALS:
@@ -861,11 +862,11 @@ def run_regime(report: Report, which: str, payloads: tuple[float, ...], caps: tu
                   f"{'' if row['valid'] else ' INVALID ' + str(row['errors'])}", flush=True)
     report.sections["regime"] = {"preset": preset, "cells": cells}
     worst = max(c["ratio"] for c in cells)
-    report.goal(f"regime ({preset}) worst objective / best reference", worst, "<= 1", worst <= 1 + 1e-9)
+    report.goal(f"regime ({preset}) worst objective / best reference", worst, "<= 1 + 1e-6", worst <= 1 + RATIO_TOL)
     # communication-heavy: airtime of at least 0.1 s a hop
     heavy = [c for c in cells if c["comm_heavy"]]
     if heavy:
-        own = sum(c["source"] in SEARCH_SOURCES and c["ratio"] <= 1 + 1e-9 for c in heavy)
+        own = sum(c["source"] in SEARCH_SOURCES and c["ratio"] <= 1 + RATIO_TOL for c in heavy)
         report.goal(f"regime ({preset}) communication-heavy cells won by the search's own forest", f"{own}/{len(heavy)}",
                     "all", own == len(heavy))
     valid = sum(c["valid"] for c in cells)
