@@ -688,14 +688,15 @@ def spt_start(problem: SpanningProblem, k: int, candidates: int = 10) -> np.ndar
 
     Roots: the 2 x `candidates` most central satellites by closeness plus the 3 of least eccentricity.
     Each forest is ranked with the steps and batches that exact resources give the first one (the
-    fewest steps would misjudge communication-heavy regimes); the 2 best are then valued exactly.
+    fewest steps would misjudge communication-heavy regimes); the 2 best are then valued exactly
+    (up to 5000 satellites).
     """
     weight = cap_link_times(problem)
     n = problem.num_nodes
     eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(n, bool)
     # Sampled closeness needs many sources to rank near-symmetric shells (measured at 1584: 24 sources
     # and a pool of 60 missed every one of the exact 10 best; 128 and 200 found all of them in 0.05 s).
-    sources, pool = (128, 200) if n <= 5000 else (32, 60)
+    sources, pool = (128, 200) if n <= 5000 else (32, 40)
     # Near-symmetric shells make closeness almost flat, while the degree-bounded growth from two equally
     # central roots can differ by several percent: twice `candidates` roots are grown and ranked.
     order = list(closeness_candidates(problem, weight, 2 * candidates, sources=sources, pool=pool).tolist())
@@ -725,7 +726,7 @@ def spt_start(problem: SpanningProblem, k: int, candidates: int = 10) -> np.ndar
         v = valuer.value(parent)
         held.append(v.value if v is not None else np.inf)
     ranked = [forests[i] for i in np.argsort(held, kind="stable")]
-    if len(ranked) == 1:
+    if n > 5000 or len(ranked) == 1:
         return ranked[0]
     best, best_val = ranked[0], np.inf
     for parent in ranked[:2]:
