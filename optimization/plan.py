@@ -63,7 +63,7 @@ class SpanningPlan:
     status: PlanStatus | str = PlanStatus.LOCAL_OPTIMUM
     fallback: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    #: Which phase produced the forest: "spt", "bfs", "distance-mst", "sca" or "search".
+    #: Which phase produced the forest: "spt", "bfs", "bfs-centre", "distance-mst", "sca" or "search".
     source: str = ""
     #: Phases that failed or were cut short (an SCA solve that failed, a time limit), one line each.
     warnings: list[str] = field(default_factory=list)

@@ -108,12 +108,14 @@ def _exact(problem: SpanningProblem, parent: np.ndarray | None, source: str, pow
 
 
 def start_forests(problem: SpanningProblem, k: int, options: SolveOptions) -> dict[str, np.ndarray]:
-    """The reference start trees that exist under the terminal limits: SPT, BFS, distance MST."""
+    """The reference start trees that exist under the terminal limits: SPT, BFS (from the distance
+    forest's roots and from the hop centres), distance MST."""
     out: dict[str, np.ndarray] = {}
     builders: dict[str, Callable[[], np.ndarray | None]] = {
         # Each candidate root costs one Python Dijkstra (0.7 s at 50,000 satellites): fewer above 5000.
         "spt": lambda: spt_start(problem, k, options.spt_roots if problem.num_nodes <= 5000 else min(options.spt_roots, 5)),
         "bfs": lambda: bfs_forest(problem, k),
+        "bfs-centre": lambda: spt_start(problem, k, 3, hops=True),
         "distance-mst": lambda: distance_forest(problem, k),
     }
     for name, build in builders.items():

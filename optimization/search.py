@@ -683,15 +683,18 @@ def closeness_candidates(problem: SpanningProblem, weight: np.ndarray, count: in
     return cand[np.argsort(total, kind="stable")[:count]]
 
 
-def spt_start(problem: SpanningProblem, k: int, candidates: int = 10) -> np.ndarray | None:
+def spt_start(problem: SpanningProblem, k: int, candidates: int = 10, hops: bool = False) -> np.ndarray | None:
     """Best degree-bounded link-time shortest-path forest over the most central roots.
+
+    With `hops` the growth and the centrality use hop counts instead (a BFS forest from the hop
+    centres: where airtime dominates, depth is what counts).
 
     Roots: the 2 x `candidates` most central satellites by closeness plus the 3 of least eccentricity.
     Each forest is ranked with the steps and batches that exact resources give the first one (the
     fewest steps would misjudge communication-heavy regimes); the 2 best are then valued exactly
     (up to 5000 satellites).
     """
-    weight = cap_link_times(problem)
+    weight = np.ones(problem.num_edges) if hops else cap_link_times(problem)
     n = problem.num_nodes
     eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(n, bool)
     # Sampled closeness needs many sources to rank near-symmetric shells (measured at 1584: 24 sources

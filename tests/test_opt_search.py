@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_planner as bp  # noqa: E402
 from optimization import SatelliteResources, SpanningProblem, evaluate, solve  # noqa: E402
 
-KNOWN_SOURCES = {"spt", "bfs", "distance-mst", "sca", "search"}
+KNOWN_SOURCES = {"spt", "bfs", "bfs-centre", "distance-mst", "sca", "search"}
 
 # (seed, satellites, trees): random geometric graphs of bench_planner.random_instance, at most 40 forests each
 INSTANCES = [(4, 6, 2), (7, 7, 1), (11, 6, 2), (12, 7, 2)]
