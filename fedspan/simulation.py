@@ -437,7 +437,10 @@ def link_params(c: SimulationConfig) -> LinkParams:
 
 def scenario_for(c: SimulationConfig, bits: float) -> Scenario:
     """The scenario a configuration describes, for a model of ``bits`` bits."""
-    learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds, mix_every=max(c.mix_every, 1),
+    # --mix-every 0 (never mix) is planned as one exchange period spanning the whole run: the planner's
+    # bound then carries the full inter-cluster dissimilarity and the exchange costs almost nothing per round.
+    learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds,
+                                 mix_every=c.mix_every if c.mix_every >= 1 else max(c.rounds, 1),
                                  smoothness=c.smoothness)
     scenario = Scenario(ScenarioConfig(
         constellation=c.constellation, skip_bad_tles=c.skip_bad_tles, start=c.start, link_policy=c.link_policy,
