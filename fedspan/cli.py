@@ -146,6 +146,56 @@ def constellation_info(
     Console().print(table)
 
 
+_EXPORT_FORMATS = ("satgenpy",)
+
+
+@constellation_app.command("export")
+def constellation_export(
+    out_dir: Path = typer.Argument(..., help="Folder to write the files into (created if missing)."),
+    export_format: str = typer.Option(..., "--format", help="Export format: satgenpy (Hypatia)."),
+    constellation: Optional[str] = typer.Option(None, "--constellation", "-c",
+                                                help="TLE file or preset name (default: the small preset)."),
+    preset: Optional[str] = typer.Option(None, help="Preset: starlink-shell1, small, iridium, oneweb."),
+    ground_stations: Optional[Path] = typer.Option(
+        None, "--ground-stations", help="CSV of ground stations (name,lat,lon[,alt_km,min_elev_deg]); default none."),
+    link_policy: str = typer.Option("knn", "--link-policy", help="ISLs: knn (k nearest feasible) or grid (+Grid)."),
+    neighbors: int = typer.Option(8, "--neighbors", help="k of the knn link policy.", min=1),
+    start: Optional[str] = typer.Option(None, "--start", help="Time of the exported ISL graph, ISO-8601 UTC "
+                                        "(default: the newest TLE epoch)."),
+    name: str = typer.Option("Fedspan", "--name", help="Satellite name prefix in tles.txt ('<name> <id>')."),
+    skip_bad_tles: bool = typer.Option(False, help="Drop malformed TLE records instead of stopping."),
+    debug: bool = DebugOption,
+) -> None:
+    """Export a constellation, its ISLs and ground stations for another simulator.
+
+    satgenpy (Hypatia): tles.txt, isls.txt (ISLs at --start, each once as 'a b', a < b), ground_stations.txt (8 fields).
+
+    Example:
+      fedspan constellation export --format satgenpy --preset small --link-policy grid hypatia/small
+    """
+    from orbits.ground import read_ground_stations
+    from orbits.hypatia import export_satgenpy
+    from orbits.isl import POLICIES, snapshots
+
+    from fedspan.scenario import load_constellation
+
+    if export_format not in _EXPORT_FORMATS:
+        raise typer.BadParameter(f"unknown format '{export_format}' (choose from {', '.join(_EXPORT_FORMATS)})",
+                                 param_hint="--format")
+    if link_policy not in POLICIES:
+        raise typer.BadParameter(f"unknown link policy '{link_policy}' (choose from {', '.join(POLICIES)})",
+                                 param_hint="--link-policy")
+    when = _parse_time(start, "--start")
+    source = _scenario_options(constellation, preset)
+    stations = read_ground_stations(ground_stations) if ground_stations is not None else []
+    con = load_constellation(source, skip_bad_tles)
+    snap = next(snapshots(con, when, [0.0], policy=link_policy, k=neighbors))
+    files = export_satgenpy(out_dir, con, snap.edges, stations, name=name)
+    isls = sum(1 for _ in files[1].open(encoding="utf-8"))
+    typer.echo(f"wrote {len(con)} satellites, {isls} ISLs ({link_policy}) and {len(stations)} ground stations "
+               f"for satgenpy to {out_dir}")
+
+
 # Options shared by plan, run and compare. Their names are the SimulationConfig fields (dashes for
 # underscores), except the short aliases the docs use; one TOML file therefore serves all three.
 _SCENARIO_HELP = "Scenario"

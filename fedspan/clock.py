@@ -3,8 +3,9 @@
 The clock walks the actual forest: a node may send once its own training is done and every
 child's message has arrived; each message takes ``S / R + delay`` with the link of that round.
 Events are processed one depth level at a time (all messages of a level are independent), so
-the walk is exact and vectorized. It deliberately shares no code with
-``optimization.evaluate``; a test checks the two agree.
+the walk is exact and vectorized. The per-link time and energy come from
+``optimization.costs.transfer_costs`` (the one home of the link formula); the walk itself is
+independent of ``optimization.evaluate``, and a test checks the two agree.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
+from optimization.costs import transfer_costs
 
 
 class ClockError(FedSpanError):
@@ -97,10 +99,6 @@ class RoundCost:
         return float(self.energy_per_satellite_j.sum())
 
 
-def _rate(rate_per_watt: np.ndarray, power_w: np.ndarray, max_rate_bps: float) -> np.ndarray:
-    return np.minimum(rate_per_watt * power_w, max_rate_bps)
-
-
 def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_delay_s: np.ndarray,
                       model_bits: float, max_rate_bps: float, tx_power_w: np.ndarray, load: ComputeLoad,
                       trains: np.ndarray | None = None, earliest_send_s: np.ndarray | None = None,
@@ -123,9 +121,10 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
     up_levels = forest_levels(parent)
     ready = compute_t.copy()
     has_up = parent >= 0
-    up_rate = np.where(has_up, _rate(np.nan_to_num(link_rate_per_watt), power, max_rate_bps), np.inf)
-    up_time = np.where(has_up, model_bits / up_rate + np.nan_to_num(link_delay_s), 0.0)
-    tx_e += np.where(has_up, power * model_bits / up_rate, 0.0)
+    up_time = np.zeros(n)
+    kids = np.flatnonzero(has_up)
+    up_time[kids], tx_e[kids] = transfer_costs(model_bits, np.nan_to_num(link_rate_per_watt)[kids], power[kids],
+                                               max_rate_bps, np.nan_to_num(link_delay_s)[kids])
     for d in range(up_levels.height, 0, -1):
         nodes = up_levels.levels[d]
         send = ready[nodes] if earliest_send_s is None else np.maximum(ready[nodes], earliest_send_s[nodes])
@@ -137,10 +136,12 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
         down_parent = np.asarray(down_parent)
         down_levels = forest_levels(down_parent)
     has_down = down_parent >= 0
-    sender = np.where(has_down, down_parent, 0)
-    down_rate = np.where(has_down, _rate(np.nan_to_num(down_rate_per_watt), power[sender], max_rate_bps), np.inf)
-    down_time = np.where(has_down, model_bits / down_rate + np.nan_to_num(down_delay_s), 0.0)
-    np.add.at(tx_e, sender[has_down], (power[sender] * model_bits / down_rate)[has_down])
+    down_time = np.zeros(n)
+    down_kids = np.flatnonzero(has_down)
+    sender = down_parent[down_kids]
+    down_time[down_kids], down_e = transfer_costs(model_bits, np.nan_to_num(down_rate_per_watt)[down_kids],
+                                                  power[sender], max_rate_bps, np.nan_to_num(down_delay_s)[down_kids])
+    np.add.at(tx_e, sender, down_e)
     done = ready.copy()
     for d in range(1, down_levels.height + 1):
         nodes = down_levels.levels[d]

@@ -18,6 +18,7 @@ from fedspan.clock import RoundCost, forest_round_cost
 from fedspan.errors import FedSpanError
 from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, compute_load, merge_roots_cost,
                                      plan_links)
+from optimization.costs import transfer_costs
 
 FAULT_KINDS = ("satellite", "link", "root", "energy")
 #: Seconds a child needs to notice its parent or link is gone before re-sending.
@@ -280,9 +281,10 @@ def round_faults(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPl
                             [f"satellite {s} lost" for s in np.flatnonzero(dead)])
     rpw, delay = plan_links(ctx, plan.parent)
     has = plan.parent >= 0
-    rate = np.where(has, np.minimum(np.nan_to_num(rpw) * plan.tx_power_w, sc.link_params.max_rate_bps), 1.0)
-    uplink_t = np.where(has, sc.model_bits / rate + np.nan_to_num(delay), 0.0)
-    uplink_e = np.where(has, plan.tx_power_w * sc.model_bits / rate, 0.0)
+    kids = np.flatnonzero(has)
+    uplink_t, uplink_e = np.zeros(len(has)), np.zeros(len(has))
+    uplink_t[kids], uplink_e[kids] = transfer_costs(sc.model_bits, np.nan_to_num(rpw)[kids], plan.tx_power_w[kids],
+                                                    sc.link_params.max_rate_bps, np.nan_to_num(delay)[kids])
     return resolve_faults(events, plan.parent, plan.tree_of, plan.participating, planned.up_done_s, uplink_t,
                           uplink_e, snap.edges, snap.distance_km, np.asarray(sc.resources.terminals))
 

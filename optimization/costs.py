@@ -22,11 +22,23 @@ class RoundCosts:
     node_energy_j: np.ndarray
 
 
+def transfer_costs(bits: float | np.ndarray, rate_per_watt: np.ndarray, power_w: np.ndarray, max_rate_bps: float,
+                   delay_s: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Time (s) and sender energy (J) of sending `bits` over links given as plain arrays.
+
+    The one home of the link-time formula ``S / min(rate_per_watt * P, cap) + delay``; the
+    energy is ``P * S / min(rate_per_watt * P, cap)`` (airtime only, no propagation delay).
+    """
+    power_w = np.asarray(power_w, dtype=float)
+    rate = np.minimum(np.asarray(rate_per_watt, dtype=float) * power_w, max_rate_bps)
+    airtime = bits / rate
+    return airtime + delay_s, power_w * airtime
+
+
 def link_costs(problem: SpanningProblem, edge: np.ndarray, tx_power_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Time (s) and energy (J) of sending the model over `edge` at power `tx_power_w`."""
-    rate = np.minimum(problem.rate_per_watt[edge] * tx_power_w, problem.max_rate_bps)
-    airtime = problem.model_bits / rate
-    return airtime + problem.delay_s[edge], tx_power_w * airtime
+    return transfer_costs(problem.model_bits, problem.rate_per_watt[edge], tx_power_w, problem.max_rate_bps,
+                          problem.delay_s[edge])
 
 
 def round_costs(

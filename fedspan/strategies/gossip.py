@@ -11,6 +11,7 @@ from fedspan.backend import RoundUpdate
 from fedspan.clock import RoundCost
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, compute_load, default_resources
 from fedspan.strategies.registry import register_strategy
+from optimization.costs import transfer_costs
 
 
 def metropolis_weights(edges: np.ndarray, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,9 +55,9 @@ class Gossip(AggregationStrategy):
         edges = np.asarray(snap.edges)[keep]
         rpw, delay = np.asarray(snap.rate_per_watt)[keep], np.asarray(snap.delay_s)[keep]
         sender = np.r_[edges[:, 0], edges[:, 1]]
-        rate = np.minimum(np.r_[rpw, rpw] * plan.tx_power_w[sender], sc.link_params.max_rate_bps)
-        link_time = sc.model_bits / rate + np.r_[delay, delay]
-        tx = np.bincount(sender, weights=plan.tx_power_w[sender] * sc.model_bits / rate, minlength=n)
+        link_time, link_e = transfer_costs(sc.model_bits, np.r_[rpw, rpw], plan.tx_power_w[sender],
+                                           sc.link_params.max_rate_bps, np.r_[delay, delay])
+        tx = np.bincount(sender, weights=link_e, minlength=n)
         slowest = np.zeros(n)
         np.maximum.at(slowest, sender, link_time)
         deg = np.bincount(sender, minlength=n)

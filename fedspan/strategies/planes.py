@@ -16,6 +16,7 @@ from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPla
                                      geometric_links)
 from fedspan.strategies.forests import plane_chains
 from fedspan.strategies.registry import register_strategy
+from optimization.costs import transfer_costs
 
 
 def plane_index(scenario: Any) -> np.ndarray:
@@ -81,17 +82,16 @@ class PlaneRing(AggregationStrategy):
         ring = m > 1
         rpw[ring], delay[ring] = geometric_links(ctx, order[ring], nxt[ring])
         power = plan.tx_power_w[order]
-        rate = np.minimum(rpw * power, sc.link_params.max_rate_bps)
-        chunk_bits = sc.model_bits / m
+        chunk_t, chunk_e = transfer_costs(sc.model_bits / m, rpw, power, sc.link_params.max_rate_bps, delay)
         step = np.zeros(len(size))
-        np.maximum.at(step, p_o, np.where(m > 1, chunk_bits / rate + delay, 0.0))
+        np.maximum.at(step, p_o, np.where(m > 1, chunk_t, 0.0))
         load = compute_load(ctx, plan)
         compute_t = np.where(plan.participating, load.time_s(), 0.0)
         slowest = np.zeros(len(size))
         np.maximum.at(slowest, p_o, compute_t[order])
         plane_done = slowest + 2 * (size - 1).clip(min=0) * step
         tx = np.zeros(n)
-        tx[order] = 2 * (m - 1) * power * chunk_bits / rate
+        tx[order] = 2 * (m - 1) * chunk_e
         done = np.zeros(n)
         done[order] = plane_done[p_o]
         cost = RoundCost(latency_s=float(plane_done.max(initial=0.0)), up_done_s=done, down_done_s=done,
