@@ -569,7 +569,10 @@ def _plan_figures(out: Path, scenario: Any, done: list) -> list[Path]:
                                    f"depth {first.max_depth}", ground_stations=stations),
              plot_round_costs(out / "round-costs.png", [p.round for p in done], [p.latency_s for p in done],
                               [p.energy_j for p in done], title="Predicted cost per round")]
-    histories = {f"round {p.round}": p.solver["sca_objective"] for p in done if p.solver.get("sca_objective")}
+    # Per round: the SCA iterations and the exact objective of each phase (start, SCA-rounded, search).
+    histories = {f"round {p.round}": {"sca_objective": p.solver.get("sca_objective") or [],
+                                      "phases": p.solver.get("phases") or []}
+                 for p in done if p.solver.get("sca_objective") or p.solver.get("phases")}
     if histories:
         files.append(plot_sca_history(out / "sca-objective.png", histories))
     return files

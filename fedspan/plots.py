@@ -1,13 +1,14 @@
 """PNG figures for plans and runs: forest map, per-round costs, accuracy curves, SCA history.
 
 Every function takes plain arrays or metric rows and writes one PNG; none of them needs a
-display (the Agg backend is forced), so they work on headless servers and in CI.
+display (the Agg backend is forced), so they work on headless servers and in CI. Each ``plot_*`` has a
+``*_figure`` twin that returns the unsaved matplotlib figure, for callers and tests that inspect its axes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import matplotlib
 
@@ -15,12 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    rows = getattr(fig, "_fedspan_legend_rows", 0)  # a figure legend below the axes needs room
+    fig.tight_layout(rect=(0, 0.04 + 0.05 * rows if rows else 0, 1, 1))
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
@@ -78,29 +81,32 @@ def plot_forest_map(path: Path, lat_deg: np.ndarray, lon_deg: np.ndarray, parent
     return _save(fig, path)
 
 
-def plot_round_costs(path: Path, rounds: Sequence[int], latency_s: Sequence[float],
-                     energy_j: Sequence[float], title: str = "Per-round cost") -> Path:
-    """Latency and energy per round on two stacked axes."""
+def round_costs_figure(rounds: Sequence[int], latency_s: Sequence[float], energy_j: Sequence[float],
+                       title: str = "Per-round cost") -> plt.Figure:
+    """The figure of :func:`plot_round_costs`, not saved (callers and tests can inspect its axes)."""
     fig, (ax_t, ax_e) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
     ax_t.plot(rounds, latency_s, marker="o", ms=3)
     ax_t.set_ylabel("round latency [s]")
     ax_e.plot(rounds, energy_j, marker="o", ms=3, color="tab:orange")
     ax_e.set_ylabel("round energy [J]")
     ax_e.set_xlabel("round")
+    ax_e.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     ax_t.set_title(title)
     for ax in (ax_t, ax_e):
         ax.grid(True, alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
-def plot_accuracy_curves(path: Path, runs: Mapping[str, Mapping[str, Sequence[float]]],
-                         title: str = "Test accuracy") -> Path:
-    """Accuracy vs simulated time and vs cumulative energy, one line per method.
+def plot_round_costs(path: Path, rounds: Sequence[int], latency_s: Sequence[float],
+                     energy_j: Sequence[float], title: str = "Per-round cost") -> Path:
+    """Latency and energy per round on two stacked axes (integer round ticks)."""
+    return _save(round_costs_figure(rounds, latency_s, energy_j, title), path)
 
-    ``runs`` maps a method name to columns ``sim_time_s``, ``cumulative_energy_j`` and
-    ``test_accuracy``.
-    """
-    fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+
+def accuracy_curves_figure(runs: Mapping[str, Mapping[str, Sequence[float]]], title: str = "Test accuracy",
+                           target: float | None = None) -> plt.Figure:
+    """The figure of :func:`plot_accuracy_curves`, not saved."""
+    fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     for name, cols in runs.items():
         ax_t.plot(cols["sim_time_s"], cols["test_accuracy"], marker=".", label=name)
         ax_e.plot(cols["cumulative_energy_j"], cols["test_accuracy"], marker=".", label=name)
@@ -110,38 +116,176 @@ def plot_accuracy_curves(path: Path, runs: Mapping[str, Mapping[str, Sequence[fl
     ax_t.set_ylabel("test accuracy")
     for ax in (ax_t, ax_e):
         ax.grid(True, alpha=0.3)
-    ax_e.legend(fontsize=8)
+        if target is not None and np.isfinite(target):
+            ax.axhline(target, ls="--", lw=1.2, color="0.25", zorder=1, label=f"target {target:.3f}")
+    # The legend goes below both panels, never over the curves.
+    handles, labels = ax_t.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
+        fig._fedspan_legend_rows = -(-len(labels) // 4)  # _save leaves room for it
     fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
-def plot_sca_history(path: Path, histories: Mapping[str, Sequence[float]],
-                     title: str = "SCA objective per iteration") -> Path:
-    """Objective per SCA iteration, one line per round (or per problem)."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, values in histories.items():
-        ax.plot(range(len(values)), values, marker="o", ms=3, label=name)
-    ax.set_xlabel("SCA iteration")
-    ax.set_ylabel("objective")
-    ax.grid(True, alpha=0.3)
-    if 0 < len(histories) <= 12:
-        ax.legend(fontsize=8)
-    ax.set_title(title)
-    return _save(fig, path)
+def plot_accuracy_curves(path: Path, runs: Mapping[str, Mapping[str, Sequence[float]]],
+                         title: str = "Test accuracy", target: float | None = None) -> Path:
+    """Accuracy vs simulated time and vs cumulative energy, one line per method.
+
+    ``runs`` maps a method name to columns ``sim_time_s``, ``cumulative_energy_j`` and
+    ``test_accuracy``. ``target``, when given, is drawn as a dashed horizontal line on both panels;
+    the legend sits below the panels, off the data.
+    """
+    return _save(accuracy_curves_figure(runs, title, target), path)
 
 
-def plot_sweep(path: Path, x: Sequence[float], series: Mapping[str, Sequence[float]],
-               xlabel: str, title: str, yerr: Mapping[str, Sequence[float]] | None = None,
-               logx: bool = False) -> Path:
-    """One panel per metric against a swept parameter (K, weights, size)."""
+#: How each planner phase is drawn on the exact-objective panel of the SCA figure.
+_PHASE_STYLE = {"start": ("s", "start forests (each one a candidate)"),
+                "sca": ("^", "SCA-rounded forests"),
+                "search": ("o", "local-search rounds (a rise = restart from another forest)")}
+
+
+def _phase_history(entry: Any) -> tuple[list[float], list[Mapping[str, Any]]]:
+    """(SCA iteration objectives, phase entries) from a history given as a plain list (SCA only) or as a
+    plan's solver info with ``sca_objective`` and ``phases``."""
+    if isinstance(entry, Mapping):
+        return [float(v) for v in entry.get("sca_objective") or []], list(entry.get("phases") or [])
+    return [float(v) for v in entry], []
+
+
+def sca_history_figure(histories: Mapping[str, Any],
+                       title: str = "Planner objective by phase") -> plt.Figure:
+    """The figure of :func:`plot_sca_history`, not saved.
+
+    Left: the relaxed program's objective per SCA iteration. Right (when phases are given): the exact
+    objective of every forest the planner scored, grouped by phase (start forests, SCA-rounded forests,
+    local-search rounds) in shaded bands, so that a phase change is not read as divergence.
+    """
+    parsed = {name: _phase_history(h) for name, h in histories.items()}
+    with_phases = any(phases for _, phases in parsed.values())
+    ncols = 2 if with_phases else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 4.4), squeeze=False)
+    ax_sca = axes[0][0]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    color = {name: colors[i % len(colors)] for i, name in enumerate(parsed)}
+    for name, (sca, _) in parsed.items():
+        if sca:
+            ax_sca.plot(range(1, len(sca) + 1), sca, marker="o", ms=3, color=color[name], label=name)
+    ax_sca.set_xlabel("SCA iteration")
+    ax_sca.set_ylabel("relaxed (SCA) objective")
+    ax_sca.set_title("SCA iterations: relaxed CCR program", fontsize=10)
+    ax_sca.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_sca.grid(True, alpha=0.3)
+    if not any(sca for sca, _ in parsed.values()):
+        ax_sca.text(0.5, 0.5, "no SCA phase\n(problem above the SCA size limit)", ha="center", va="center",
+                    transform=ax_sca.transAxes, color="0.4")
+    if with_phases:
+        ax = axes[0][1]
+        order = [p for p in _PHASE_STYLE]
+        # Bands line up across rounds: each phase gets as many slots as its longest run in any round.
+        width = {ph: max(sum(1 for e in phases if e.get("phase") == ph) for _, phases in parsed.values())
+                 for ph in order}
+        offset, x0 = {}, 0
+        for ph in order:
+            offset[ph] = x0
+            if width[ph]:
+                ax.axvspan(x0 - 0.5, x0 + width[ph] - 0.5, color="0.93" if order.index(ph) % 2 == 0 else "0.86",
+                           zorder=0)
+                ax.text(x0 + (width[ph] - 1) / 2, 1.0, ph, transform=ax.get_xaxis_transform(), ha="center",
+                        va="bottom", fontsize=9, color="0.3")
+                x0 += width[ph]
+        for name, (_, phases) in parsed.items():
+            for ph in order:
+                ys = [float(e.get("objective", np.nan)) for e in phases if e.get("phase") == ph]
+                xs = np.arange(len(ys)) + offset[ph]
+                ys_arr = np.asarray(ys, float)
+                ok = np.isfinite(ys_arr)
+                if ph == "search" and ok.sum() > 1:
+                    # One line per search run: a rise means the search restarted from another start forest.
+                    breaks = np.flatnonzero(np.diff(ys_arr) > 1e-12 * np.abs(ys_arr[:-1]))
+                    for seg in np.split(np.arange(len(ys)), breaks + 1):
+                        seg = seg[ok[seg]]
+                        ax.plot(xs[seg], ys_arr[seg], color=color[name], lw=1.2, zorder=2)
+                ax.scatter(xs[ok], ys_arr[ok], marker=_PHASE_STYLE[ph][0], s=28, color=color[name], zorder=3,
+                           edgecolors="k", linewidths=0.4)
+        ax.set_xlabel("step within phase (start | SCA | search)")
+        ax.set_ylabel("exact objective of the forest")
+        ax.set_title("Exact objective by phase (lower is better)", fontsize=10, pad=16)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(-0.5, max(x0, 1) - 0.5)
+        ax.grid(True, axis="y", alpha=0.3)
+        from matplotlib.lines import Line2D
+
+        marks = [Line2D([], [], ls="", marker=_PHASE_STYLE[ph][0], color="0.5", markeredgecolor="k",
+                        label=_PHASE_STYLE[ph][1]) for ph in order if width[ph]]
+        ax.legend(handles=marks, fontsize=7, loc="best", framealpha=0.85)
+    if 0 < len(parsed) <= 12:
+        handles = [plt.Line2D([], [], color=color[n], marker="o", ms=4, label=n) for n in parsed]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
+        fig._fedspan_legend_rows = -(-len(handles) // 6)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_sca_history(path: Path, histories: Mapping[str, Any],
+                     title: str = "Planner objective by phase") -> Path:
+    """The planner's progress per round (or per problem).
+
+    Each value of ``histories`` is either a list of SCA objectives (one per iteration) or a plan's solver
+    info with ``sca_objective`` (SCA iterations) and ``phases`` (``{phase, source, objective}`` for the
+    start, SCA-rounded and search entries); see :func:`sca_history_figure`.
+    """
+    return _save(sca_history_figure(histories, title), path)
+
+
+def sweep_figure(x: Sequence[float], series: Mapping[str, Sequence[float]], xlabel: str, title: str,
+                 yerr: Mapping[str, Sequence[float]] | None = None, logx: bool = False,
+                 logy: bool | Collection[str] = False, y_from_zero: bool | Collection[str] = False,
+                 annotate: bool = False, integer_x: bool = False) -> plt.Figure:
+    """The figure of :func:`plot_sweep`, not saved."""
     fig, axes = plt.subplots(1, len(series), figsize=(4.2 * len(series), 3.8), squeeze=False)
+
+    def wants(flag: bool | Collection[str], name: str) -> bool:
+        return flag if isinstance(flag, bool) else name in flag
+
     for ax, (name, values) in zip(axes[0], series.items()):
         err = None if yerr is None else yerr.get(name)
         ax.errorbar(x, values, yerr=err, marker="o", ms=4, capsize=3)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(name)
+        label = name
         if logx:
             ax.set_xscale("log")
+        if wants(logy, name):
+            ax.set_yscale("log")
+            label += " (log)"
+        elif wants(y_from_zero, name):
+            vals = np.asarray(values, float) + (0.0 if err is None else np.asarray(err, float))
+            top = float(np.nanmax(vals)) if np.isfinite(vals).any() else 1.0
+            ax.set_ylim(0.0, top * 1.15 if top > 0 else 1.0)
+            label += "\n(axis from 0)"
+        if annotate:
+            if not wants(y_from_zero, name) or wants(logy, name):
+                ax.margins(y=0.15)  # room for the value written above the top point
+            for xi, yi in zip(x, values):
+                ax.annotate(f"{yi:.3g}", (xi, yi), fontsize=7, xytext=(0, 6), textcoords="offset points",
+                            ha="center")
+        if integer_x and not logx:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    return _save(fig, path)
+    return fig
+
+
+def plot_sweep(path: Path, x: Sequence[float], series: Mapping[str, Sequence[float]],
+               xlabel: str, title: str, yerr: Mapping[str, Sequence[float]] | None = None,
+               logx: bool = False, logy: bool | Collection[str] = False,
+               y_from_zero: bool | Collection[str] = False, annotate: bool = False,
+               integer_x: bool = False) -> Path:
+    """One panel per metric against a swept parameter (K, weights, size).
+
+    ``logy`` and ``y_from_zero`` take True (every panel) or the names of the panels they apply to;
+    ``y_from_zero`` starts the axis at 0 so that a 1 % difference does not fill the panel (the label
+    says so), ``annotate`` writes each point's value beside it.
+    """
+    return _save(sweep_figure(x, series, xlabel, title, yerr, logx, logy, y_from_zero, annotate, integer_x),
+                 path)
