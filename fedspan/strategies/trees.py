@@ -115,7 +115,7 @@ class FedSpan(ForestStrategy):
                      "predicted_energy_j": plan.energy_j, "objective": plan.objective, "bound": plan.bound,
                      "warm_start_objective": plan.warm_start_objective, "sca_iterations": len(sca_steps),
                      "sca_objective": [float(h["objective"]) for h in sca_steps],
-                     "phases": [{"phase": str(h.get("phase", "")), "source": str(h.get("source", "")),
+                     "phases": [{"phase": str(h.get("phase", "")), "source": str(h.get("source", h.get("start", ""))),
                                  "objective": float(h["objective"])} for h in plan.history if "iteration" not in h],
                      "timings": dict(plan.timings)}}
 
