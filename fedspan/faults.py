@@ -19,6 +19,7 @@ from fedspan.errors import FedSpanError
 from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, compute_load, merge_roots_cost,
                                      plan_links)
 from optimization.costs import transfer_costs
+from optimization.forests import tree_degrees
 
 FAULT_KINDS = ("satellite", "link", "root", "energy")
 #: Seconds a child needs to notice its parent or link is gone before re-sending.
@@ -110,12 +111,6 @@ def random_faults(rng: np.random.Generator, round_index: int, parent: np.ndarray
     dropped = child[rng.random(len(child)) < rate]
     return ([FaultEvent(round_index, "satellite", int(s), None, float(rng.random())) for s in dead]
             + [FaultEvent(round_index, "link", None, (int(c), int(parent[c])), float(rng.random())) for c in dropped])
-
-
-def tree_degrees(parent: np.ndarray) -> np.ndarray:
-    """Tree links (children plus uplink) at every node."""
-    has = parent >= 0
-    return np.bincount(parent[has], minlength=len(parent)) + has
 
 
 def _reroot(parent: np.ndarray, node: int) -> None:

@@ -24,6 +24,7 @@ from fedspan.fileio import atomic_write_text
 from fedspan.scenario import Scenario
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
 from fedspan.strategies.isolated import plan_round
+from optimization.forests import forest_depths
 
 PLAN_FORMAT = "fedspan-plan/1"
 
@@ -77,18 +78,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def forest_depth(parent: np.ndarray) -> int:
-    """Number of hops from the deepest satellite to its root (0 for a forest of isolated roots)."""
-    parent = np.asarray(parent)
-    node = np.arange(len(parent))
-    for hops in range(len(parent) + 1):
-        node = node[node >= 0]
-        if node.size == 0:
-            return max(hops - 1, 0)
-        node = parent[node]
-    raise FedSpanError("parent array has a cycle")
-
-
 def plan_context(scenario: Scenario, round_index: int, time_s: float, sample_weight: np.ndarray,
                  window_s: float, local_steps: int, batch_size: int, mix_every: int, seed: int) -> RoundContext:
     """The context a policy sees for a round in which every active satellite is available."""
@@ -123,13 +112,16 @@ def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int,
 def _record(scenario: Scenario, r: int, time_s: float, plan: RoundPlan, cost: Any, plan_s: float) -> PlannedRound:
     parent = np.where(plan.participating, plan.parent, -1)
     solver = {"plan_time_s": plan_s, **plan.info}
+    depth = forest_depths(np.asarray(parent, np.int64))
+    if not np.isfinite(depth).all():
+        raise FedSpanError("parent array has a cycle")
     return PlannedRound(
         round=r, time_s=time_s, time_utc=(scenario.start + timedelta(seconds=time_s)).isoformat(),
         parent=parent.tolist(), roots=plan.roots.tolist(), participating=plan.participating.tolist(),
         cpu_hz=np.asarray(plan.cpu_hz, float).tolist(), tx_power_w=np.asarray(plan.tx_power_w, float).tolist(),
         local_steps=np.asarray(plan.local_steps, int).tolist(), batch_size=np.asarray(plan.batch_size, int).tolist(),
         idle_s=float(plan.idle_s), latency_s=float(cost.latency_s), energy_j=float(cost.energy_j),
-        num_edges=int((parent >= 0).sum()), max_depth=forest_depth(parent), solver=solver)
+        num_edges=int((parent >= 0).sum()), max_depth=int(depth.max(initial=0)), solver=solver)
 
 
 def write_plan(path: Path, planned: list[PlannedRound], scenario: Scenario, options: dict[str, Any]) -> Path:
