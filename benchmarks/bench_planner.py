@@ -46,6 +46,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fedspan.scenario import Scenario, ScenarioConfig  # noqa: E402
+from optimization.jsonsafe import json_safe  # noqa: E402
 from optimization import (  # noqa: E402
     OptimizationError,
     SatelliteResources,
@@ -921,22 +922,6 @@ def _git_commit() -> str | None:
     return (head + ("+dirty" if dirty else "")) or None
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     global SPT_ROOTS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1000,7 +985,7 @@ def _run(args: argparse.Namespace) -> int:
     payload = {"quick": quick, "commit": commit, "cores": os.cpu_count(), "load_average_at_start": load,
                "load_average_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "seconds": elapsed, "sizes": sizes, "regime": regime,
                "goals": [g.__dict__ for g in report.goals], **report.sections}
-    out.write_text(json.dumps(_json_safe(payload), indent=1))
+    out.write_text(json.dumps(json_safe(payload), indent=1))
     print(f"results: {out}", flush=True)
     return 0
 

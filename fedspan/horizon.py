@@ -25,6 +25,7 @@ from fedspan.scenario import Scenario
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
 from fedspan.strategies.isolated import plan_round
 from optimization.forests import forest_depths
+from optimization.jsonsafe import json_safe
 
 PLAN_FORMAT = "fedspan-plan/1"
 
@@ -56,26 +57,7 @@ class PlannedRound:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""
-        return _json_safe(self.__dict__)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
+        return json_safe(self.__dict__)
 
 
 def plan_context(scenario: Scenario, round_index: int, time_s: float, sample_weight: np.ndarray,
@@ -134,7 +116,7 @@ def write_plan(path: Path, planned: list[PlannedRound], scenario: Scenario, opti
         "constellation": {"source": str(scenario.config.constellation), "satellites": len(con),
                           "norad_ids": [int(x) for x in con.norad_ids], "names": list(con.names),
                           "start_utc": scenario.start.isoformat()},
-        "options": _json_safe(options),
+        "options": json_safe(options),
         "rounds": [p.to_dict() for p in planned],
     }
     return atomic_write_text(path, json.dumps(doc, indent=1), fsync=False)

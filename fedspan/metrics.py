@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from fedspan.errors import FedSpanError
 from fedspan.fileio import atomic_write_text
+from optimization.jsonsafe import json_safe
 
 
 class MetricsError(FedSpanError):
@@ -48,10 +48,6 @@ class RoundMetrics:
 FIELDS = tuple(f.name for f in fields(RoundMetrics))
 
 
-def _json_safe(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def _csv_line(values: list[Any]) -> str:
     buf = io.StringIO()
     # repr keeps every float bit-exact through the text file.
@@ -67,8 +63,7 @@ def write_metrics(out_dir: str | Path, rows: list[RoundMetrics], summary: dict[s
         csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
         text = _csv_line(list(FIELDS)) + "".join(_csv_line(list(row.to_dict().values())) for row in rows)
         atomic_write_text(csv_path, text, fsync=False)
-        payload = {"summary": {k: _json_safe(v) for k, v in (summary or {}).items()},
-                   "rounds": [{k: _json_safe(v) for k, v in r.to_dict().items()} for r in rows]}
+        payload = {"summary": json_safe(summary or {}), "rounds": [json_safe(r.to_dict()) for r in rows]}
         atomic_write_text(json_path, json.dumps(payload, indent=1, default=str), fsync=False)
     except OSError as exc:
         raise MetricsError(f"{out}: cannot write metrics ({exc.strerror or exc})") from None

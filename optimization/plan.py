@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from enum import Enum
 
 import numpy as np
 
+from optimization.jsonsafe import json_safe
+
 _ARRAYS = ("parent", "roots", "cpu_hz", "tx_power_w", "local_steps", "batch_size", "idle_s")
 _INTS = ("parent", "roots", "local_steps", "batch_size")
-
-
-def _json_safe(value):
-    """Numbers, lists and dicts only; NaN/inf become None."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_safe(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, (np.integer, int)) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
 
 
 class PlanStatus(str, Enum):
@@ -75,7 +59,7 @@ class SpanningPlan:
 
     def to_dict(self) -> dict:
         """JSON-serialisable dictionary (lists, floats, strings)."""
-        return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: json_safe(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict) -> SpanningPlan:
