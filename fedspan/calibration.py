@@ -1,0 +1,230 @@
+"""Calibrate the convergence bound's constants from the model and the satellites' data.
+
+A cheap probe before round 0 (docs/convergence-bound.md, "Calibration"): per-sample gradients
+(``torch.func.vmap`` of ``grad``) at a few parameter points give every satellite's full gradient
+and its gradient variance; Hessian-vector products (forward-over-reverse) give the smoothness by
+power iteration; the satellites' and the global gradients at the probed points give a fit of the
+bounded-dissimilarity assumption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, jvp, vmap
+
+from fedspan.errors import FedSpanError
+from optimization.problem import LearningConstants
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: Floor for constants the planner requires to be strictly positive.
+_TINY = 1e-12
+
+
+class CalibrationError(FedSpanError):
+    """Calibration inputs that cannot give constants (no data, mismatched shapes, bad settings)."""
+
+
+@dataclass(frozen=True)
+class CalibratedConstants:
+    """Measured constants of the convergence bound, plus what the probe saw.
+
+    ``grad_variance`` is per satellite (sigma_n^2 of one sample's gradient; a mini-batch of B
+    drawn without replacement from D samples has variance (1 - B/D) sigma_n^2 / B).
+    """
+
+    smoothness: float
+    grad_variance: np.ndarray
+    dissimilarity_scale: float
+    dissimilarity: float
+    initial_gap: float
+    #: Diagnostics: pooled loss at the start, power-iteration history, the (||g||^2,
+    #: sum rho_n ||g_n||^2) pairs of the dissimilarity fit, samples used, seconds taken.
+    diagnostics: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+def _flat_params(model: nn.Module) -> tuple[torch.Tensor, list[tuple[str, torch.Size]]]:
+    named = [(n, p) for n, p in model.named_parameters()]
+    if not named:
+        raise CalibrationError("the model has no parameters to calibrate")
+    flat = torch.cat([p.detach().reshape(-1) for _, p in named])
+    return flat, [(n, p.shape) for n, p in named]
+
+
+def _unflatten(flat: torch.Tensor, shapes: Sequence[tuple[str, torch.Size]]) -> dict[str, torch.Tensor]:
+    out, start = {}, 0
+    for name, shape in shapes:
+        size = int(np.prod(shape)) if len(shape) else 1
+        out[name] = flat[start:start + size].reshape(shape)
+        start += size
+    return out
+
+
+def estimate_constants(
+    model: nn.Module,
+    client_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    loss_fn: LossFn = F.cross_entropy,
+    *,
+    batch: int = 256,
+    probes: int = 20,
+    points: int = 4,
+    loss_lower_bound: float = 0.0,
+    chunk: int = 2048,
+    seed: int = 0,
+) -> CalibratedConstants:
+    """Estimate smoothness, per-satellite gradient variance, dissimilarity and initial gap.
+
+    ``client_data[n] = (x_n, y_n)`` is satellite n's data; ``loss_fn(model(x), y)`` must be a
+    mean over the batch (cross entropy by default). Every satellite uses at most ``batch`` of
+    its samples (a seeded random subset; all of them when it has fewer). ``probes`` is the
+    number of power-iteration steps for the smoothness, ``points`` the number of parameter
+    points (the model's, then full-gradient steps of size 1/beta on the pooled loss) for the
+    dissimilarity fit. ``loss_lower_bound`` is F* (0 for cross entropy). The model is not changed.
+    """
+    t0 = time.perf_counter()
+    if not client_data:
+        raise CalibrationError("client_data is empty: no satellites to calibrate")
+    if batch < 2 or probes < 1 or points < 1 or chunk < 1:
+        raise CalibrationError(f"need batch >= 2, probes >= 1, points >= 1, chunk >= 1; got "
+                               f"batch={batch}, probes={probes}, points={points}, chunk={chunk}")
+    w0, shapes = _flat_params(model)
+    device, dtype = w0.device, w0.dtype
+    buffers = {n: b.detach() for n, b in model.named_buffers()}
+    gen = np.random.default_rng(seed)
+
+    # Pool a per-satellite subsample; remember who owns each row.
+    sizes = np.array([len(y) for _, y in client_data], dtype=float)
+    if sizes.sum() <= 0:
+        raise CalibrationError("every satellite has zero samples")
+    rho = sizes / sizes.sum()
+    xs, ys, owner = [], [], []
+    for n, (x, y) in enumerate(client_data):
+        if len(x) != len(y):
+            raise CalibrationError(f"satellite {n}: {len(x)} inputs but {len(y)} labels")
+        if len(y) == 0:
+            continue
+        idx = np.arange(len(y)) if len(y) <= batch else np.sort(gen.choice(len(y), batch, replace=False))
+        sel = torch.from_numpy(idx)
+        xs.append(x[sel].to(device))
+        ys.append(y[sel].to(device))
+        owner.append(np.full(len(idx), n))
+    X, Y = torch.cat(xs), torch.cat(ys)
+    own_np = np.concatenate(owner)
+    own = torch.from_numpy(own_np).to(device)
+    num = len(client_data)
+    used = np.bincount(own_np, minlength=num).astype(float)
+    # Pooled loss weights: sample i of satellite n weighs rho_n / used_n, so sum_i w_i f_i = F.
+    sample_w = torch.as_tensor(rho[own_np] / used[own_np], dtype=dtype, device=device)
+
+    def one_loss(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = functional_call(model, (_unflatten(w, shapes), buffers), (x.unsqueeze(0),))
+        return loss_fn(out, y.unsqueeze(0))
+
+    per_sample_grad = vmap(grad(one_loss), in_dims=(None, 0, 0))
+    per_sample_loss = vmap(one_loss, in_dims=(None, 0, 0))
+
+    def pooled_loss(w: torch.Tensor) -> torch.Tensor:
+        total = w.new_zeros(())
+        for s in range(0, len(Y), chunk):
+            total = total + (per_sample_loss(w, X[s:s + chunk], Y[s:s + chunk]) * sample_w[s:s + chunk]).sum()
+        return total
+
+    def satellite_stats(w: torch.Tensor, with_variance: bool):
+        """Each satellite's mean gradient g_n, and sum_i ||g_i - g_n||^2 if asked."""
+        gsum = torch.zeros(num, w.numel(), dtype=dtype, device=device)
+        sq = torch.zeros(num, dtype=dtype, device=device)
+        grads = []
+        for s in range(0, len(Y), chunk):
+            g = per_sample_grad(w, X[s:s + chunk], Y[s:s + chunk]).detach()
+            gsum.index_add_(0, own[s:s + chunk], g)
+            if with_variance:
+                grads.append(g)
+        cnt = torch.as_tensor(np.maximum(used, 1.0), dtype=dtype, device=device)
+        gmean = gsum / cnt[:, None]
+        if with_variance:
+            for s, g in zip(range(0, len(Y), chunk), grads):
+                o = own[s:s + chunk]
+                sq.index_add_(0, o, ((g - gmean[o]) ** 2).sum(dim=1))
+        return gmean, sq
+
+    # --- gradient variance at the starting point -------------------------------------------
+    gmean, sq = satellite_stats(w0, with_variance=True)
+    var = np.full(num, np.nan)
+    ok = used >= 2
+    var[ok] = (sq.cpu().numpy()[ok] / (used[ok] - 1.0))  # unbiased: sample variance over D_n - 1
+    fallback = float(np.average(var[ok], weights=used[ok])) if ok.any() else _TINY
+    var = np.where(ok, var, fallback)
+    var = np.maximum(var, _TINY)
+
+    # --- smoothness: power iteration on the pooled Hessian ---------------------------------
+    grad_pooled = grad(pooled_loss)
+    torch_gen = torch.Generator(device="cpu").manual_seed(seed)
+    v = torch.randn(w0.numel(), generator=torch_gen, dtype=dtype).to(device)
+    v = v / v.norm()
+    history = []
+    beta = 0.0
+    for _ in range(probes):
+        hv = jvp(grad_pooled, (w0,), (v,))[1].detach()
+        norm = float(hv.norm())
+        history.append(norm)
+        beta = max(beta, norm)
+        if norm == 0.0 or not np.isfinite(norm):
+            break
+        v = hv / norm
+    if not np.isfinite(beta):
+        raise CalibrationError(f"the Hessian power iteration diverged (||Hv|| = {beta})")
+    beta = max(beta, _TINY)
+
+    # --- dissimilarity: fit sum rho_n ||g_n||^2 <= zeta1 ||g||^2 + zeta2 at a few points -----
+    rho_t = torch.as_tensor(rho, dtype=dtype, device=device)
+    G, L, losses = [], [], []
+    w = w0.clone()
+    for j in range(points):
+        if j > 0:
+            gmean, _ = satellite_stats(w, with_variance=False)
+        g = rho_t @ gmean
+        G.append(float(g @ g))
+        L.append(float(rho_t @ (gmean ** 2).sum(dim=1)))
+        losses.append(float(pooled_loss(w).detach()))
+        w = w - g / beta
+    G_arr, L_arr = np.array(G), np.array(L)
+    if len(G_arr) >= 2 and np.ptp(G_arr) > 1e-12 * max(G_arr.max(), 1.0):
+        slope, _ = np.polyfit(G_arr, L_arr, 1)
+    else:
+        slope = 1.0
+    zeta1 = float(max(1.0, slope)) if np.isfinite(slope) else 1.0
+    zeta2 = float(max(0.0, np.max(L_arr - zeta1 * G_arr)))
+
+    gap = max(losses[0] - float(loss_lower_bound), _TINY)
+    diagnostics = {
+        "pooled_loss": losses[0],
+        "loss_lower_bound": float(loss_lower_bound),
+        "power_iteration": history,
+        "dissimilarity_points": {"global_sq": G, "weighted_local_sq": L, "pooled_loss": losses},
+        "dissimilarity_slope": float(slope),
+        "samples_used": used.astype(int).tolist(),
+        "satellites_without_variance": int((~ok).sum()),
+        "seconds": time.perf_counter() - t0,
+    }
+    return CalibratedConstants(smoothness=float(beta), grad_variance=var, dissimilarity_scale=zeta1,
+                               dissimilarity=zeta2, initial_gap=float(gap), diagnostics=diagnostics)
+
+
+def to_learning_constants(calibrated: CalibratedConstants, base: LearningConstants) -> LearningConstants:
+    """``base`` with the measured smoothness, variance, dissimilarity and initial gap."""
+    return dataclasses.replace(
+        base,
+        smoothness=float(calibrated.smoothness),
+        grad_variance=np.asarray(calibrated.grad_variance, dtype=float).copy(),
+        dissimilarity_scale=float(calibrated.dissimilarity_scale),
+        dissimilarity=float(calibrated.dissimilarity),
+        initial_gap=float(calibrated.initial_gap),
+    )
