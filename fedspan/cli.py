@@ -96,21 +96,20 @@ def constellation_walker(
       fedspan constellation walker --walker 86.4:66/6/2 --altitude 780 -o iridium.tle
     """
     from orbits.tle import write_tle
-    from orbits.walker import WALKER_PRESETS, WalkerSpec, walker_delta
+    from orbits.walker import WalkerSpec, walker_delta, write_preset
+    from orbits.walker import preset as preset_spec
 
     when = _parse_time(epoch, "--epoch")
     if (preset is None) == (walker is None):
         raise typer.BadParameter("give exactly one of --preset or --walker")
     if preset is not None:
-        if preset not in WALKER_PRESETS:
-            raise typer.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
-                                     param_hint="--preset")
-        spec = WALKER_PRESETS[preset]
+        spec = preset_spec(_preset(preset))
+        count = write_preset(preset, output, epoch=when)
     else:
         if altitude is None:
             raise typer.BadParameter("--walker needs --altitude (km)")
         spec = WalkerSpec.parse(walker, altitude)
-    count = write_tle(output, walker_delta(spec, epoch=when))
+        count = write_tle(output, walker_delta(spec, epoch=when))
     typer.echo(f"wrote {count} satellites ({spec.notation}, {spec.altitude_km:g} km) to {output}")
 
 
@@ -202,6 +201,19 @@ _SCENARIO_HELP = "Scenario"
 _LEARNING_HELP = "Learning"
 
 
+def _preset(name: str) -> str:
+    """``name`` if it is a Walker preset, else a usage error listing them (``orbits.walker.preset``)."""
+    from orbits.errors import OrbitsError
+    from orbits.walker import WALKER_PRESETS, preset
+
+    try:
+        preset(name)
+    except OrbitsError:
+        raise typer.BadParameter(f"unknown preset '{name}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
+                                 param_hint="--preset") from None
+    return name
+
+
 def _scenario_options(constellation: Optional[str], preset: Optional[str]) -> str:
     """The constellation source: a TLE file or a preset name (default: the bundled small shell)."""
     from orbits.walker import WALKER_PRESETS
@@ -209,10 +221,7 @@ def _scenario_options(constellation: Optional[str], preset: Optional[str]) -> st
     if constellation and preset:
         raise typer.BadParameter("give --constellation or --preset, not both")
     if preset is not None:
-        if preset not in WALKER_PRESETS:
-            raise typer.BadParameter(f"unknown preset '{preset}' (choose from {', '.join(sorted(WALKER_PRESETS))})",
-                                     param_hint="--preset")
-        return preset
+        return _preset(preset)
     if constellation is None:
         return "small"
     if constellation not in WALKER_PRESETS and Path(constellation).is_dir():
@@ -711,6 +720,15 @@ def _run_figures(out: Path, results: dict[str, Any]) -> list[Path]:
     return files
 
 
+def _run_summaries(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One summary per method that ran at least one round (the printed table and summary.csv)."""
+    return [{"method": name, "rounds": len(rows), "final_accuracy": rows[-1].test_accuracy,
+             "simulated_time_s": rows[-1].time_s + rows[-1].latency_s,
+             "mean_latency_s": sum(m.latency_s for m in rows) / len(rows),
+             "total_energy_j": rows[-1].cumulative_energy_j, "fallbacks": sum(bool(m.fallback) for m in rows)}
+            for name, rows in ((name, r.metrics) for name, r in results.items()) if rows]
+
+
 def _print_run_summary(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -719,13 +737,10 @@ def _print_run_summary(results: dict[str, Any]) -> None:
     for col in ("method", "rounds", "final accuracy", "simulated time s", "mean latency s", "total energy J",
                 "fallbacks"):
         table.add_column(col, justify="right")
-    for name, r in results.items():
-        rows = r.metrics
-        if not rows:
-            continue
-        table.add_row(name, str(len(rows)), f"{rows[-1].test_accuracy:.3f}",
-                      f"{rows[-1].time_s + rows[-1].latency_s:.1f}", f"{sum(m.latency_s for m in rows) / len(rows):.3g}",
-                      f"{rows[-1].cumulative_energy_j:.4g}", str(sum(bool(m.fallback) for m in rows)))
+    for row in _run_summaries(results):
+        table.add_row(row["method"], str(row["rounds"]), f"{row['final_accuracy']:.3f}",
+                      f"{row['simulated_time_s']:.1f}", f"{row['mean_latency_s']:.3g}",
+                      f"{row['total_energy_j']:.4g}", str(row["fallbacks"]))
     Console().print(table)
 
 
@@ -785,14 +800,10 @@ def _write_comparison(out: Path, results: dict[str, Any]) -> list[Path]:
                     writer.writeheader()
                 writer.writerow(row)
     with summary_path.open("w", newline="", encoding="utf-8") as f:
+        columns = ["method", "rounds", "final_accuracy", "simulated_time_s", "mean_latency_s", "total_energy_j"]
         writer = csv.writer(f)
-        writer.writerow(["method", "rounds", "final_accuracy", "simulated_time_s", "mean_latency_s",
-                         "total_energy_j"])
-        for name, r in results.items():
-            rows = r.metrics
-            if rows:
-                writer.writerow([name, len(rows), rows[-1].test_accuracy, rows[-1].time_s + rows[-1].latency_s,
-                                 sum(m.latency_s for m in rows) / len(rows), rows[-1].cumulative_energy_j])
+        writer.writerow(columns)
+        writer.writerows([row[c] for c in columns] for row in _run_summaries(results))
     return [rows_path, summary_path]
 
 
