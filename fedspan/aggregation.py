@@ -1,8 +1,9 @@
-"""Spanning aggregation over a forest: partial sums leaves -> root, dispatch root -> leaves.
+"""Spanning aggregation over a forest: partial sums leaves -> root, then cluster models and mixing.
 
-A forest is a ``parent`` array (``-1`` for roots). Every pass is vectorized per depth level:
-all nodes of one depth send at once (``index_add_`` upward, a gather downward), so the Python
-loop runs over the tree height, never over satellites.
+A forest is a ``parent`` array (``-1`` for roots). The upward pass is vectorized per depth level:
+all nodes of one depth send at once (one ``index_add_``), so the Python loop runs over the tree
+height, never over satellites. The dispatch back down needs no pass here: every satellite takes
+its tree's model row (``models[tree_of]``); the clock prices the dispatch messages.
 """
 
 from __future__ import annotations
@@ -122,22 +123,6 @@ def tree_sums(params: torch.Tensor, weights: np.ndarray, parent: np.ndarray, tre
     wsum = np.zeros(num_trees, dtype=np.float64)
     np.add.at(wsum, np.asarray(tree_of)[roots], red.node_weights[roots])
     return out, wsum, red.messages
-
-
-def dispatch(root_models: torch.Tensor, parent: np.ndarray,
-             levels: ForestLevels | None = None) -> torch.Tensor:
-    """Root -> leaves: every node receives its parent's copy, level by level.
-
-    ``root_models`` is ``(N, P)`` with meaningful rows at the roots only; the result has each
-    root's model in every row of its tree.
-    """
-    levels = levels or forest_levels(parent)
-    models = root_models.clone()
-    parent_t = torch.as_tensor(np.asarray(parent, dtype=np.int64))
-    for d in range(1, levels.height + 1):
-        nodes = torch.as_tensor(levels.levels[d])
-        models[nodes] = models[parent_t[nodes]]
-    return models
 
 
 def cluster_models(tree_sum: torch.Tensor, weight_sum: np.ndarray, previous: torch.Tensor) -> torch.Tensor:

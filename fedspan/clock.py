@@ -65,19 +65,6 @@ def edge_index(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) 
     return pos
 
 
-def forest_links(parent: np.ndarray, edges: np.ndarray, rate_per_watt: np.ndarray,
-                 delay_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rate-per-watt and delay of each node's link to its parent (NaN for roots)."""
-    parent = np.asarray(parent)
-    child = np.flatnonzero(parent >= 0)
-    idx = edge_index(edges, len(parent), child, parent[child])
-    rpw = np.full(len(parent), np.nan)
-    dly = np.full(len(parent), np.nan)
-    rpw[child] = np.asarray(rate_per_watt, dtype=float)[idx]
-    dly[child] = np.asarray(delay_s, dtype=float)[idx]
-    return rpw, dly
-
-
 @dataclass
 class RoundCost:
     """Timing and energy of one round on the simulated clock."""

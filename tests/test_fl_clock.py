@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fedspan.clock import (ClockError, ComputeLoad, EnergyLedger, RoundRecord, edge_index, forest_links,
-                           forest_round_cost, mixing_cost)
+from fedspan.clock import ClockError, ComputeLoad, EnergyLedger, RoundRecord, edge_index, forest_round_cost, mixing_cost
+from fl_links import forest_links
 
 
 def tree_instance(seed: int, n: int, k: int):

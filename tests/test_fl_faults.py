@@ -9,8 +9,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from fedspan.aggregation import forest_levels, tree_sums
-from fedspan.clock import ComputeLoad, forest_links, forest_round_cost
+from fedspan.clock import ComputeLoad, forest_round_cost
 from fedspan.faults import FaultError, FaultEvent, parse_fault_schedule, random_faults, repair_forest, resolve_faults
+from fl_links import forest_links
 
 
 def grid_round(seed: int, side: int = 6):

@@ -10,6 +10,7 @@ import numpy as np
 from optimization import OptimizationError
 from optimization.forests import bfs_forest, components, distance_forest, random_forest
 
+from fedspan.aggregation import should_mix
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError, default_resources
 from fedspan.strategies.forests import assign_model_ids, lift_forest
 from fedspan.strategies.registry import register_strategy
@@ -55,7 +56,7 @@ class ForestStrategy(AggregationStrategy):
         num_models = self.num_models(ctx.scenario)
         tree_of = assign_model_ids(parent, participating, ctx.holder, num_models)
         return RoundPlan(parent=parent, tree_of=tree_of, participating=participating, idle_s=idle_s,
-                         mix=num_models > 1 and mix_every > 0 and (ctx.round_index + 1) % mix_every == 0,
+                         mix=num_models > 1 and should_mix(ctx.round_index, mix_every),
                          info=info, **resources)
 
 
