@@ -153,6 +153,12 @@ def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: 
 
     The leader is the root minimizing the slowest path; models travel store-and-forward, up and
     back, so latency is twice the slowest path and each hop is paid twice by its sender.
+
+    Same leader rule and latency as ``optimization.evaluate.mixing_costs``, but deliberately not
+    that function: the planner's estimate prices each hop at the lower endpoint's *maximum* power
+    and energy ``model_bits / rate_per_watt`` as one total, while the clock uses the round's actual
+    link rates (``rate_bps``), charges each sender at its planned power, and returns the
+    per-satellite energy, the reachable roots and the leader that the ledger and the fault model need.
     """
     roots = np.asarray(roots, dtype=np.int64)
     tx_e = np.zeros(num_nodes)
