@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -75,6 +75,9 @@ class SimulationConfig:
     # one local step of the smallest batch, which is cheap per round but learns slowly.
     weights: tuple[float, float, float] = (1.0, 0.1, 0.1)  # loss, energy, latency
     smoothness: float = 0.1  # beta of the convergence bound; with lr it caps the planner's local steps
+    # Probe the model and the satellites' data before round 0 (fedspan.calibration) and plan with the
+    # measured smoothness, gradient variance, dissimilarity and initial gap instead of the defaults.
+    calibrate: bool = False
     terminals: int = 4  # laser terminals per satellite (tree degree limit)
     # Laser link budget (orbits.links.LinkParams) and payload: the regime the planner and the clock see.
     rate_cap_bps: float = 10e9  # terminal rate cap
@@ -122,6 +125,7 @@ class SimulationConfig:
             (0.0 <= self.fault_rate < 1.0, "fault_rate", "must be in [0, 1)"),
             (self.energy_budget_j > 0, "energy_budget_j", "must be > 0"),
             (self.window_s is None or self.window_s >= 0, "window_s", "must be >= 0"),
+            (isinstance(self.calibrate, bool), "calibrate", "must be true or false"),
         ]
         for ok, name, why in checks:
             if not ok:
@@ -158,6 +162,8 @@ class SimulationConfig:
         d = self.to_dict()
         for key in ("output_dir", "resume") if plans_with_horizon(self.strategy) else ("rounds", "output_dir", "resume"):
             d.pop(key)
+        if not d.get("calibrate"):  # checkpoints written before the option existed stay resumable
+            d.pop("calibrate", None)
         return d
 
 
@@ -233,6 +239,33 @@ class Simulation:
         self.backend = backend or self._default_backend()
         self.static_partition = None if c.partition == "regional" else self._partition(n)
         self._warned_empty = False
+        self.calibration = self._calibrate() if c.calibrate else None
+
+    def _calibrate(self):
+        """Measure the bound's constants on the initial model and the round-0 data; the planner uses them.
+
+        The planner's problems cover only the satellites available in a round, so the per-satellite
+        gradient variances enter as their data-weighted mean.
+        """
+        from fedspan.calibration import estimate_constants, to_learning_constants
+
+        parts = self.client_data(self.initial_state(), 0.0)
+        x, y = self.dataset.x_train, self.dataset.y_train
+        cal = estimate_constants(self.model, [(x[torch.as_tensor(ix, dtype=torch.long)],
+                                               y[torch.as_tensor(ix, dtype=torch.long)]) for ix in parts],
+                                 seed=self.config.seed)
+        sizes = np.array([len(ix) for ix in parts], dtype=float)
+        sigma2 = float(np.average(cal.grad_variance, weights=sizes)) if sizes.sum() > 0 else 1.0
+        learning = to_learning_constants(cal, self.scenario.config.learning)
+        low = self.scenario.config.local_steps_bounds[0]
+        if learning.max_local_steps() < low:
+            largest = 1.0 / (8.0 * learning.smoothness * low * math.sqrt(learning.dissimilarity_scale))
+            raise SimulationError(
+                f"config.lr = {self.config.lr!r} is too large for calibrate = true: the measured smoothness "
+                f"{learning.smoothness:.3g} and dissimilarity scale {learning.dissimilarity_scale:.3g} allow a step "
+                f"size of at most {largest:.3g} for {low} local step(s) (eta <= 1 / (8 beta e sqrt(zeta1)))")
+        self.scenario.config.learning = replace(learning, grad_variance=sigma2)
+        return cal
 
     def _default_backend(self) -> TrainingBackend:
         if self.config.backend == "distributed":

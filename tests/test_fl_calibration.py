@@ -141,3 +141,26 @@ def test_input_errors():
         estimate_constants(model, [(torch.zeros(3, 1, 8, 8), torch.zeros(2, dtype=torch.long))])
     with pytest.raises(CalibrationError):
         estimate_constants(model, [(torch.zeros(3, 1, 8, 8), torch.zeros(3, dtype=torch.long))], batch=1)
+
+
+def test_simulation_calibrate_plans_with_measured_constants():
+    from fedspan.simulation import Simulation, SimulationConfig, run_simulation
+
+    plain = SimulationConfig(strategy="fedspan", rounds=1, lr=0.1)
+    assert "calibrate" not in plain.fingerprint() and Simulation(plain).calibration is None
+    too_fast = SimulationConfig(strategy="fedspan", rounds=1, lr=0.1, calibrate=True, partition="dirichlet", alpha=0.3)
+    with pytest.raises(Exception, match="too large for calibrate"):
+        Simulation(too_fast)  # measured beta ~ 1.9, zeta1 ~ 6.7: the step-size condition needs lr < 0.03
+    cfg = dataclasses.replace(too_fast, lr=0.01)
+    assert cfg.fingerprint()["calibrate"] is True
+    sim = Simulation(cfg)
+    cal, lc = sim.calibration, sim.scenario.config.learning
+    assert lc.smoothness == cal.smoothness != plain.smoothness
+    assert (lc.dissimilarity_scale, lc.dissimilarity, lc.initial_gap) == (
+        cal.dissimilarity_scale, cal.dissimilarity, cal.initial_gap)
+    assert np.ndim(lc.grad_variance) == 0 and cal.grad_variance.min() <= lc.grad_variance <= cal.grad_variance.max()
+    assert (lc.learning_rate, lc.rounds) == (0.01, 1) and lc.max_local_steps() >= 1
+    result = run_simulation(cfg)
+    assert len(result.metrics) == 1 and np.isfinite(result.metrics[0].test_accuracy)
+    with pytest.raises(Exception, match="calibrate"):
+        SimulationConfig(calibrate="yes").validate()
