@@ -36,6 +36,21 @@ constellation_app = typer.Typer(help="Generate and inspect constellations (TLE f
                                 no_args_is_help=True)
 app.add_typer(constellation_app, name="constellation")
 
+
+def _print_version(value: bool) -> None:
+    """Eager `--version`: print the package version and stop."""
+    if value:
+        from fedspan import __version__
+
+        typer.echo(f"fedspan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """Fed-Span: federated learning over LEO satellite constellations."""
+
 _DEBUG = {"on": False}
 
 

@@ -36,3 +36,14 @@ def test_run_summaries_skip_empty_runs() -> None:
     out = _run_summaries({"a": SimpleNamespace(metrics=rows), "b": SimpleNamespace(metrics=[])})
     assert out == [{"method": "a", "rounds": 2, "final_accuracy": 0.5, "simulated_time_s": 12.0,
                     "mean_latency_s": 3.0, "total_energy_j": 7.0, "fallbacks": 1}]
+
+
+def test_version_flag_prints_the_package_version(capsys):
+    from fedspan import __version__
+    from fedspan.cli import main
+
+    try:
+        main(["--version"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert capsys.readouterr().out.strip() == f"fedspan {__version__}"
