@@ -10,20 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from fedspan.cli import main
+from cli_run import run_cli
 
 FAST_FEDSPAN = ["--strategy-option", "sca_iters=2", "--strategy-option", "search_time_s=0.2"]
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run `fedspan ARGS` in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from fedspan.cli import main
+from cli_run import run_cli
 from fedspan.simulation import SimulationConfig, SimulationError, build_scenario, link_params
 
 FAST = ["--strategy-option", "sca_iters=1", "--strategy-option", "search_time_s=0.2"]
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_plan_records_the_link_budget_and_a_bigger_payload_costs_more(tmp_path: Path, capsys) -> None:

@@ -171,29 +171,15 @@ def test_pruned_and_full_arc_sets_both_give_valid_plans_no_worse_than_the_warm_s
 @pytest.mark.parametrize("k", [1, 2])
 def test_sca_from_a_fractional_start_keeps_every_iterate_feasible_and_moves_off_it(k):
     """The SCA over the exact CCR starts from the even split (no forest favoured) and stays feasible."""
-    from optimization.logspace import LogSpaceSubproblem as Sub
-    from optimization.sca import run_sca
+    from sca_recording import assert_feasible_and_monotone, recorded_sca
 
     p = geometric_problem(14, 7, radius=0.5)
     parent = distance_forest(p, k)
     program = build_program(p, Arcs.all_of(p), k, fixed=False)
     z0 = fractional_point(program, default_resources(p, parent))
     assert program.violation(z0) <= 1e-9
-    seen = []
-
-    class Recording(Sub):
-        def solve(self, point, radius):
-            z, value, record = super().solve(point, radius)
-            seen.append((program.violation(z), program.merit(z), value))
-            return z, value, record
-
-    result = run_sca(program, z0, Recording(program, default_chain()), SCAOptions(max_iters=6, rel_tol=0))
-    accepted = [h["objective"] for h in result.history if h["accepted"]]
-    assert len(accepted) >= 3 and all(b <= a * (1 + 1e-12) for a, b in zip(accepted, accepted[1:]))
-    assert result.objective < program.merit(z0)
-    for violation, merit, model_value in seen:
-        assert violation <= 1e-6  # the condensed reverse sides are inner approximations
-        assert merit <= model_value * (1 + 1e-6)
+    result, seen = recorded_sca(program, z0)
+    assert_feasible_and_monotone(program, z0, result, seen)
     x0, x = program.decode(z0)[0], program.decode(result.z)[0]
     assert np.abs(np.log(x) - np.log(x0)).max() > 0.5  # the topology moved
     r = program.decode_roots(result.z)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sca_recording import assert_feasible_and_monotone, recorded_sca
 from test_opt_model import _critical_path, geometric_problem, undirected
 
 from optimization import (
@@ -28,9 +29,6 @@ from optimization import (
 from optimization.defaults import default_resources
 from optimization.formulation import Arcs, build_program, initial_point
 from optimization.forests import tree_degrees, validate_forest
-from optimization.logspace import LogSpaceSubproblem
-from optimization.sca import run_sca
-from optimization.solvers import default_chain
 
 FAST = SolveOptions(sca=SCAOptions(max_iters=4))
 
@@ -48,22 +46,8 @@ def test_sca_iterates_are_feasible_and_monotone():
     parent = distance_forest(p)
     program = build_program(p, Arcs.all_of(p), 1, fixed=False)
     z0 = initial_point(program, parent, default_resources(p, parent))
-    seen = []
-
-    class Recording(LogSpaceSubproblem):
-        def solve(self, point, radius):
-            z, value, record = super().solve(point, radius)
-            seen.append((program.violation(z), program.merit(z), value))
-            return z, value, record
-
-    result = run_sca(program, z0, Recording(program, default_chain()), SCAOptions(max_iters=6, rel_tol=0))
-    accepted = [h["objective"] for h in result.history if h["accepted"]]
-    assert len(accepted) >= 3
-    assert all(b <= a * (1 + 1e-12) for a, b in zip(accepted, accepted[1:]))
-    assert result.objective < program.merit(z0)
-    for violation, merit, model_value in seen:
-        assert violation <= 1e-6  # condensations are inner approximations: every solution is feasible
-        assert merit <= model_value * (1 + 1e-6)  # and the true objective sits below the model's
+    result, seen = recorded_sca(program, z0)
+    assert_feasible_and_monotone(program, z0, result, seen)
 
 
 def test_plan_beats_warm_start_and_reports_true_costs():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedspan.cli import main
+from cli_run import run_cli
 from orbits.constellation import Constellation
 from orbits.errors import OrbitsError
 from orbits.ground import GroundStation
@@ -117,14 +117,7 @@ def test_isl_pairs_reject_bad_edges() -> None:
 
 
 # --- CLI --------------------------------------------------------------------------------------------
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+_cli = run_cli
 
 
 def test_cli_export_writes_satgenpy_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
