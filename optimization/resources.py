@@ -277,30 +277,35 @@ def _held_steps_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: 
     return _Choice(float(value), t, steps, np.take_along_axis(batch, col, 1)[:, 0], np.take_along_axis(clock, col, 1)[:, 0])
 
 
-def _golden(value, lo: float, hi: float, iters: int) -> _Choice | None:
-    """Golden-section search of `value(t) -> _Choice | None` on [lo, hi]; the best choice evaluated."""
+def golden_section(value, lo: float, hi: float, iters: int, *, ends: tuple[float, ...] = ()):
+    """Golden-section search of `value(x) -> (number, payload)` on [lo, hi]: the best (x, number, payload) evaluated.
+
+    Points whose number is inf (infeasible) lie below the feasible range in every use here (too little
+    slack, too little power), so the search moves right from them. `ends` are extra points evaluated too.
+    """
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
     a, b = lo, hi
     c, d = b - ratio * (b - a), a + ratio * (b - a)
-    fc, fd = value(c), value(d)
-    best = min((x for x in (fc, fd) if x is not None), key=lambda x: x.value, default=None)
+    (vc, pc), (vd, pd) = value(c), value(d)
+    seen = [(vc, c, pc), (vd, d, pd)] + [(v, x, q) for x in ends for v, q in [value(x)]]
     for _ in range(iters):
-        vc = fc.value if fc else np.inf
-        vd = fd.value if fd else np.inf
-        # Infeasible points lie below the feasible range (too little slack): move right.
-        if vc <= vd and fc is not None:
-            b, d, fd = d, c, fc
+        if vc <= vd and np.isfinite(vc):
+            b, d, vd, pd = d, c, vc, pc
             c = b - ratio * (b - a)
-            fc = value(c)
-            new = fc
+            vc, pc = value(c)
+            seen.append((vc, c, pc))
         else:
-            a, c, fc = c, d, fd
+            a, c, vc, pc = c, d, vd, pd
             d = a + ratio * (b - a)
-            fd = value(d)
-            new = fd
-        if new is not None and (best is None or new.value < best.value):
-            best = new
-    return best
+            vd, pd = value(d)
+            seen.append((vd, d, pd))
+    v, x, q = min(seen, key=lambda s_: s_[0])
+    return x, v, q
+
+
+def _choice_value(choice: _Choice | None) -> tuple[float, _Choice | None]:
+    """A search result as (number, payload) for :func:`golden_section`."""
+    return (np.inf if choice is None else choice.value), choice
 
 
 @dataclass
@@ -369,20 +374,8 @@ class ForestValuer:
             return ((coef.gap + coef.drift * t) / self.mean_steps + coef.latency * t
                     + coef.energy * float(self.half_alpha_work @ (f * f)))
 
-        x0, x1 = lo, hi
-        ratio = (np.sqrt(5.0) - 1.0) / 2.0
-        c, d = x1 - ratio * (x1 - x0), x0 + ratio * (x1 - x0)
-        fc, fd = cost(c), cost(d)
-        for _ in range(36):  # 0.618^36 ~ 3e-8 of the bracket
-            if fc <= fd:
-                x1, d, fd = d, c, fc
-                c = x1 - ratio * (x1 - x0)
-                fc = cost(c)
-            else:
-                x0, c, fc = c, d, fd
-                d = x0 + ratio * (x1 - x0)
-                fd = cost(d)
-        t, val = min(((lo, cost(lo)), (c, fc), (d, fd), (hi, cost(hi))), key=lambda tv: tv[1])
+        # Convex in t, so the golden-section search is exact; the ends count too (a clock may pin either).
+        t, val, _ = golden_section(lambda t: (cost(t), None), lo, hi, 36, ends=(lo, hi))  # 0.618^36 ~ 3e-8
         slack = np.maximum(t - a, 1e-300)
         f = np.clip(self.work / slack, res.min_cpu_hz, f_cap)
         # d(energy)/d(slack) = -2 * (alpha/2) w f^2 / slack where the clock sits on the slack, else 0.
@@ -444,7 +437,6 @@ def tune_powers(problem: SpanningProblem, parent: np.ndarray, power: np.ndarray,
     if max_nodes is None:
         max_nodes = 64 if problem.num_nodes <= 500 else 16
     best_power = power.copy()
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0
     for _, n, low in trials[:max_nodes]:
         def value_at(p: float) -> float:
             trial = best_power.copy()
@@ -457,21 +449,7 @@ def tune_powers(problem: SpanningProblem, parent: np.ndarray, power: np.ndarray,
         # when a 1 % cut does not help (by 1e-7 of the objective), no deeper cut does.
         if value_at(b - 0.01 * (b - a)) >= current.value * (1 - 1e-7):
             continue
-        c, d = b - ratio * (b - a), a + ratio * (b - a)
-        fc, fd = value_at(c), value_at(d)
-        seen = [(value_at(a), a), (fc, c), (fd, d)]
-        for _ in range(14):
-            if fc <= fd:
-                b, d, fd = d, c, fc
-                c = b - ratio * (b - a)
-                fc = value_at(c)
-                seen.append((fc, c))
-            else:
-                a, c, fc = c, d, fd
-                d = a + ratio * (b - a)
-                fd = value_at(d)
-                seen.append((fd, d))
-        val, p = min(seen)
+        p, val, _ = golden_section(lambda x: (value_at(x), None), a, b, 14, ends=(a,))
         if val < current.value * (1 - 1e-12):
             best_power[n] = p
             current = valuer.value(parent, uplink, best_power)
@@ -539,7 +517,8 @@ def _resources_at(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarr
     # at that time. Every step keeps the best assignment seen, so the value never rises.
     lo_t = grid[max(i - 1, 0)]
     for _ in range(3):
-        held = _golden(lambda t, e=best.steps: _held_steps_at(model, coef, rho, t, e), lo_t, hi, T_REFINE)
+        held = golden_section(lambda t, e=best.steps: _choice_value(_held_steps_at(model, coef, rho, t, e)),
+                              lo_t, hi, T_REFINE)[2]
         if held is not None and held.value < best.value * (1 - 1e-12):
             best = held
         dense = _best_at(model, coef, rho, best.t, lambdas=8 * LAMBDAS)

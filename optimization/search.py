@@ -365,11 +365,7 @@ def neighbourhood(problem: SpanningProblem, parent: np.ndarray) -> list[np.ndarr
         if deg[u] < cap[u]:
             add(trial)
         else:
-            for w in kids_of.get(u, []):
-                if w != v and (w, v) in linked:
-                    swapped = trial.copy()
-                    swapped[w] = v
-                    add(swapped)
+            out.extend(_exchanges_at(parent, v, u, kids_of, linked, deg, cap))
     roots = np.flatnonzero(parent < 0)
     for v in range(n):
         if parent[v] >= 0 and eligible[v]:
@@ -506,7 +502,7 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
                 if best_parent is not None and tried >= batch:
                     break
             if best_parent is None and n <= EXCHANGES_UP_TO:
-                best_parent, best_val = _try_exchanges(problem, parent, valuer, cur, tour)
+                best_parent, best_val = _try_exchanges(problem, parent, valuer, cur)
                 if best_parent is not None:
                     moved += 1
             if best_parent is None and rerooted < 2 * k_roots:
@@ -544,13 +540,27 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
     return out
 
 
-def _try_exchanges(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer, cur: Valuation,
-                   tour: _Tour) -> tuple[np.ndarray | None, Valuation]:
-    """Exchange moves at saturated satellites: v moves under u and one of u's children w moves under v.
+def _exchanges_at(parent: np.ndarray, v: int, u: int, kids_of: dict[int, list[int]], linked: set[tuple[int, int]],
+                  deg: np.ndarray, cap: np.ndarray):
+    """Forests where v moves under the saturated u and one of u's children w moves under v (degrees and cycles checked).
 
-    u keeps its degree, so these reach forests that single re-parent moves cannot when terminals bind
-    (every path between them would pass through a degree violation). Each is valued exactly.
+    u keeps its degree and v gains one, so these reach forests that single re-parent moves cannot when
+    terminals bind (every path between them would pass through a degree violation).
     """
+    if parent[v] < 0 or parent[v] == u or deg[u] < cap[u] or deg[v] + 1 > cap[v]:
+        return
+    for w in kids_of.get(u, []):
+        if w == v or (w, v) not in linked:
+            continue
+        trial = parent.copy()
+        trial[v], trial[w] = u, v
+        if np.isfinite(forest_depths(trial)).all():  # not when u sits below v's new subtree
+            yield trial
+
+
+def _try_exchanges(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer,
+                   cur: Valuation) -> tuple[np.ndarray | None, Valuation]:
+    """The best improving exchange move (:func:`_exchanges_at`), each valued exactly."""
     deg = tree_degrees(parent)
     cap = problem.resources.terminals
     e = problem.edges
@@ -558,21 +568,10 @@ def _try_exchanges(problem: SpanningProblem, parent: np.ndarray, valuer: ForestV
     kids_of: dict[int, list[int]] = {}
     for c in np.flatnonzero(parent >= 0).tolist():
         kids_of.setdefault(int(parent[c]), []).append(c)
-    best_val, best_parent = cur, None
-    tin, tout = tour.tin, tour.tout
     linked = set(zip(tails.tolist(), heads.tolist()))
+    best_val, best_parent = cur, None
     for v, u in zip(tails.tolist(), heads.tolist()):
-        if parent[v] < 0 or parent[v] == u or deg[u] < cap[u] or deg[v] + 1 > cap[v]:
-            continue
-        if tin[v] <= tin[u] <= tout[v]:  # u inside v's subtree: a cycle
-            continue
-        for w in kids_of.get(u, []):
-            if w == v or (w, v) not in linked:
-                continue
-            trial = parent.copy()
-            trial[v], trial[w] = u, v
-            if not np.isfinite(forest_depths(trial)).all():  # v was below w and u below v's new subtree
-                continue
+        for trial in _exchanges_at(parent, v, u, kids_of, linked, deg, cap):
             val = valuer.value(trial)
             if val is not None and val.value < best_val.value * (1 - 1e-9):
                 best_val, best_parent = val, trial
