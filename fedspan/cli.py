@@ -445,8 +445,9 @@ MixOpt = _opt(1, "--mix-every", help="Mix cluster models every this many rounds 
               panel=_LEARNING_HELP, min=0)
 SmoothOpt = _opt(0.1, "--smoothness", help="Smoothness beta of the loss in the convergence bound (with --lr it "
                  "caps the planner's local steps: e <= 1/(8 beta lr)).", panel=_LEARNING_HELP, min=1e-9)
-StrategyOptOpt = typer.Option(None, "--strategy-option", help="Policy option key=value, repeatable "
-                              "(e.g. sca_iters=3 for fedspan).")
+StrategyOptOpt = typer.Option(None, "--strategy-option", help="Policy option key=value, repeatable. fedspan "
+                              "takes num_trees, mix_every, sca_iters (SCA iterations) and search_time_s (seconds "
+                              "of local search per round; default 1 s + 1 s per 1000 satellites, at most 20 s).")
 
 
 # (name, type, option) of every option plan, run and compare share, declared once.
