@@ -228,3 +228,44 @@ def to_learning_constants(calibrated: CalibratedConstants, base: LearningConstan
         dissimilarity=float(calibrated.dissimilarity),
         initial_gap=float(calibrated.initial_gap),
     )
+
+
+class LossProbe:
+    """A fixed, seeded sample of the pooled training data on which every round's loss and gradient are measured.
+
+    The same samples before and after a round make the observed loss decrease exact for them (no sampling
+    noise between the two readings), so it can be set against the bound's prediction
+    (:func:`optimization.bound.predicted_decrease`) round by round.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Linear(3, 2)
+    >>> probe = LossProbe(model, torch.randn(50, 3), torch.randint(0, 2, (50,)), size=20)
+    >>> loss, grad_sq = probe.loss_and_grad_sq(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    >>> loss > 0 and grad_sq > 0
+    True
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, size: int = 1024, seed: int = 0,
+                 loss_fn: LossFn = F.cross_entropy) -> None:
+        if len(x) == 0:
+            raise CalibrationError("the loss probe needs at least one training sample")
+        pick = np.random.default_rng([seed, 7]).permutation(len(x))[:size]
+        index = torch.as_tensor(np.sort(pick), dtype=torch.long)
+        self.model, self.x, self.y, self.loss_fn = model, x[index], y[index], loss_fn
+        _, self.shapes = _flat_params(model)
+
+    def _loss(self, flat: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(functional_call(self.model, _unflatten(flat, self.shapes), (self.x,)), self.y)
+
+    def loss(self, flat: torch.Tensor) -> float:
+        """Mean loss of the flat parameters on the probe's samples."""
+        with torch.no_grad():
+            return float(self._loss(flat.detach().to(torch.float32)))
+
+    def loss_and_grad_sq(self, flat: torch.Tensor) -> tuple[float, float]:
+        """Mean loss and the squared norm of its full gradient on the probe's samples."""
+        w = flat.detach().to(torch.float32).clone().requires_grad_(True)
+        loss = self._loss(w)
+        (g,) = torch.autograd.grad(loss, w)
+        return float(loss.detach()), float((g.double() ** 2).sum())

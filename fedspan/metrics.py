@@ -39,6 +39,14 @@ class RoundMetrics:
     fault_extra_energy_j: float = 0.0
     faults: str = ""
     fallback: str = ""
+    #: Loss on a fixed sample of the training data at the round's start and end, the squared norm of its
+    #: gradient at the start, and the decrease the convergence bound guarantees from that gradient
+    #: (optimization.bound.predicted_decrease with the run's constants, measured when calibrated).
+    probe_loss_before: float = float("nan")
+    probe_loss_after: float = float("nan")
+    probe_grad_sq: float = float("nan")
+    predicted_decrease: float = float("nan")
+    observed_decrease: float = float("nan")  # probe_loss_before - probe_loss_after
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-safe apart from NaN, which JSON writers map to null)."""

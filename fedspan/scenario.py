@@ -136,11 +136,13 @@ class Scenario:
         return lat[0], lon[0]
 
     def problem(self, snapshot: Snapshot, available: np.ndarray, sample_weight: np.ndarray,
-                num_trees: int, energy_budget_j: np.ndarray | None = None) -> tuple[SpanningProblem, np.ndarray]:
+                num_trees: int, energy_budget_j: np.ndarray | None = None,
+                deadline_s: float | None = None) -> tuple[SpanningProblem, np.ndarray]:
         """The round's SpanningProblem over the available satellites, and their global indices.
 
         ``energy_budget_j`` (N,) caps each satellite's energy this round (J) below the configured
-        per-round budget, e.g. the battery left paced over the rounds left.
+        per-round budget, e.g. the battery left paced over the rounds left. ``deadline_s`` (s) is the
+        time to the next tick of a cadence (``SpanningProblem.deadline_s``); None for back-to-back rounds.
         """
         available = np.asarray(available, bool) & np.asarray(snapshot.active, bool)
         nodes = np.flatnonzero(available)
@@ -165,7 +167,7 @@ class Scenario:
             rate_per_watt=snapshot.rate_per_watt[keep], delay_s=snapshot.delay_s[keep],
             max_rate_bps=self.link_params.max_rate_bps, resources=sub, model_bits=self.model_bits,
             learning=c.learning, weights=c.weights, num_trees=num_trees, root_eligible=root_eligible,
-            local_steps_bounds=c.local_steps_bounds, batch_bounds=c.batch_bounds)
+            local_steps_bounds=c.local_steps_bounds, batch_bounds=c.batch_bounds, deadline_s=deadline_s)
         return problem, nodes
 
     def ground_links(self, time_s: float) -> GroundLinks:

@@ -65,3 +65,31 @@ def bound_terms(
         noise=C_NOISE * eta * beta * float(rho @ (sigma2 * variance)),
         local_drift=C_DRIFT_LOCAL * (eta * beta * steps.max()) ** 2 * cluster_dissimilarity(learning, num_trees),
     )
+
+
+def predicted_decrease(
+    learning: LearningConstants,
+    num_samples: np.ndarray,
+    local_steps: np.ndarray,
+    batch_size: np.ndarray,
+    exposure_s: float,
+    idle_s: np.ndarray | float,
+    num_trees: int,
+    grad_norm_sq: float,
+) -> float:
+    """The loss decrease over one round that the bound guarantees from a model with ``||grad F||^2 = grad_norm_sq``.
+
+    The bound with R = 1 reads ``||grad F(w_k)||^2 <= 4 (F(w_k) - F(w_{k+1})) / (eta ebar) + drift + noise +
+    local drift``, so ``F(w_k) - F(w_{k+1}) >= (eta ebar / 4) (||grad F(w_k)||^2 - drift - noise - local drift)``
+    (docs/convergence-bound.md). Negative when the noise and drift terms outweigh the gradient.
+    ``exposure_s`` is the round's drift exposure (its latency back to back, its interval on a cadence).
+
+    >>> import numpy as np
+    >>> c = LearningConstants(learning_rate=0.1, grad_variance=0.0, dissimilarity=0.0, drift_per_s=0.0)
+    >>> predicted_decrease(c, np.array([100.0]), np.array([4.0]), np.array([100.0]), 1.0, 0.0, 1, 2.0)
+    0.2
+    """
+    rho = data_shares(np.asarray(num_samples, float))
+    mean_steps = float(rho @ np.asarray(local_steps, float))
+    terms = bound_terms(learning, num_samples, local_steps, batch_size, exposure_s, idle_s, num_trees)
+    return float(learning.learning_rate * mean_steps / C_GAP * (grad_norm_sq - terms.drift - terms.noise - terms.local_drift))

@@ -77,6 +77,44 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     return 2.0 * float(worst[best]), 2.0 * total
 
 
+#: Objective units per reference round time (the latency scale) that a cadence round pays for each second past its
+#: deadline, times the sum of the weights: steep enough that no saving elsewhere buys a late round where an
+#: on-time one exists, finite so a forest that cannot meet the deadline is still ranked by how late it is.
+LATE_WEIGHT = 100.0
+
+
+def drift_exposure_s(problem: SpanningProblem, latency_s: float) -> float:
+    """Seconds the satellites' data drifts per round (s): the latency back to back, the interval on a cadence.
+
+    On a cadence (``problem.deadline_s``) the next round starts at the next tick whatever the latency, so
+    the data moves for the whole interval; a late round stretches it.
+
+    >>> import numpy as np
+    >>> from optimization import SpanningProblem
+    >>> p = SpanningProblem(2, np.array([[0, 1]]), [1000.0], [1e10], deadline_s=600.0)
+    >>> drift_exposure_s(p, 2.5), drift_exposure_s(p, 700.0)
+    (600.0, 700.0)
+    """
+    return float(latency_s) if problem.deadline_s is None else max(float(latency_s), problem.deadline_s)
+
+
+def time_cost(problem: SpanningProblem, latency_s: float) -> float:
+    """The objective's latency term: ``w_latency T / scale`` back to back; on a cadence only lateness counts.
+
+    >>> import numpy as np
+    >>> from optimization import SpanningProblem
+    >>> p = SpanningProblem(2, np.array([[0, 1]]), [1000.0], [1e10], deadline_s=600.0)
+    >>> time_cost(p, 599.0)
+    0.0
+    """
+    w = problem.weights
+    st = objective_scales(problem)[2]
+    if problem.deadline_s is None:
+        return w.latency * float(latency_s) / st
+    late = max(float(latency_s) - problem.deadline_s, 0.0)
+    return LATE_WEIGHT * (w.loss + w.energy + w.latency) * late / st
+
+
 def objective_scales(problem: SpanningProblem) -> tuple[float, float, float]:
     """Normalisers (bound, energy, latency): explicit ones, else one constellation-wide reference.
 
@@ -98,7 +136,8 @@ def objective_scales(problem: SpanningProblem) -> tuple[float, float, float]:
         b_lo = problem.batch_limits()[0]
         rc = round_costs(problem, parent, res.max_cpu_hz, res.max_tx_power_w, np.full(n, e_lo), b_lo)
         k = int((parent < 0).sum())
-        b = bound_terms(problem.learning, res.num_samples, np.full(n, e_lo), b_lo, rc.latency_s, problem.min_idle_s, k)
+        b = bound_terms(problem.learning, res.num_samples, np.full(n, e_lo), b_lo,
+                        drift_exposure_s(problem, rc.latency_s), problem.min_idle_s, k)
         problem.cache["scales"] = (b.total, rc.energy_j, rc.latency_s)
     return problem.cache["scales"]
 
@@ -129,9 +168,10 @@ def evaluate(
     # Charged per round: the round itself plus its share of the exchange that happens every `mix_every` rounds.
     latency = rc.latency_s + mix_t / every
     energy = rc.energy_j + mix_e / every
-    bound = bound_terms(problem.learning, problem.resources.num_samples, e, b, latency, idle, len(roots)).total
-    sb, se, st = objective_scales(problem)
+    bound = bound_terms(problem.learning, problem.resources.num_samples, e, b, drift_exposure_s(problem, latency), idle,
+                        len(roots)).total
+    sb, se, _ = objective_scales(problem)
     w = problem.weights
-    objective = w.loss * bound / sb + w.energy * energy / se + w.latency * latency / st
+    objective = w.loss * bound / sb + w.energy * energy / se + time_cost(problem, latency)
     return PlanCosts(rc.latency_s, rc.energy_j, float(bound), float(objective), rc.node_energy_j, rc.up_time_s,
                      rc.down_time_s, mix_t, mix_e)

@@ -291,6 +291,8 @@ def build_program(
     if fixed and num_trees > 1:  # the roots are known: the root-to-root exchange is a constant share per round
         mix_t, mix_e = mixing_costs(problem, np.setdiff1d(nodes, arcs.tail))
         mixing = (mix_t / problem.learning.mix_every, mix_e / problem.learning.mix_every)
+    if problem.deadline_s is not None and problem.deadline_s > mixing[0]:
+        lin.add(-np.log(problem.deadline_s - mixing[0]), np.zeros(1, int), ("T", None, 1.0))  # T + mix <= deadline
     obj = _objective_table(problem, L, arcs, senders, num_trees, kappa * gcycles, mixing)
     k_pen = penalty * (problem.weights.loss + problem.weights.energy + problem.weights.latency)
     posy_table, lin_table = posy.build(), lin.build()
@@ -352,9 +354,12 @@ def _objective_table(
         lw = np.log(w.loss / sb)
         obj.add(lw + np.log(C_GAP * lc.initial_gap / (eta * lc.rounds)), one, ("s", None, -1.0))
         drift_coef = np.log(C_DRIFT * float(rho @ drift) / eta)
-        obj.add(lw + drift_coef, one, ("T", None, 1.0), ("s", None, -1.0))
-        if problem.min_idle_s + mix_t > 0:  # drift over idle time and the exchange's latency
-            obj.add(lw + drift_coef + np.log(problem.min_idle_s + mix_t), one, ("s", None, -1.0))
+        if problem.deadline_s is not None:  # on a cadence the data drifts for the whole interval (T fits it)
+            obj.add(lw + drift_coef + np.log(problem.deadline_s + problem.min_idle_s), one, ("s", None, -1.0))
+        else:
+            obj.add(lw + drift_coef, one, ("T", None, 1.0), ("s", None, -1.0))
+            if problem.min_idle_s + mix_t > 0:  # drift over idle time and the exchange's latency
+                obj.add(lw + drift_coef + np.log(problem.min_idle_s + mix_t), one, ("s", None, -1.0))
         noisy = np.flatnonzero(sigma2 > 0)
         obj.add(lw + np.log(C_NOISE * eta * beta * rho[noisy] * sigma2[noisy]), np.zeros(len(noisy), int), ("v", noisy, 1.0))
         zeta = cluster_dissimilarity(lc, num_trees)
@@ -367,7 +372,7 @@ def _objective_table(
         obj.add(lw, np.zeros(a, int), ("x", arc_ids, 1.0), ("P", arcs.head, 1.0), ("ld", arc_ids, 1.0))
         if mix_e > 0:
             obj.add(lw + np.log(mix_e), one)
-    if w.latency > 0:
+    if w.latency > 0 and problem.deadline_s is None:  # on a cadence latency is free up to the deadline
         obj.add(np.log(w.latency / st), one, ("T", None, 1.0))
         if mix_t > 0:
             obj.add(np.log(w.latency / st * mix_t), one)

@@ -83,6 +83,8 @@ class GPReferenceSubproblem:
             pw >= res.min_tx_power_w, pw <= res.max_tx_power_w,
             e >= e_lo, e <= e_hi, b >= b_lo, b <= b_hi, u <= e_hi,
         ]
+        if P.deadline_s is not None and P.deadline_s > prog.mixing[0]:  # a cadence round fits its interval
+            cons.append(T <= P.deadline_s - prog.mixing[0])
         for name in ("x", "r", "f", "P", "e", "B"):  # trust region on log x
             if name in var:
                 cons += [var[name] <= np.exp(radius) * at[name], at[name] <= np.exp(radius) * var[name]]
@@ -165,7 +167,8 @@ class GPReferenceSubproblem:
         mix_t, mix_e = prog.mixing  # root-to-root exchange of a fixed forest, per round
         total = 0
         if w.loss > 0:
-            loss = C_GAP * lc.initial_gap / (eta * lc.rounds * s) + C_DRIFT * float(rho @ drift) * (T + P.min_idle_s + mix_t) / (eta * s)
+            exposure = (T + mix_t) if P.deadline_s is None else P.deadline_s  # a cadence drifts for the interval
+            loss = C_GAP * lc.initial_gap / (eta * lc.rounds * s) + C_DRIFT * float(rho @ drift) * (exposure + P.min_idle_s) / (eta * s)
             loss += C_NOISE * eta * beta * cp.sum(cp.multiply(rho * sigma2, var["v"]))
             loss += C_DRIFT_LOCAL * (eta * beta) ** 2 * cluster_dissimilarity(lc, prog.num_trees) * u**2
             total += w.loss / sb * loss
@@ -176,7 +179,7 @@ class GPReferenceSubproblem:
             links = cp.sum(cp.multiply(var["P"][senders], var["au"][senders]))
             links += cp.sum(cp.multiply(x, cp.multiply(var["P"][arcs.head], var["ld"])))
             total += w.energy / se * (compute + links + mix_e)
-        if w.latency > 0:
+        if w.latency > 0 and P.deadline_s is None:  # on a cadence latency is free up to the deadline
             total += w.latency / st * (T + mix_t)
         if not prog.fixed and prog.penalty > 0:  # binariness: N / (sum x^2 + sum r^2), denominator condensed
             x, r = var["x"], var["r"]

@@ -129,9 +129,15 @@ class LearningConstants:
     learning_rate: float = 0.01
     rounds: int = 100
     mix_every: int = 1
+    #: Enforce the proof's step-size condition as a cap on local steps. Measured constants of real networks
+    #: often put that cap below one step at step sizes that train well; False plans with the bound as a
+    #: model beyond its proof (the local-drift term still prices extra steps), bounded by local_steps_bounds.
+    step_condition: bool = True
 
     def max_local_steps(self) -> float:
-        """Largest local step count the step-size condition eta <= 1 / (8 beta e sqrt(zeta1)) allows."""
+        """Largest local step count the step-size condition eta <= 1 / (8 beta e sqrt(zeta1)) allows (inf when off)."""
+        if not self.step_condition:
+            return float("inf")
         return 1.0 / (8.0 * self.smoothness * self.learning_rate * np.sqrt(self.dissimilarity_scale))
 
 
@@ -171,6 +177,10 @@ class SpanningProblem:
     local_steps_bounds: tuple[int, int] = (1, 10)
     batch_bounds: tuple[int, int] = (8, 64)
     min_idle_s: float = 0.0
+    #: Rounds on a cadence: each round must finish within this many seconds (the time to the next tick).
+    #: Latency below it costs nothing and the data drifts for the whole interval, so the planner spends the
+    #: slack on learning and slower clocks. None: rounds run back to back and latency is priced by its weight.
+    deadline_s: float | None = None
     #: Derived values (objective scales); not an init field, so `dataclasses.replace` starts a fresh one.
     cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -199,6 +209,8 @@ class SpanningProblem:
         self.min_idle_s = float(self.min_idle_s)
         if not np.isfinite(self.min_idle_s) or self.min_idle_s < 0:
             raise InvalidProblemError(f"min_idle_s = {self.min_idle_s!r} must be finite and >= 0")
+        if self.deadline_s is not None:
+            self.deadline_s = _positive_scalar("deadline_s", self.deadline_s)
         self.resources = (self.resources or SatelliteResources.uniform(n)).validated(n)
         self._check_learning()
         self._check_weights()

@@ -42,7 +42,7 @@ from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_d
 from optimization.costs import link_costs
 from optimization.defaults import Resources
 from optimization.errors import InfeasibleBudgetError
-from optimization.evaluate import PlanCosts, evaluate, mixing_costs, objective_scales
+from optimization.evaluate import LATE_WEIGHT, PlanCosts, evaluate, mixing_costs, objective_scales
 from optimization.forests import validate_forest
 from optimization.problem import SpanningProblem
 
@@ -114,12 +114,34 @@ def forest_times(problem: SpanningProblem, parent: np.ndarray, tx_power_w: np.nd
 class _Coefficients:
     """The objective's pieces as they depend on T, m = rho.e, max e and each satellite's (e, B, f)."""
 
-    gap: float  # A(T) = gap + drift * T
+    gap: float  # A(T) = gap + drift * exposure(T)
     drift: float
     local: float  # times (max e)^2
-    latency: float  # times T
+    latency: float  # times T (back to back)
     noise: np.ndarray  # (N,) times 1/B - 1/D
     energy: float  # times joules
+    shift: float = 0.0  # s added to T by the root-to-root exchange's share per round
+    deadline: float | None = None  # s, rounds on a cadence (problem.deadline_s)
+    late: float = 0.0  # per second past the deadline (evaluate.time_cost)
+
+    def gap_at(self, t: float) -> float:
+        """A(t): the numerator of the gap and drift terms, over the mean steps."""
+        exposure = t + self.shift
+        if self.deadline is not None:
+            exposure = max(exposure, self.deadline)
+        return self.gap + self.drift * exposure
+
+    def time_at(self, t: float) -> float:
+        """The latency term at round time t: linear back to back, lateness only on a cadence."""
+        if self.deadline is None:
+            return self.latency * t
+        return self.late * max(t + self.shift - self.deadline, 0.0)
+
+    def latest(self, hi: float, lo: float) -> float:
+        """Upper end of the round-time search: no later than the deadline, unless even `lo` misses it."""
+        if self.deadline is None:
+            return hi
+        return max(min(hi, self.deadline - self.shift), lo)
 
 
 def _coefficients(problem: SpanningProblem, num_trees: int, idle_s: np.ndarray, mix_latency_s: float) -> _Coefficients:
@@ -132,14 +154,17 @@ def _coefficients(problem: SpanningProblem, num_trees: int, idle_s: np.ndarray, 
     sigma2 = np.broadcast_to(np.asarray(lc.grad_variance, float), (n,))
     eta, beta = lc.learning_rate, lc.smoothness
     loss = w.loss / sb
+    cadence = problem.deadline_s is not None
     return _Coefficients(
-        gap=loss * (C_GAP * lc.initial_gap / (eta * lc.rounds)
-                    + C_DRIFT * float(rho @ (drift * (idle_s + mix_latency_s))) / eta),
+        gap=loss * (C_GAP * lc.initial_gap / (eta * lc.rounds) + C_DRIFT * float(rho @ (drift * idle_s)) / eta),
         drift=loss * C_DRIFT * float(rho @ drift) / eta,
         local=loss * C_DRIFT_LOCAL * (eta * beta) ** 2 * cluster_dissimilarity(lc, num_trees),
-        latency=w.latency / st,
+        latency=0.0 if cadence else w.latency / st,
         noise=loss * C_NOISE * eta * beta * rho * sigma2,
         energy=w.energy / se,
+        shift=float(mix_latency_s),
+        deadline=problem.deadline_s,
+        late=LATE_WEIGHT * (w.loss + w.energy + w.latency) / st if cadence else 0.0,
     )
 
 
@@ -228,10 +253,10 @@ def _best_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: float,
     if not np.isfinite(cost[:, 0]).all():
         return None
     steps = model.steps
-    a_t = coef.gap + coef.drift * t
+    a_t = coef.gap_at(t)
     n_steps, n = len(steps), len(rho)
     best: _Choice | None = None
-    base = coef.latency * t
+    base = coef.time_at(t)
     count = lambdas or (LAMBDAS if n <= 5000 else LAMBDAS // 2)  # the dense sweep at the end refines
     lams = [0.0] + list(a_t * np.geomspace(0.25 / steps[-1] ** 2, 4.0 / steps[0] ** 2, count)) + [np.inf]
     cost_t = np.ascontiguousarray(cost.T)  # (S, N)
@@ -272,7 +297,7 @@ def _held_steps_at(model: _SlackModel, coef: _Coefficients, rho: np.ndarray, t: 
     c = np.take_along_axis(cost, col, 1)[:, 0]
     if not np.isfinite(c).all():
         return None
-    value = (coef.latency * t + (coef.gap + coef.drift * t) / float(rho @ steps) + coef.local * steps.max() ** 2
+    value = (coef.time_at(t) + coef.gap_at(t) / float(rho @ steps) + coef.local * steps.max() ** 2
              + c.sum())
     return _Choice(float(value), t, steps, np.take_along_axis(batch, col, 1)[:, 0], np.take_along_axis(clock, col, 1)[:, 0])
 
@@ -365,13 +390,13 @@ class ForestValuer:
             return None
         a = times.comm_s
         lo = float(np.max(a + self.work / f_cap))
-        hi = max(float(np.max(a + self.work / res.min_cpu_hz)), lo)
+        hi = coef.latest(max(float(np.max(a + self.work / res.min_cpu_hz)), lo), lo)
         fixed = float(coef.noise @ np.maximum(1.0 / self.batch - 1.0 / res.num_samples, 0.0)
                       + coef.local * self.steps.max() ** 2 + coef.energy * times.link_energy_j.sum()) + mixing
 
         def cost(t: float) -> float:
             f = np.maximum(res.min_cpu_hz, self.work / np.maximum(t - a, 1e-300))
-            return ((coef.gap + coef.drift * t) / self.mean_steps + coef.latency * t
+            return (coef.gap_at(t) / self.mean_steps + coef.time_at(t)
                     + coef.energy * float(self.half_alpha_work @ (f * f)))
 
         # Convex in t, so the golden-section search is exact; the ends count too (a clock may pin either).
@@ -498,7 +523,8 @@ def _resources_at(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarr
     coef = _coefficients(problem, len(roots), idle, mix_t / problem.learning.mix_every)
     rho = data_shares(problem.resources.num_samples)
     model = _SlackModel(problem, times, coef)
-    lo, hi = model.fastest_round(), model.slowest_round()
+    lo = model.fastest_round()
+    hi = coef.latest(model.slowest_round(), lo)
     # Above 5000 satellites a coarser grid (the refinement below still converges on the optimum).
     points = T_GRID if problem.num_nodes <= 5000 else T_GRID // 2
     grid = np.unique(np.r_[np.geomspace(lo, max(hi, lo * (1 + 1e-9)), points), lo * (1 + 1e-9)])

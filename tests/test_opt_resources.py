@@ -17,6 +17,7 @@ a power below its smallest incident knee or above its largest one is dominated (
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 import math
 import time
 
@@ -25,7 +26,7 @@ import pytest
 from scipy.optimize import minimize
 
 from optimization import LearningConstants, SatelliteResources, SpanningProblem, evaluate
-from optimization.evaluate import objective_scales
+from optimization.evaluate import LATE_WEIGHT, objective_scales
 from orbits.links import LinkParams, laser_rate_per_watt
 
 C_KM_S = 299_792.458
@@ -148,7 +149,7 @@ def _objective_parts(problem: SpanningProblem, parent: np.ndarray):
     drift = np.broadcast_to(np.asarray(lc.drift_per_s, float), (n,))
     zeta = lc.dissimilarity * (1.0 + lc.mix_every * (1.0 - 1.0 / num_trees))
     return dict(sb=sb, se=se, st=st, w=w, lc=lc, rho=rho, sigma2=sigma2, drift=drift, zeta=zeta, mix_t=mix_t,
-                mix_e=mix_e)
+                mix_e=mix_e, deadline=problem.deadline_s)
 
 
 def solve_combos(problem, parts, steps, batch, L, link_e, idle=0.0):
@@ -177,25 +178,37 @@ def solve_combos(problem, parts, steps, batch, L, link_e, idle=0.0):
         active = f > res.min_cpu_hz
         return c_time - c_energy * (2 * kappa * work**2 / gap**3 * active).sum(axis=1)
 
-    lo, hi = t_lo.copy(), np.maximum(t_hi, t_lo)
-    at_lo = slope(lo) >= 0
-    for _ in range(56):
-        mid = 0.5 * (lo + hi)
-        up = slope(mid) >= 0
-        hi = np.where(up, mid, hi)
-        lo = np.where(up, lo, mid)
-    t = np.where(at_lo, t_lo, hi)
+    deadline = parts["deadline"]
+    if deadline is None:
+        lo, hi = t_lo.copy(), np.maximum(t_hi, t_lo)
+        at_lo = slope(lo) >= 0
+        for _ in range(56):
+            mid = 0.5 * (lo + hi)
+            up = slope(mid) >= 0
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
+        t = np.where(at_lo, t_lo, hi)
+    else:
+        # On a cadence nothing but energy depends on T below the deadline, and energy falls with slack:
+        # the round takes all the time it has (or its fastest time when even that misses the deadline).
+        t = np.clip(deadline - parts["mix_t"], t_lo, np.maximum(t_hi, t_lo))
     f = np.clip(work / (t[:, None] - L), res.min_cpu_hz, f_cap)
     # the forest's root-to-root mixing exchange (K > 1) is a constant share of each round
     latency = (L + work / f).max(axis=1) + parts["mix_t"]
     energy = (kappa * f**2).sum(axis=1) + link_e.sum() + parts["mix_e"]
     rho, sigma2 = parts["rho"], parts["sigma2"]
     variance = np.maximum(1.0 / batch - 1.0 / res.num_samples, 0.0)
+    exposure = latency if deadline is None else np.maximum(latency, deadline)
     bound = (C_GAP * lc.initial_gap / (eta * lc.rounds * mean_e)
-             + C_DRIFT * (rho @ parts["drift"]) * (latency + idle) / (eta * mean_e)
+             + C_DRIFT * (rho @ parts["drift"]) * (exposure + idle) / (eta * mean_e)
              + C_NOISE * eta * beta * variance @ (rho * sigma2)
              + C_LOCAL * (eta * beta * steps.max(axis=1)) ** 2 * parts["zeta"])
-    obj = parts["w"].loss * bound / parts["sb"] + c_energy * energy + parts["w"].latency * latency / parts["st"]
+    w = parts["w"]
+    if deadline is None:
+        time_term = w.latency * latency / parts["st"]
+    else:  # lateness only, at the documented steep price
+        time_term = LATE_WEIGHT * (w.loss + w.energy + w.latency) * np.maximum(latency - deadline, 0.0) / parts["st"]
+    obj = w.loss * bound / parts["sb"] + c_energy * energy + time_term
     return np.where(feasible, obj, np.inf), f
 
 
@@ -292,6 +305,25 @@ CASES = {
 }
 
 
+def _on_cadence(name: str, fraction: float) -> tuple:
+    """A case on a cadence whose deadline sits `fraction` of the way from its fastest to its slowest round."""
+    make, parent = CASES[name]
+
+    def cadence() -> SpanningProblem:
+        problem = make()
+        costs, _ = _free_optimum(name)  # back to back: its latency is between the fastest and the slowest round
+        slow = evaluate(problem, parent, problem.resources.min_cpu_hz, problem.resources.max_tx_power_w,
+                        problem.step_bounds()[1], problem.batch_limits()[1]).latency_s
+        mix = costs.mixing_latency_s / problem.learning.mix_every  # the exchange's share counts in the round
+        return replace(problem, deadline_s=mix + costs.latency_s + fraction * (slow - costs.latency_s))
+    return cadence, parent
+
+
+CADENCE_CASES = {f"{name}@{fraction}": _on_cadence(name, fraction)
+                 for name, fraction in (("default-3-star", 0.3), ("default-4-chain", 0.05), ("comm-4-two-trees", 0.5),
+                                        ("weak-4-star", 2.0))}
+
+
 _FREE: dict[str, tuple] = {}
 
 
@@ -353,6 +385,34 @@ def _check(problem, parent, brute=None):
 def test_optimal_resources_match_brute_force(name):
     make, parent = CASES[name]
     _check(make(), np.array(parent), _free_optimum(name))
+
+
+@pytest.mark.parametrize("name", sorted(CADENCE_CASES))
+def test_cadence_resources_match_brute_force(name):
+    """Rounds on a cadence: latency is free up to the deadline; exact against the brute force's own model."""
+    make, parent = CADENCE_CASES[name]
+    problem, parent = make(), np.array(parent)
+    _check(problem, parent)
+    res, costs = _optimal_resources()(problem, parent)
+    assert costs.latency_s + costs.mixing_latency_s / problem.learning.mix_every <= problem.deadline_s * (1 + 1e-9)
+    # The slack goes to learning and slower clocks: at least the back-to-back plan's steps, no more energy.
+    free, (f0, _, s0, _) = _free_optimum(name.split("@")[0])
+    assert res.local_steps @ problem.resources.num_samples >= s0 @ problem.resources.num_samples
+    assert costs.energy_j <= free.energy_j * (1 + 1e-9) or res.local_steps.sum() > s0.sum()
+
+
+def test_cadence_deadline_binds_where_learning_wants_time():
+    """A deadline below the back-to-back plan's latency forces a faster round than unconstrained planning picks."""
+    make, parent = CASES["default-3-star"]
+    problem, parent = make(), np.array(parent)
+    free, _ = _free_optimum("default-3-star")
+    r = problem.resources
+    fastest = evaluate(problem, parent, r.max_cpu_hz, r.max_tx_power_w, problem.step_bounds()[0],
+                       problem.batch_limits()[0]).latency_s
+    tight = replace(problem, deadline_s=fastest + 0.5 * (free.latency_s - fastest))
+    res, costs = _optimal_resources()(tight, parent)
+    assert costs.latency_s <= tight.deadline_s * (1 + 1e-9)
+    _check(tight, parent)
 
 
 @pytest.mark.parametrize("name", ["default-4-chain", "comm-5-weak"])

@@ -50,6 +50,8 @@ class RoundContext:
     rng: np.random.Generator  # seeded by (seed, round): plans are reproducible
     #: (N,) J the planner may spend per satellite this round (the battery left paced over the rounds left); None: no limit
     energy_budget_j: np.ndarray | None = None
+    #: s until the next tick when rounds run on a cadence (latency up to it is free); None: back to back
+    deadline_s: float | None = None
 
 
 @dataclass

@@ -37,7 +37,7 @@ class ForestStrategy(AggregationStrategy):
         """Build the round's SpanningProblem over the available satellites and span it."""
         n = len(ctx.available)
         problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, self.num_trees,
-                                              energy_budget_j=ctx.energy_budget_j)
+                                              energy_budget_j=ctx.energy_budget_j, deadline_s=ctx.deadline_s)
         pieces = int(components(problem).max()) + 1
         if self.num_trees != "auto" and pieces > self.num_trees:
             # Satellites that lost every link (or a split graph) need their own trees this round;
