@@ -18,7 +18,8 @@ from scenarios import Method, Scenario
 
 #: Per-round columns kept from RoundMetrics.
 CURVE_FIELDS = ("time_s", "latency_s", "idle_s", "energy_j", "cumulative_energy_j", "test_accuracy",
-                "participating", "num_roots")
+                "participating", "num_roots", "mean_local_steps", "mean_batch_size", "predicted_decrease",
+                "observed_decrease")
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,13 @@ class Job:
     data_dir: str
     weights: tuple[float, float, float] | None = None  # None: SimulationConfig's default
     tag: str = "compare"
+    #: SimulationConfig fields set for this run only (a matched baseline's local_steps and batch_size).
+    overrides: tuple[tuple[str, Any], ...] = ()
 
     @property
     def cost_hint(self) -> float:
         """Rough seconds on one core, so the slow (planner) jobs start first and the pool stays busy."""
-        return self.scenario.rounds * (5.0 if self.method.is_fedspan else 0.3)
+        return self.scenario.rounds * (5.0 if self.method.uses_planner else 0.3)
 
     def describe(self) -> str:
         """Short label for progress lines."""
@@ -52,6 +55,7 @@ def run_job(job: Job) -> dict[str, Any]:
     options = job.scenario.config_dict(job.method, job.seed, Path(job.data_dir))
     if job.weights is not None:
         options["weights"] = job.weights
+    options.update(dict(job.overrides))
     config = SimulationConfig(**options)
     begin = time.perf_counter()
     with warnings.catch_warnings():
@@ -63,7 +67,8 @@ def run_job(job: Job) -> dict[str, Any]:
     fallbacks = sum(bool(row["fallback"]) for row in rows)
     return {"tag": job.tag, "scenario": job.scenario.name, "method": job.method.label, "seed": job.seed,
             "weights": list(config.weights), "smoothness": config.smoothness, "config": config.to_dict(),
-            "num_trees": job.method.num_trees, "strategy": job.method.strategy,
+            "num_trees": job.method.num_trees, "strategy": job.method.strategy, "overrides": dict(job.overrides),
+            "ablation": job.method.ablation,
             "wall_s": wall, "fallback_rounds": fallbacks, "curve": curve}
 
 
@@ -129,6 +134,16 @@ def run_tasks(tasks: Iterable[Task], workers: int,
                     finish(task[1], None if exc else future.result(), error)
         queue = sorted(retry, key=lambda t: t[2])
     return results
+
+
+def matched_knobs(run: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Local steps and batch of a Fed-Span run (means over its rounds, rounded) for a matched baseline."""
+    def mean(key: str) -> float:
+        values = [v for v in run["curve"][key] if v is not None and v == v]
+        return sum(values) / len(values) if values else 1.0
+
+    return (("local_steps", max(1, round(mean("mean_local_steps")))),
+            ("batch_size", max(1, round(mean("mean_batch_size")))))
 
 
 def simulation_task(job: Job) -> Task:

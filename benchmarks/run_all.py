@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,35 +29,42 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import figures  # noqa: E402
 import make_table  # noqa: E402
-from comparison import Job, Task, run_tasks, simulation_task  # noqa: E402
-from scenarios import Suite, default_suite, quick_suite, shared_data_dir  # noqa: E402
+from centralised import CentralJob, central_jobs, central_key, central_task  # noqa: E402
+from comparison import Job, Task, matched_knobs, run_tasks, simulation_task  # noqa: E402
+from scenarios import REFERENCE, Scenario, Suite, default_suite, quick_suite, shared_data_dir  # noqa: E402
 from speed import speed_report  # noqa: E402
 from summary import mean_curves, summarize_scenario  # noqa: E402
 from sweeps import k_jobs, size_task, summarize_k, summarize_weights, weight_jobs  # noqa: E402
 
-REFERENCE = "Fed-Span K=1"
-
-
 def definitions(suite: Suite) -> dict[str, str]:
     """The metric definitions written next to the numbers."""
     return {
-        "target": f"Target accuracy per scenario = {suite.target_fraction:.0%} of the best mean final accuracy "
-                  "among its methods.",
+        "target": f"Target accuracy per scenario = {suite.target_fraction:.0%} of the same model's centralised "
+                  f"accuracy (plain SGD on all the scenario's training data, same learning rate and batch, "
+                  f"{suite.central_epochs} epochs; measured by the suite in the same run).",
         "time": "Time-to-target = simulated seconds until the first model at or above the target exists (start of "
-                "that round + its latency); energy-to-target = cumulative energy of all satellites up to that round.",
-        "cadence": "Rounds run back to back (the next starts when the previous one ends) except in the "
-                   "time-varying (regional) scenario, where they start every 600 s as data arrives.",
+                "that round + its latency); energy-to-target = cumulative energy of all satellites up to that round; "
+                "'not reached' = not within the scenario's rounds.",
+        "cadence": "'b2b' scenarios run rounds back to back (the next starts when the previous ends); 'cad' "
+                   "scenarios start a round every 600 s, and Fed-Span plans with the latency up to the next tick "
+                   "free (`schedule = cadence`).",
+        "bound": "Bound check: Spearman rank correlation over rounds between the loss decrease the convergence "
+                 "bound guarantees (optimization.bound.predicted_decrease, from the measured gradient norm) and the "
+                 "observed decrease of the training loss on a fixed probe sample, per Fed-Span run.",
     }
 
 
 def plan_tasks(suite: Suite, data_dir: Path, only: str | None = None,
-               method_labels: set[str] | None = None) -> tuple[list[Task], list[dict[str, str]]]:
-    """Every pool task of the suite, and the scenarios skipped for missing data (with the reason).
+               method_labels: set[str] | None = None) -> tuple[list[Task], list[Job], list[dict[str, str]]]:
+    """The pool tasks of the suite, the matched-baseline jobs that wait for Fed-Span's knobs, and the
+    scenarios skipped for missing data (with the reason).
 
     ``only`` (a scenario-name substring) or ``method_labels`` restrict the comparison and drop the sweeps.
     """
     tasks: list[Task] = []
+    deferred: list[Job] = []
     skipped = []
+    running: list[Scenario] = []
     have: set[tuple[str, int, int]] = set()
     for scenario in suite.scenarios:
         if only and only not in scenario.name:
@@ -65,22 +73,42 @@ def plan_tasks(suite: Suite, data_dir: Path, only: str | None = None,
         if why:
             skipped.append({"scenario": scenario.name, "reason": why})
             continue
+        running.append(scenario)
         for method in suite.methods_for(scenario):
-            if method_labels is not None and method.label not in method_labels:
+            if method_labels is not None and method.label not in method_labels and not method.is_fedspan:
                 continue
             for seed in scenario.seeds:
-                tasks.append(simulation_task(Job(scenario, method, seed, str(data_dir))))
+                job = Job(scenario, method, seed, str(data_dir))
+                if method.matched:
+                    deferred.append(job)
+                    continue
+                tasks.append(simulation_task(job))
                 if method.is_fedspan:
                     have.add((scenario.name, method.num_trees, seed))
+    tasks += [central_task(replace(j, epochs=suite.central_epochs)) for j in central_jobs(running, data_dir)]
     if only is None and method_labels is None:
         tasks += [simulation_task(j) for j in k_jobs(suite.k_sweep, suite.k_values, str(data_dir), have)]
         tasks += [simulation_task(j) for j in weight_jobs(suite.weights_sweep, suite.weight_grid, str(data_dir))]
         tasks += [size_task(n) for n in suite.sizes]
-    return tasks, skipped
+    return tasks, deferred, skipped
+
+
+def matched_tasks(deferred: list[Job], outcomes: list[dict[str, Any]]) -> tuple[list[Task], list[dict[str, str]]]:
+    """Matched-baseline tasks with Fed-Span's steps and batch from the same scenario and seed."""
+    knobs = {(o["scenario"], o["seed"]): matched_knobs(o) for o in outcomes
+             if o.get("tag") == "compare" and o.get("method") == REFERENCE}
+    tasks, failures = [], []
+    for job in deferred:
+        key = (job.scenario.name, job.seed)
+        if key not in knobs:
+            failures.append({"job": job.describe(), "error": "no Fed-Span run to match (it failed or did not run)"})
+            continue
+        tasks.append(simulation_task(replace(job, overrides=knobs[key])))
+    return tasks, failures
 
 
 def _describe(arg: Any) -> str:
-    return arg.describe() if isinstance(arg, Job) else f"size: planner on {arg} satellites"
+    return arg.describe() if isinstance(arg, (Job, CentralJob)) else f"size: planner on {arg} satellites"
 
 
 def execute(tasks: list[Task], workers: int, console: Console) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
@@ -106,14 +134,17 @@ def execute(tasks: list[Task], workers: int, console: Console) -> tuple[list[dic
 
 def summarize(suite: Suite, outcomes: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     """Comparison summaries, sweeps and figures from the raw outcomes."""
-    runs = [o for o in outcomes if o["tag"] != "size"]
+    runs = [o for o in outcomes if o["tag"] not in ("size", "central")]
+    central = {o["key"]: o for o in outcomes if o["tag"] == "central"}
     compare = [r for r in runs if r["tag"] == "compare"]
     scenarios, figs = {}, []
     for scenario in suite.scenarios:
         mine = [r for r in compare if r["scenario"] == scenario.name]
-        if not mine:
+        key = central_key(scenario.dataset, scenario.model, scenario.max_train, scenario.max_test)
+        if not mine or key not in central:
             continue
-        summary = summarize_scenario(mine, suite.target_fraction, REFERENCE)
+        summary = summarize_scenario(mine, suite.target_fraction * central[key]["accuracy"], REFERENCE)
+        summary["centralised_accuracy"] = central[key]["accuracy"]
         fig = figures.accuracy_figure(out / f"accuracy-{scenario.name}.png", scenario.name, mean_curves(mine),
                                       summary["target_accuracy"])
         figs.append(fig.name)
@@ -127,7 +158,7 @@ def summarize(suite: Suite, outcomes: list[dict[str, Any]], out: Path) -> dict[s
         if path is not None:
             figs.append(path.name)
     return {"scenarios": scenarios, "k_sweep": k_summary, "weights": weights, "sizes": sizes, "figures": figs,
-            "runs": runs}
+            "central": central, "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,10 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = None if args.methods is None else {m.strip() for m in args.methods.split(",") if m.strip()}
     if chosen is not None and chosen - labels:
         parser.error(f"unknown method(s) {', '.join(sorted(chosen - labels))}; choose from {', '.join(sorted(labels))}")
-    tasks, skipped = plan_tasks(suite, data_dir, args.only, chosen)
+    tasks, deferred, skipped = plan_tasks(suite, data_dir, args.only, chosen)
     for skip in skipped:
         console.print(f"[yellow]skipping[/yellow] {skip['scenario']}: {skip['reason']}")
-    console.print(f"{suite.mode} suite: {len(tasks)} runs on {args.workers} worker(s); data from {data_dir}")
+    console.print(f"{suite.mode} suite: {len(tasks) + len(deferred)} runs on {args.workers} worker(s) "
+                  f"({len(deferred)} matched baselines after Fed-Span's runs); data from {data_dir}")
     raw = args.out / "runs-raw.json"
     if args.from_raw:
         saved = make_table.load_json(raw)
@@ -166,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         begin -= saved["wall_s"]
     else:
         outcomes, failures = execute(tasks, args.workers, console)
+        second, unmatched = matched_tasks(deferred, outcomes)
+        failures += unmatched
+        if second:
+            more, more_failures = execute(second, args.workers, console)
+            outcomes, failures = outcomes + more, failures + more_failures
         # Saved before summarizing, so a figure or table problem never costs the runs.
         raw.write_text(json.dumps({"outcomes": outcomes, "failures": failures, "skipped": skipped,
                                    "wall_s": time.perf_counter() - begin}), encoding="utf-8")

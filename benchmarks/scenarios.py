@@ -14,9 +14,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Back-to-back rounds: the next round starts when the previous one has finished, so the
-#: simulated clock is the sum of round latencies and idle times (SimulationConfig needs > 0).
-BACK_TO_BACK_S = 1e-3
+#: The cadence of the cadence scenarios (s): a round starts every 10 minutes, as the CLI's default.
+CADENCE_S = 600.0
 
 #: Files each optional dataset / constellation needs inside the shared data folder.
 SHARED_FILES: dict[str, tuple[str, ...]] = {
@@ -47,22 +46,33 @@ def missing_shared(key: str, data_dir: Path) -> str | None:
 
 @dataclass(frozen=True)
 class Method:
-    """One column of the comparison: a registered strategy with its tree count."""
+    """One column of the comparison: a registered strategy with its tree count and options.
+
+    ``matched``: the baseline runs with local steps and batch set to the ones Fed-Span chose in the same
+    scenario and seed (its data-weighted means over the run, rounded), instead of the run's defaults.
+    """
 
     label: str
     strategy: str
     num_trees: int = 1
     options: tuple[tuple[str, Any], ...] = ()
+    matched: bool = False
+    ablation: bool = False  # runs only in scenarios with ablations
 
     @property
     def is_fedspan(self) -> bool:
-        """Whether this is the optimizer (the method the others are compared against)."""
-        return self.strategy == "fedspan"
+        """Whether this is the optimizer's full plan (the method the others are compared against)."""
+        return self.strategy == "fedspan" and not self.options
+
+    @property
+    def uses_planner(self) -> bool:
+        """Whether the run re-plans with the optimizer each round (slow jobs start first)."""
+        return self.strategy == "fedspan" and dict(self.options).get("topology") != "bfs"
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A constellation x dataset x partition setting, run for ``rounds`` rounds with each seed."""
+    """A constellation x dataset x partition x schedule setting, run for ``rounds`` rounds with each seed."""
 
     name: str
     constellation: str  # Walker preset or a file name inside the shared data folder
@@ -73,10 +83,17 @@ class Scenario:
     seeds: tuple[int, ...] = (0, 1, 2)
     max_train: int | None = None
     max_test: int | None = 2000
-    round_interval_s: float = BACK_TO_BACK_S
+    schedule: str = "back-to-back"  # or "cadence": a round every CADENCE_S seconds
     model: str = "mlp"
-    methods: tuple[str, ...] | None = None  # method labels; None: all
+    rate_cap_bps: float | None = None  # laser terminal cap; None: SimulationConfig's default (10 Gbit/s)
+    methods: tuple[str, ...] | None = None  # method labels; None: every non-ablation method
+    ablations: bool = False  # also run the ablation methods
     note: str = ""
+
+    @property
+    def round_interval_s(self) -> float:
+        """The cadence (unused back to back, where each round starts when the previous ends)."""
+        return CADENCE_S
 
     def requirements(self) -> tuple[str, ...]:
         """Shared-data keys this scenario needs."""
@@ -94,18 +111,22 @@ class Scenario:
         """A preset name as is, a shared TLE file as its full path."""
         return str(data_dir / self.constellation) if self.constellation.endswith(".tle") else self.constellation
 
+    def data_root(self, data_dir: Path) -> str | None:
+        """The folder the dataset loader reads (None for bundled data)."""
+        return str(data_dir / DATA_SUBDIR[self.dataset]) if self.dataset in DATA_SUBDIR else None
+
     def config_dict(self, method: Method, seed: int, data_dir: Path) -> dict[str, Any]:
         """Keyword arguments of ``SimulationConfig`` for one run."""
+        extra = {} if self.rate_cap_bps is None else {"rate_cap_bps": self.rate_cap_bps}
         return {"constellation": self.constellation_path(data_dir), "rounds": self.rounds,
-                "round_interval_s": self.round_interval_s, "dataset": self.dataset,
-                "data_root": str(data_dir / DATA_SUBDIR[self.dataset]) if self.dataset in DATA_SUBDIR else None,
-                "max_train": self.max_train, "max_test": self.max_test, "partition": self.partition,
-                "alpha": self.alpha, "model": self.model, "strategy": method.strategy,
-                "strategy_options": dict(method.options), "num_trees": method.num_trees, "seed": seed}
+                "round_interval_s": self.round_interval_s, "schedule": self.schedule, "dataset": self.dataset,
+                "data_root": self.data_root(data_dir), "max_train": self.max_train, "max_test": self.max_test,
+                "partition": self.partition, "alpha": self.alpha, "model": self.model, "strategy": method.strategy,
+                "strategy_options": dict(method.options), "num_trees": method.num_trees, "seed": seed, **extra}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe description."""
-        return asdict(self)
+        return {**asdict(self), "round_interval_s": self.round_interval_s}
 
 
 @dataclass
@@ -122,72 +143,95 @@ class Suite:
     sizes: tuple[int, ...]  # Walker-53 deg shells (satellites) for planner time vs constellation size
     speed_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     speed_timeout_s: float = 600.0  # per layer benchmark; a timed-out one keeps the ratios printed so far
-    target_fraction: float = 0.8
+    #: Target accuracy = this fraction of the same model's centralised accuracy (benchmarks/centralised.py).
+    target_fraction: float = 0.9
+    central_epochs: int = 10
 
     def methods_for(self, scenario: Scenario) -> tuple[Method, ...]:
-        """The methods a scenario runs (all unless it names a subset)."""
+        """The methods a scenario runs: its named subset, else every main method, plus ablations if asked."""
+        chosen = tuple(m for m in self.methods if (scenario.ablations or not m.ablation))
         if scenario.methods is None:
-            return self.methods
-        return tuple(m for m in self.methods if m.label in scenario.methods)
+            return chosen
+        return tuple(m for m in chosen if m.label in scenario.methods or m.is_fedspan)
 
 
-def methods(msf_trees: int = 3) -> tuple[Method, ...]:
-    """Fed-Span as one tree and as an MSF, then every baseline of the learning layer."""
-    return (Method("Fed-Span K=1", "fedspan", 1), Method(f"Fed-Span MSF K={msf_trees}", "fedspan", msf_trees),
-            Method("distance MST", "mst"), Method("BFS tree", "bfs"), Method("random tree", "random-tree"),
-            Method("star FedAvg (ground)", "star"), Method("FedISL plane relay", "fedisl"),
-            Method("plane ring all-reduce", "ring"), Method("gossip (D-PSGD)", "gossip"))
+REFERENCE = "Fed-Span K=1"
+
+#: The baselines of the learning layer: (label, strategy).
+BASELINES = (("distance MST", "mst"), ("BFS tree", "bfs"), ("random tree", "random-tree"),
+             ("star FedAvg (ground)", "star"), ("FedISL plane relay", "fedisl"), ("plane ring all-reduce", "ring"),
+             ("gossip (D-PSGD)", "gossip"))
+
+
+def methods(msf_trees: int | None = None) -> tuple[Method, ...]:
+    """Fed-Span, every baseline, and the ablations that say where a difference comes from.
+
+    Ablations: Fed-Span's forest with the default resources (what the topology alone does), the BFS forest
+    with Fed-Span's exact resources (what the resources alone do), and every baseline with the local steps
+    and batch Fed-Span chose (whether Fed-Span only wins by training differently).
+    """
+    main = [Method(REFERENCE, "fedspan", 1)]
+    if msf_trees:
+        main.append(Method(f"Fed-Span MSF K={msf_trees}", "fedspan", msf_trees))
+    main += [Method(label, strategy) for label, strategy in BASELINES]
+    ablations = [Method("Fed-Span forest, default resources", "fedspan", 1, (("resources", "default"),), ablation=True),
+                 Method("BFS forest, Fed-Span resources", "fedspan", 1, (("topology", "bfs"),), ablation=True)]
+    ablations += [Method(f"{label}, Fed-Span's steps and batch", strategy, matched=True, ablation=True)
+                  for label, strategy in BASELINES]
+    return tuple(main + ablations)
 
 
 def quick_suite() -> Suite:
-    """CI smoke: one tiny scenario, one seed, two rounds, small sweeps; well under 3 minutes."""
+    """CI smoke: one tiny scenario with ablations, one seed, two rounds, small sweeps; a few minutes."""
     tiny = Scenario("small66-digits-iid", "small", "digits", "iid", rounds=2, seeds=(0,), max_train=600,
-                    max_test=300)
+                    max_test=300, ablations=True)
     return Suite(mode="quick", methods=methods(), scenarios=(tiny,), k_values=(1, 3), k_sweep=tiny,
                  weight_grid=((1.0, 1.0, 1.0), (0.0, 0.0, 1.0)),
                  weights_sweep=Scenario("weights", "small", "digits", rounds=1, seeds=(0,), max_train=600,
                                         max_test=300),
-                 sizes=(66,), speed_timeout_s=30.0,
+                 sizes=(66,), speed_timeout_s=30.0, central_epochs=2,
                  speed_flags={"bench_orbits.py": ("--quick",), "bench_planner.py": ("--quick",),
                               "bench_training.py": ("--quick",)})
 
 
-def default_suite() -> Suite:
-    """The README's numbers: sized to finish in about 30 minutes on 2 shared cores.
+def _both_schedules(name: str, rounds: dict[str, int], **kw: Any) -> tuple[Scenario, ...]:
+    """The same setting back to back and on the 600 s cadence."""
+    return tuple(Scenario(f"{name}-{tag}", schedule=schedule, rounds=rounds[schedule], **kw)
+                 for tag, schedule in (("b2b", "back-to-back"), ("cad", "cadence")))
 
-    A Fed-Span round re-plans with CVXPY (about 4 s for 66 satellites, 20 s for 1584, 50 s for the
-    real 5236 on 2 cores), so the 66-satellite Fashion-MNIST and Landsat scenarios run Fed-Span K=1
-    without the MSF, and the real 5236-satellite scenario (one seed) runs every method but gossip.
+
+def default_suite() -> Suite:
+    """The README's numbers: sized for about 60 minutes on 2 cores.
+
+    Four datasets on the 66-satellite shell (Dirichlet 0.3 non-IID, 3 seeds, ablations), a
+    communication-heavy setting (a 1.6M-parameter CNN over 1 Gbit/s lasers), Starlink shell 1 (1584
+    satellites) and the real 5236-satellite snapshot (1 seed, every method but gossip, whose one model per
+    satellite costs more than the rest together), each back to back and on a 600 s cadence.
     """
-    base = dict(constellation="small", rounds=4, seeds=(0, 1, 2))
-    all_methods = methods()
-    labels = [m.label for m in all_methods]
-    without_msf = tuple(label for label in labels if "MSF" not in label)
-    # A Fed-Span plan of the 1584-satellite shell takes ~20 s on 2 cores (5236: ~50 s). Gossip keeps
-    # and mixes one model per satellite (~100 s per 1584-satellite run), so the real 5236 scenario,
-    # one seed, runs every method but gossip to keep the suite under 30 minutes.
-    no_gossip = tuple(label for label in labels if label != "gossip (D-PSGD)")
+    small = dict(constellation="small", partition="dirichlet", alpha=0.3, seeds=(0, 1, 2), ablations=True)
+    rounds = {"back-to-back": 30, "cadence": 20}
+    no_gossip = tuple(label for label, _ in BASELINES if label != "gossip (D-PSGD)")
     scenarios = (
-        Scenario("small66-digits-iid", dataset="digits", partition="iid", max_test=None, **base),
-        Scenario("small66-mnist-dir0.3", dataset="mnist", partition="dirichlet", max_train=6000, **base),
-        Scenario("small66-digits-regional", dataset="digits", partition="regional", max_test=None,
-                 round_interval_s=600.0, note="time-varying data: samples arrive over regions and expire; "
-                                               "rounds every 600 s", **base),
-        Scenario("small66-fmnist-iid", dataset="fashion-mnist", partition="iid", max_train=6000,
-                 methods=without_msf, **base),
-        Scenario("small66-satimage-dir0.3", dataset="satimage", partition="dirichlet", methods=without_msf,
-                 **base),
-        Scenario("small66-eurosat-iid", dataset="eurosat", partition="iid", max_train=6000, **base),
-        Scenario("shell1-1584-mnist-iid", "starlink-shell1", "mnist", "iid", rounds=3, seeds=(0, 1, 2),
-                 max_train=16000, note="Starlink shell 1, Fed-Span K=1 and MSF and every baseline"),
-        Scenario("starlink-real-5236-mnist-iid", "starlink-2024-05.tle", "mnist", "iid", rounds=2, seeds=(0,),
-                 max_train=20000, methods=no_gossip,
-                 note="real Starlink snapshot (2024-05), every method but gossip (suite time), 1 seed"),
+        *_both_schedules("small66-digits-dir0.3", rounds, dataset="digits", max_test=None, **small),
+        *_both_schedules("small66-mnist-dir0.3", rounds, dataset="mnist", max_train=6000, **small),
+        *_both_schedules("small66-fmnist-dir0.3", rounds, dataset="fashion-mnist", max_train=6000, **small),
+        *_both_schedules("small66-satimage-dir0.3", rounds, dataset="satimage", **small),
+        *_both_schedules("small66-mnist-cnnlarge-1gbps", {"back-to-back": 15, "cadence": 10}, constellation="small",
+                         dataset="mnist", partition="dirichlet", alpha=0.3, max_train=6000, seeds=(0, 1),
+                         model="cnn-large", rate_cap_bps=1e9,
+                         note="communication-heavy: 1.6M-parameter CNN (52 Mbit per model) over 1 Gbit/s lasers"),
+        *_both_schedules("shell1-1584-mnist-dir0.3", {"back-to-back": 15, "cadence": 10}, constellation="starlink-shell1",
+                         dataset="mnist", partition="dirichlet", alpha=0.3, max_train=16000, seeds=(0, 1, 2),
+                         methods=no_gossip, note="Starlink shell 1; every method but gossip (suite time)"),
+        *_both_schedules("starlink-real-5236-mnist-dir0.3", {"back-to-back": 10, "cadence": 8},
+                         constellation="starlink-2024-05.tle", dataset="mnist", partition="dirichlet", alpha=0.3,
+                         max_train=20000, seeds=(0,), methods=no_gossip,
+                         note="real Starlink snapshot (2024-05), 1 seed, every method but gossip (suite time)"),
     )
-    return Suite(mode="default", methods=all_methods, scenarios=scenarios, k_values=(1, 3, 6),
+    return Suite(mode="default", methods=methods(), scenarios=scenarios, k_values=(1, 3, 6),
                  k_sweep=scenarios[0],
                  weight_grid=((1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (3.0, 1.0, 1.0)),
-                 weights_sweep=Scenario("weights", "small", "digits", rounds=2, seeds=(0,), max_test=None),
-                 sizes=(66, 132, 264), speed_timeout_s=150.0,
+                 weights_sweep=Scenario("weights", "small", "digits", rounds=10, seeds=(0,), max_test=None),
+                 sizes=(66, 132, 264, 528, 1056, 1584), speed_timeout_s=150.0,
                  speed_flags={"bench_orbits.py": ("--quick",), "bench_planner.py": ("--quick",),
                               "bench_training.py": ("--quick",)})

@@ -39,6 +39,9 @@ class RoundMetrics:
     fault_extra_energy_j: float = 0.0
     faults: str = ""
     fallback: str = ""
+    #: Data-weighted means over the participants of the local steps and mini-batch the round used.
+    mean_local_steps: float = float("nan")
+    mean_batch_size: float = float("nan")
     #: Loss on a fixed sample of the training data at the round's start and end, the squared norm of its
     #: gradient at the start, and the decrease the convergence bound guarantees from that gradient
     #: (optimization.bound.predicted_decrease with the run's constants, measured when calibrated).

@@ -230,6 +230,12 @@ class InProcessBackend:
 ProgressCallback = Callable[[int, int, RoundMetrics], None]
 
 
+def _weighted_mean(values: np.ndarray, weight: np.ndarray, include: np.ndarray) -> float:
+    """Mean of ``values`` over the included satellites weighted by their data (NaN when none is included)."""
+    w = np.where(include, weight, 0.0)
+    return float(np.asarray(values, float) @ w / w.sum()) if w.sum() > 0 else float("nan")
+
+
 class Simulation:
     """A configured run: data, model, constellation, policy and backend, stepped round by round."""
 
@@ -406,6 +412,8 @@ class Simulation:
             messages=update.messages, num_roots=int(((parent < 0) & include).sum()),
             fault_extra_latency_s=record.fault_extra_latency_s, fault_extra_energy_j=record.fault_extra_energy_j,
             faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""),
+            mean_local_steps=_weighted_mean(final_plan.local_steps, sample_weight, include),
+            mean_batch_size=_weighted_mean(final_plan.batch_size, sample_weight, include),
             probe_loss_before=probe_before, probe_loss_after=self.probe.loss(global_model), probe_grad_sq=probe_grad_sq,
             predicted_decrease=self._predicted_decrease(ctx, final_plan, include, sample_weight, cost.latency_s,
                                                         probe_grad_sq))

@@ -69,13 +69,25 @@ def _trees(problem: Any) -> int | None:
 class FedSpan(ForestStrategy):
     """The optimizer's forest and resources (``optimization.solve``); distance-MSF if it fails."""
 
+    #: Ablation switches (benchmarks): which forest to use and which resources to keep.
+    TOPOLOGIES = ("planned", "bfs")
+    RESOURCES = ("planned", "default")
+
     def __init__(self, num_trees: int | str = 1, mix_every: int | None = None, sca_iters: int | None = None,
-                 search_time_s: float | None = None) -> None:
+                 search_time_s: float | None = None, topology: str = "planned", resources: str = "planned") -> None:
         super().__init__(num_trees, mix_every)
         if sca_iters is not None and int(sca_iters) < 1:
             raise StrategyError(f"strategy 'fedspan': sca_iters must be >= 1, got {sca_iters}")
         if search_time_s is not None and not float(search_time_s) >= 0:
             raise StrategyError(f"strategy 'fedspan': search_time_s must be >= 0, got {search_time_s}")
+        if topology not in self.TOPOLOGIES:
+            raise StrategyError(f"strategy 'fedspan': topology must be one of {', '.join(self.TOPOLOGIES)}, got {topology!r}")
+        if resources not in self.RESOURCES:
+            raise StrategyError(f"strategy 'fedspan': resources must be one of {', '.join(self.RESOURCES)}, got {resources!r}")
+        #: "bfs": the breadth-first forest with the optimizer's exact resources on it (ablation of the topology).
+        self.topology = topology
+        #: "default": the planned forest with the run's default clocks, powers, steps and batch (ablation of resources).
+        self.resources = resources
         self.sca_iters = sca_iters
         self.search_time_s = None if search_time_s is None else float(search_time_s)
         #: Told the planner's phase as it goes (the CLI shows it beside the round being planned).
@@ -99,12 +111,16 @@ class FedSpan(ForestStrategy):
         """Solve the round's joint problem; keep its resources."""
         from optimization.planner import solve  # heavy (CVXPY); only Fed-Span needs it
 
+        if self.topology == "bfs":
+            return self._bfs_with_planned_resources(problem)
         options = self.solve_options()
         try:
             plan = solve(problem, options)
         except OptimizationError as exc:
             # A round must still happen: fall back to the warm start with default resources, flagged.
             return np.asarray(distance_forest(problem, _trees(problem))), {"info": {"fallback": str(exc)}}
+        if self.resources == "default":
+            return np.asarray(plan.parent), {"info": {"status": str(plan.status), "source": plan.source}}
         sca_steps = [h for h in plan.history if h.get("phase") == "sca" and "iteration" in h]
         return np.asarray(plan.parent), {
             "cpu_hz": np.asarray(plan.cpu_hz, float), "tx_power_w": np.asarray(plan.tx_power_w, float),
@@ -119,6 +135,21 @@ class FedSpan(ForestStrategy):
                      "phases": [{"phase": str(h.get("phase", "")), "source": str(h.get("source", h.get("start", ""))),
                                  "objective": float(h["objective"])} for h in plan.history if "iteration" not in h],
                      "timings": dict(plan.timings)}}
+
+
+    def _bfs_with_planned_resources(self, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """The breadth-first forest with the optimizer's exact resources on it (the topology ablation)."""
+        from optimization.resources import optimal_resources
+
+        parent = np.asarray(bfs_forest(problem, _trees(problem)))
+        try:
+            res, costs = optimal_resources(problem, parent)
+        except OptimizationError as exc:
+            return parent, {"info": {"fallback": str(exc)}}
+        return parent, {"cpu_hz": np.asarray(res.cpu_hz, float), "tx_power_w": np.asarray(res.tx_power_w, float),
+                        "local_steps": np.maximum(np.rint(res.local_steps), 1).astype(np.int64),
+                        "batch_size": np.maximum(np.rint(res.batch_size), 1).astype(np.int64),
+                        "info": {"objective": costs.objective, "source": "bfs"}}
 
 
 @register_strategy("mst")
