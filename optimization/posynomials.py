@@ -147,8 +147,8 @@ def condense_groups(table: Table, z: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def condense(log_terms: np.ndarray) -> tuple[np.ndarray, float]:
     """AM-GM weights w_i (term shares) and constant so sum_i exp(t_i) >= exp(w @ t + k), tight at `log_terms`.
 
-    The monomial approximation of a posynomial by the weighted arithmetic-geometric mean inequality,
-    section 9 of Boyd et al. [1]_.
+    The local monomial approximation of a posynomial by the weighted arithmetic-geometric mean
+    inequality, as in Boyd et al. [1]_.
 
     Examples
     --------
