@@ -49,12 +49,26 @@ def _wrapped_segments(lon_a: np.ndarray, lat_a: np.ndarray, lon_b: np.ndarray,
     return np.concatenate([plain, first, second])
 
 
-def plot_forest_map(path: Path, lat_deg: np.ndarray, lon_deg: np.ndarray, parent: np.ndarray,
-                    title: str = "Spanning forest",
-                    ground_stations: Sequence[tuple[str, float, float]] = ()) -> Path:
-    """Draw satellites, the forest's edges and its roots on an equirectangular world map."""
+def _draw_land(ax: plt.Axes) -> None:
+    """Fill the land of the shipped 0.5 degree mask (:mod:`fedspan.landmask`) and outline its coasts."""
+    from fedspan.landmask import RESOLUTION_DEG, land_mask
+
+    land = land_mask().astype(float)
+    lat = -90.0 + RESOLUTION_DEG * (np.arange(land.shape[0]) + 0.5)  # cell centres
+    lon = -180.0 + RESOLUTION_DEG * (np.arange(land.shape[1]) + 0.5)
+    ax.contourf(lon, lat, land, levels=[0.5, 1.5], colors=["#ece6d6"], zorder=0)
+    ax.contour(lon, lat, land, levels=[0.5], colors=["#b5ab95"], linewidths=0.5, zorder=0.5)
+
+
+def forest_map_figure(lat_deg: np.ndarray, lon_deg: np.ndarray, parent: np.ndarray,
+                      title: str = "Spanning forest",
+                      ground_stations: Sequence[tuple[str, float, float]] = (),
+                      land: bool = True) -> plt.Figure:
+    """The figure of :func:`plot_forest_map`, not saved."""
     lat_deg, lon_deg, parent = np.asarray(lat_deg), np.asarray(lon_deg), np.asarray(parent)
     fig, ax = plt.subplots(figsize=(11, 5.6))
+    if land:
+        _draw_land(ax)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
     ax.set_xticks(range(-180, 181, 60))
@@ -78,7 +92,18 @@ def plot_forest_map(path: Path, lat_deg: np.ndarray, lon_deg: np.ndarray, parent
         ax.annotate(name, (gs_lon, gs_lat), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_title(title)
     ax.legend(loc="lower left", fontsize=8)
-    return _save(fig, path)
+    return fig
+
+
+def plot_forest_map(path: Path, lat_deg: np.ndarray, lon_deg: np.ndarray, parent: np.ndarray,
+                    title: str = "Spanning forest",
+                    ground_stations: Sequence[tuple[str, float, float]] = (), land: bool = True) -> Path:
+    """Draw satellites, the forest's edges and its roots on an equirectangular world map.
+
+    ``land`` fills the continents from the coarse mask shipped with the package
+    (:mod:`fedspan.landmask`, 0.5 degree; nothing is downloaded) under the satellites.
+    """
+    return _save(forest_map_figure(lat_deg, lon_deg, parent, title, ground_stations, land), path)
 
 
 def round_costs_figure(rounds: Sequence[int], latency_s: Sequence[float], energy_j: Sequence[float],

@@ -49,7 +49,16 @@ def bound_terms(
     idle_s: np.ndarray | float,
     num_trees: int,
 ) -> BoundTerms:
-    """Bound on the average squared gradient norm over `learning.rounds` identical rounds."""
+    """Bound on the average squared gradient norm over `learning.rounds` identical rounds.
+
+    The non-convex convergence bound derived in docs/convergence-bound.md, after that of the Fed-Span
+    paper [1]_.
+
+    References
+    ----------
+    .. [1] Graph Theory Meets Federated Learning over Satellite Constellations,
+       arXiv:2509.24932, 2025.
+    """
     n = len(num_samples)
     rho = data_shares(num_samples)
     eta, beta = learning.learning_rate, learning.smoothness

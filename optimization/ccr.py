@@ -177,7 +177,22 @@ def build_ccr(
     root_eligible: np.ndarray | None = None,
     slack: float = DEFAULT_SLACK,
 ) -> TopologyCCR:
-    """The CCR rows and boxes for arcs (tail -> head) on `layout` (which must hold blocks x, r, o, d)."""
+    """The CCR rows and boxes for arcs (tail -> head) on `layout` (which must hold blocks x, r, o, d).
+
+    The continuous constraint representation of rooted spanning forests follows the Fed-Span paper [1]_;
+    its acyclicity rows are the depth labels of Miller, Tucker and Zemlin [2]_ written as one monomial per
+    arc in log space, in place of the single-commodity flow formulation of spanning trees [3]_ (the module
+    docstring says why).
+
+    References
+    ----------
+    .. [1] Graph Theory Meets Federated Learning over Satellite Constellations,
+       arXiv:2509.24932, 2025.
+    .. [2] C. E. Miller, A. W. Tucker and R. A. Zemlin, "Integer programming formulation of traveling
+       salesman problems", Journal of the ACM 7(4), 326-329, 1960.
+    .. [3] T. L. Magnanti and L. A. Wolsey, "Optimal trees", in Handbooks in Operations Research and
+       Management Science 7 (Network Models), 503-615, 1995.
+    """
     if not 0.0 < slack < 1.0:
         raise ValueError(f"slack must lie in (0, 1) for the CCR to be exact, got {slack}")
     n, a, k = num_nodes, len(tail), int(num_trees)

@@ -49,7 +49,16 @@ def round_costs(
     local_steps: np.ndarray,
     batch_size: np.ndarray,
 ) -> RoundCosts:
-    """Critical-path latency and total energy of spanning aggregation plus dispatch on `parent`."""
+    """Critical-path latency and total energy of spanning aggregation plus dispatch on `parent`.
+
+    The round latency and energy model written out in docs/architecture.md, after the system model of the
+    Fed-Span paper [1]_.
+
+    References
+    ----------
+    .. [1] Graph Theory Meets Federated Learning over Satellite Constellations,
+       arXiv:2509.24932, 2025.
+    """
     res = problem.resources
     parent = np.asarray(parent)
     uplink = validate_forest(problem, parent)

@@ -139,6 +139,26 @@ def kruskal_forest(
     Exact without binding degrees or root eligibility (MST minus its heaviest edges); otherwise the
     greedy degree-limited Kruskal, repaired by `degree_feasible_forest` when the greedy leaves too many trees.
     Roots are the eligible tree centres under `root_weights` (default `weights`).
+
+    Returns the parent of each satellite (-1 at a root).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from optimization import SpanningProblem
+    >>> edges, km = np.array([[0, 1], [1, 2], [2, 3], [0, 3]]), np.array([900.0, 1200, 800, 1500])
+    >>> p = SpanningProblem(4, edges, km, [1e10] * 4)
+    >>> kruskal_forest(p, km, 1).tolist()  # the MST drops the 1500 km link
+    [-1, 0, 1, 0]
+    >>> kruskal_forest(p, km, 2).tolist()  # two trees: the MST minus its heaviest edge (1200 km)
+    [1, -1, 1, -1]
+
+    References
+    ----------
+    .. [1] J. B. Kruskal, "On the shortest spanning subtree of a graph and the traveling salesman
+       problem", Proceedings of the American Mathematical Society 7(1), 48-50, 1956.
+    .. [2] S. C. Narula and C. A. Ho, "Degree-constrained minimum spanning tree", Computers &
+       Operations Research 7(4), 239-249, 1980.
     """
     return degree_feasible_forest(problem, num_trees, weights, root_weights)
 

@@ -57,7 +57,17 @@ def _monomial_below(terms: list, values: np.ndarray):
 
 
 class GPReferenceSubproblem:
-    """One condensed GP per call, rebuilt from scratch (no Parameters, no vectorisation)."""
+    """One condensed GP per call, rebuilt from scratch (no Parameters, no vectorisation).
+
+    Written as a disciplined geometric program (CVXPY ``gp=True``) [1]_ [2]_.
+
+    References
+    ----------
+    .. [1] S. Boyd, S.-J. Kim, L. Vandenberghe and A. Hassibi, "A tutorial on geometric programming",
+       Optimization and Engineering 8(1), 67-127, 2007.
+    .. [2] A. Agrawal, S. Diamond and S. Boyd, "Disciplined geometric programming", Optimization
+       Letters 13(5), 961-976, 2019.
+    """
 
     def __init__(self, program: SignomialProgram, chain: tuple[str, ...]) -> None:
         self.program, self.chain = program, chain

@@ -10,7 +10,19 @@ from optimization.solvers import SolveRecord, solve_with_fallback
 
 
 class LogSpaceSubproblem:
-    """Condensed GP of `program` at a Parameter point with a log-space trust region."""
+    """Condensed GP of `program` at a Parameter point with a log-space trust region.
+
+    The geometric program in the convex form of its log variables [1]_ (log-sum-exp of affine terms),
+    compiled once by CVXPY [2]_ as a parametrised DCP problem and re-solved with new Parameter values;
+    :class:`optimization.gp_reference.GPReferenceSubproblem` writes the same model as a DGP.
+
+    References
+    ----------
+    .. [1] S. Boyd, S.-J. Kim, L. Vandenberghe and A. Hassibi, "A tutorial on geometric programming",
+       Optimization and Engineering 8(1), 67-127, 2007.
+    .. [2] S. Diamond and S. Boyd, "CVXPY: a Python-embedded modeling language for convex
+       optimization", Journal of Machine Learning Research 17(83), 1-5, 2016.
+    """
 
     def __init__(self, program: SignomialProgram, chain: tuple[str, ...]) -> None:
         self.program, self.chain = program, chain

@@ -205,6 +205,13 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     >>> plan = solve(p)
     >>> plan.num_trees, plan.status
     (1, <PlanStatus.LOCAL_OPTIMUM: 'local_optimum'>)
+
+    References
+    ----------
+    .. [1] Graph Theory Meets Federated Learning over Satellite Constellations,
+       arXiv:2509.24932, 2025.
+    .. [2] S. Boyd, S.-J. Kim, L. Vandenberghe and A. Hassibi, "A tutorial on geometric programming",
+       Optimization and Engineering 8(1), 67-127, 2007.
     """
     options = options or SolveOptions()
     say = options.progress or (lambda _text: None)

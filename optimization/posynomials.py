@@ -145,7 +145,23 @@ def condense_groups(table: Table, z: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def condense(log_terms: np.ndarray) -> tuple[np.ndarray, float]:
-    """AM-GM weights w_i (term shares) and constant so sum_i exp(t_i) >= exp(w @ t + k), tight at `log_terms`."""
+    """AM-GM weights w_i (term shares) and constant so sum_i exp(t_i) >= exp(w @ t + k), tight at `log_terms`.
+
+    The local monomial approximation of a posynomial by the weighted arithmetic-geometric mean
+    inequality, as in Boyd et al. [1]_.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, k = condense(np.log([1.0, 3.0]))  # the posynomial 1 + 3 at its current terms
+    >>> w.tolist(), round(float(np.exp(w @ np.log([1.0, 3.0]) + k)), 12)  # shares; exact at the point
+    ([0.25, 0.75], 4.0)
+
+    References
+    ----------
+    .. [1] S. Boyd, S.-J. Kim, L. Vandenberghe and A. Hassibi, "A tutorial on geometric programming",
+       Optimization and Engineering 8(1), 67-127, 2007.
+    """
     shift = log_terms.max()
     share = np.exp(log_terms - shift)
     w = share / share.sum()

@@ -307,6 +307,11 @@ def golden_section(value, lo: float, hi: float, iters: int, *, ends: tuple[float
 
     Points whose number is inf (infeasible) lie below the feasible range in every use here (too little
     slack, too little power), so the search moves right from them. `ends` are extra points evaluated too.
+
+    References
+    ----------
+    .. [1] J. Kiefer, "Sequential minimax search for a maximum", Proceedings of the American
+       Mathematical Society 4(3), 502-506, 1953.
     """
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
     a, b = lo, hi

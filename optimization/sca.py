@@ -43,7 +43,20 @@ class SCAResult:
 
 
 def run_sca(program: SignomialProgram, z0: np.ndarray, sub: Subproblem, options: SCAOptions) -> SCAResult:
-    """Iterate condense -> solve -> accept/shrink from the feasible point z0 until the relative change < tol."""
+    """Iterate condense -> solve -> accept/shrink from the feasible point z0 until the relative change < tol.
+
+    Successive convex (inner) approximation [1]_: each signomial constraint's subtracted posynomial is
+    condensed to a monomial by the AM-GM inequality at the current point, which makes the subproblem a
+    geometric program [2]_; a trust region in log space, shrunk when the true merit rises, keeps the
+    steps where the condensation is accurate.
+
+    References
+    ----------
+    .. [1] B. R. Marks and G. P. Wright, "A general inner approximation algorithm for nonconvex
+       mathematical programs", Operations Research 26(4), 681-683, 1978.
+    .. [2] S. Boyd, S.-J. Kim, L. Vandenberghe and A. Hassibi, "A tutorial on geometric programming",
+       Optimization and Engineering 8(1), 67-127, 2007.
+    """
     if program.violation(z0) > options.feas_tol:
         raise SolverFailedError(f"SCA start point violates the constraints by {program.violation(z0):.3g}")
     z, best = z0.copy(), program.merit(z0)

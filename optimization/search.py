@@ -91,6 +91,11 @@ def degree_bounded_spt(problem: SpanningProblem, roots: np.ndarray, weight: np.n
 
     A satellite whose every reached neighbour is saturated is left out, so the growth can fail where the
     terminal limits are tight; the planner then falls back on the repaired forests.
+
+    References
+    ----------
+    .. [1] E. W. Dijkstra, "A note on two problems in connexion with graphs", Numerische Mathematik 1,
+       269-271, 1959.
     """
     n = problem.num_nodes
     graph = _adjacency(problem, weight)

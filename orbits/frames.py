@@ -14,7 +14,24 @@ _J2000 = 2451545.0
 
 
 def gmst1982_rad(ut1_whole: NDArray[np.float64], ut1_fraction: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Greenwich mean sidereal angle of the 1982 model, the rotation SGP4's TEME frame is defined by."""
+    """Greenwich mean sidereal angle of the 1982 model, the rotation SGP4's TEME frame is defined by.
+
+    The IAU 1982 GMST polynomial in UT1 Julian centuries from J2000 [1]_; TEME ("true equator, mean
+    equinox") of SGP4 is defined by this angle [2]_.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(float(np.degrees(gmst1982_rad(np.array([2451545.0]), np.array([0.0]))[0])), 4)  # J2000.0
+    280.4606
+
+    References
+    ----------
+    .. [1] S. Aoki, B. Guinot, G. H. Kaplan, H. Kinoshita, D. D. McCarthy and P. K. Seidelmann,
+       "The new definition of universal time", Astronomy and Astrophysics 105, 359-361, 1982.
+    .. [2] D. A. Vallado, P. Crawford, R. Hujsak and T. S. Kelso, "Revisiting Spacetrack Report #3",
+       AIAA/AAS Astrodynamics Specialist Conference, AIAA 2006-6753, 2006.
+    """
     centuries = (ut1_whole - _J2000 + ut1_fraction) / 36525.0
     seconds = 67310.54841 + (8640184.812866 + (0.093104 - 6.2e-6 * centuries) * centuries) * centuries
     # Day fractions are summed before taking the angle so no precision is lost on the large JD.
@@ -51,7 +68,12 @@ def ecef_to_geodetic(ecef_km: NDArray[np.float64]) -> tuple[NDArray, NDArray, ND
 
 
 def geodetic_to_ecef(lat_deg: NDArray, lon_deg: NDArray, height_km: NDArray) -> NDArray[np.float64]:
-    """Earth-fixed (..., 3) position in km of WGS-84 geodetic coordinates."""
+    """Earth-fixed (..., 3) position in km of WGS-84 geodetic coordinates.
+
+    >>> xyz = geodetic_to_ecef(45.0, 7.0, 0.55)
+    >>> [round(float(v), 6) for v in ecef_to_geodetic(xyz)]  # and back
+    [45.0, 7.0, 0.55]
+    """
     lat = np.radians(np.asarray(lat_deg, dtype=np.float64))
     lon = np.radians(np.asarray(lon_deg, dtype=np.float64))
     height = np.asarray(height_km, dtype=np.float64)

@@ -204,7 +204,23 @@ def _crossing(times: NDArray, excess: NDArray, before: NDArray, after: NDArray, 
 
 
 def downlink_rate_bps(distance_km: ArrayLike, params: RFParams = RFParams()) -> NDArray[np.float64]:
-    """Shannon rate B log2(1 + SNR) of the RF downlink with free-space path loss at distance_km."""
+    """Shannon rate B log2(1 + SNR) of the RF downlink with free-space path loss at distance_km.
+
+    Channel capacity of Shannon [1]_ with the free-space path loss (4 pi d f / c)^2 of Friis [2]_.
+
+    Examples
+    --------
+    >>> rate = downlink_rate_bps([1000.0, 2000.0])
+    >>> bool(rate[0] > rate[1] > 0)
+    True
+
+    References
+    ----------
+    .. [1] C. E. Shannon, "A mathematical theory of communication", Bell System Technical Journal 27,
+       379-423 and 623-656, 1948.
+    .. [2] H. T. Friis, "A note on a simple transmission formula", Proceedings of the IRE 34(5),
+       254-256, 1946.
+    """
     distance_m = np.asarray(distance_km, dtype=np.float64) * 1e3
     path_loss_db = 20.0 * np.log10(4.0 * np.pi * distance_m * params.frequency_hz / SPEED_OF_LIGHT_M_S)
     snr_db = (

@@ -97,6 +97,11 @@ def export_satgenpy(
 
     satgenpy requires one common TLE epoch; files whose TLEs have different epochs are written
     anyway (for inspection) but satgenpy will refuse them.
+
+    References
+    ----------
+    .. [1] S. Kassing, D. Bhattacherjee, A. B. Aguas, J. E. Saethre and A. Singla, "Exploring the
+       'Internet from space' with Hypatia", ACM Internet Measurement Conference (IMC), 2020.
     """
     if not name or any(ch.isspace() for ch in name):
         raise OrbitsError(f"satgenpy satellite name prefix {name!r} must be non-empty without spaces")

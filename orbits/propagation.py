@@ -74,7 +74,28 @@ def propagate_chunks(
 
 
 def propagate(satrecs: SatrecArray, start: datetime, offsets_s: ArrayLike) -> Propagation:
-    """Propagate all satellites at start + offsets_s (seconds) in one Propagation (T, N, ...)."""
+    """Propagate all satellites at start + offsets_s (seconds) in one Propagation (T, N, ...).
+
+    SGP4 [1]_ in the revised form of Vallado et al. [2]_, through the ``sgp4`` package's vectorised
+    ``SatrecArray``; positions are in the TEME frame (see :func:`orbits.frames.teme_to_ecef`).
+
+    Examples
+    --------
+    >>> from sgp4.api import Satrec, SatrecArray
+    >>> from orbits.walker import DEFAULT_EPOCH, WalkerSpec, walker_delta
+    >>> tles = walker_delta(WalkerSpec(53.0, 12, 3, 1, 550.0))
+    >>> sats = SatrecArray([Satrec.twoline2rv(t.line1, t.line2) for t in tles])
+    >>> run = propagate(sats, DEFAULT_EPOCH, [0.0, 60.0])
+    >>> run.positions_km.shape, bool(run.valid.all())
+    ((2, 12, 3), True)
+
+    References
+    ----------
+    .. [1] F. R. Hoots and R. L. Roehrich, "Models for propagation of NORAD element sets",
+       Spacetrack Report No. 3, U.S. Air Force Aerospace Defense Command, 1980.
+    .. [2] D. A. Vallado, P. Crawford, R. Hujsak and T. S. Kelso, "Revisiting Spacetrack Report #3",
+       AIAA/AAS Astrodynamics Specialist Conference, AIAA 2006-6753, 2006.
+    """
     parts = list(propagate_chunks(satrecs, start, offsets_s))
     if len(parts) == 1:
         return parts[0]

@@ -34,7 +34,20 @@ _EXP_FIELD = re.compile(r"^[ +-]?[0-9 ]{5}[ +-][0-9]$")
 
 
 def tle_checksum(line: str) -> int:
-    """Modulo-10 checksum of the first 68 columns: digits count their value, '-' counts 1."""
+    """Modulo-10 checksum of the first 68 columns: digits count their value, '-' counts 1.
+
+    The checksum of the two-line element format defined with SGP4 in Spacetrack Report No. 3 [1]_.
+
+    Examples
+    --------
+    >>> tle_checksum("1 00001U 00000A   24133.00000000  .00000000  00000-0  00000-0 0  9994")
+    4
+
+    References
+    ----------
+    .. [1] F. R. Hoots and R. L. Roehrich, "Models for propagation of NORAD element sets",
+       Spacetrack Report No. 3, U.S. Air Force Aerospace Defense Command, 1980.
+    """
     total = 0
     for char in line[:68]:
         if char.isdigit():

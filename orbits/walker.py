@@ -89,7 +89,22 @@ def walker_delta(
     first_norad_id: int = 1,
     name_prefix: str = "WALKER",
 ) -> list[TLE]:
-    """TLEs of a Walker-delta pattern in plane-major order: satellite p*S + s is slot s of plane p."""
+    """TLEs of a Walker-delta pattern in plane-major order: satellite p*S + s is slot s of plane p.
+
+    The pattern i:T/P/F of Walker [1]_: P circular planes at inclination i with right ascensions
+    360/P apart, T/P satellites per plane, and a phase offset of 360 F/T between adjacent planes.
+
+    Examples
+    --------
+    >>> tles = walker_delta(WalkerSpec(53.0, 66, 6, 1, 550.0))
+    >>> len(tles), tles[0].name, tles[-1].name
+    (66, 'WALKER-0-0', 'WALKER-5-10')
+
+    References
+    ----------
+    .. [1] J. G. Walker, "Satellite constellations", Journal of the British Interplanetary Society 37,
+       559-572, 1984.
+    """
     epoch = DEFAULT_EPOCH if epoch is None else epoch
     per_plane = spec.per_plane
     motion = spec.mean_motion_rev_per_day

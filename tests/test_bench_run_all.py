@@ -69,3 +69,13 @@ def test_suites_run_every_baseline_with_the_same_seeds():
         assert {m.num_trees for m in suite.methods if m.is_fedspan} >= {1, 3}
     for scenario in default_suite().scenarios:
         assert len(scenario.seeds) >= 3 or scenario.constellation.endswith(".tle")
+
+
+def test_size_sweep_spans_66_to_1584_satellites_and_the_quick_suite_stays_tiny():
+    from sweeps import WALKER_SHELLS, size_task
+
+    sizes = default_suite().sizes
+    assert sizes == tuple(sorted(sizes)) and sizes[0] == 66 and sizes[-1] == 1584 and len(sizes) >= 6
+    assert set(sizes) <= set(WALKER_SHELLS)  # every size is a shell the job can build
+    assert quick_suite().sizes == (66,)
+    assert all(0 < size_task(n)[2] < 10 for n in sizes)  # rough seconds, as Job.cost_hint

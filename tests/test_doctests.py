@@ -1,4 +1,5 @@
-"""The `>>>` examples in the public docstrings of `orbits` and `optimization` run and give what they show."""
+"""The `>>>` examples in the public docstrings of `orbits`, `optimization` and `fedspan.landmask` run and give
+what they show."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def _modules() -> list[str]:
     for package in (orbits, optimization):
         for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
             names.append(info.name)
-    return sorted(names)
+    return sorted(names) + ["fedspan.landmask"]
 
 
 @pytest.mark.parametrize("name", _modules())

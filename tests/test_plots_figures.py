@@ -5,9 +5,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.contour import ContourSet
 from matplotlib.ticker import MaxNLocator
 
-from fedspan import plots
+from fedspan import landmask, plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -46,6 +47,39 @@ def test_forest_map_writes_a_png(tmp_path):
     lat, lon = rng.uniform(-60, 60, 12), rng.uniform(-180, 180, 12)
     parent = np.array([-1, 0, 0, 1, 1, 2, -1, 6, 6, 7, 8, 9])
     assert _is_png(plots.plot_forest_map(tmp_path / "map.png", lat, lon, parent, ground_stations=[("gs", 10, 20)]))
+
+
+def test_land_mask_ships_with_the_package_and_knows_land_from_sea():
+    land = landmask.land_mask()
+    assert land.shape == (360, 720) and land.dtype == bool and not land.flags.writeable
+    assert 0.25 < land.mean() < 0.40  # about 29 % of the Earth is land; GLOBE counts lakes and ice as land
+    lat = [23.0, 0.0, -85.0, -45.0, 40.0, 30.0, 64.5, -25.0]
+    lon = [13.0, -150.0, 100.0, -30.0, -100.0, -40.0, -18.0, 134.0]
+    #      Sahara, mid-Pacific, Antarctica, South Atlantic, Kansas, North Atlantic, Iceland, Australia
+    assert landmask.is_land(lat, lon).tolist() == [True, False, True, False, True, False, True, True]
+    assert landmask.is_land(-90.0, 180.0) and not landmask.is_land(0.0, 180.0 + 360.0 * 2)
+
+
+def test_land_mask_loader_refuses_a_wrong_file(tmp_path):
+    bad = tmp_path / "mask.npz"
+    np.savez(bad, packed=np.zeros(10, np.uint8), shape=np.array([360, 720]), resolution_deg=np.float64(0.5))
+    with pytest.raises(ValueError, match="not a"):
+        landmask._read(bad)
+    np.savez(bad, packed=np.array([object()], dtype=object))
+    with pytest.raises(ValueError):  # neither pickles nor unknown arrays are read
+        landmask._read(bad)
+
+
+def test_forest_map_draws_land_under_the_satellites(tmp_path):
+    lat, lon, parent = np.array([10.0, 20.0, -30.0]), np.array([0.0, 170.0, -170.0]), np.array([-1, 0, 1])
+    fig = plots.forest_map_figure(lat, lon, parent)
+    (ax,) = fig.axes
+    fills = [c for c in ax.collections if isinstance(c, ContourSet) and c.filled]
+    assert fills and max(c.get_zorder() for c in ax.collections if isinstance(c, ContourSet)) < 3
+    assert not [c for c in plots.forest_map_figure(lat, lon, parent, land=False).axes[0].collections
+                if isinstance(c, ContourSet)]
+    path = plots.plot_forest_map(tmp_path / "land.png", lat, lon, parent)
+    assert _is_png(path) and path.stat().st_size > 10_000
 
 
 def test_round_costs_has_integer_round_ticks(tmp_path):
