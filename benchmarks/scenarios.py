@@ -231,7 +231,7 @@ def default_suite() -> Suite:
     return Suite(mode="default", methods=methods(), scenarios=scenarios, k_values=(1, 3, 6),
                  k_sweep=scenarios[0],
                  weight_grid=((1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (3.0, 1.0, 1.0)),
-                 weights_sweep=Scenario("weights", "small", "digits", rounds=10, seeds=(0,), max_test=None),
+                 weights_sweep=Scenario("weights", "small", "digits", rounds=5, seeds=(0,), max_test=None),
                  # Planner time vs size, one solve each: 0.5 s (66) to ~3.5 s (1584) on 2 shared cores.
                  sizes=(66, 132, 264, 528, 1056, 1584), speed_timeout_s=150.0,
                  speed_flags={"bench_orbits.py": ("--quick",), "bench_planner.py": ("--quick",),
