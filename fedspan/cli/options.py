@@ -86,7 +86,8 @@ def _field_option(name: str, command: str) -> tuple[Any, Any]:
         shown = ",".join(f"{v:g}" for v in shown)
     if shown is not None:
         kw["help"] += f" [default: {shown}]"
-    kw["metavar"] = md["metavar"] or f"<{field_type(f).__name__}>"
+    if not isinstance(md["parse"], Choice):  # a choice's label lists the registry's names (fedspan.cli.app)
+        kw["metavar"] = md["metavar"] or f"<{field_type(f).__name__}>"
     if md["parse"] is None:
         kind = field_type(f)
         return Optional[kind], typer.Option(None, *decls, **kw)
