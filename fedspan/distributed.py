@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -135,18 +134,13 @@ class TorchDistributedBackend:
 
 
 def _config_from_file(path: Path, output_dir: str | None, rounds: int | None) -> SimulationConfig:
-    """The simulation options of a TOML file (flat keys or a ``[run]`` table), forced to this backend."""
-    from fedspan.config import read_config
-    from fedspan.simulation import SimulationConfig
+    """The settings of a TOML file (any ``config.toml`` a command wrote; flat keys and the ``[run]`` table),
+    forced to this backend. Keys ``run`` ignores (``strategies``) are accepted and ignored."""
+    from fedspan.config import config_from_file
 
-    known = {f.name for f in fields(SimulationConfig)}
-    options = read_config(path, "run", known)
-    options["backend"] = "distributed"
-    if output_dir is not None:
-        options["output_dir"] = output_dir
-    if rounds is not None:
-        options["rounds"] = rounds
-    return SimulationConfig.from_dict(options)
+    overrides = {"output_dir": output_dir, "rounds": rounds}
+    return config_from_file(path, "run", backend="distributed",
+                            **{k: v for k, v in overrides.items() if v is not None})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +24,7 @@ from fedspan.fileio import atomic_write_text
 from fedspan.scenario import Scenario
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
 from fedspan.strategies.isolated import plan_round
+from optimization.problem import TreeCount, parse_tree_count
 from optimization.forests import forest_depths
 from optimization.jsonsafe import json_safe
 
@@ -112,7 +113,7 @@ def write_plan(path: Path, planned: list[PlannedRound], scenario: Scenario, opti
     con = scenario.constellation
     doc = {
         "format": PLAN_FORMAT,
-        "created_utc": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "constellation": {"source": str(scenario.config.constellation), "satellites": len(con),
                           "norad_ids": [int(x) for x in con.norad_ids], "names": list(con.names),
                           "start_utc": scenario.start.isoformat()},
@@ -194,18 +195,13 @@ def read_plan(path: Path) -> dict[str, Any]:
     return doc
 
 
-def planned_trees(path: Path, options: dict[str, Any]) -> int | str:
-    """The plan's ``trees`` option: an integer >= 1 or "auto" (default 1)."""
-    trees = options.get("trees", 1)
-    if isinstance(trees, str) and trees.strip().lower() == "auto":
-        return "auto"
+def planned_trees(path: Path, options: dict[str, Any]) -> TreeCount:
+    """The plan's tree count ``options.num_trees`` (``trees`` in older plans): an integer >= 1 or "auto"."""
+    key = "num_trees" if "num_trees" in options else "trees"
     try:
-        k = int(str(trees).strip())
-    except ValueError:
-        k = 0
-    if k < 1:
-        raise PlanFileError(f"{path}: options.trees = {trees!r} is neither an integer >= 1 nor 'auto'")
-    return k
+        return parse_tree_count(options.get(key, 1))
+    except ValueError as exc:
+        raise PlanFileError(f"{path}: options.{key}: {exc}") from None
 
 
 def _is_int(value: Any) -> bool:

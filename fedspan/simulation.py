@@ -8,11 +8,9 @@ checkpointed), so a run is reproducible and resumes bit-identically after an int
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +21,14 @@ from fedspan.aggregation import tree_sums
 from fedspan.backend import RoundUpdate, RoundWork, TrainingBackend
 from fedspan.calibration import LossProbe
 from fedspan.checkpoint import CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint, save_checkpoint
+from fedspan.config import (  # noqa: F401  (re-exported: the config's home is fedspan.config)
+    BACKENDS,
+    HORIZON_FREE_POLICIES,
+    PARTITIONS,
+    SimulationConfig,
+    SimulationError,
+    plans_with_horizon,
+)
 from fedspan.clock import EnergyLedger, RoundCost, RoundRecord
 from fedspan.data import load_dataset
 from fedspan.errors import FedSpanError, FedSpanWarning
@@ -39,150 +45,6 @@ from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_
 from optimization.bound import predicted_decrease
 from optimization.problem import LearningConstants, ObjectiveWeights
 from orbits.links import LinkParams
-
-PARTITIONS = ("iid", "dirichlet", "regional")
-#: How rounds are timed. "cadence": round k starts at the first tick k * round_interval_s after the previous
-#: round ended, and the planner treats latency up to the next tick as free. "back-to-back": each round starts
-#: when the previous one ends (round_interval_s unused) and the planner prices latency by its weight.
-SCHEDULES = ("cadence", "back-to-back")
-BACKENDS = ("inprocess", "distributed")
-
-
-class SimulationError(FedSpanError):
-    """A simulation configuration that cannot run, named by its field."""
-
-
-@dataclass
-class SimulationConfig:
-    """Everything a run depends on; defaults give a quick 66-satellite Fed-Span run on digits."""
-
-    constellation: str = "small"  # Walker preset or TLE file
-    skip_bad_tles: bool = False  # drop malformed TLE records with a warning instead of failing
-    rounds: int = 10
-    round_interval_s: float = 600.0
-    schedule: str = "cadence"  # cadence | back-to-back (SCHEDULES)
-    start: datetime | None = None
-    dataset: str = "digits"
-    data_root: str | None = None
-    max_train: int | None = None
-    max_test: int | None = None
-    partition: str = "iid"  # iid | dirichlet | regional
-    alpha: float = 0.5  # Dirichlet concentration (dirichlet and regional)
-    data_ttl_s: float | None = None  # regional: sample lifetime (default 3 round intervals)
-    arrival_rate: float = 0.05  # regional: samples per second while over a region
-    model: str = "mlp"
-    lr: float = 0.05
-    local_steps: int = 5
-    batch_size: int = 32
-    strategy: str = "fedspan"
-    strategy_options: dict[str, Any] = field(default_factory=dict)
-    num_trees: int | str = 1  # or "auto": the planner picks K each round; trees merge into one model
-    mix_every: int = 1
-    # Learning first: at equal weights the normalised energy and latency terms make the planner choose
-    # one local step of the smallest batch, which is cheap per round but learns slowly.
-    weights: tuple[float, float, float] = (1.0, 0.1, 0.1)  # loss, energy, latency
-    smoothness: float = 0.1  # beta of the convergence bound; with lr it caps the planner's local steps
-    # Probe the model and the satellites' data before round 0 (fedspan.calibration) and plan with the
-    # measured smoothness, gradient variance, dissimilarity and initial gap instead of the defaults.
-    calibrate: bool = False
-    terminals: int = 4  # laser terminals per satellite (tree degree limit)
-    # Laser link budget (orbits.links.LinkParams) and payload: the regime the planner and the clock see.
-    rate_cap_bps: float = 10e9  # terminal rate cap
-    tx_power_w: float = 2.0  # maximum laser transmit power per terminal
-    aperture_m: float = 0.10  # telescope diameter of both terminals
-    model_bits: float | None = None  # bits sent per model transfer; None: the size of `model` (training is unchanged)
-    link_policy: str = "knn"
-    neighbors: int = 8
-    window_s: float | None = None  # link must last this long; None: the previous round's latency
-    ground_stations: str | None = None
-    roots_see_ground: bool = False
-    seed: int = 0
-    backend: str = "inprocess"
-    faults: list[dict[str, Any]] = field(default_factory=list)
-    fault_rate: float = 0.0
-    energy_budget_j: float = math.inf  # per satellite over the whole run (battery without recharge)
-    output_dir: str | None = None
-    resume: bool = True
-
-    def validate(self) -> None:
-        """Raise SimulationError naming the first bad field."""
-        checks = [
-            (isinstance(self.rounds, int) and self.rounds >= 1, "rounds", "must be an integer >= 1"),
-            (math.isfinite(self.round_interval_s) and self.round_interval_s > 0, "round_interval_s",
-             "must be a finite number > 0"),
-            (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63, "seed",
-             "must be an integer in 0 .. 2**63-1"),
-            (self.partition in PARTITIONS, "partition", f"must be one of {', '.join(PARTITIONS)}"),
-            (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
-            (self.alpha > 0, "alpha", "must be > 0"),
-            (math.isfinite(self.lr) and self.lr > 0, "lr", "must be a finite number > 0"),
-            (math.isfinite(self.smoothness) and self.smoothness > 0, "smoothness", "must be a finite number > 0"),
-            (self.local_steps >= 1, "local_steps", "must be >= 1"),
-            (self.batch_size >= 1, "batch_size", "must be >= 1"),
-            (self.num_trees == "auto" or (isinstance(self.num_trees, int) and self.num_trees >= 1), "num_trees",
-             "must be an integer >= 1 or 'auto'"),
-            (self.terminals >= 1, "terminals", "must be >= 1"),
-            (_positive(self.rate_cap_bps), "rate_cap_bps", "must be a finite number > 0 (bit/s)"),
-            (_positive(self.tx_power_w), "tx_power_w", "must be a finite number > 0 (W)"),
-            (_positive(self.aperture_m), "aperture_m", "must be a finite number > 0 (m)"),
-            (self.model_bits is None or _positive(self.model_bits), "model_bits", "must be a finite number > 0 (bits)"),
-            (self.mix_every >= 0, "mix_every", "must be >= 0 (0: never mix)"),
-            (len(self.weights) == 3 and all(w >= 0 for w in self.weights), "weights",
-             "must be three non-negative numbers (loss, energy, latency)"),
-            (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
-            (0.0 <= self.fault_rate < 1.0, "fault_rate", "must be in [0, 1)"),
-            (self.energy_budget_j > 0, "energy_budget_j", "must be > 0"),
-            (self.window_s is None or self.window_s >= 0, "window_s", "must be >= 0"),
-            (isinstance(self.calibrate, bool), "calibrate", "must be true or false"),
-        ]
-        for ok, name, why in checks:
-            if not ok:
-                raise SimulationError(f"config.{name} = {getattr(self, name)!r} {why}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of the configuration."""
-        d = asdict(self)
-        d["start"] = self.start.isoformat() if self.start else None
-        d["weights"] = list(self.weights)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SimulationConfig":
-        """Build from a dict (e.g. a TOML table); unknown keys are named in the error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SimulationError(f"unknown simulation option(s) {', '.join(unknown)}")
-        data = dict(data)
-        if isinstance(data.get("start"), str):
-            data["start"] = datetime.fromisoformat(data["start"])
-        if "weights" in data:
-            data["weights"] = tuple(data["weights"])
-        return cls(**data)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed.
-
-        The round count may grow only for policies whose rounds do not depend on it: Fed-Span's
-        planner (and any policy not known to ignore it) sees ``rounds`` through the convergence
-        bound, so extending such a run would not equal a straight run, and it is refused.
-        """
-        d = self.to_dict()
-        for key in ("output_dir", "resume") if plans_with_horizon(self.strategy) else ("rounds", "output_dir", "resume"):
-            d.pop(key)
-        if not d.get("calibrate"):  # checkpoints written before the option existed stay resumable
-            d.pop("calibrate", None)
-        return d
-
-
-#: Built-in policies whose rounds do not depend on the number of rounds of the run.
-HORIZON_FREE_POLICIES = frozenset({"mst", "bfs", "random-tree", "star", "fedisl", "ring", "gossip", "replay"})
-
-
-def plans_with_horizon(strategy: str) -> bool:
-    """Whether a policy's plans may depend on ``rounds`` (Fed-Span, and unknown policies to be safe)."""
-    return strategy not in HORIZON_FREE_POLICIES
-
 
 @dataclass
 class RunResult:
@@ -493,14 +355,8 @@ def make_policy(c: SimulationConfig) -> AggregationStrategy:
     from fedspan.strategies.registry import strategy_class
 
     options = dict(c.strategy_options)
-    parameters = inspect.signature(strategy_class(c.strategy).__init__).parameters
-    if "num_trees" in parameters:
+    if strategy_class(c.strategy).takes_num_trees:
         options.setdefault("num_trees", c.num_trees)
-    for key, value in c.strategy_options.items():
-        wanted = str(parameters[key].annotation) if key in parameters else ""
-        if isinstance(value, str) and ("int" in wanted or "float" in wanted or "bool" in wanted) \
-                and "str" not in wanted:
-            raise SimulationError(f"strategy option {key}={value!r} for '{c.strategy}': expected {wanted}")
     try:
         return make_strategy(c.strategy, **options)
     except (ValueError, TypeError) as exc:
@@ -508,13 +364,6 @@ def make_policy(c: SimulationConfig) -> AggregationStrategy:
             raise
         raise SimulationError(f"strategy '{c.strategy}': bad option value in "
                               f"{', '.join(f'{k}={v!r}' for k, v in c.strategy_options.items())} ({exc})") from None
-
-
-def _positive(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value)) and float(value) > 0
-    except (TypeError, ValueError):
-        return False
 
 
 def link_params(c: SimulationConfig) -> LinkParams:

@@ -16,7 +16,15 @@ from optimization.evaluate import PlanCosts, evaluate
 from optimization.forests import bfs_forest, distance_forest, random_forest
 from optimization.plan import PlanStatus, SpanningPlan
 from optimization.planner import SolveOptions, solve
-from optimization.problem import LearningConstants, ObjectiveWeights, SatelliteResources, SpanningProblem
+from optimization.problem import (
+    LearningConstants,
+    ObjectiveWeights,
+    SatelliteResources,
+    SpanningProblem,
+    TreeCount,
+    fixed_tree_count,
+    parse_tree_count,
+)
 from optimization.sca import SCAOptions
 
 __all__ = [
@@ -38,6 +46,9 @@ __all__ = [
     "SolverFailedError",
     "SpanningPlan",
     "SpanningProblem",
+    "TreeCount",
+    "fixed_tree_count",
+    "parse_tree_count",
     "bfs_forest",
     "distance_forest",
     "evaluate",

@@ -14,7 +14,7 @@ from optimization.errors import (
     InvalidForestError,
     RootEligibilityError,
 )
-from optimization.problem import SpanningProblem
+from optimization.problem import SpanningProblem, fixed_tree_count
 
 
 def edge_lookup(problem: SpanningProblem, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -922,9 +922,8 @@ def _farthest_per_tree(graph, labels: np.ndarray, sources: np.ndarray) -> np.nda
 
 def resolve_trees(problem: SpanningProblem) -> int:
     """The fixed number of trees, or the component count when `num_trees` is 'auto'."""
-    if problem.num_trees == "auto":
-        return int(components(problem).max()) + 1
-    return int(problem.num_trees)
+    fixed = fixed_tree_count(problem.num_trees)
+    return int(components(problem).max()) + 1 if fixed is None else fixed
 
 
 def distance_forest(problem: SpanningProblem, num_trees: int | None = None) -> np.ndarray:

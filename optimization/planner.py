@@ -36,7 +36,7 @@ from optimization.forests import (
 )
 from optimization.formulation import Arcs, build_program, fractional_point, initial_point
 from optimization.plan import PlanStatus, SpanningPlan
-from optimization.problem import SpanningProblem
+from optimization.problem import SpanningProblem, fixed_tree_count
 from optimization.resources import optimal_resources
 from optimization.rounding import candidate_forests, edge_costs
 from optimization.sca import SCAOptions, run_sca
@@ -134,9 +134,10 @@ def choose_num_trees(problem: SpanningProblem, options: SolveOptions) -> int:
     For 'auto' each K is scored by its distance forest with exact resources, root-to-root mixing
     included (:func:`optimization.evaluate.mixing_costs`), so extra trees must pay for their exchange.
     """
-    if problem.num_trees != "auto":
-        check_roots_possible(problem, int(problem.num_trees))
-        return int(problem.num_trees)
+    fixed = fixed_tree_count(problem.num_trees)
+    if fixed is not None:
+        check_roots_possible(problem, fixed)
+        return fixed
     first = int(components(problem).max()) + 1
     best_k, best = first, np.inf
     for k in range(first, min(first + options.auto_extra_trees, problem.num_nodes) + 1):
@@ -217,7 +218,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     say = options.progress or (lambda _text: None)
     t0 = time.perf_counter()
     check_budgets_reachable(problem)
-    say("choosing the number of trees" if problem.num_trees == "auto" else "start trees")
+    say("start trees" if fixed_tree_count(problem.num_trees) else "choosing the number of trees")
     k = choose_num_trees(problem, options)
     timings: dict[str, float] = {}
     history: list[dict] = []

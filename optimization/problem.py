@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Union
 
 import numpy as np
 
 from optimization.errors import InvalidProblemError, NonFiniteInputError
 
 SPEED_OF_LIGHT_KM_S = 299_792.458
+
+#: The number of trees K of a forest: a fixed integer >= 1, or "auto" (the planner picks K each round).
+TreeCount = Union[int, Literal["auto"]]
+AUTO_TREES: Literal["auto"] = "auto"
+
+
+def parse_tree_count(value: Any) -> TreeCount:
+    """``value`` (an int, or text such as ``"4"`` or ``"auto"``) as a TreeCount; ValueError otherwise.
+
+    The one place a tree count is read: everything past it holds an ``int >= 1`` or ``"auto"``.
+    """
+    if isinstance(value, str) and value.strip().lower() == AUTO_TREES:
+        return AUTO_TREES
+    if isinstance(value, (bool, float)) or not isinstance(value, (int, np.integer, str)):
+        k = 0
+    else:
+        try:
+            k = int(str(value).strip())
+        except ValueError:
+            k = 0
+    if k < 1:
+        raise ValueError(f"{value!r} is not a number of trees >= 1 or 'auto'")
+    return k
+
+
+def fixed_tree_count(num_trees: TreeCount) -> int | None:
+    """The fixed K of a TreeCount, or None when the planner picks it ("auto")."""
+    return None if num_trees == AUTO_TREES else int(num_trees)
 
 
 def as_vector(
@@ -172,7 +200,7 @@ class SpanningProblem:
     model_bits: float = 1.6e6
     learning: LearningConstants = field(default_factory=LearningConstants)
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
-    num_trees: int | Literal["auto"] = 1
+    num_trees: TreeCount = 1
     root_eligible: np.ndarray | None = None
     local_steps_bounds: tuple[int, int] = (1, 10)
     batch_bounds: tuple[int, int] = (8, 64)
@@ -220,7 +248,7 @@ class SpanningProblem:
             if arr.shape != (n,):
                 raise InvalidProblemError(f"root_eligible: expected {n} booleans, got shape {arr.shape}")
             self.root_eligible = arr.astype(bool)
-        if self.num_trees != "auto":
+        if self.num_trees != AUTO_TREES:
             if not isinstance(self.num_trees, (int, np.integer)) or not 1 <= self.num_trees <= n:
                 raise InvalidProblemError(f"num_trees = {self.num_trees!r} must be 'auto' or an integer in [1, {n}]")
             self.num_trees = int(self.num_trees)

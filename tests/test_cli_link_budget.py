@@ -26,13 +26,13 @@ def test_plan_records_the_link_budget_and_a_bigger_payload_costs_more(tmp_path: 
     assert code == 0, err
     doc = json.loads((big / "plan.json").read_text())
     opts = doc["options"]
-    assert opts["model_bits"] == 1e9 and opts["rate_cap"] == 1e9
-    assert opts["tx_power"] == 3.0 and opts["aperture"] == 0.12
+    assert opts["model_bits"] == 1e9 and opts["rate_cap_bps"] == 1e9
+    assert opts["tx_power_w"] == 3.0 and opts["aperture_m"] == 0.12
     echoed = (big / "config.toml").read_text()
-    assert "model-bits = 1000000000.0" in echoed and "rate-cap = 1000000000.0" in echoed
-    assert "tx-power = 3.0" in echoed and "aperture = 0.12" in echoed
+    assert "model-bits = 1000000000.0" in echoed and "rate-cap-bps = 1000000000.0" in echoed
+    assert "tx-power-w = 3.0" in echoed and "aperture-m = 0.12" in echoed
     default = json.loads((base / "plan.json").read_text())
-    assert default["options"]["rate_cap"] == 1e10 and default["options"]["model_bits"] < 1e7
+    assert default["options"]["rate_cap_bps"] == 1e10 and default["options"]["model_bits"] < 1e7
     # 1 Gbit over links capped at 1 Gbit/s: at least one second per hop against milliseconds by default.
     assert doc["rounds"][0]["latency_s"] > 1.0 > default["rounds"][0]["latency_s"]
 
@@ -66,7 +66,7 @@ def test_compare_accepts_the_link_options(tmp_path: Path, capsys) -> None:
                             "--max-train", "200", "--rate-cap", "5e9", "--tx-power", "1.5", "-o", str(tmp_path)], capsys)
     assert code == 0, err
     echoed = (tmp_path / "config.toml").read_text()
-    assert "rate-cap = 5000000000.0" in echoed and "tx-power = 1.5" in echoed
+    assert "rate-cap-bps = 5000000000.0" in echoed and "tx-power-w = 1.5" in echoed
 
 
 def test_simulation_config_carries_the_link_budget_to_the_scenario() -> None:

@@ -171,6 +171,8 @@ class AggregationStrategy(ABC):
     name: str = "strategy"
     #: Whether ``round_cost`` is the forest clock, so mid-round faults can be re-timed on a repaired forest.
     tree_clock: bool = True
+    #: Whether the policy takes ``num_trees`` (forest policies): the run's K is passed to it unless its options set one.
+    takes_num_trees: bool = False
 
     def __init__(self, **options: Any) -> None:
         if options:

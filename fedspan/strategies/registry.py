@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, TypeVar
 
 from fedspan.strategies.base import AggregationStrategy, StrategyError
@@ -36,7 +37,18 @@ def strategy_class(name: str) -> type[AggregationStrategy]:
 def make_strategy(name: str, **options: Any) -> AggregationStrategy:
     """Instantiate a registered strategy; unknown names and options raise StrategyError."""
     cls = strategy_class(name)
+    _check_option_types(cls, name, options)
     try:
         return cls(**options)
     except TypeError as exc:
         raise StrategyError(f"strategy '{name}': bad options {options}: {exc}") from None
+
+
+def _check_option_types(cls: type[AggregationStrategy], name: str, options: dict[str, Any]) -> None:
+    """Text given for a numeric or boolean option (``sca_iters=abc``) is named before the policy is built."""
+    parameters = inspect.signature(cls.__init__).parameters
+    for key, value in options.items():
+        wanted = str(parameters[key].annotation) if key in parameters else ""
+        if isinstance(value, str) and any(t in wanted for t in ("int", "float", "bool", "TreeCount")) \
+                and "str" not in wanted and not (key == "num_trees" and value == "auto"):
+            raise StrategyError(f"strategy option {key}={value!r} for '{name}': expected {wanted}")

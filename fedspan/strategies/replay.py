@@ -18,6 +18,7 @@ from optimization.forests import distance_forest
 
 from fedspan.strategies.base import RoundContext, StrategyError
 from fedspan.strategies.registry import register_strategy
+from optimization.problem import TreeCount
 from fedspan.strategies.trees import ForestStrategy
 
 
@@ -26,7 +27,7 @@ class PlanReplay(ForestStrategy):
     """Use round r of a saved plan; where the round's satellites differ from the plan's (a satellite
     died, ran out of energy or left the graph), fall back to the distance forest and say so."""
 
-    def __init__(self, plan_file: str, num_trees: int | None = None, mix_every: int | None = None) -> None:
+    def __init__(self, plan_file: str, num_trees: TreeCount | None = None, mix_every: int | None = None) -> None:
         from fedspan.horizon import planned_trees, read_plan  # the plan format lives with the planner
 
         self.plan_file = str(plan_file)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from optimization import OptimizationError
+from optimization.problem import TreeCount, fixed_tree_count, parse_tree_count
 from optimization.forests import bfs_forest, components, distance_forest, random_forest
 
 from fedspan.aggregation import should_mix
@@ -19,15 +20,18 @@ from fedspan.strategies.registry import register_strategy
 class ForestStrategy(AggregationStrategy):
     """A policy that spans the available satellites with ``num_trees`` trees every round."""
 
-    def __init__(self, num_trees: int | str = 1, mix_every: int | None = None) -> None:
-        if num_trees != "auto" and (isinstance(num_trees, str) or int(num_trees) < 1):
-            raise StrategyError(f"strategy '{self.name}': num_trees must be >= 1 or 'auto', got {num_trees!r}")
-        self.num_trees: int | str = num_trees if num_trees == "auto" else int(num_trees)
+    takes_num_trees = True
+
+    def __init__(self, num_trees: TreeCount = 1, mix_every: int | None = None) -> None:
+        try:
+            self.num_trees: TreeCount = parse_tree_count(num_trees)
+        except ValueError as exc:
+            raise StrategyError(f"strategy '{self.name}': num_trees: {exc}") from None
         self.mix_every = mix_every
 
     def num_models(self, scenario: Any) -> int:
         """One model per tree; with ``num_trees='auto'`` one global model (trees merge every round)."""
-        return 1 if self.num_trees == "auto" else int(self.num_trees)
+        return fixed_tree_count(self.num_trees) or 1
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Parent array over the problem's nodes, plus resource overrides (subclasses)."""
@@ -39,7 +43,7 @@ class ForestStrategy(AggregationStrategy):
         problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, self.num_trees,
                                               energy_budget_j=ctx.energy_budget_j, deadline_s=ctx.deadline_s)
         pieces = int(components(problem).max()) + 1
-        if self.num_trees != "auto" and pieces > self.num_trees:
+        if pieces > (fixed_tree_count(self.num_trees) or pieces):
             # Satellites that lost every link (or a split graph) need their own trees this round;
             # the extra trees share model ids and merge by root-to-root exchange where reachable.
             problem = replace(problem, num_trees=pieces)
@@ -62,7 +66,7 @@ class ForestStrategy(AggregationStrategy):
 
 def _trees(problem: Any) -> int | None:
     """The problem's fixed tree count, or None to let the reference forests use one per component."""
-    return None if problem.num_trees == "auto" else int(problem.num_trees)
+    return fixed_tree_count(problem.num_trees)
 
 
 @register_strategy("fedspan")

@@ -1,0 +1,111 @@
+"""The `fedspan` typer app, its entry point ``main`` and the command classes all commands share."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from fedspan.cli.errors import DEBUG, error_types, install_warning_format, one_line_warning, usage_line
+
+
+def _label(params: list[Any], ctx: Any) -> list[Any]:
+    """Help labels: flags show none (not ``<bool>``), registry choices show their names."""
+    from fedspan.cli.options import CHOICES
+
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif param.name in CHOICES and param.metavar is None:
+            param.metavar = "[" + "|".join(CHOICES[param.name].names()) + "]"
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help labels are conventional (see :func:`_label`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _label(super().get_params(ctx), ctx)
+
+
+class Group(TyperGroup):
+    """A command group whose help labels are conventional (see :func:`_label`)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _label(super().get_params(ctx), ctx)
+
+
+app = typer.Typer(
+    help="Fed-Span: federated learning over LEO satellite constellations with spanning-tree "
+         "aggregation planned by geometric programming.",
+    cls=Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+constellation_app = typer.Typer(help="Generate and inspect constellations (TLE files).", cls=Group,
+                                no_args_is_help=True)
+app.add_typer(constellation_app, name="constellation")
+
+
+def _print_version(value: bool) -> None:
+    """Eager `--version`: print the package version and stop."""
+    if value:
+        from fedspan import __version__
+
+        typer.echo(f"fedspan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """Fed-Span: federated learning over LEO satellite constellations."""
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point of the `fedspan` console script: every failure is one line and a non-zero exit code.
+
+    Exit codes: 0 success, 1 bad input or a failed run, 2 bad usage, 130 Ctrl-C, 143 SIGTERM.
+    """
+    import warnings
+
+    from fedspan.interrupts import handle_sigterm, restore_sigterm
+
+    formatwarning, previous = warnings.formatwarning, handle_sigterm()
+    install_warning_format(formatwarning)
+    warnings.formatwarning = one_line_warning  # type: ignore[assignment]
+    try:
+        code = _main(argv)
+    finally:  # in-process callers (tests, notebooks) get their handlers back
+        warnings.formatwarning = formatwarning
+        restore_sigterm(previous)
+    if code:
+        sys.exit(code)
+
+
+def _main(argv: Optional[list[str]]) -> int:
+    """Run the command; return its exit code after printing any failure as one line."""
+    from fedspan.interrupts import exit_code, what
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="fedspan", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.TyperException as exc:  # usage errors: bad option values, unknown options, missing files
+        print(usage_line(exc), file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2) or 2)
+    except (typer.Abort, KeyboardInterrupt) as exc:  # before any round was done (later ones say what was kept)
+        cause = exc.__cause__ if isinstance(exc, typer.Abort) and exc.__cause__ is not None else exc
+        print(f"{what(cause)}: stopped before any round was completed", file=sys.stderr)
+        return exit_code(cause)
+    except error_types() as exc:
+        if DEBUG["on"]:
+            raise
+        print(f"error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+        return 1
+    return code if isinstance(code, int) else 0  # typer.Exit(n) under standalone_mode=False is returned

@@ -1,0 +1,144 @@
+"""What the commands write and print: CSV and config files, summaries, figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def write_outputs_note(files: list[Path]) -> None:
+    typer.echo("wrote: " + ", ".join(str(f) for f in files))
+
+
+def plan_figures(out: Path, scenario: Any, done: list) -> list[Path]:
+    import numpy as np
+
+    from fedspan.plots import plot_forest_map, plot_round_costs, plot_sca_history
+
+    if not done:
+        return []
+    first = done[0]
+    lat, lon = scenario.subpoints(first.time_s)
+    stations = [(s.name, s.lat_deg, s.lon_deg) for s in scenario.ground_stations] \
+        if scenario.config.ground_stations else []
+    files = [plot_forest_map(out / "forest-map.png", lat, lon, np.asarray(first.parent),
+                             title=f"Round 0 forest at {first.time_utc[:19]} UTC: {len(first.roots)} tree(s), "
+                                   f"depth {first.max_depth}", ground_stations=stations),
+             plot_round_costs(out / "round-costs.png", [p.round for p in done], [p.latency_s for p in done],
+                              [p.energy_j for p in done], title="Predicted cost per round")]
+    # Per round: the SCA iterations and the exact objective of each phase (start, SCA-rounded, search).
+    histories = {f"round {p.round}": {"sca_objective": p.solver.get("sca_objective") or [],
+                                      "phases": p.solver.get("phases") or []}
+                 for p in done if p.solver.get("sca_objective") or p.solver.get("phases")}
+    if histories:
+        files.append(plot_sca_history(out / "sca-objective.png", histories))
+    return files
+
+
+def print_plan_summary(done: list, scenario: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Fed-Span plan: {scenario.num_satellites} satellites, {len(done)} round(s)")
+    for col in ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "from", "plan s", "status"):
+        table.add_column(col, justify="right", no_wrap=col != "status")
+    warnings: list[str] = []
+    for p in done:
+        bound = p.solver.get("bound")
+        status = "fallback" if p.solver.get("fallback") else str(p.solver.get("status", "-"))
+        notes = list(p.solver.get("warnings") or [])
+        warnings.extend(f"round {p.round}: {w}" for w in notes)
+        table.add_row(str(p.round), p.time_utc[11:19], str(len(p.roots)), str(p.max_depth), f"{p.latency_s:.3g}",
+                      f"{p.energy_j:.3g}", "-" if bound is None else f"{bound:.3g}",
+                      str(p.solver.get("source") or "-"), f"{p.solver.get('plan_time_s', 0.0):.1f}",
+                      status + (" (!)" if notes else ""))
+    console = Console()
+    console.print(table)
+    for line in warnings:  # a phase that failed or was cut short is said, not hidden
+        console.print(f"warning: {line}", markup=False, highlight=False)
+
+
+def columns(result: Any) -> dict[str, list[float]]:
+    rows = result.metrics
+    return {"sim_time_s": [m.time_s + m.latency_s for m in rows],
+            "cumulative_energy_j": [m.cumulative_energy_j for m in rows],
+            "test_accuracy": [m.test_accuracy for m in rows], "round": [m.round for m in rows],
+            "latency_s": [m.latency_s for m in rows], "energy_j": [m.energy_j for m in rows]}
+
+
+def run_figures(out: Path, results: dict[str, Any]) -> list[Path]:
+    from fedspan.plots import plot_accuracy_curves, plot_round_costs, plot_sweep
+
+    cols = {name: columns(r) for name, r in results.items() if r.metrics}
+    if not cols:
+        return []
+    files = [plot_accuracy_curves(out / "accuracy.png", cols)]
+    if len(cols) == 1:
+        (name, c), = cols.items()
+        files.append(plot_round_costs(out / "round-costs.png", c["round"], c["latency_s"], c["energy_j"],
+                                      title=f"{name}: cost per round"))
+    else:
+        names = list(cols)
+        files.append(plot_sweep(out / "cost-by-method.png", range(len(names)),
+                                {"mean round latency [s]": [sum(cols[n]["latency_s"]) / len(cols[n]["latency_s"])
+                                                            for n in names],
+                                 "total energy [J]": [cols[n]["cumulative_energy_j"][-1] for n in names]},
+                                xlabel=" | ".join(f"{i}: {n}" for i, n in enumerate(names)),
+                                title="Cost by method"))
+    return files
+
+
+def run_summaries(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One summary per method that ran at least one round (the printed table and summary.csv)."""
+    return [{"method": name, "rounds": len(rows), "final_accuracy": rows[-1].test_accuracy,
+             "simulated_time_s": rows[-1].time_s + rows[-1].latency_s,
+             "mean_latency_s": sum(m.latency_s for m in rows) / len(rows),
+             "total_energy_j": rows[-1].cumulative_energy_j, "fallbacks": sum(bool(m.fallback) for m in rows)}
+            for name, rows in ((name, r.metrics) for name, r in results.items()) if rows]
+
+
+def print_run_summary(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Results")
+    for col in ("method", "rounds", "final accuracy", "simulated time s", "mean latency s", "total energy J",
+                "fallbacks"):
+        table.add_column(col, justify="right")
+    for row in run_summaries(results):
+        table.add_row(row["method"], str(row["rounds"]), f"{row['final_accuracy']:.3f}",
+                      f"{row['simulated_time_s']:.1f}", f"{row['mean_latency_s']:.3g}",
+                      f"{row['total_energy_j']:.4g}", str(row["fallbacks"]))
+    Console().print(table)
+
+
+def write_comparison(out: Path, results: dict[str, Any]) -> list[Path]:
+    import csv
+
+    rows_path, summary_path = out / "compare.csv", out / "summary.csv"
+    with rows_path.open("w", newline="", encoding="utf-8") as f:
+        writer = None
+        for name, r in results.items():
+            for m in r.metrics:
+                row = {"method": name, **m.to_dict()}
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=list(row))
+                    writer.writeheader()
+                writer.writerow(row)
+    with summary_path.open("w", newline="", encoding="utf-8") as f:
+        columns = ["method", "rounds", "final_accuracy", "simulated_time_s", "mean_latency_s", "total_energy_j"]
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows([row[c] for c in columns] for row in run_summaries(results))
+    return [rows_path, summary_path]
+
+
+
+
+def write_settings(out: Path, command: str, config: Any, extras: dict[str, Any] | None = None) -> Path:
+    """``config.toml``: the settings a command ran with, in the vocabulary every entry point reads."""
+    from fedspan.config import write_config
+
+    return write_config(out / "config.toml", command, config, extras)
