@@ -169,6 +169,9 @@ class AggregationStrategy(ABC):
     name: str = "strategy"
     #: Whether ``round_cost`` is the forest clock, so mid-round faults can be re-timed on a repaired forest.
     tree_clock: bool = True
+    #: Whether ``aggregate`` reads ``update.client_updates`` (every contributing satellite's model).
+    #: Off by default: it holds M x P floats that the in-network reduce along the tree avoids.
+    needs_client_updates: bool = False
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -188,6 +191,9 @@ class AggregationStrategy(ABC):
 
     def aggregate(self, ctx: RoundContext, plan: RoundPlan, update: RoundUpdate,
                   models: torch.Tensor) -> torch.Tensor:
-        """The next ``(num_models, P)`` models from this round's per-model weighted sums."""
+        """The next ``(num_models, P)`` models from this round's per-model weighted sums.
+
+        With ``needs_client_updates`` the update also carries ``client_updates`` (per satellite).
+        """
         new = cluster_models(update.tree_sums, update.weight_sums, models)
         return mix_clusters(new, update.weight_sums) if plan.mix else new
