@@ -209,18 +209,18 @@ class InProcessBackend:
         params = torch.zeros((len(include), num_params), dtype=torch.float32)
         weights = np.asarray(work.sample_weight, float)
         loss = float("nan")
-        clients = ClientUpdates.of(work, idx, params[:0], np.zeros(0)) if work.keep_client_updates else None
+        trained, last_loss = params[:0], torch.zeros(0)
         if len(idx):
             result = self.trainer.train(work.start_params.to(torch.float32)[torch.as_tensor(tree_of[idx])],
                                         [work.client_indices[i] for i in idx], np.asarray(work.local_steps)[idx],
                                         np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx))
-            params[torch.as_tensor(idx)] = result.params.cpu()
-            loss = mean_train_loss(result.last_loss, weights[idx])
-            if work.keep_client_updates:
-                clients = ClientUpdates.of(work, idx, result.params, result.last_loss)
+            trained, last_loss = result.params, result.last_loss
+            params[torch.as_tensor(idx)] = trained.cpu()
+            loss = mean_train_loss(last_loss, weights[idx])
         sums, wsum, messages = tree_sums(params, weights, work.parent, tree_of, num_models, include)
         return RoundUpdate(tree_sums=sums, weight_sums=wsum, train_loss=loss, messages=messages,
-                           client_updates=clients)
+                           client_updates=ClientUpdates.of(work, idx, trained, last_loss)
+                           if work.keep_client_updates else None)
 
 
 ProgressCallback = Callable[[int, int, RoundMetrics], None]
