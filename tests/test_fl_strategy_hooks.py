@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import torch
 
 from fedspan.backend import RoundUpdate, RoundWork
 from fedspan.clock import EnergyLedger
-from fedspan.simulation import InProcessBackend, Simulation, SimulationConfig
+from fedspan.simulation import InProcessBackend, Simulation, SimulationConfig, run_simulation
 from fedspan.strategies import StrategyError, register_strategy, unregister_strategy
 from fedspan.strategies.trees import DistanceMST
 
@@ -130,3 +132,28 @@ def test_a_strategy_repair_hook_decides_the_repaired_forest():
 def test_a_repair_that_revives_a_lost_satellite_is_refused():
     with pytest.raises(StrategyError, match="test-keeps-lost' repaired round 0"):
         one_round(strategy="test-keeps-lost", faults=[{"round": 0, "kind": "root", "at_fraction": 0.0}])
+
+
+def test_the_examples_in_docs_strategies_run_and_do_what_they_say(capsys):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "strategies.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    try:
+        clipped, repaired = {}, {}
+        exec(compile(blocks[0], "docs/strategies.md#clipping", "exec"), clipped)  # noqa: S102 - our own docs
+        exec(compile(blocks[1], "docs/strategies.md#repair", "exec"), repaired)  # noqa: S102
+        assert clipped["result"].final_accuracy > 0.3 and "clipped FedAvg" in capsys.readouterr().out
+        # Without clipping (an unreachable norm) the example is FedAvg, i.e. the mst policy.
+        loose = run_simulation(SimulationConfig(strategy="clipped-mst", strategy_options={"max_norm": 1e9},
+                                                rounds=1, lr=0.1))
+        fedavg = run_simulation(SimulationConfig(strategy="mst", rounds=1, lr=0.1))
+        torch.testing.assert_close(loose.global_model, fedavg.global_model, rtol=0, atol=1e-6)
+        tight = run_simulation(SimulationConfig(strategy="clipped-mst", strategy_options={"max_norm": 1e-3},
+                                                rounds=1, lr=0.1))
+        assert (tight.global_model - fedavg.global_model).abs().max() > 1e-3
+        # The repair example kept the orphans apart: several trees, each noted as promoted.
+        row = repaired["result"].metrics[0]
+        assert row.num_roots > 1 and row.faults.count("promoted to root") == row.num_roots
+    finally:
+        for name in ("clipped-mst", "mst-no-reattach"):
+            unregister_strategy(name)
