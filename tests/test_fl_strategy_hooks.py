@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from fedspan.backend import RoundUpdate, RoundWork
 from fedspan.clock import EnergyLedger
 from fedspan.simulation import InProcessBackend, Simulation, SimulationConfig, run_simulation
 from fedspan.strategies import StrategyError, register_strategy, unregister_strategy
 from fedspan.strategies.trees import DistanceMST
-
-
-class Recorder:
-    """Wraps the in-process backend and keeps every round's work and update."""
-
-    def __init__(self, inner: InProcessBackend) -> None:
-        self.inner, self.rounds = inner, []
-
-    def run_round(self, work: RoundWork) -> RoundUpdate:
-        update = self.inner.run_round(work)
-        self.rounds.append((work, update))
-        return update
+from fl_recorder import Recorder
 
 
 class CoordinateMedian(DistanceMST):
@@ -39,23 +28,6 @@ class CoordinateMedian(DistanceMST):
         return torch.median(update.client_updates.params, dim=0).values[None].to(models.dtype)
 
 
-class OrphansBecomeRoots(DistanceMST):
-    """A repair that never re-attaches: every orphaned subtree becomes a tree of its own."""
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        self.calls = []
-
-    def repair(self, ctx, plan, failures):
-        up = plan.parent.copy()
-        up[failures.lost | failures.cut_up | ((up >= 0) & failures.lost[np.maximum(up, 0)])] = -1
-        down = up.copy()
-        down[failures.dead | failures.cut_down | ((down >= 0) & failures.dead[np.maximum(down, 0)])] = -1
-        repaired = replace(plan, parent=up, down_parent=down, participating=failures.contributing)
-        self.calls.append((plan, failures, repaired))
-        return repaired
-
-
 class KeepsTheLost(DistanceMST):
     """A broken repair: it claims the lost satellites still contribute."""
 
@@ -65,18 +37,46 @@ class KeepsTheLost(DistanceMST):
 
 @pytest.fixture(autouse=True, scope="module")
 def registered():
-    for name, cls in (("test-median", CoordinateMedian), ("test-orphans-roots", OrphansBecomeRoots),
-                      ("test-keeps-lost", KeepsTheLost)):
+    for name, cls in (("test-median", CoordinateMedian), ("test-keeps-lost", KeepsTheLost)):
         register_strategy(name)(cls)
     yield
-    for name in ("test-median", "test-orphans-roots", "test-keeps-lost"):
+    for name in ("test-median", "test-keeps-lost"):
         unregister_strategy(name)
 
 
-def one_round(**config):
-    """Round 0 of a 66-satellite digits run: the simulation, the recorded (work, update) and the metrics."""
+@pytest.fixture(scope="module")
+def doc_examples():
+    """The python blocks of docs/strategies.md, run as written: their namespaces and what they printed."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "strategies.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    namespaces, out = [], io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            for i, block in enumerate(blocks):
+                namespaces.append({})
+                exec(compile(block, f"docs/strategies.md (example {i + 1})", "exec"), namespaces[-1])  # noqa: S102
+        yield namespaces, out.getvalue()
+    finally:  # the examples register their policies; other tests see only the real ones
+        for name in ("clipped-mst", "mst-no-reattach"):
+            unregister_strategy(name)
+
+
+def one_round(spy_on_repair: bool = False, **config):
+    """Round 0 of a 66-satellite digits run: the simulation, the recorded (work, update) and the metrics.
+
+    With ``spy_on_repair`` every ``strategy.repair(ctx, plan, failures)`` call is kept with its
+    answer in ``sim.repairs``.
+    """
     sim = Simulation(SimulationConfig(rounds=2, lr=0.1, **config))
     sim.backend = rec = Recorder(InProcessBackend(sim.trainer))
+    if spy_on_repair:
+        sim.repairs, repair = [], sim.strategy.repair
+
+        def spy(ctx, plan, failures):
+            sim.repairs.append((plan, failures, repair(ctx, plan, failures)))
+            return sim.repairs[-1][2]
+
+        sim.strategy.repair = spy
     state = sim.initial_state()
     metrics = sim.step(state, EnergyLedger(sim.num_satellites))
     return sim, state, rec.rounds[0], metrics
@@ -111,10 +111,11 @@ def test_a_median_strategy_sees_every_contributing_satellite():
     assert not torch.allclose(state.models[0], fedavg) and metrics.test_accuracy > 0.3
 
 
-def test_a_strategy_repair_hook_decides_the_repaired_forest():
+def test_a_strategy_repair_hook_decides_the_repaired_forest(doc_examples):
     root_dies_first = [{"round": 0, "kind": "root", "at_fraction": 0.0}]
-    sim, _, (work, _), metrics = one_round(strategy="test-orphans-roots", faults=root_dies_first)
-    (plan, failures, repaired), = sim.strategy.calls
+    # docs/strategies.md's NoReattach: orphaned subtrees become trees of their own.
+    sim, _, (work, _), metrics = one_round(True, strategy="mst-no-reattach", faults=root_dies_first)
+    (plan, failures, repaired), = sim.repairs
     root = int(np.flatnonzero(failures.lost)[0])
     children = np.flatnonzero(plan.parent == root)
     assert failures.dead[root] and not failures.contributing[root]
@@ -134,26 +135,18 @@ def test_a_repair_that_revives_a_lost_satellite_is_refused():
         one_round(strategy="test-keeps-lost", faults=[{"round": 0, "kind": "root", "at_fraction": 0.0}])
 
 
-def test_the_examples_in_docs_strategies_run_and_do_what_they_say(capsys):
-    text = (Path(__file__).resolve().parents[1] / "docs" / "strategies.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 2
-    try:
-        clipped, repaired = {}, {}
-        exec(compile(blocks[0], "docs/strategies.md#clipping", "exec"), clipped)  # noqa: S102 - our own docs
-        exec(compile(blocks[1], "docs/strategies.md#repair", "exec"), repaired)  # noqa: S102
-        assert clipped["result"].final_accuracy > 0.3 and "clipped FedAvg" in capsys.readouterr().out
-        # Without clipping (an unreachable norm) the example is FedAvg, i.e. the mst policy.
-        loose = run_simulation(SimulationConfig(strategy="clipped-mst", strategy_options={"max_norm": 1e9},
-                                                rounds=1, lr=0.1))
-        fedavg = run_simulation(SimulationConfig(strategy="mst", rounds=1, lr=0.1))
-        torch.testing.assert_close(loose.global_model, fedavg.global_model, rtol=0, atol=1e-6)
-        tight = run_simulation(SimulationConfig(strategy="clipped-mst", strategy_options={"max_norm": 1e-3},
-                                                rounds=1, lr=0.1))
-        assert (tight.global_model - fedavg.global_model).abs().max() > 1e-3
-        # The repair example kept the orphans apart: several trees, each noted as promoted.
-        row = repaired["result"].metrics[0]
-        assert row.num_roots > 1 and row.faults.count("promoted to root") == row.num_roots
-    finally:
-        for name in ("clipped-mst", "mst-no-reattach"):
-            unregister_strategy(name)
+def test_the_examples_in_docs_strategies_run_and_do_what_they_say(doc_examples):
+    (clipped, repaired), printed = doc_examples
+    assert "clipped FedAvg: test accuracy" in printed and "trees after the repair" in printed
+    assert clipped["result"].final_accuracy > 0.3
+    # Without clipping (an unreachable norm) the example is FedAvg, i.e. the mst policy.
+    loose = run_simulation(SimulationConfig(strategy="clipped-mst", strategy_options={"max_norm": 1e9},
+                                            rounds=1, lr=0.1))
+    fedavg = run_simulation(SimulationConfig(strategy="mst", rounds=1, lr=0.1))
+    torch.testing.assert_close(loose.global_model, fedavg.global_model, rtol=0, atol=1e-6)
+    tight = run_simulation(SimulationConfig(strategy="clipped-mst", strategy_options={"max_norm": 1e-3},
+                                            rounds=1, lr=0.1))
+    assert (tight.global_model - fedavg.global_model).abs().max() > 1e-3
+    # The repair example kept the orphans apart: several trees, each noted as promoted.
+    row = repaired["result"].metrics[0]
+    assert row.num_roots > 1 and row.faults.count("promoted to root") == row.num_roots
