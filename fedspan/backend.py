@@ -7,6 +7,11 @@ adds the models up leaves -> root along the forest; the `torch.distributed` back
 all-reduces. Both must give the same numbers for the same seed, because each satellite's
 randomness depends only on ``(seed, round_index, satellite)``, never on how satellites are
 batched or sharded.
+
+A strategy that aggregates per satellite (a robust median, norm clipping) asks for the models
+themselves with ``AggregationStrategy.needs_client_updates``; the backend then also returns
+:class:`ClientUpdates`. That costs M x P floats on the aggregating process, which the reduce
+along the tree exists to avoid, so it is off by default.
 """
 
 from __future__ import annotations
@@ -36,6 +41,37 @@ class RoundWork:
     client_indices: Sequence[np.ndarray]  # per satellite: indices into the training set
     round_index: int
     seed: int
+    keep_client_updates: bool = False  # also return every included satellite's model (RoundUpdate.client_updates)
+
+
+@dataclass
+class ClientUpdates:
+    """Every included satellite's model after local training, row ``i`` being satellite ``ids[i]``.
+
+    Only filled when the round's strategy asks for it (``needs_client_updates``); see the module
+    docstring for the memory it costs.
+    """
+
+    ids: np.ndarray  # (M,) int, ascending: the satellites whose model reaches a root this round
+    params: torch.Tensor  # (M, P) float32: flat model after local training
+    weights: np.ndarray  # (M,) float64: samples |D_n| each trained on (its FedAvg weight)
+    train_loss: np.ndarray  # (M,) float64: loss of its last local mini-batch (NaN: took no step)
+    tree_of: np.ndarray  # (M,) int: the model id it started from and contributes to
+
+    @classmethod
+    def of(cls, work: RoundWork, ids: np.ndarray, params: torch.Tensor,
+           train_loss: torch.Tensor | np.ndarray) -> "ClientUpdates":
+        """The updates of satellites ``ids`` of ``work`` from their trained ``params`` (M, P) and losses (M,)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        loss = train_loss.detach().cpu().to(torch.float64).numpy() if torch.is_tensor(train_loss) else train_loss
+        return cls(ids=ids, params=params.detach().cpu().to(torch.float32),
+                   weights=np.asarray(work.sample_weight, dtype=np.float64)[ids],
+                   train_loss=np.asarray(loss, dtype=np.float64).reshape(len(ids)),
+                   tree_of=np.asarray(work.tree_of, dtype=np.int64)[ids])
+
+    def deltas(self, models: torch.Tensor) -> torch.Tensor:
+        """``(M, P)`` float32 change of each satellite's model: trained minus ``models[tree_of]`` it started from."""
+        return self.params - models.to(torch.float32)[torch.as_tensor(self.tree_of)]
 
 
 @dataclass
@@ -46,6 +82,7 @@ class RoundUpdate:
     weight_sums: np.ndarray  # (K,) float64: sum over included n in tree k of w_n
     train_loss: float  # sample-weighted mean of the satellites' last local mini-batch losses
     messages: int  # models sent upward (one per tree edge between included satellites)
+    client_updates: ClientUpdates | None = None  # per satellite, only when RoundWork.keep_client_updates
 
 
 class TrainingBackend(Protocol):

@@ -2,7 +2,8 @@
 
 Launch with ``torchrun`` (env:// rendezvous, so ``--nnodes``/``--rdzv-endpoint`` work unchanged).
 Each rank trains a contiguous block of satellites with the batched trainer and all-reduces one
-float64 vector holding its per-tree sums, so every rank ends the round with the same models.
+float64 vector holding its per-tree sums, so every rank ends the round with the same models
+(a strategy with ``needs_client_updates`` also gets every rank's trained models, gathered).
 The round's latency and energy stay those of the modelled constellation (the clock prices the
 forest), not of the cluster's network. Without an initialised process group the backend runs
 as a single process, which is also the reference the multi-rank result is tested against.
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from fedspan.backend import RoundUpdate, RoundWork
+from fedspan.backend import ClientUpdates, RoundUpdate, RoundWork
 from fedspan.errors import FedSpanError
 from fedspan.training import BatchedTrainer, client_seeds, tree_weighted_sums
 
@@ -130,7 +131,18 @@ class TorchDistributedBackend:
             weight_sums=tail[:num_trees].copy(),
             train_loss=float(loss_sum / loss_weight) if loss_weight > 0 else float("nan"),
             messages=upward_messages(work.parent, include),
+            client_updates=self._gather_clients(work, mine, result.params, loss) if work.keep_client_updates else None,
         )
+
+    def _gather_clients(self, work: RoundWork, mine: np.ndarray, params: torch.Tensor,
+                        loss: np.ndarray) -> ClientUpdates:
+        """Every rank's trained models on every rank (shards are contiguous, so rank order is id order)."""
+        if self.world_size == 1:
+            return ClientUpdates.of(work, mine, params, loss)
+        shards: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * self.world_size
+        dist.all_gather_object(shards, (mine, params.detach().cpu().numpy(), loss), group=self.group)
+        ids, rows, losses = (np.concatenate(part) for part in zip(*shards))
+        return ClientUpdates.of(work, ids, torch.from_numpy(rows), losses)
 
 
 def _config_from_file(path: Path, output_dir: str | None, rounds: int | None) -> SimulationConfig:

@@ -4,11 +4,15 @@ A fault strikes at ``at_fraction`` of its tree's planned aggregation time. What 
 forwarded is safe (every satellite keeps its outgoing partial sum until the dispatch reaches
 it); what had not is re-sent by the orphaned subtrees over a repaired forest, or lost with the
 satellite that held it. See docs/failure-model.md for the guarantees.
+
+A round with faults runs in three steps: ``assess_failures`` (what broke, a physical fact of the
+round), ``AggregationStrategy.repair`` (a policy: how the forest is mended; the default is
+``default_repair``) and ``faulted_cost`` (the round re-timed on the repaired forests).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -16,8 +20,8 @@ import numpy as np
 from fedspan.aggregation import forest_levels
 from fedspan.clock import RoundCost, forest_round_cost
 from fedspan.errors import FedSpanError
-from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, compute_load, merge_roots_cost,
-                                     plan_links)
+from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, StrategyError, compute_load,
+                                     merge_roots_cost, plan_links)
 from optimization.costs import transfer_costs
 from optimization.forests import tree_degrees
 
@@ -175,6 +179,31 @@ def repair_forest(parent: np.ndarray, leaving: np.ndarray, cut: np.ndarray, edge
 
 
 @dataclass
+class RoundFailures:
+    """What a round's faults broke, before any repair: the input of ``AggregationStrategy.repair``.
+
+    One entry per satellite. A satellite that died before forwarding its partial sum is ``lost``
+    (its own model is gone and its children must re-send); one that died after forwarding is
+    ``dead`` but still ``contributing``.
+    """
+
+    dead: np.ndarray  # bool: gone for good (died or battery empty), also for later rounds
+    lost: np.ndarray  # bool: died before forwarding its partial sum (a subset of ``dead``)
+    cut_up: np.ndarray  # bool: uplink dropped before its message arrived: its subtree re-sends elsewhere
+    cut_down: np.ndarray  # bool: uplink dropped after delivery: the dispatch needs another path
+    contributing: np.ndarray  # bool: participants whose own model can still reach a root
+    trains: np.ndarray  # bool: who spent compute energy
+    fault_time_s: np.ndarray  # s into the round when the satellite's uplink or parent failed (0: none)
+    wasted_tx_j: np.ndarray  # J: energy of messages that were lost
+    notes: list[str]
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Satellites that can still relay and receive this round (contributing and alive)."""
+        return self.contributing & ~self.dead
+
+
+@dataclass
 class FaultOutcome:
     """How a round's forest looks after its faults, for the reduce (up) and the dispatch (down)."""
 
@@ -189,14 +218,12 @@ class FaultOutcome:
     notes: list[str]
 
 
-def resolve_faults(events: list[FaultEvent], parent: np.ndarray, tree_of: np.ndarray, participating: np.ndarray,
-                   up_done_s: np.ndarray, uplink_time_s: np.ndarray, uplink_energy_j: np.ndarray,
-                   edges: np.ndarray, distance_km: np.ndarray, terminals: np.ndarray,
-                   detection_s: float = DEFAULT_DETECTION_S) -> FaultOutcome:
-    """Apply a round's faults to its planned forest and timings; return the repaired round.
+def tree_failures(events: list[FaultEvent], parent: np.ndarray, participating: np.ndarray, up_done_s: np.ndarray,
+                  uplink_time_s: np.ndarray, uplink_energy_j: np.ndarray) -> RoundFailures:
+    """What a round's faults break in a forest, given its planned clock.
 
     ``up_done_s[n]`` is when n's partial sum is complete and ``uplink_time_s[n]`` how long its
-    uplink takes (the planned clock), so a fault at time t knows which messages were delivered.
+    uplink takes (s), so a fault at time t knows which messages were delivered.
     """
     parent = np.asarray(parent, dtype=np.int64)
     n = len(parent)
@@ -245,50 +272,125 @@ def resolve_faults(events: list[FaultEvent], parent: np.ndarray, tree_of: np.nda
     children_of_lost = (parent >= 0) & lost[np.maximum(parent, 0)]
     wasted = np.where(children_of_lost & (delivered_at <= fault_time), uplink_energy_j, 0.0)
     wasted += np.where(cut_up & (up_done_s <= fault_time), uplink_energy_j, 0.0)  # in flight when cut
-    usable = participating & ~dead
-    up = repair_forest(parent, lost, cut_up, edges, distance_km, terminals, usable)
-    down = repair_forest(up.parent, dead, cut_down, edges, distance_km, terminals, usable)
-    contributing = participating & ~lost
-    earliest = np.where(up.reparented, fault_time.max(initial=0.0) + detection_s, 0.0)
-    new_root_of = forest_levels(up.parent).root_of
-    new_tree_of = np.asarray(tree_of)[new_root_of]
-    for r in up.promoted + down.promoted:
-        notes.append(f"satellite {r} promoted to root")
-    return FaultOutcome(up_parent=up.parent, down_parent=down.parent, tree_of=new_tree_of,
-                        contributing=contributing, trains=participating & (death_time > 0),
-                        earliest_send_s=earliest, wasted_tx_j=wasted, dead=dead, notes=notes)
+    return RoundFailures(dead=dead, lost=lost, cut_up=cut_up, cut_down=cut_down, contributing=participating & ~lost,
+                         trains=participating & (death_time > 0), fault_time_s=fault_time, wasted_tx_j=wasted,
+                         notes=notes)
 
 
+def dropped_failures(events: list[FaultEvent], participating: np.ndarray) -> RoundFailures:
+    """Faults without a forest clock: a satellite that fails takes no part at all (no partial forwarding)."""
+    dead = np.zeros(len(participating), bool)
+    for ev in events:
+        if ev.satellite is not None and ev.kind != "root":
+            dead[ev.satellite] = True
+    alive, none = participating & ~dead, np.zeros(len(dead), bool)
+    return RoundFailures(dead=dead, lost=participating & dead, cut_up=none, cut_down=none.copy(), contributing=alive,
+                         trains=alive.copy(), fault_time_s=np.zeros(len(dead)), wasted_tx_j=np.zeros(len(dead)),
+                         notes=[f"satellite {s} lost" for s in np.flatnonzero(dead)])
 
-def round_faults(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan, planned: RoundCost,
-                 events: list[FaultEvent]) -> FaultOutcome:
-    """Resolve a round's faults against its plan and planned clock (repairing forest plans)."""
-    snap, sc = ctx.snapshot, ctx.scenario
+
+def repair_forests(parent: np.ndarray, tree_of: np.ndarray, failures: RoundFailures, edges: np.ndarray,
+                   distance_km: np.ndarray, terminals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The default forest repair: ``(up_parent, down_parent, tree_of)`` after ``failures``.
+
+    Up: the lost satellites leave and cut uplinks re-attach (``repair_forest``); down: the dead
+    leave too and links cut after delivery re-attach. A satellite keeps its root's model id.
+    """
+    usable = failures.usable
+    up = repair_forest(parent, failures.lost, failures.cut_up, edges, distance_km, terminals, usable)
+    down = repair_forest(up.parent, failures.dead, failures.cut_down, edges, distance_km, terminals, usable)
+    return up.parent, down.parent, np.asarray(tree_of)[forest_levels(up.parent).root_of]
+
+
+def fault_outcome(parent: np.ndarray, failures: RoundFailures, up_parent: np.ndarray, down_parent: np.ndarray,
+                  tree_of: np.ndarray, contributing: np.ndarray,
+                  detection_s: float = DEFAULT_DETECTION_S) -> FaultOutcome:
+    """A round's failures with its repaired forests: re-sends wait ``detection_s`` (s) after the last fault."""
+    parent = np.asarray(parent)
+    reparented = (up_parent != parent) & (up_parent >= 0)
+    earliest = np.where(reparented, failures.fault_time_s.max(initial=0.0) + detection_s, 0.0)
+    promoted = [*np.flatnonzero((up_parent < 0) & (parent >= 0) & ~failures.lost),
+                *np.flatnonzero((down_parent < 0) & (up_parent >= 0) & ~failures.dead)]
+    return FaultOutcome(up_parent=up_parent, down_parent=down_parent, tree_of=tree_of, contributing=contributing,
+                        trains=failures.trains, earliest_send_s=earliest, wasted_tx_j=failures.wasted_tx_j,
+                        dead=failures.dead, notes=failures.notes + [f"satellite {r} promoted to root" for r in promoted])
+
+
+def resolve_faults(events: list[FaultEvent], parent: np.ndarray, tree_of: np.ndarray, participating: np.ndarray,
+                   up_done_s: np.ndarray, uplink_time_s: np.ndarray, uplink_energy_j: np.ndarray,
+                   edges: np.ndarray, distance_km: np.ndarray, terminals: np.ndarray,
+                   detection_s: float = DEFAULT_DETECTION_S) -> FaultOutcome:
+    """Apply a round's faults to its planned forest and timings and repair it the default way."""
+    failures = tree_failures(events, parent, participating, up_done_s, uplink_time_s, uplink_energy_j)
+    up, down, ids = repair_forests(parent, tree_of, failures, edges, distance_km, terminals)
+    return fault_outcome(parent, failures, up, down, ids, failures.contributing, detection_s)
+
+
+def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan, planned: RoundCost,
+                    events: list[FaultEvent]) -> RoundFailures:
+    """What a round's faults break: timed on the planned forest clock, or dropped without one."""
     if not strategy.tree_clock:
-        # No forest to repair: the satellites that fail simply do not contribute.
-        dead = np.zeros(len(plan.parent), bool)
-        for ev in events:
-            if ev.satellite is not None and ev.kind != "root":
-                dead[ev.satellite] = True
-        zeros = np.zeros(len(dead))
-        return FaultOutcome(plan.parent, plan.parent, plan.tree_of, plan.participating & ~dead,
-                            plan.participating & ~dead, zeros, zeros, dead,
-                            [f"satellite {s} lost" for s in np.flatnonzero(dead)])
+        return dropped_failures(events, plan.participating)
+    sc = ctx.scenario
     rpw, delay = plan_links(ctx, plan.parent)
     has = plan.parent >= 0
     kids = np.flatnonzero(has)
     uplink_t, uplink_e = np.zeros(len(has)), np.zeros(len(has))
     uplink_t[kids], uplink_e[kids] = transfer_costs(sc.model_bits, np.nan_to_num(rpw)[kids], plan.tx_power_w[kids],
                                                     sc.link_params.max_rate_bps, np.nan_to_num(delay)[kids])
-    return resolve_faults(events, plan.parent, plan.tree_of, plan.participating, planned.up_done_s, uplink_t,
-                          uplink_e, snap.edges, snap.distance_km, np.asarray(sc.resources.terminals))
+    return tree_failures(events, plan.parent, plan.participating, planned.up_done_s, uplink_t, uplink_e)
+
+
+def default_repair(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan,
+                   failures: RoundFailures) -> RoundPlan:
+    """``AggregationStrategy.repair``'s default: forest repair with a forest clock, else drop the failed."""
+    if not strategy.tree_clock:
+        return replace(plan, participating=failures.contributing)
+    up, down, tree_of = repair_forests(plan.parent, plan.tree_of, failures, ctx.snapshot.edges,
+                                       ctx.snapshot.distance_km, np.asarray(ctx.scenario.resources.terminals))
+    return replace(plan, parent=up, down_parent=down, tree_of=tree_of, participating=failures.contributing)
+
+
+def check_repair(ctx: RoundContext, strategy: AggregationStrategy, failures: RoundFailures,
+                 repaired: RoundPlan) -> np.ndarray:
+    """The repaired plan's dispatch forest, after checking the plan fits the round (StrategyError if not)."""
+    where = f"strategy '{strategy.name}' repaired round {ctx.round_index}"
+    n = len(failures.dead)
+    down = repaired.parent if repaired.down_parent is None else np.asarray(repaired.down_parent)
+    for key, value in (("parent", repaired.parent), ("down_parent", down), ("tree_of", repaired.tree_of),
+                       ("participating", repaired.participating)):
+        if np.shape(value) != (n,):
+            raise StrategyError(f"{where}: {key} has shape {np.shape(value)}, expected ({n},)")
+    for forest, gone, way in ((repaired.parent, failures.lost, "up"), (down, failures.dead, "down")):
+        forest_levels(forest)  # a ForestError names a cycle or a bad index
+        bad = np.flatnonzero((forest >= 0) & (gone | gone[np.maximum(forest, 0)])) if strategy.tree_clock else []
+        if len(bad):
+            raise StrategyError(f"{where}: link {int(bad[0])}->{int(forest[bad[0]])} {way} uses a failed satellite")
+    extra = np.flatnonzero(repaired.participating & ~failures.contributing)
+    if len(extra):
+        raise StrategyError(f"{where}: satellite {int(extra[0])} cannot contribute (lost or not in the round)")
+    ids = np.asarray(repaired.tree_of)[repaired.participating]
+    if len(ids) and (ids.min() < 0 or ids.max() >= strategy.num_models(ctx.scenario)):
+        raise StrategyError(f"{where}: model ids outside [0, {strategy.num_models(ctx.scenario)})")
+    return down
+
+
+def round_faults(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan, planned: RoundCost,
+                 events: list[FaultEvent]) -> FaultOutcome:
+    """Resolve a round's faults against its plan and planned clock; the strategy repairs (``repair``)."""
+    failures = assess_failures(ctx, strategy, plan, planned, events)
+    repaired = strategy.repair(ctx, plan, failures)
+    down = check_repair(ctx, strategy, failures, repaired)
+    return fault_outcome(plan.parent, failures, np.asarray(repaired.parent), down, np.asarray(repaired.tree_of),
+                         np.asarray(repaired.participating, bool))
 
 
 def faulted_cost(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan,
                  outcome: FaultOutcome) -> RoundCost:
     """The round re-timed on the repaired forests, with lost messages charged as wasted energy."""
+    repaired = replace(plan, parent=outcome.up_parent, tree_of=outcome.tree_of, participating=outcome.contributing)
     if not strategy.tree_clock:
-        return strategy.round_cost(ctx, RoundPlan(**{**plan.__dict__, "participating": outcome.trains}))
+        return strategy.round_cost(ctx, replace(repaired, participating=outcome.trains))
     sc = ctx.scenario
     up_rpw, up_delay = plan_links(ctx, outcome.up_parent)
     down_rpw, down_delay = plan_links(ctx, outcome.down_parent)
@@ -297,6 +399,4 @@ def faulted_cost(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPl
                              earliest_send_s=outcome.earliest_send_s, down_parent=outcome.down_parent,
                              down_rate_per_watt=down_rpw, down_delay_s=down_delay)
     cost.transmit_energy_j = cost.transmit_energy_j + outcome.wasted_tx_j
-    repaired = RoundPlan(**{**plan.__dict__, "parent": outcome.up_parent, "tree_of": outcome.tree_of,
-                            "participating": outcome.contributing})
     return merge_roots_cost(ctx, repaired, cost)

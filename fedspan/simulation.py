@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from fedspan.aggregation import tree_sums
-from fedspan.backend import RoundUpdate, RoundWork, TrainingBackend
+from fedspan.backend import ClientUpdates, RoundUpdate, RoundWork, TrainingBackend
 from fedspan.calibration import LossProbe
 from fedspan.checkpoint import CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint, save_checkpoint
 from fedspan.config import (  # noqa: F401  (re-exported: the config's home is fedspan.config)
@@ -79,14 +79,18 @@ class InProcessBackend:
         params = torch.zeros((len(include), num_params), dtype=torch.float32)
         weights = np.asarray(work.sample_weight, float)
         loss = float("nan")
+        trained, last_loss = params[:0], torch.zeros(0)
         if len(idx):
             result = self.trainer.train(work.start_params.to(torch.float32)[torch.as_tensor(tree_of[idx])],
                                         [work.client_indices[i] for i in idx], np.asarray(work.local_steps)[idx],
                                         np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx))
-            params[torch.as_tensor(idx)] = result.params.cpu()
-            loss = mean_train_loss(result.last_loss, weights[idx])
+            trained, last_loss = result.params, result.last_loss
+            params[torch.as_tensor(idx)] = trained.cpu()
+            loss = mean_train_loss(last_loss, weights[idx])
         sums, wsum, messages = tree_sums(params, weights, work.parent, tree_of, num_models, include)
-        return RoundUpdate(tree_sums=sums, weight_sums=wsum, train_loss=loss, messages=messages)
+        return RoundUpdate(tree_sums=sums, weight_sums=wsum, train_loss=loss, messages=messages,
+                           client_updates=ClientUpdates.of(work, idx, trained, last_loss)
+                           if work.keep_client_updates else None)
 
 
 ProgressCallback = Callable[[int, int, RoundMetrics], None]
@@ -248,7 +252,8 @@ class Simulation:
         update = self.backend.run_round(RoundWork(
             start_params=state.models, tree_of=tree_of, parent=parent, include=include,
             local_steps=plan.local_steps, batch_size=plan.batch_size, sample_weight=sample_weight,
-            client_indices=data, round_index=r, seed=c.seed))
+            client_indices=data, round_index=r, seed=c.seed,
+            keep_client_updates=self.strategy.needs_client_updates))
         final_plan = plan if not events else RoundPlan(**{**plan.__dict__, "parent": parent, "tree_of": tree_of,
                                                           "participating": include})
         state.models = self.strategy.aggregate(ctx, final_plan, update, state.models)

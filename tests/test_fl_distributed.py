@@ -7,17 +7,19 @@ import socket
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from fedspan.backend import RoundWork
+from fedspan.backend import ClientUpdates, RoundWork
 from fedspan.data import load_digits
 from fedspan.distributed import DistributedError, TorchDistributedBackend, shard_bounds, upward_messages
 from fedspan.models import flatten_params, make_model
 from fedspan.partition import dirichlet
+from fedspan.simulation import InProcessBackend
 from fedspan.training import BatchedTrainer, client_seeds, tree_weighted_sums
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +48,7 @@ def make_work(seed: int = 3) -> tuple[BatchedTrainer, RoundWork]:
 
 WORKER = textwrap.dedent("""
     import sys, torch
+    from dataclasses import replace
     sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
     torch.set_num_threads(1)
     from fedspan.distributed import TorchDistributedBackend, init_process_group_from_env
@@ -54,8 +57,9 @@ WORKER = textwrap.dedent("""
     trainer, work = make_work()
     backend = TorchDistributedBackend(trainer)
     upd = backend.run_round(work)
-    torch.save({{"sums": upd.tree_sums, "w": upd.weight_sums, "loss": upd.train_loss, "msgs": upd.messages}},
-               {out!r} + f"/rank{{backend.rank}}.pt")
+    clients = backend.run_round(replace(work, keep_client_updates=True)).client_updates
+    torch.save({{"sums": upd.tree_sums, "w": upd.weight_sums, "loss": upd.train_loss, "msgs": upd.messages,
+                "none": upd.client_updates is None, "clients": clients}}, {out!r} + f"/rank{{backend.rank}}.pt")
     torch.distributed.destroy_process_group()
 """)
 
@@ -79,9 +83,25 @@ def test_single_process_backend_matches_direct_reduce():
     assert np.isfinite(upd.train_loss) and upd.train_loss > 0
 
 
+def assert_same_clients(got: ClientUpdates, want: ClientUpdates, atol: float = 0.0) -> None:
+    np.testing.assert_array_equal(got.ids, want.ids)
+    torch.testing.assert_close(got.params, want.params, rtol=0, atol=atol)
+    for key in ("weights", "train_loss", "tree_of"):
+        np.testing.assert_allclose(getattr(got, key), getattr(want, key), rtol=1e-6)
+
+
+def test_per_satellite_updates_are_the_same_from_both_backends():
+    trainer, work = make_work()
+    work = replace(work, keep_client_updates=True)
+    inprocess = InProcessBackend(trainer).run_round(work).client_updates
+    assert_same_clients(TorchDistributedBackend(trainer).run_round(work).client_updates, inprocess)
+    assert list(inprocess.ids) == [i for i in range(21) if i != 7]  # the excluded satellite sends nothing
+
+
 def test_two_gloo_ranks_equal_single_process(tmp_path):
     trainer, work = make_work()
     reference = TorchDistributedBackend(trainer).run_round(work)
+    clients_reference = InProcessBackend(trainer).run_round(replace(work, keep_client_updates=True)).client_updates
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(repo=str(REPO), tests=str(REPO / "tests"), out=str(tmp_path)))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
@@ -95,6 +115,9 @@ def test_two_gloo_ranks_equal_single_process(tmp_path):
         np.testing.assert_allclose(got["w"], reference.weight_sums, rtol=1e-12)
         assert got["loss"] == pytest.approx(reference.train_loss, rel=1e-6)
         assert got["msgs"] == reference.messages
+        # A strategy that asks for the per-satellite models gets all of them on every rank.
+        assert got["none"]
+        assert_same_clients(got["clients"], clients_reference, atol=1e-6)
 
 
 def test_shards_are_contiguous_and_cover():

@@ -6,21 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fedspan.backend import RoundUpdate, RoundWork
 from fedspan.metrics import read_metrics_csv
 from fedspan.simulation import InProcessBackend, Simulation, SimulationConfig, SimulationError, run_simulation
-
-
-class Recorder:
-    """Wraps the in-process backend and keeps every round's work and update."""
-
-    def __init__(self, inner: InProcessBackend) -> None:
-        self.inner, self.rounds = inner, []
-
-    def run_round(self, work: RoundWork) -> RoundUpdate:
-        update = self.inner.run_round(work)
-        self.rounds.append((work, update))
-        return update
+from fl_recorder import Recorder
 
 
 def test_mst_rounds_equal_centralized_fedavg_of_the_same_local_models():

@@ -1,10 +1,11 @@
 """The aggregation-policy interface shared by Fed-Span and every baseline.
 
 In the spirit of Flower's ``Strategy``: a policy decides, each round, *who talks to whom with
-what resources* (``plan_round``), *what that costs on the simulated clock* (``round_cost``) and
-*how the reduced models become the next models* (``aggregate``). Training, the reduce along
-``parent`` and the ledger are shared, so every policy runs on the same clock, energy model and
-data.
+what resources* (``plan_round``), *what that costs on the simulated clock* (``round_cost``),
+*how the forest is mended when satellites or links fail mid-round* (``repair``) and *how the
+reduced models become the next models* (``aggregate``). Training, the reduce along ``parent``
+and the ledger are shared, so every policy runs on the same clock, energy model and data.
+docs/strategies.md walks through the interface and maps it to Flower's methods.
 
 A policy keeps ``num_models`` models between rounds (1 for FedAvg-like policies, K clusters for
 an MSF, one per plane for plane rings, one per satellite for gossip). ``RoundPlan.tree_of`` says
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from fedspan.backend import RoundUpdate
 from fedspan.clock import ComputeLoad, RoundCost, find_edges, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
 from orbits.links import laser_rate_per_watt, propagation_delay_s
+
+if TYPE_CHECKING:  # fedspan.faults imports this module; the default repair imports it back lazily
+    from fedspan.faults import RoundFailures
 
 
 class StrategyError(FedSpanError):
@@ -68,6 +72,8 @@ class RoundPlan:
     idle_s: float = 0.0
     mix: bool = False  # mix all models by root-to-root exchange after this round
     info: dict[str, Any] = field(default_factory=dict)  # solver status, fallback reason, ...
+    #: Forest the new models travel down along when it differs from ``parent`` (a repaired round); None: ``parent``.
+    down_parent: np.ndarray | None = None
 
     @property
     def roots(self) -> np.ndarray:
@@ -164,15 +170,21 @@ class AggregationStrategy(ABC):
                 return RoundPlan(parent=np.full(n, -1), tree_of=np.zeros(n, int),
                                  participating=keep, **default_resources(ctx))
 
-    The default ``round_cost`` prices the forest with the shared clock and the default
+    The default ``round_cost`` prices the forest with the shared clock, the default ``repair``
+    re-attaches orphaned subtrees (``fedspan.faults.default_repair``) and the default
     ``aggregate`` divides each model's weighted sum by its weight (mixing when ``plan.mix``).
+    A complete, tested walk-through is in docs/strategies.md.
     """
 
     name: str = "strategy"
-    #: Whether ``round_cost`` is the forest clock, so mid-round faults can be re-timed on a repaired forest.
+    #: Whether ``round_cost`` is the forest clock, so mid-round faults can be re-timed on a repaired
+    #: forest; it also selects the default ``repair`` (forest repair if True, drop the failed if False).
     tree_clock: bool = True
     #: Whether the policy takes ``num_trees`` (forest policies): the run's K is passed to it unless its options set one.
     takes_num_trees: bool = False
+    #: Whether ``aggregate`` reads ``update.client_updates`` (every contributing satellite's model).
+    #: Off by default: it holds M x P floats that the in-network reduce along the tree avoids.
+    needs_client_updates: bool = False
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -190,8 +202,25 @@ class AggregationStrategy(ABC):
         """Latency and per-satellite energy of the plan on the simulated clock."""
         return tree_cost(ctx, plan)
 
+    def repair(self, ctx: RoundContext, plan: RoundPlan, failures: RoundFailures) -> RoundPlan:
+        """The round's plan after mid-round ``failures`` (called only in rounds with faults).
+
+        Return ``plan`` with the forest the surviving partial sums travel up (``parent``), the
+        forest the new models travel down (``down_parent``; None: ``parent``), the model id of
+        every satellite (``tree_of``) and who contributes (``participating``, a subset of
+        ``failures.contributing``). A lost satellite may not relay up, a dead one not down.
+        Resources are not repaired: the satellites trained with the plan's. The default is
+        ``fedspan.faults.default_repair`` (forest repair when ``tree_clock``).
+        """
+        from fedspan.faults import default_repair
+
+        return default_repair(ctx, self, plan, failures)
+
     def aggregate(self, ctx: RoundContext, plan: RoundPlan, update: RoundUpdate,
                   models: torch.Tensor) -> torch.Tensor:
-        """The next ``(num_models, P)`` models from this round's per-model weighted sums."""
+        """The next ``(num_models, P)`` models from this round's per-model weighted sums.
+
+        With ``needs_client_updates`` the update also carries ``client_updates`` (per satellite).
+        """
         new = cluster_models(update.tree_sums, update.weight_sums, models)
         return mix_clusters(new, update.weight_sums) if plan.mix else new

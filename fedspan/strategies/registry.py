@@ -22,6 +22,11 @@ def register_strategy(name: str) -> Callable[[S], S]:
     return decorate
 
 
+def unregister_strategy(name: str) -> None:
+    """Forget a registered name (a plugin unloading, a test cleaning up); unknown names are ignored."""
+    _REGISTRY.pop(name, None)
+
+
 def strategy_names() -> tuple[str, ...]:
     """Registered names, sorted."""
     return tuple(sorted(_REGISTRY))
