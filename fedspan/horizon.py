@@ -62,25 +62,38 @@ class PlannedRound:
 
 
 def plan_context(scenario: Scenario, round_index: int, time_s: float, sample_weight: np.ndarray,
-                 window_s: float, local_steps: int, batch_size: int, mix_every: int, seed: int) -> RoundContext:
-    """The context a policy sees for a round in which every active satellite is available."""
+                 window_s: float, local_steps: int, batch_size: int, mix_every: int, seed: int,
+                 deadline_s: float | None = None) -> RoundContext:
+    """The context a policy sees for a round in which every active satellite is available.
+
+    ``deadline_s``: the round's deadline on a cadence (s), None back to back.
+    """
     snapshot = scenario.snapshot(time_s, window_s)
     n = scenario.num_satellites
     return RoundContext(round_index=round_index, time_s=time_s, snapshot=snapshot, scenario=scenario,
                         available=np.asarray(snapshot.active, bool).copy(), sample_weight=sample_weight,
                         holder=np.zeros(n, np.int64), local_steps=local_steps, batch_size=batch_size,
-                        mix_every=mix_every, rng=np.random.default_rng([seed, round_index, 2]))
+                        mix_every=mix_every, rng=np.random.default_rng([seed, round_index, 2]),
+                        deadline_s=deadline_s)
 
 
 def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int, round_interval_s: float,
                  sample_weight: np.ndarray, local_steps: int = 5, batch_size: int = 32, mix_every: int = 1,
                  window_s: float = 60.0, seed: int = 0,
-                 on_round: Callable[[PlannedRound], None] | None = None) -> list[PlannedRound]:
-    """Plan ``rounds`` rounds spaced ``round_interval_s`` apart; ``on_round`` sees each as it is done."""
+                 on_round: Callable[[PlannedRound], None] | None = None,
+                 schedule: str = "cadence") -> list[PlannedRound]:
+    """Plan ``rounds`` rounds spaced ``round_interval_s`` apart; ``on_round`` sees each as it is done.
+
+    ``schedule="cadence"`` gives each round the interval as its deadline (latency up to it is free);
+    ``"back-to-back"`` plans each round with its latency priced (the rounds are still placed
+    ``round_interval_s`` apart on the orbits, since no training runs to time them).
+    """
     planned: list[PlannedRound] = []
+    deadline = round_interval_s if schedule == "cadence" else None
     for r in range(rounds):
         time_s = r * round_interval_s
-        ctx = plan_context(scenario, r, time_s, sample_weight, window_s, local_steps, batch_size, mix_every, seed)
+        ctx = plan_context(scenario, r, time_s, sample_weight, window_s, local_steps, batch_size, mix_every, seed,
+                           deadline)
         started = time.perf_counter()
         plan = plan_round(strategy, ctx)
         plan_s = time.perf_counter() - started

@@ -17,7 +17,7 @@ FAST = ["--strategy-option", "sca_iters=1", "--strategy-option", "search_time_s=
 
 @pytest.mark.parametrize("option, valid", [
     ("--strategy", "fedspan"), ("--dataset", "digits"), ("--model", "mlp"), ("--partition", "dirichlet"),
-    ("--link-policy", "grid"), ("--backend", "inprocess"), ("--preset", "iridium"),
+    ("--link-policy", "grid"), ("--backend", "inprocess"), ("--preset", "iridium"), ("--schedule", "back-to-back"),
 ])
 def test_bad_choices_fail_at_parse_time_listing_the_valid_ones(option, valid, tmp_path, capsys) -> None:
     code, out, err = run_cli(["run", option, "nope", "--rounds", "1", "-o", str(tmp_path / "x")], capsys)
@@ -36,7 +36,8 @@ def test_run_help_lists_strategies_and_flags_have_no_bool_label(capsys, monkeypa
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("vocab")
-    runs = {"plan": ["plan", "--rounds", "1", "--num-trees", "auto", "--weights", "1,0.1,0.2", *FAST],
+    runs = {"plan": ["plan", "--rounds", "1", "--num-trees", "auto", "--weights", "1,0.1,0.2", "--schedule",
+                     "back-to-back", *FAST],
             "run": ["run", "--rounds", "1", "--strategy", "mst", "--max-train", "200", "--faults", "[]"],
             "compare": ["compare", "--rounds", "1", "--strategies", "mst,bfs", "--max-train", "200"]}
     folders = {}
@@ -87,3 +88,16 @@ def test_created_utc_is_utc(outputs) -> None:
     stamp = doc["created_utc"]
     assert stamp.endswith(("Z", "+00:00"))
     assert datetime.fromisoformat(stamp.replace("Z", "+00:00")).utcoffset() == timedelta(0)
+
+
+def test_plan_schedule_reaches_the_planner(outputs, tmp_path, capsys) -> None:
+    """On a cadence the plan spends the interval: more local steps, less energy than back to back, on time."""
+    code, _, err = run_cli(["plan", "--rounds", "1", "--num-trees", "auto", "--weights", "1,0.1,0.2",
+                            "--schedule", "cadence", *FAST, "-o", str(tmp_path / "cad")], capsys)
+    assert code == 0, err
+    cadence = json.loads((tmp_path / "cad" / "plan.json").read_text())
+    b2b = json.loads((outputs["plan"] / "plan.json").read_text())
+    assert cadence["options"]["schedule"] == "cadence" and b2b["options"]["schedule"] == "back-to-back"
+    c, b = cadence["rounds"][0], b2b["rounds"][0]
+    assert sum(c["local_steps"]) > sum(b["local_steps"]) and c["energy_j"] < b["energy_j"]
+    assert b["latency_s"] < c["latency_s"] <= cadence["options"]["round_interval_s"]

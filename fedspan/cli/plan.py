@@ -61,7 +61,7 @@ def plan_command(ctx: typer.Context, **settings: Any) -> None:
                 bar.working(_planning_what(0, scenario.num_satellites))
                 plan_horizon(scenario, policy, sim.rounds, sim.round_interval_s, weights_n,
                              local_steps=sim.local_steps, batch_size=sim.batch_size, mix_every=sim.mix_every,
-                             seed=sim.seed, on_round=on_round)
+                             seed=sim.seed, on_round=on_round, schedule=sim.schedule)
             except KeyboardInterrupt as exc:
                 bar.stop()
                 writer.flush(done)
