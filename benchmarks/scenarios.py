@@ -219,7 +219,7 @@ def default_suite() -> Suite:
         *_both_schedules("small66-fmnist-dir0.3", rounds, dataset="fashion-mnist", max_train=6000, **small),
         *_both_schedules("small66-satimage-dir0.3", rounds, dataset="satimage", **small),
         *_both_schedules("small66-mnist-cnnlarge-1gbps", {"back-to-back": 15, "cadence": 10}, constellation="small",
-                         dataset="mnist", partition="dirichlet", alpha=0.3, max_train=6000, seeds=(0, 1),
+                         dataset="mnist", partition="dirichlet", alpha=0.3, max_train=6000, seeds=(0, 1, 2),
                          model="cnn-large", rate_cap_bps=1e9,
                          note="communication-heavy: cnn-large, 1.08M parameters (35 Mbit per model), over 1 Gbit/s lasers"),
         *_both_schedules("shell1-1584-mnist-dir0.3", {"back-to-back": 15, "cadence": 10}, constellation="starlink-shell1",

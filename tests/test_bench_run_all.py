@@ -66,9 +66,22 @@ def test_suites_run_every_baseline_with_the_same_seeds():
     for suite in (quick_suite(), default_suite()):
         strategies = {m.strategy for m in suite.methods}
         assert strategies >= set(strategy_names()) - {"replay"}  # every registered policy is compared
-        assert {m.num_trees for m in suite.methods if m.is_fedspan} >= {1, 3}
-    for scenario in default_suite().scenarios:
+        assert max(suite.k_values) >= 3  # the MSF is measured by the K sweep
+        labels = {m.label for m in suite.methods}
+        assert {"Fed-Span forest, default resources", "BFS forest, Fed-Span resources"} <= labels
+        matched = {m.strategy for m in suite.methods if m.matched}
+        assert matched == {m.strategy for m in suite.methods if not m.ablation and not m.is_fedspan}
+        assert suite.target_fraction == 0.9
+    default = default_suite()
+    for scenario in default.scenarios:
         assert len(scenario.seeds) >= 3 or scenario.constellation.endswith(".tle")
+    settings = {}
+    for scenario in default.scenarios:  # every setting runs back to back and on the cadence
+        settings.setdefault(scenario.name.rsplit("-", 1)[0], set()).add(scenario.schedule)
+    assert all(v == {"back-to-back", "cadence"} for v in settings.values())
+    datasets = {s.dataset for s in default.scenarios}
+    assert {"digits", "mnist", "fashion-mnist", "satimage"} <= datasets
+    assert any(s.model == "cnn-large" and s.rate_cap_bps == 1e9 for s in default.scenarios)
 
 
 def test_size_sweep_spans_66_to_1584_satellites_and_the_quick_suite_stays_tiny():

@@ -19,9 +19,12 @@ FAST = ["--strategy-option", "sca_iters=1", "--strategy-option", "search_time_s=
 
 def test_plan_records_the_link_budget_and_a_bigger_payload_costs_more(tmp_path: Path, capsys) -> None:
     base, big = tmp_path / "base", tmp_path / "big"
-    code, _, err = run_cli(["plan", "--preset", "small", "--rounds", "1", *FAST, "-o", str(base)], capsys)
+    # Back to back, so the planner keeps rounds short and the payload's share shows in the latency.
+    code, _, err = run_cli(["plan", "--preset", "small", "--rounds", "1", *FAST, "--schedule", "back-to-back",
+                            "-o", str(base)], capsys)
     assert code == 0, err
-    code, _, err = run_cli(["plan", "--preset", "small", "--rounds", "1", *FAST, "--model-bits", "1e9",
+    code, _, err = run_cli(["plan", "--preset", "small", "--rounds", "1", *FAST, "--schedule", "back-to-back",
+                            "--model-bits", "1e9",
                             "--rate-cap", "1e9", "--tx-power", "3", "--aperture", "0.12", "-o", str(big)], capsys)
     assert code == 0, err
     doc = json.loads((big / "plan.json").read_text())
