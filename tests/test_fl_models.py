@@ -39,8 +39,8 @@ def test_seed_fixes_initial_weights():
 
 
 def test_model_errors():
-    with pytest.raises(ModelError, match="unknown model 'resnet'"):
-        make_model("resnet", (1, 8, 8), 10)
+    with pytest.raises(ModelError, match="unknown model 'vgg'"):
+        make_model("vgg", (1, 8, 8), 10)
     with pytest.raises(ModelError, match="needs \\(channels, height, width\\)"):
         make_model("cnn", (36,), 6)
     with pytest.raises(ModelError, match="has 4810 parameters"):
