@@ -46,8 +46,10 @@ def reference_train(name, digits, start, indices, steps, batch, seeds, lr, momen
     return torch.stack(out), torch.tensor(losses)
 
 
-@pytest.mark.parametrize("name,momentum,weight_decay", [("mlp", 0.0, 0.0), ("mlp", 0.9, 1e-3), ("cnn", 0.5, 0.0)])
-def test_batched_equals_per_client_loop(digits, name, momentum, weight_decay):
+@pytest.mark.parametrize("name,momentum,weight_decay,per_client",
+                         [("mlp", 0.0, 0.0, None), ("mlp", 0.9, 1e-3, None), ("cnn", 0.5, 0.0, None),
+                          ("cnn", 0.5, 1e-3, True)])
+def test_batched_equals_per_client_loop(digits, name, momentum, weight_decay, per_client):
     sizes = [30, 0, 50, 5, 100, 20, 7]
     idx = clients(len(digits.y_train), sizes)
     steps = np.array([3, 2, 5, 1, 4, 0, 6])
@@ -57,7 +59,8 @@ def test_batched_equals_per_client_loop(digits, name, momentum, weight_decay):
     rng = torch.Generator().manual_seed(0)
     start = flatten_params(model) + 0.01 * torch.randn(len(sizes), flatten_params(model).numel(), generator=rng)
     trainer = BatchedTrainer(model, digits.x_train, digits.y_train, lr=0.05, momentum=momentum,
-                             weight_decay=weight_decay)
+                             weight_decay=weight_decay, per_client=per_client)
+    assert trainer.per_client is bool(per_client)  # the small models batch with vmap on CPU
     got = trainer.train(start, idx, steps, batch, seeds)
     ref_params, ref_loss = reference_train(name, digits, start, idx, steps, batch, seeds, 0.05, momentum, weight_decay)
     torch.testing.assert_close(got.params, ref_params, rtol=1e-5, atol=1e-6)
@@ -66,6 +69,19 @@ def test_batched_equals_per_client_loop(digits, name, momentum, weight_decay):
     assert torch.equal(got.params[1], start[1]) and torch.equal(got.params[5], start[5])
     assert got.last_loss[[1, 5]].isnan().all() and not got.last_loss[[0, 2, 3, 4, 6]].isnan().any()
     assert not torch.equal(got.params[0], start[0])
+
+
+def test_large_conv_models_train_per_client_on_cpu_and_agree_with_vmap(digits):
+    model = make_model("cnn-large", digits.input_shape, digits.num_classes)
+    looped = BatchedTrainer(model, digits.x_train, digits.y_train, lr=0.05, momentum=0.5)
+    assert looped.per_client and looped.to("cpu") is looped
+    vmapped = BatchedTrainer(model, digits.x_train, digits.y_train, lr=0.05, momentum=0.5, per_client=False)
+    idx = clients(len(digits.y_train), [20, 0, 9])
+    args = (flatten_params(model).repeat(3, 1), idx, np.array([2, 3, 1]), np.array([8, 4, 16]),
+            client_seeds(2, 1, np.arange(3)))
+    a, b = looped.train(*args), vmapped.train(*args)
+    torch.testing.assert_close(a.params, b.params, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(a.last_loss, b.last_loss, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
 def test_results_do_not_depend_on_batching_or_chunking(digits):
