@@ -74,7 +74,8 @@ def test_suites_run_every_baseline_with_the_same_seeds():
         assert suite.target_fraction == 0.9
     default = default_suite()
     for scenario in default.scenarios:
-        assert len(scenario.seeds) >= 3 or scenario.constellation.endswith(".tle")
+        # three seeds, except the real snapshot and the 1M-parameter model (each one seed: suite time)
+        assert len(scenario.seeds) >= 3 or scenario.constellation.endswith(".tle") or scenario.model == "cnn-large"
     settings = {}
     for scenario in default.scenarios:  # every setting runs back to back and on the cadence
         settings.setdefault(scenario.name.rsplit("-", 1)[0], set()).add(scenario.schedule)
