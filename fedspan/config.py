@@ -318,6 +318,9 @@ class SimulationConfig:
                                 "planner's local steps: e <= 1/(8 beta lr)).", panel=LEARNING, min=1e-9)
     calibrate: bool = setting(False, "Probe the model and the satellites' data before round 0 and plan with the "
                               "measured constants instead of the defaults.", panel=LEARNING, ignored_by=_NOT_PLANNED)
+    calibrate_every: int = setting(0, "With --calibrate: probe again every N rounds on the current model and data "
+                                   "(the constants follow training and drifting data); 0: only before round 0.",
+                                   panel=LEARNING, ignored_by=_NOT_PLANNED, min=0)
     terminals: int = setting(4, "Laser terminals per satellite (tree degree limit).", min=1)
     rate_cap_bps: float = setting(10e9, "Laser terminal rate cap in bit/s.", aliases=("rate_cap",),
                                   parse=positive("bit/s"))
@@ -416,6 +419,8 @@ class SimulationConfig:
             d.pop(key)
         if not d.get("calibrate"):  # checkpoints written before the option existed stay resumable
             d.pop("calibrate", None)
+        if not d.get("calibrate_every"):
+            d.pop("calibrate_every", None)
         return d
 
 

@@ -8,6 +8,7 @@ checkpointed), so a run is reproducible and resumes bit-identically after an int
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from dataclasses import dataclass, replace
@@ -34,7 +35,7 @@ from fedspan.data import load_dataset
 from fedspan.errors import FedSpanError, FedSpanWarning
 from fedspan.faults import FaultEvent, faulted_cost, parse_fault_schedule, random_faults, round_faults
 from fedspan.metrics import RoundMetrics, append_metrics_row, write_metrics
-from fedspan.models import flatten_params, make_model, model_bits
+from fedspan.models import flatten_params, load_flat, make_model, model_bits
 from fedspan.partition import RegionalStream, dirichlet, iid
 from fedspan.runlock import lock_output_folder
 from fedspan.sanity import check_constellation
@@ -122,33 +123,38 @@ class Simulation:
         self.calibration = self._calibrate() if c.calibrate else None
         self.probe = LossProbe(self.model, self.dataset.x_train, self.dataset.y_train, seed=c.seed)
 
-    def _calibrate(self):
-        """Measure the bound's constants on the initial model and the round-0 data; the planner uses them.
+    def _calibrate(self, parts: list[np.ndarray] | None = None, flat: torch.Tensor | None = None):
+        """Measure the bound's constants on a model and the satellites' data; the planner uses them.
 
-        The planner's problems cover only the satellites available in a round, so the per-satellite
-        gradient variances enter as their data-weighted mean.
+        Before round 0: the initial model and the round-0 data. With ``calibrate_every`` the probe is
+        repeated on the current global model (``flat``) and the round's data (``parts``), so the constants
+        follow the model and the drifting data. The planner's problems cover only the satellites available
+        in a round, so the per-satellite gradient variances enter as their data-weighted mean.
         """
         from fedspan.calibration import estimate_constants, to_learning_constants
 
-        parts = self.client_data(self.initial_state(), 0.0)
+        if parts is None:
+            parts = self.client_data(self.initial_state(), 0.0)
+        model = self.model if flat is None else load_flat(copy.deepcopy(self.model), flat)
         x, y = self.dataset.x_train, self.dataset.y_train
-        cal = estimate_constants(self.model, [(x[torch.as_tensor(ix, dtype=torch.long)],
-                                               y[torch.as_tensor(ix, dtype=torch.long)]) for ix in parts],
+        cal = estimate_constants(model, [(x[torch.as_tensor(ix, dtype=torch.long)],
+                                          y[torch.as_tensor(ix, dtype=torch.long)]) for ix in parts],
                                  seed=self.config.seed)
         sizes = np.array([len(ix) for ix in parts], dtype=float)
         sigma2 = float(np.average(cal.grad_variance, weights=sizes)) if sizes.sum() > 0 else 1.0
-        learning = to_learning_constants(cal, self.scenario.config.learning)
-        low = self.scenario.config.local_steps_bounds[0]
+        learning = replace(to_learning_constants(cal, self.scenario.config.learning), step_condition=True)
         high = self.scenario.config.local_steps_bounds[1]
         if learning.max_local_steps() < high:
-            largest = 1.0 / (8.0 * learning.smoothness * high * math.sqrt(learning.dissimilarity_scale))
-            # The proof's condition is sufficient, not necessary, and measured constants of real networks put
-            # it far below step sizes that train well: plan with the bound as a model, and say so.
-            warnings.warn(
-                f"the measured smoothness {learning.smoothness:.3g} and dissimilarity scale "
-                f"{learning.dissimilarity_scale:.3g} meet the bound's step-size condition for {high} local steps only "
-                f"at lr <= {largest:.3g} (config.lr = {self.config.lr!r}); planning with the bound as a model beyond "
-                f"its proof, up to {high} steps", FedSpanWarning, stacklevel=3)
+            if not getattr(self, "_warned_step_condition", False):
+                self._warned_step_condition = True
+                largest = 1.0 / (8.0 * learning.smoothness * high * math.sqrt(learning.dissimilarity_scale))
+                # The proof's condition is sufficient, not necessary, and measured constants of real networks put
+                # it far below step sizes that train well: plan with the bound as a model, and say so.
+                warnings.warn(
+                    f"the measured smoothness {learning.smoothness:.3g} and dissimilarity scale "
+                    f"{learning.dissimilarity_scale:.3g} meet the bound's step-size condition for {high} local steps "
+                    f"only at lr <= {largest:.3g} (config.lr = {self.config.lr!r}); planning with the bound as a model "
+                    f"beyond its proof, up to {high} steps", FedSpanWarning, stacklevel=3)
             learning = replace(learning, step_condition=False)
         self.scenario.config.learning = replace(learning, grad_variance=sigma2)
         return cal
@@ -217,6 +223,8 @@ class Simulation:
         window = c.window_s if c.window_s is not None else max(state.last_latency_s, 10.0)
         snapshot = self.scenario.snapshot(time_s, window)
         data = self.client_data(state, time_s)
+        if c.calibrate and c.calibrate_every and r > 0 and r % c.calibrate_every == 0:
+            self.calibration = self._calibrate(data, self.global_model(state))
         sample_weight = np.array([len(d) for d in data], dtype=float)
         budget_left = c.energy_budget_j - state.energy_used_j
         available = ~state.dead & np.asarray(snapshot.active, bool) & (budget_left > 0)

@@ -173,3 +173,29 @@ def test_simulation_calibrate_plans_with_measured_constants():
     assert row.probe_loss_before == pytest.approx(cal.initial_gap, rel=0.2)  # same model, a different sample
     with pytest.raises(Exception, match="calibrate"):
         SimulationConfig(calibrate="yes").validate()
+
+
+def test_calibration_is_refreshed_on_the_current_model_and_data():
+    """calibrate_every: the constants are measured again on the trained model and the round's (drifting) data."""
+    import warnings
+
+    from fedspan.clock import EnergyLedger
+    from fedspan.simulation import Simulation, SimulationConfig
+
+    cfg = SimulationConfig(strategy="mst", rounds=3, lr=0.05, calibrate=True, calibrate_every=2, partition="regional",
+                           round_interval_s=600.0, max_test=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = Simulation(cfg)
+        state, ledger = sim.initial_state(), EnergyLedger(sim.num_satellites)
+        first = sim.calibration
+        sim.step(state, ledger)  # round 0: planned with the probe taken before it
+        assert sim.calibration is first
+        sim.step(state, ledger)  # round 1: not a multiple of 2
+        assert sim.calibration is first
+        sim.step(state, ledger)  # round 2: probed again
+    again = sim.calibration
+    assert again is not first
+    # trained for two rounds: the loss (the gap's upper bound) fell, and the planner sees the new constants
+    assert again.initial_gap < first.initial_gap
+    assert sim.scenario.config.learning.initial_gap == again.initial_gap
