@@ -18,7 +18,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 LAYER_BENCHMARKS = ("bench_orbits.py", "bench_planner.py", "bench_training.py")
 
 # A measured ratio; a goal written as ">= 5x" is not one.
-_RATIO = re.compile(r"(?<![<>]= )(?<![<>] )(?<![\w.,<>])(\d[\d,]*(?:\.\d+)?)\s*x(?![a-zA-Z])")
+_RATIO = re.compile(r"(?<![<>]= )(?<![<>] )(?<![\w.,<>])(\d[\d,]*(?:\.\d+)?)\s*x(?![a-zA-Z\d])")
 _SECTION = re.compile(r"^\s*==\s|^\S[^:]*:\s*N=\d+|^\d+ satellites,")
 
 

@@ -183,3 +183,9 @@ def test_matched_knobs_and_ablation_table():
     cells = [c.strip() for c in row.split("|")[2:-1]]
     assert cells[:2] == ["not run", "not run"] and cells[2:4] == ["1.00", "0.50"]
     assert cells[4] == "2.00 (BFS tree)" and cells[5] == "0.25 (BFS tree)"
+
+
+def test_parse_ratios_ignores_tensor_shapes():
+    # bench_training's payload rows name input shapes like 1x28x28: not a ratio (was read as "1x" and "3x")
+    assert parse_ratios("cnn-large 1x28x28  34.7 Mbit  per-client  0.07 s/round") == []
+    assert parse_ratios("resnet 3x64x64 ... speed-up : 12.1 x")[0]["ratio"] == 12.1
