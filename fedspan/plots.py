@@ -132,9 +132,13 @@ def accuracy_curves_figure(runs: Mapping[str, Mapping[str, Sequence[float]]], ti
                            target: float | None = None) -> plt.Figure:
     """The figure of :func:`plot_accuracy_curves`, not saved."""
     fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
-    for name, cols in runs.items():
-        ax_t.plot(cols["sim_time_s"], cols["test_accuracy"], marker=".", label=name)
-        ax_e.plot(cols["cumulative_energy_j"], cols["test_accuracy"], marker=".", label=name)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, cols) in enumerate(runs.items()):
+        # Past the colour cycle, lines change dash and marker so no two methods look alike.
+        style = {"color": colours[i % len(colours)], "ls": ("-", "--", ":")[(i // len(colours)) % 3],
+                 "marker": (".", "x", "+")[(i // len(colours)) % 3]}
+        ax_t.plot(cols["sim_time_s"], cols["test_accuracy"], label=name, **style)
+        ax_e.plot(cols["cumulative_energy_j"], cols["test_accuracy"], label=name, **style)
     ax_t.set_xlabel("simulated time [s]")
     ax_e.set_xlabel("cumulative energy [J]")
     ax_e.set_xscale("symlog")

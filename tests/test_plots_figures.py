@@ -162,3 +162,14 @@ def test_benchmark_sweep_figures(tmp_path, monkeypatch):
     assert ratio_ax.get_xscale() == "log"
     curves = {k: {**v} for k, v in _curves().items()}
     assert _is_png(figures.accuracy_figure(tmp_path / "accuracy-s.png", "s", curves, 0.8))
+
+
+def test_accuracy_curves_keep_methods_apart_past_the_colour_cycle():
+    from fedspan.plots import accuracy_curves_figure
+
+    runs = {f"m{i}": {"sim_time_s": [0, 1], "cumulative_energy_j": [1, 2], "test_accuracy": [0.1, 0.2]}
+            for i in range(17)}
+    fig = accuracy_curves_figure(runs, target=0.5)
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("m")]
+    styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in lines}
+    assert len(styles) == 17
