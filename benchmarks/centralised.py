@@ -52,9 +52,8 @@ def run_central(job: CentralJob) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from fedspan.data import load_dataset
-    from fedspan.models import make_model
+    from fedspan.models import flatten_params, make_model
     from fedspan.training import evaluate
-    from fedspan.models import flatten_params
 
     torch.set_num_threads(1)
     begin = time.perf_counter()
@@ -82,11 +81,8 @@ def central_task(job: CentralJob) -> tuple:
 
 def central_jobs(scenarios: Any, data_dir: Path) -> list[CentralJob]:
     """One centralised run per distinct (dataset, model, max_train, max_test) among ``scenarios``."""
-    from scenarios import DATA_SUBDIR
-
     seen: dict[str, CentralJob] = {}
     for s in scenarios:
-        root = str(data_dir / DATA_SUBDIR[s.dataset]) if s.dataset in DATA_SUBDIR else None
-        job = CentralJob(s.dataset, s.model, s.max_train, s.max_test, root)
+        job = CentralJob(s.dataset, s.model, s.max_train, s.max_test, s.data_root(data_dir))
         seen.setdefault(job.key, job)
     return list(seen.values())

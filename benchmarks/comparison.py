@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from scenarios import Method, Scenario
+from summary import finite_mean
 
 #: Per-round columns kept from RoundMetrics.
 CURVE_FIELDS = ("time_s", "latency_s", "idle_s", "energy_j", "cumulative_energy_j", "test_accuracy",
@@ -138,12 +139,8 @@ def run_tasks(tasks: Iterable[Task], workers: int,
 
 def matched_knobs(run: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Local steps and batch of a Fed-Span run (means over its rounds, rounded) for a matched baseline."""
-    def mean(key: str) -> float:
-        values = [v for v in run["curve"][key] if v is not None and v == v]
-        return sum(values) / len(values) if values else 1.0
-
-    return (("local_steps", max(1, round(mean("mean_local_steps")))),
-            ("batch_size", max(1, round(mean("mean_batch_size")))))
+    steps, batch = (finite_mean(run["curve"][key]) or 1.0 for key in ("mean_local_steps", "mean_batch_size"))
+    return (("local_steps", max(1, round(steps))), ("batch_size", max(1, round(batch))))
 
 
 def simulation_task(job: Job) -> Task:

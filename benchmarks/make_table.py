@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from summary import ratio
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -228,10 +230,9 @@ def _ratio_text(ours: dict[str, Any], theirs: dict[str, Any] | None, metric: str
     """``x.xx`` = ours / theirs on a metric where both reached in every seed, else why not."""
     if theirs is None:
         return "not run"
-    a, b = ours[metric], theirs[metric]
-    if a["n"] < a["of"] or b["n"] < b["of"] or not b["mean"]:
+    value = ratio(ours[metric], theirs[metric])
+    if value is None:
         return "not reached by both"
-    value = a["mean"] / b["mean"]
     return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
 
 

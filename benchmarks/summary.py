@@ -99,7 +99,7 @@ def summarize_scenario(runs: list[dict[str, Any]], target: float, reference: str
         stats[label]["wall_s"] = sum(r["wall_s"] for r in rs)
         stats[label]["fallback_rounds"] = sum(r.get("fallback_rounds", 0) for r in rs)
         stats[label]["ablation"] = any(r.get("ablation") for r in rs)
-        stats[label]["knobs"] = {k: spread(_mean_of(r["curve"].get(k)) for r in rs)
+        stats[label]["knobs"] = {k: spread(finite_mean(r["curve"].get(k)) for r in rs)
                                  for k in ("mean_local_steps", "mean_batch_size")}
         stats[label]["bound_spearman"] = spread(bound_correlation(r["curve"]) for r in rs)
     ratios = {}
@@ -119,7 +119,8 @@ def summarize_scenario(runs: list[dict[str, Any]], target: float, reference: str
             "claim": claim}
 
 
-def _mean_of(values: list[float] | None) -> float | None:
+def finite_mean(values: list[float | None] | None) -> float | None:
+    """Mean of the finite values (None and NaN rounds skipped), None when there are none."""
     have = [v for v in values or [] if v is not None and math.isfinite(v)]
     return sum(have) / len(have) if have else None
 

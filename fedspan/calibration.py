@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from fedspan.errors import FedSpanError
+from fedspan.models import param_shapes, unflatten
 from optimization.problem import LearningConstants
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -52,20 +53,11 @@ class CalibratedConstants:
 
 
 def _flat_params(model: nn.Module) -> tuple[torch.Tensor, list[tuple[str, torch.Size]]]:
+    """The parameters as one vector in their own dtype (a float64 test problem stays float64), and their shapes."""
     named = [(n, p) for n, p in model.named_parameters()]
     if not named:
         raise CalibrationError("the model has no parameters to calibrate")
-    flat = torch.cat([p.detach().reshape(-1) for _, p in named])
-    return flat, [(n, p.shape) for n, p in named]
-
-
-def _unflatten(flat: torch.Tensor, shapes: Sequence[tuple[str, torch.Size]]) -> dict[str, torch.Tensor]:
-    out, start = {}, 0
-    for name, shape in shapes:
-        size = int(np.prod(shape)) if len(shape) else 1
-        out[name] = flat[start:start + size].reshape(shape)
-        start += size
-    return out
+    return torch.cat([p.detach().reshape(-1) for _, p in named]), param_shapes(model)
 
 
 def estimate_constants(
@@ -125,7 +117,7 @@ def estimate_constants(
     sample_w = torch.as_tensor(rho[own_np] / used[own_np], dtype=dtype, device=device)
 
     def one_loss(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = functional_call(model, (_unflatten(w, shapes), buffers), (x.unsqueeze(0),))
+        out = functional_call(model, (unflatten(w, shapes), buffers), (x.unsqueeze(0),))
         return loss_fn(out, y.unsqueeze(0))
 
     per_sample_grad = vmap(grad(one_loss), in_dims=(None, 0, 0))
@@ -256,7 +248,7 @@ class LossProbe:
         _, self.shapes = _flat_params(model)
 
     def _loss(self, flat: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(functional_call(self.model, _unflatten(flat, self.shapes), (self.x,)), self.y)
+        return self.loss_fn(functional_call(self.model, unflatten(flat, self.shapes), (self.x,)), self.y)
 
     def loss(self, flat: torch.Tensor) -> float:
         """Mean loss of the flat parameters on the probe's samples."""

@@ -43,7 +43,7 @@ from fedspan.scenario import Scenario, ScenarioConfig
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
 from fedspan.strategies.isolated import plan_round
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
-from optimization.bound import predicted_decrease
+from optimization.bound import drift_exposure, predicted_decrease
 from optimization.problem import LearningConstants, ObjectiveWeights
 from orbits.links import LinkParams
 
@@ -120,6 +120,7 @@ class Simulation:
         self.backend = backend or self._default_backend()
         self.static_partition = None if c.partition == "regional" else self._partition(n)
         self._warned_empty = False
+        self._warned_step_condition = False
         self.calibration = self._calibrate() if c.calibrate else None
         self.probe = LossProbe(self.model, self.dataset.x_train, self.dataset.y_train, seed=c.seed)
 
@@ -145,7 +146,7 @@ class Simulation:
         learning = replace(to_learning_constants(cal, self.scenario.config.learning), step_condition=True)
         high = self.scenario.config.local_steps_bounds[1]
         if learning.max_local_steps() < high:
-            if not getattr(self, "_warned_step_condition", False):
+            if not self._warned_step_condition:
                 self._warned_step_condition = True
                 largest = 1.0 / (8.0 * learning.smoothness * high * math.sqrt(learning.dissimilarity_scale))
                 # The proof's condition is sufficient, not necessary, and measured constants of real networks put
@@ -327,9 +328,9 @@ class Simulation:
         if not include.any():
             return float("nan")
         samples = sample_weight[include]
-        exposure = latency_s if ctx.deadline_s is None else max(latency_s, ctx.deadline_s)
         return predicted_decrease(self.scenario.config.learning, samples, plan.local_steps[include].astype(float),
-                                  np.minimum(plan.batch_size[include], samples).astype(float), exposure, plan.idle_s,
+                                  np.minimum(plan.batch_size[include], samples).astype(float),
+                                  drift_exposure(latency_s, ctx.deadline_s), plan.idle_s,
                                   max(int((plan.parent[include] < 0).sum()), 1), grad_sq)
 
     def global_model(self, state: SimulationState) -> torch.Tensor:

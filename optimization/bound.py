@@ -30,6 +30,15 @@ class BoundTerms:
         return self.gap + self.drift + self.noise + self.local_drift
 
 
+def drift_exposure(latency_s: float, deadline_s: float | None) -> float:
+    """Seconds the data drifts in one round (s): its latency back to back, at least the interval on a cadence.
+
+    >>> drift_exposure(2.5, None), drift_exposure(2.5, 600.0), drift_exposure(700.0, 600.0)
+    (2.5, 600.0, 700.0)
+    """
+    return float(latency_s) if deadline_s is None else max(float(latency_s), float(deadline_s))
+
+
 def data_shares(num_samples: np.ndarray) -> np.ndarray:
     """FedAvg weights rho_n = D_n / sum D."""
     return num_samples / num_samples.sum()

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
 
-from optimization.bound import bound_terms
+from optimization.bound import bound_terms, drift_exposure
 from optimization.costs import round_costs
 from optimization.errors import InvalidProblemError
 from optimization.forests import orient_forest
@@ -83,21 +83,6 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
 LATE_WEIGHT = 100.0
 
 
-def drift_exposure_s(problem: SpanningProblem, latency_s: float) -> float:
-    """Seconds the satellites' data drifts per round (s): the latency back to back, the interval on a cadence.
-
-    On a cadence (``problem.deadline_s``) the next round starts at the next tick whatever the latency, so
-    the data moves for the whole interval; a late round stretches it.
-
-    >>> import numpy as np
-    >>> from optimization import SpanningProblem
-    >>> p = SpanningProblem(2, np.array([[0, 1]]), [1000.0], [1e10], deadline_s=600.0)
-    >>> drift_exposure_s(p, 2.5), drift_exposure_s(p, 700.0)
-    (600.0, 700.0)
-    """
-    return float(latency_s) if problem.deadline_s is None else max(float(latency_s), problem.deadline_s)
-
-
 def time_cost(problem: SpanningProblem, latency_s: float) -> float:
     """The objective's latency term: ``w_latency T / scale`` back to back; on a cadence only lateness counts.
 
@@ -137,7 +122,7 @@ def objective_scales(problem: SpanningProblem) -> tuple[float, float, float]:
         rc = round_costs(problem, parent, res.max_cpu_hz, res.max_tx_power_w, np.full(n, e_lo), b_lo)
         k = int((parent < 0).sum())
         b = bound_terms(problem.learning, res.num_samples, np.full(n, e_lo), b_lo,
-                        drift_exposure_s(problem, rc.latency_s), problem.min_idle_s, k)
+                        drift_exposure(rc.latency_s, problem.deadline_s), problem.min_idle_s, k)
         problem.cache["scales"] = (b.total, rc.energy_j, rc.latency_s)
     return problem.cache["scales"]
 
@@ -168,7 +153,7 @@ def evaluate(
     # Charged per round: the round itself plus its share of the exchange that happens every `mix_every` rounds.
     latency = rc.latency_s + mix_t / every
     energy = rc.energy_j + mix_e / every
-    bound = bound_terms(problem.learning, problem.resources.num_samples, e, b, drift_exposure_s(problem, latency), idle,
+    bound = bound_terms(problem.learning, problem.resources.num_samples, e, b, drift_exposure(latency, problem.deadline_s), idle,
                         len(roots)).total
     sb, se, _ = objective_scales(problem)
     w = problem.weights

@@ -38,7 +38,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares
+from optimization.bound import (C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares,
+                                drift_exposure)
 from optimization.costs import link_costs
 from optimization.defaults import Resources
 from optimization.errors import InfeasibleBudgetError
@@ -126,10 +127,7 @@ class _Coefficients:
 
     def gap_at(self, t: float) -> float:
         """A(t): the numerator of the gap and drift terms, over the mean steps."""
-        exposure = t + self.shift
-        if self.deadline is not None:
-            exposure = max(exposure, self.deadline)
-        return self.gap + self.drift * exposure
+        return self.gap + self.drift * drift_exposure(t + self.shift, self.deadline)
 
     def time_at(self, t: float) -> float:
         """The latency term at round time t: linear back to back, lateness only on a cadence."""
