@@ -220,3 +220,21 @@ def test_isolated_satellite_gets_its_own_tree_and_solver_failure_falls_back(scen
     plan = make_strategy("fedspan").plan_round(ctx)
     assert "every solver failed" in plan.info["fallback"]
     assert len(plan.roots) == 2 and (plan.local_steps == ctx.local_steps).all()
+
+
+def test_fedspan_ablations_split_forest_and_resources(scenario):
+    """resources='default': the planned forest with the run's knobs; topology='bfs': the BFS forest with the
+    optimizer's exact resources (what the suite's ablation rows run)."""
+    ctx = context(scenario)
+    fast = {"sca_iters": 1, "search_time_s": 0.2}
+    planned = make_strategy("fedspan", **fast).plan_round(ctx)
+    forest_only = make_strategy("fedspan", resources="default", **fast).plan_round(ctx)
+    np.testing.assert_array_equal(forest_only.parent, planned.parent)
+    assert (forest_only.local_steps == 3).all() and (forest_only.batch_size == 16).all()
+    assert (forest_only.cpu_hz == scenario.resources.max_cpu_hz).all()
+    bfs = make_strategy("bfs").plan_round(ctx)
+    resources_only = make_strategy("fedspan", topology="bfs").plan_round(ctx)
+    np.testing.assert_array_equal(resources_only.parent, bfs.parent)
+    assert (resources_only.cpu_hz < scenario.resources.max_cpu_hz).any()  # the optimizer's clocks, not full speed
+    with pytest.raises(StrategyError, match="topology"):
+        make_strategy("fedspan", topology="star")

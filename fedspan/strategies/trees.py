@@ -69,6 +69,13 @@ def _trees(problem: Any) -> int | None:
     return fixed_tree_count(problem.num_trees)
 
 
+def _resource_overrides(res: Any) -> dict[str, np.ndarray]:
+    """A plan's or a ``Resources``' clocks and powers, and its steps and batches as integers >= 1."""
+    return {"cpu_hz": np.asarray(res.cpu_hz, float), "tx_power_w": np.asarray(res.tx_power_w, float),
+            "local_steps": np.maximum(np.rint(res.local_steps), 1).astype(np.int64),
+            "batch_size": np.maximum(np.rint(res.batch_size), 1).astype(np.int64)}
+
+
 @register_strategy("fedspan")
 class FedSpan(ForestStrategy):
     """The optimizer's forest and resources (``optimization.solve``); distance-MSF if it fails."""
@@ -77,7 +84,7 @@ class FedSpan(ForestStrategy):
     TOPOLOGIES = ("planned", "bfs")
     RESOURCES = ("planned", "default")
 
-    def __init__(self, num_trees: int | str = 1, mix_every: int | None = None, sca_iters: int | None = None,
+    def __init__(self, num_trees: TreeCount = 1, mix_every: int | None = None, sca_iters: int | None = None,
                  search_time_s: float | None = None, topology: str = "planned", resources: str = "planned") -> None:
         super().__init__(num_trees, mix_every)
         if sca_iters is not None and int(sca_iters) < 1:
@@ -127,9 +134,7 @@ class FedSpan(ForestStrategy):
             return np.asarray(plan.parent), {"info": {"status": str(plan.status), "source": plan.source}}
         sca_steps = [h for h in plan.history if h.get("phase") == "sca" and "iteration" in h]
         return np.asarray(plan.parent), {
-            "cpu_hz": np.asarray(plan.cpu_hz, float), "tx_power_w": np.asarray(plan.tx_power_w, float),
-            "local_steps": np.maximum(np.rint(plan.local_steps), 1).astype(np.int64),
-            "batch_size": np.maximum(np.rint(plan.batch_size), 1).astype(np.int64),
+            **_resource_overrides(plan),
             "idle_s": float(np.max(plan.idle_s)) if np.size(plan.idle_s) else 0.0,
             "info": {"status": str(plan.status), "fallback": plan.fallback, "source": plan.source,
                      "warnings": list(plan.warnings), "predicted_latency_s": plan.latency_s,
@@ -150,9 +155,7 @@ class FedSpan(ForestStrategy):
             res, costs = optimal_resources(problem, parent)
         except OptimizationError as exc:
             return parent, {"info": {"fallback": str(exc)}}
-        return parent, {"cpu_hz": np.asarray(res.cpu_hz, float), "tx_power_w": np.asarray(res.tx_power_w, float),
-                        "local_steps": np.maximum(np.rint(res.local_steps), 1).astype(np.int64),
-                        "batch_size": np.maximum(np.rint(res.batch_size), 1).astype(np.int64),
+        return parent, {**_resource_overrides(res),
                         "info": {"objective": costs.objective, "source": "bfs"}}
 
 
