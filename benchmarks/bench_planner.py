@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -655,8 +655,13 @@ def plan_check(problem: SpanningProblem, plan, num_trees: int) -> list[str]:
     return errors
 
 
+def on_cadence(problem: SpanningProblem, deadline_s: float | None) -> SpanningProblem:
+    """The problem with rounds on a cadence of ``deadline_s`` seconds (``--deadline-s``); unchanged for None."""
+    return problem if deadline_s is None else replace(problem, deadline_s=deadline_s)
+
+
 def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: int, seed: int,
-              options: SolveOptions, workers: int) -> None:
+              options: SolveOptions, workers: int, deadline_s: float | None = None) -> None:
     """Section a: random small instances against brute force."""
     print(f"\n== a. {count} random small instances ({sizes[0]}-{sizes[1]} satellites, K = 1 and 2) vs brute force",
           flush=True)
@@ -668,7 +673,7 @@ def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: i
     for i in range(count):
         n = int(rng.integers(sizes[0], sizes[1] + 1))
         k = 1 + i % 2
-        problem = random_instance(rng, n, k, max_forests)
+        problem = on_cadence(random_instance(rng, n, k, max_forests), deadline_s)
         t0 = time.perf_counter()
         objectives, forests = brute_force(problem, k, pool)
         brute_s = time.perf_counter() - t0
@@ -802,7 +807,7 @@ def size_cases(sizes: list[str], tmp: Path) -> Iterator[tuple[str, Callable[[], 
             raise SystemExit(f"unknown size {size!r} (66, 264, 1584, 1584-budget, 5236, 50000 or walker:T/P)")
 
 
-def run_sizes(report: Report, sizes: list[str], options: SolveOptions) -> None:
+def run_sizes(report: Report, sizes: list[str], options: SolveOptions, deadline_s: float | None = None) -> None:
     """Section b: scale against the best reference tree."""
     print("\n== b. sizes: solve() against the best of {link-time SPT, BFS, distance MST} with optimal_resources", flush=True)
     rows = {}
@@ -814,6 +819,7 @@ def run_sizes(report: Report, sizes: list[str], options: SolveOptions) -> None:
             if problem is None:
                 print(f"{label}: skipped (file not present)", flush=True)
                 continue
+            problem = on_cadence(problem, deadline_s)
             select = "objective" if problem.num_nodes <= 2000 else "radius"
             row = compare(problem, options, select)
             rows[label] = row
@@ -837,7 +843,7 @@ def run_sizes(report: Report, sizes: list[str], options: SolveOptions) -> None:
 
 
 def run_regime(report: Report, which: str, payloads: tuple[float, ...], caps: tuple[float, ...],
-               options: SolveOptions, images: Path, suffix: str) -> None:
+               options: SolveOptions, images: Path, suffix: str, deadline_s: float | None = None) -> None:
     """Section c: payload x rate cap on one shell."""
     preset = {"shell1": "starlink-shell1", "small": "small"}[which]
     print(f"\n== c. regime table on {preset}: Fed-Span objective / best reference", flush=True)
@@ -845,7 +851,7 @@ def run_regime(report: Report, which: str, payloads: tuple[float, ...], caps: tu
     cells = []
     for mbit in payloads:
         for cap in caps:
-            problem = load_scenario_problem(constellation, mbit * 1e6, cap)
+            problem = on_cadence(load_scenario_problem(constellation, mbit * 1e6, cap), deadline_s)
             select = "objective" if problem.num_nodes <= 2000 else "radius"
             row = compare(problem, options, select)
             best = row["best_reference"]
@@ -936,6 +942,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="small instances are pruned to at most this many rooted forests (default 200, quick 60)")
     parser.add_argument("--spt-roots", type=int, default=SPT_ROOTS, help="central roots tried by the link-time SPT")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--deadline-s", type=float, default=None,
+                        help="plan every problem for rounds on a cadence with this deadline in seconds "
+                             "(SpanningProblem.deadline_s; e.g. 10 binds on these instances, 600 does not)")
     parser.add_argument("--workers", type=int, default=None, help="processes for the brute force (default: cores)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--images", type=Path, default=REPO / "docs" / "images")
@@ -959,7 +968,7 @@ def _run(args: argparse.Namespace) -> int:
         payloads = tuple(float(v) for v in args.payloads.split(","))
     if args.caps:
         caps = tuple(float(v) for v in args.caps.split(","))
-    suffix = "-quick" if quick else ""
+    suffix = ("-quick" if quick else "") + (f"-deadline{args.deadline_s:g}s" if args.deadline_s else "")
     options = SolveOptions()
     report = Report()
     begin = time.perf_counter()
@@ -969,11 +978,12 @@ def _run(args: argparse.Namespace) -> int:
     if count:
         workers = args.workers or os.cpu_count() or 1
         max_forests = args.max_forests or (60 if quick else 200)
-        run_small(report, count, (6, 7) if quick else (6, 9), max_forests, args.seed, options, workers)
+        run_small(report, count, (6, 7) if quick else (6, 9), max_forests, args.seed, options, workers,
+                  args.deadline_s)
     if sizes:
-        run_sizes(report, sizes, options)
+        run_sizes(report, sizes, options, args.deadline_s)
     if regime != "none":
-        run_regime(report, regime, payloads, caps, options, args.images, suffix)
+        run_regime(report, regime, payloads, caps, options, args.images, suffix, args.deadline_s)
     elapsed = time.perf_counter() - begin
     print("\n== goals", flush=True)
     for g in report.goals:
@@ -982,7 +992,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{met}/{len(report.goals)} goals met in {elapsed:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"planner{suffix}.json"
-    payload = {"quick": quick, "commit": commit, "cores": os.cpu_count(), "load_average_at_start": load,
+    payload = {"quick": quick, "deadline_s": args.deadline_s, "commit": commit, "cores": os.cpu_count(), "load_average_at_start": load,
                "load_average_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None, "seconds": elapsed, "sizes": sizes, "regime": regime,
                "goals": [g.__dict__ for g in report.goals], **report.sections}
     out.write_text(json.dumps(json_safe(payload), indent=1))
