@@ -1,8 +1,8 @@
 """Spanning aggregation over a forest: partial sums leaves -> root, then cluster models and mixing.
 
-A forest is a ``parent`` array (``-1`` for roots). The upward pass is vectorized per depth level:
-all nodes of one depth send at once (one ``index_add_``), so the Python loop runs over the tree
-height, never over satellites. The dispatch back down needs no pass here: every satellite takes
+A forest is a ``parent`` array (``-1`` for roots). After the upward pass each root holds the weighted
+sum over its subtree; the sums are formed directly (``cluster_sums``), and the clock prices the pass
+level by level (``forest_levels``). The dispatch back down needs no pass here: every satellite takes
 its tree's model row (``models[tree_of]``); the clock prices the dispatch messages.
 """
 
@@ -65,64 +65,65 @@ def forest_levels(parent: np.ndarray) -> ForestLevels:
     return ForestLevels(depth=depth, root_of=root_of, levels=levels)
 
 
-@dataclass
-class ReduceResult:
-    """What reached the roots: per-root weighted sums and the number of upward messages."""
+def reduce_routes(parent: np.ndarray, tree_of: np.ndarray, include: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, int]:
+    """Where each satellite's contribution lands after the leaves -> root pass, and how many messages it takes.
 
-    node_sums: torch.Tensor  # (N, P) float64: partial sum each node holds after the pass
-    node_weights: np.ndarray  # (N,) float64: scalar partial sum sum |D_i| of the same subtree
-    messages: int  # models sent upward between included satellites
-
-
-def spanning_reduce(params: torch.Tensor, weights: np.ndarray, parent: np.ndarray,
-                    include: np.ndarray | None = None,
-                    levels: ForestLevels | None = None) -> ReduceResult:
-    """Leaves -> root partial sums: each node adds its children's sums to ``w_n * params_n``.
-
-    Excluded nodes add nothing of their own but still relay their children's sums, so a
-    repaired forest decides who is in a tree and ``include`` decides who contributes.
+    Returns ``cluster_of`` (N,): the tree id of the root each node hangs under (several roots may share
+    an id: a star has one root per uploading satellite, a repaired tree may have promoted a second root),
+    and the number of upward messages between included satellites. Excluded nodes add nothing of their
+    own but still relay their children's sums, so a repaired forest decides who is in a tree and
+    ``include`` decides who contributes.
     """
-    levels = levels or forest_levels(parent)
-    n = len(parent)
-    if params.shape[0] != n or np.shape(weights) != (n,):
-        raise ForestError(f"params {tuple(params.shape)} and weights {np.shape(weights)} must have {n} rows")
-    w = np.asarray(weights, dtype=np.float64)
-    if include is not None:
-        w = np.where(include, w, 0.0)
-    w_t = torch.as_tensor(w, dtype=torch.float64)
-    sums = params.to(torch.float64) * w_t[:, None]
-    scalar = torch.as_tensor(w.copy())
-    parent_t = torch.as_tensor(np.asarray(parent, dtype=np.int64))
-    for d in range(levels.height, 0, -1):
-        nodes = torch.as_tensor(levels.levels[d])
-        targets = parent_t[nodes]
-        # One message per child; the parent waits for all of them (the clock times the wait).
-        sums.index_add_(0, targets, sums[nodes])
-        scalar.index_add_(0, targets, scalar[nodes])
+    levels = forest_levels(parent)
     p = np.asarray(parent)
+    cluster_of = np.asarray(tree_of, dtype=np.int64)[levels.root_of]
     has_parent = p >= 0
     if include is not None:
+        include = np.asarray(include, bool)
         has_parent &= include & include[np.where(has_parent, p, 0)]
-    messages = int(np.count_nonzero(has_parent))
-    return ReduceResult(node_sums=sums, node_weights=scalar.numpy(), messages=messages)
+    return cluster_of, int(np.count_nonzero(has_parent))
+
+
+def cluster_sums(params: torch.Tensor, weights: np.ndarray, cluster: np.ndarray, num_trees: int,
+                 chunk_rows: int = 256) -> tuple[torch.Tensor, np.ndarray]:
+    """Per-cluster weighted sums ``(K, P)`` float64 and weight sums ``(K,)`` of the rows of ``params``.
+
+    What the roots hold after the in-network pass: a parent adds its children's partial sums to its own
+    ``w_n * params_n``, so a root ends with the sum over its subtree. Addition is associative, so the sums
+    are formed here directly, row by row in float64 (a few (chunk, P) blocks, never an (N, P) float64 copy:
+    2 GB at 5236 satellites). Only the float64 rounding order differs from a level-by-level pass.
+    """
+    m = params.shape[0]
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    cluster = np.asarray(cluster, dtype=np.int64).reshape(-1)
+    if w.shape != (m,) or cluster.shape != (m,):
+        raise ForestError(f"params has {m} rows but weights {w.shape} and clusters {cluster.shape}")
+    out = torch.zeros((num_trees, params.shape[1]), dtype=torch.float64)
+    w_t = torch.as_tensor(w)
+    ids = torch.as_tensor(cluster)
+    for lo in range(0, m, chunk_rows):
+        hi = min(m, lo + chunk_rows)
+        out.index_add_(0, ids[lo:hi], params[lo:hi].to(torch.float64) * w_t[lo:hi, None])
+    wsum = np.zeros(num_trees, dtype=np.float64)
+    np.add.at(wsum, cluster, w)
+    return out, wsum
 
 
 def tree_sums(params: torch.Tensor, weights: np.ndarray, parent: np.ndarray, tree_of: np.ndarray,
               num_trees: int, include: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray, int]:
-    """Per-tree weighted sums ``(K, P)``, scalar sums ``(K,)`` and message count of one reduce.
+    """Per-tree weighted sums ``(K, P)``, scalar sums ``(K,)`` and message count of one leaves -> root pass.
 
-    Several roots may share a tree id (a star has one root per uploading satellite, a repaired
-    tree may have promoted a second root); their sums land in the same cluster.
+    ``params`` and ``weights`` have one row per satellite; excluded satellites relay but add nothing.
     """
-    levels = forest_levels(parent)
-    red = spanning_reduce(params, weights, parent, include, levels)
-    roots = np.flatnonzero(np.asarray(parent) < 0)
-    ids = torch.as_tensor(np.asarray(tree_of, dtype=np.int64)[roots])
-    out = torch.zeros((num_trees, params.shape[1]), dtype=torch.float64)
-    out.index_add_(0, ids, red.node_sums[torch.as_tensor(roots)])
-    wsum = np.zeros(num_trees, dtype=np.float64)
-    np.add.at(wsum, np.asarray(tree_of)[roots], red.node_weights[roots])
-    return out, wsum, red.messages
+    n = len(parent)
+    if params.shape[0] != n or np.shape(weights) != (n,):
+        raise ForestError(f"params {tuple(params.shape)} and weights {np.shape(weights)} must have {n} rows")
+    cluster_of, messages = reduce_routes(parent, tree_of, include)
+    rows = np.arange(n) if include is None else np.flatnonzero(include)
+    sums, wsum = cluster_sums(params[torch.as_tensor(rows)], np.asarray(weights, float)[rows], cluster_of[rows],
+                              num_trees)
+    return sums, wsum, messages
 
 
 def cluster_models(tree_sum: torch.Tensor, weight_sum: np.ndarray, previous: torch.Tensor) -> torch.Tensor:

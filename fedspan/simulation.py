@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from fedspan.aggregation import tree_sums
+from fedspan.aggregation import cluster_sums, reduce_routes
 from fedspan.backend import ClientUpdates, RoundUpdate, RoundWork, TrainingBackend
 from fedspan.calibration import LossProbe
 from fedspan.checkpoint import CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint, save_checkpoint
@@ -77,18 +77,17 @@ class InProcessBackend:
         idx = np.flatnonzero(include)
         tree_of = np.asarray(work.tree_of, np.int64)
         num_models, num_params = work.start_params.shape
-        params = torch.zeros((len(include), num_params), dtype=torch.float32)
         weights = np.asarray(work.sample_weight, float)
         loss = float("nan")
-        trained, last_loss = params[:0], torch.zeros(0)
+        trained, last_loss = torch.zeros((0, num_params)), torch.zeros(0)
         if len(idx):
             result = self.trainer.train(work.start_params.to(torch.float32)[torch.as_tensor(tree_of[idx])],
                                         [work.client_indices[i] for i in idx], np.asarray(work.local_steps)[idx],
                                         np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx))
-            trained, last_loss = result.params, result.last_loss
-            params[torch.as_tensor(idx)] = trained.cpu()
+            trained, last_loss = result.params.cpu(), result.last_loss
             loss = mean_train_loss(last_loss, weights[idx])
-        sums, wsum, messages = tree_sums(params, weights, work.parent, tree_of, num_models, include)
+        cluster_of, messages = reduce_routes(work.parent, tree_of, include)
+        sums, wsum = cluster_sums(trained, weights[idx], cluster_of[idx], num_models)
         return RoundUpdate(tree_sums=sums, weight_sums=wsum, train_loss=loss, messages=messages,
                            client_updates=ClientUpdates.of(work, idx, trained, last_loss)
                            if work.keep_client_updates else None)

@@ -186,7 +186,11 @@ class BatchedTrainer:
             raise TrainingError(f"client index {int(pool.max()) if pool.max() >= 0 else int(pool.min())} outside "
                                 f"the training set of {len(self.y_train)} samples")
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        params = start_params.detach().to(self.device, torch.float32).clone()
+        # Row-major and our own: the steps update views of its rows in place. A fresh float32 copy from the
+        # caller is used as is (a second (M, P) copy costs a second per round at 5000 satellites).
+        params = start_params.detach().to(self.device, torch.float32, memory_format=torch.contiguous_format)
+        if params.data_ptr() == start_params.data_ptr():
+            params = params.clone()
         last_loss = torch.full((m,), float("nan"), device=self.device)
         chunk = self.chunk_size(int(np.minimum(batch_size, sizes).max(initial=1)))
         for lo in range(0, m, chunk):
@@ -210,6 +214,7 @@ class BatchedTrainer:
                      starts: np.ndarray, sizes: np.ndarray, local_steps: np.ndarray, batch_size: np.ndarray,
                      seeds: np.ndarray) -> None:
         velocity = torch.zeros((len(rows), self.num_params), device=self.device) if self.momentum else None
+        first, end = int(rows[0]), int(rows[-1]) + 1  # rows is a contiguous range
         for step in range(int(local_steps[rows].max(initial=0))):
             # Clients past their own e_n (or without data) drop out: they neither move nor cost compute.
             active = (step < local_steps[rows]) & (sizes[rows] > 0)
@@ -221,19 +226,32 @@ class BatchedTrainer:
             index = index.to(self.device)
             mask = torch.from_numpy(valid).to(self.device, torch.float32)
             act_t = torch.from_numpy(act).to(self.device)
-            weights = params[act_t]
+            # While every client of the chunk steps (the usual case) its rows are updated in place: a
+            # (clients, P) gather and scatter per step cost more than the forward/backward of a small model.
+            whole = bool(active.all())
+            local = None if whole else torch.from_numpy(np.flatnonzero(active)).to(self.device)
+            weights = params[first:end] if whole else params[act_t]
+            vel = None if velocity is None else (velocity if whole else velocity[local])
             if self.per_client:
                 grad, per_client = self._looped_grads(weights, index, valid.sum(1))
+                grads, weight_views = [grad], [weights]
+                vel_views = [vel]
             else:
-                grad, per_client = self._vmapped_grads(weights, index, mask)
+                grads, per_client = self._vmapped_grads(weights, index, mask)
+                weight_views = list(unflatten(weights, self.shapes).values())
+                vel_views = [None] * len(grads) if vel is None else list(unflatten(vel, self.shapes).values())
             with torch.no_grad():
-                if self.weight_decay:
-                    grad = grad + self.weight_decay * weights
-                if velocity is not None:
-                    local = torch.from_numpy(np.flatnonzero(active)).to(self.device)
-                    velocity[local] = self.momentum * velocity[local] + grad
-                    grad = velocity[local]
-                params[act_t] = weights - self.lr * grad
+                for w, g, v in zip(weight_views, grads, vel_views):
+                    if self.weight_decay:
+                        g = g + self.weight_decay * w
+                    if v is not None:
+                        v.mul_(self.momentum).add_(g)
+                        g = v
+                    w.sub_(self.lr * g)
+                if not whole:
+                    params[act_t] = weights
+                    if velocity is not None:
+                        velocity[local] = vel
                 last_loss[act_t] = per_client.detach()
 
     def _leaves(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -251,13 +269,15 @@ class BatchedTrainer:
         return torch.cat([g.reshape(rows, -1) for g in grads], dim=1)
 
     def _vmapped_grads(self, weights: torch.Tensor, index: torch.Tensor, mask: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-client gradients (M, P) and mean losses (M,) from one vmapped forward/backward."""
+                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Per-client gradients, one (M, *shape) tensor per parameter, and mean losses (M,), from one vmapped
+        forward/backward. The gradients stay per parameter: the update applies them to views of the (M, P)
+        rows, so no (M, P) gradient is ever assembled."""
         leaves = self._leaves(weights)
         logits = self._batched_logits(leaves, self.x_train[index])
         losses = F.cross_entropy(logits.flatten(0, 1), self.y_train[index].flatten(), reduction="none")
         per_client = (losses.view(mask.shape) * mask).sum(1) / mask.sum(1)
-        return self._flat_grad(per_client.sum(), leaves, len(weights)), per_client.detach()
+        return list(torch.autograd.grad(per_client.sum(), list(leaves.values()))), per_client.detach()
 
     def _looped_grads(self, weights: torch.Tensor, index: torch.Tensor, take: np.ndarray
                       ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,8 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from fedspan.aggregation import (ForestError, cluster_models, forest_levels, mix_clusters, should_mix,
-                                 spanning_reduce, tree_sums)
+from fedspan.aggregation import ForestError, cluster_models, forest_levels, mix_clusters, should_mix, tree_sums
 
 
 def random_forest(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -87,10 +86,11 @@ def test_levels_match_networkx_depth_and_root_of_names_each_tree(case):
 def test_excluded_node_relays_children_without_contributing():
     parent = np.array([-1, 0, 1])  # chain 2 -> 1 -> 0
     params = torch.tensor([[1.0], [100.0], [3.0]])
-    red = spanning_reduce(params, np.array([1.0, 1.0, 1.0]), parent, include=np.array([True, False, True]))
-    assert red.node_sums[0].item() == pytest.approx(4.0)
-    assert red.node_weights[0] == pytest.approx(2.0)
-    assert red.messages == 0  # both edges touch the excluded relay
+    sums, wsum, messages = tree_sums(params, np.array([1.0, 1.0, 1.0]), parent, np.zeros(3, int), 1,
+                                     include=np.array([True, False, True]))
+    assert sums[0].item() == pytest.approx(4.0)
+    assert wsum[0] == pytest.approx(2.0)
+    assert messages == 0  # both edges touch the excluded relay
 
 
 def test_cluster_models_keep_old_model_without_data_and_mix_is_weighted():
