@@ -34,16 +34,16 @@ class CentralJob:
     @property
     def key(self) -> str:
         """The lookup key scenarios use: dataset, model and training subset."""
-        return central_key(self.dataset, self.model, self.max_train, self.max_test)
+        return central_key(self.dataset, self.model, self.max_train, self.max_test, self.lr)
 
     def describe(self) -> str:
         """Short label for progress lines."""
         return f"centralised: {self.key}"
 
 
-def central_key(dataset: str, model: str, max_train: int | None, max_test: int | None) -> str:
-    """``dataset/model/train/test`` (``all`` for no cap)."""
-    return f"{dataset}/{model}/{max_train or 'all'}/{max_test or 'all'}"
+def central_key(dataset: str, model: str, max_train: int | None, max_test: int | None, lr: float) -> str:
+    """``dataset/model/train/test/lr`` (``all`` for no cap)."""
+    return f"{dataset}/{model}/{max_train or 'all'}/{max_test or 'all'}/lr{lr:g}"
 
 
 def run_central(job: CentralJob) -> dict[str, Any]:
@@ -80,9 +80,9 @@ def central_task(job: CentralJob) -> tuple:
 
 
 def central_jobs(scenarios: Any, data_dir: Path) -> list[CentralJob]:
-    """One centralised run per distinct (dataset, model, max_train, max_test) among ``scenarios``."""
+    """One centralised run per distinct (dataset, model, max_train, max_test, lr) among ``scenarios``."""
     seen: dict[str, CentralJob] = {}
     for s in scenarios:
-        job = CentralJob(s.dataset, s.model, s.max_train, s.max_test, s.data_root(data_dir))
+        job = CentralJob(s.dataset, s.model, s.max_train, s.max_test, s.data_root(data_dir), lr=s.lr)
         seen.setdefault(job.key, job)
     return list(seen.values())

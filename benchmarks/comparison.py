@@ -38,8 +38,15 @@ class Job:
 
     @property
     def cost_hint(self) -> float:
-        """Rough seconds on one core, so the slow (planner) jobs start first and the pool stays busy."""
-        return self.scenario.rounds * (5.0 if self.method.uses_planner else 0.3)
+        """Rough seconds on one core, so the slow jobs start first and the pool stays busy.
+
+        Measured on one core: training ~ satellites / 500 s per round (MLP; cnn-large 50x), planning
+        1.5 s + 1.3 s per 1000 satellites.
+        """
+        n = self.scenario.size_hint
+        train = n / 500.0 * (50.0 if self.scenario.model == "cnn-large" else 1.0)
+        plan = 1.5 + 1.3 * n / 1000.0 if self.method.uses_planner else 0.0
+        return self.scenario.rounds * (train + plan)
 
     def describe(self) -> str:
         """Short label for progress lines."""

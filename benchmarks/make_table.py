@@ -68,7 +68,7 @@ def scenario_table(name: str, block: dict[str, Any]) -> list[str]:
     central = summary.get("centralised_accuracy")
     head = (f"#### {name}\n\n{spec['constellation']} · {spec['dataset']} · {spec.get('model', 'mlp')} · "
             f"{spec['partition']}{' (alpha ' + str(spec['alpha']) + ')' if spec['partition'] != 'iid' else ''} · "
-            f"{timing} · {spec['rounds']} rounds · seeds {', '.join(map(str, spec['seeds']))} · target accuracy "
+            f"lr {spec.get('lr', 0.05):g} · {timing} · {spec['rounds']} rounds · seeds {', '.join(map(str, spec['seeds']))} · target accuracy "
             f"{summary['target_accuracy']:.3f}" + (f" (90 % of centralised {central:.3f})" if central else ""))
     if spec.get("note"):
         head += f" · {spec['note']}"

@@ -140,7 +140,7 @@ def summarize(suite: Suite, outcomes: list[dict[str, Any]], out: Path) -> dict[s
     scenarios, figs = {}, []
     for scenario in suite.scenarios:
         mine = [r for r in compare if r["scenario"] == scenario.name]
-        key = central_key(scenario.dataset, scenario.model, scenario.max_train, scenario.max_test)
+        key = central_key(scenario.dataset, scenario.model, scenario.max_train, scenario.max_test, scenario.lr)
         if not mine or key not in central:
             continue
         summary = summarize_scenario(mine, suite.target_fraction * central[key]["accuracy"], REFERENCE)
