@@ -93,3 +93,28 @@ def test_size_sweep_spans_66_to_1584_satellites_and_the_quick_suite_stays_tiny()
     assert set(sizes) <= set(WALKER_SHELLS)  # every size is a shell the job can build
     assert quick_suite().sizes == (66,)
     assert all(0 < size_task(n)[2] < 10 for n in sizes)  # rough seconds, as Job.cost_hint
+
+
+def test_scenario_lr_reaches_the_runs_and_the_centralised_yardstick(tmp_path):
+    from centralised import central_jobs
+    from comparison import Job
+
+    suite = default_suite()
+    large = [s for s in suite.scenarios if s.constellation != "small"]
+    assert large and all(s.lr == 0.1 for s in large)
+    shell = next(s for s in large if s.constellation == "starlink-shell1")
+    small = next(s for s in suite.scenarios if s.constellation == "small" and s.model == "mlp")
+    method = suite.methods[0]
+    assert shell.config_dict(method, 0, tmp_path)["lr"] == 0.1
+    assert small.config_dict(method, 0, tmp_path)["lr"] == 0.05
+    keys = {j.key: j.lr for j in central_jobs([shell, small], tmp_path)}
+    assert len(keys) == 2 and set(keys.values()) == {0.05, 0.1} and all(k.endswith(f"lr{v:g}") for k, v in keys.items())
+    # The large settings run the fastest tree baseline, the literature's plane relay and the ground star.
+    assert all({"BFS tree", "FedISL plane relay", "star FedAvg (ground)"} <= set(s.methods) for s in large)
+    # The pool starts the costly jobs first: bigger constellations and the planner cost more.
+    big = next(s for s in large if s.constellation.endswith(".tle"))
+    fedspan = next(m for m in suite.methods if m.is_fedspan)
+    baseline = next(m for m in suite.methods if m.label == "BFS tree")
+    hints = [Job(s, m, 0, str(tmp_path)).cost_hint / s.rounds for s, m in
+             ((small, baseline), (small, fedspan), (shell, baseline), (big, baseline), (big, fedspan))]
+    assert hints == sorted(hints)

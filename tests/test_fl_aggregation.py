@@ -8,7 +8,8 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from fedspan.aggregation import ForestError, cluster_models, forest_levels, mix_clusters, should_mix, tree_sums
+from fedspan.aggregation import (ForestError, cluster_models, cluster_sums, forest_levels, mix_clusters, reduce_routes,
+                                 should_mix, tree_sums)
 
 
 def random_forest(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
@@ -112,3 +113,28 @@ def test_cluster_models_keep_old_model_without_data_and_mix_is_weighted():
 def test_bad_forest_is_rejected_by_name(parent, fragment):
     with pytest.raises(ForestError, match=fragment):
         forest_levels(parent)
+
+
+def test_cluster_sums_do_not_depend_on_chunking_and_check_shapes():
+    rng = np.random.default_rng(3)
+    params = torch.as_tensor(rng.normal(size=(37, 6)), dtype=torch.float32)
+    weights = rng.uniform(0, 5, 37)
+    cluster = rng.integers(0, 4, 37)
+    whole, wsum = cluster_sums(params, weights, cluster, 4, chunk_rows=1000)
+    for rows in (1, 5, 36):
+        part, psum = cluster_sums(params, weights, cluster, 4, chunk_rows=rows)
+        torch.testing.assert_close(part, whole, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(psum, wsum)
+    ref = torch.stack([(params.double()[cluster == k] * torch.as_tensor(weights[cluster == k])[:, None]).sum(0)
+                       for k in range(4)])
+    torch.testing.assert_close(whole, ref, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ForestError, match="37 rows"):
+        cluster_sums(params, weights[:-1], cluster, 4)
+
+
+def test_reduce_routes_name_each_nodes_tree_and_count_messages_between_included():
+    parent = np.array([-1, 0, 0, 1, -1, 4])  # trees {0, 1, 2, 3} and {4, 5}
+    cluster, messages = reduce_routes(parent, np.array([1, 9, 9, 9, 0, 9]), include=None)
+    assert cluster.tolist() == [1, 1, 1, 1, 0, 0] and messages == 4
+    _, messages = reduce_routes(parent, np.array([1, 9, 9, 9, 0, 9]), include=np.array([1, 0, 1, 1, 1, 1], bool))
+    assert messages == 2  # 1 -> 0 and 3 -> 1 touch the excluded satellite 1
