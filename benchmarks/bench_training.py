@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fedspan.aggregation import cluster_sums
 from fedspan.data import load_dataset
 from fedspan.models import MODEL_NAMES, flatten_params, load_flat, make_model, model_bits
-from fedspan.training import BatchedTrainer, client_seeds, minibatch_positions, tree_weighted_sums
+from fedspan.training import BatchedTrainer, client_seeds, minibatch_positions
 
 
 def per_satellite_loop(model_name, data, start, indices, steps, batch, seeds, lr) -> torch.Tensor:
@@ -85,7 +86,7 @@ def main() -> None:
     t_batched = float(np.median(timings))
     tree_of = np.arange(n) * args.trees // n
     t1 = time.perf_counter()
-    tree_weighted_sums(batched.params, tree_of, np.full(n, float(args.samples_per_satellite)), args.trees)
+    cluster_sums(batched.params, np.full(n, float(args.samples_per_satellite)), tree_of, args.trees)
     t_reduce = time.perf_counter() - t1
 
     t0 = time.perf_counter()

@@ -87,21 +87,26 @@ def reduce_routes(parent: np.ndarray, tree_of: np.ndarray, include: np.ndarray |
 
 def cluster_sums(params: torch.Tensor, weights: np.ndarray, cluster: np.ndarray, num_trees: int,
                  chunk_rows: int = 256) -> tuple[torch.Tensor, np.ndarray]:
-    """Per-cluster weighted sums ``(K, P)`` float64 and weight sums ``(K,)`` of the rows of ``params``.
+    """Per-cluster weighted sums ``(K, P)`` float64 (on ``params``' device) and weight sums ``(K,)`` of the
+    rows of ``params``: the reduce of one round, in process and on each rank of the distributed backend.
 
     What the roots hold after the in-network pass: a parent adds its children's partial sums to its own
     ``w_n * params_n``, so a root ends with the sum over its subtree. Addition is associative, so the sums
     are formed here directly, row by row in float64 (a few (chunk, P) blocks, never an (N, P) float64 copy:
     2 GB at 5236 satellites). Only the float64 rounding order differs from a level-by-level pass.
     """
-    m = params.shape[0]
+    m = params.shape[0] if params.ndim == 2 else -1
     w = np.asarray(weights, dtype=np.float64).reshape(-1)
     cluster = np.asarray(cluster, dtype=np.int64).reshape(-1)
-    if w.shape != (m,) or cluster.shape != (m,):
-        raise ForestError(f"params has {m} rows but weights {w.shape} and clusters {cluster.shape}")
-    out = torch.zeros((num_trees, params.shape[1]), dtype=torch.float64)
-    w_t = torch.as_tensor(w)
-    ids = torch.as_tensor(cluster)
+    if m < 0 or w.shape != (m,) or cluster.shape != (m,):
+        raise ForestError(f"params {tuple(params.shape)} must have one row per entry of weights {w.shape} and "
+                          f"clusters {cluster.shape}")
+    if m and (cluster.min() < 0 or cluster.max() >= num_trees):
+        raise ForestError(f"cluster ids must lie in [0, {num_trees}), got {cluster.min()}..{cluster.max()}")
+    device = params.device
+    out = torch.zeros((num_trees, params.shape[1]), dtype=torch.float64, device=device)
+    w_t = torch.as_tensor(w, device=device)
+    ids = torch.as_tensor(cluster, device=device)
     for lo in range(0, m, chunk_rows):
         hi = min(m, lo + chunk_rows)
         out.index_add_(0, ids[lo:hi], params[lo:hi].to(torch.float64) * w_t[lo:hi, None])

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from fedspan.aggregation import cluster_sums
 from fedspan.backend import ClientUpdates, RoundUpdate, RoundWork
 from fedspan.errors import FedSpanError
-from fedspan.training import BatchedTrainer, client_seeds, tree_weighted_sums
+from fedspan.training import BatchedTrainer, client_seeds
 
 if TYPE_CHECKING:  # the simulation imports this module lazily; import it back only for typing
     from fedspan.simulation import SimulationConfig
@@ -110,7 +111,7 @@ class TorchDistributedBackend:
             np.asarray(work.batch_size)[mine],
             client_seeds(work.seed, work.round_index, mine),
         )
-        sums, weight_sums = tree_weighted_sums(result.params, tree_of[mine], weights, num_trees)
+        sums, weight_sums = cluster_sums(result.params, weights, tree_of[mine], num_trees)
         loss = result.last_loss.detach().cpu().to(torch.float64).numpy()
         trained = ~np.isnan(loss)
         loss_terms = [float((loss[trained] * weights[trained]).sum()), float(weights[trained].sum())]

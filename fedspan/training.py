@@ -315,22 +315,6 @@ def evaluate(model: nn.Module, params: torch.Tensor, x: torch.Tensor, y: torch.T
     return loss_sum / len(x), correct / len(x)
 
 
-def tree_weighted_sums(params: torch.Tensor, tree_of: np.ndarray, weights: np.ndarray, num_trees: int
-                       ) -> tuple[torch.Tensor, np.ndarray]:
-    """Per-tree ``sum w_n params_n`` (K, P) float64 and ``sum w_n`` (K,): the reduce of one round."""
-    tree_of = np.asarray(tree_of, dtype=np.int64).reshape(-1)
-    weights = np.asarray(weights, dtype=np.float64).reshape(-1)
-    if params.ndim != 2 or not (len(tree_of) == len(weights) == params.shape[0]):
-        raise TrainingError(f"params {tuple(params.shape)}, tree_of ({len(tree_of)},) and weights ({len(weights)},) "
-                            "must agree on the number of satellites")
-    if len(tree_of) and (tree_of.min() < 0 or tree_of.max() >= num_trees):
-        raise TrainingError(f"tree_of values must lie in [0, {num_trees}), got {tree_of.min()}..{tree_of.max()}")
-    w = torch.from_numpy(weights).to(params.device)
-    sums = torch.zeros((num_trees, params.shape[1]), dtype=torch.float64, device=params.device)
-    sums.index_add_(0, torch.from_numpy(tree_of).to(params.device), params.to(torch.float64) * w[:, None])
-    return sums, np.bincount(tree_of, weights=weights, minlength=num_trees).astype(np.float64)
-
-
 def mean_train_loss(last_loss: torch.Tensor | np.ndarray, weights: np.ndarray) -> float:
     """Sample-weighted mean of the clients' last losses, ignoring clients that did not train."""
     loss = np.asarray(torch.as_tensor(last_loss).detach().cpu(), dtype=np.float64)

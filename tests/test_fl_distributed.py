@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
+from fedspan.aggregation import cluster_sums
 from fedspan.backend import ClientUpdates, RoundWork
 from fedspan.data import load_digits
 from fedspan.distributed import DistributedError, TorchDistributedBackend, shard_bounds, upward_messages
 from fedspan.models import flatten_params, make_model
 from fedspan.partition import dirichlet
 from fedspan.simulation import InProcessBackend
-from fedspan.training import BatchedTrainer, client_seeds, tree_weighted_sums
+from fedspan.training import BatchedTrainer, client_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,7 @@ def test_single_process_backend_matches_direct_reduce():
     mine = np.flatnonzero(work.include)
     res = trainer.train(work.start_params[work.tree_of[mine]], [work.client_indices[i] for i in mine],
                         work.local_steps[mine], work.batch_size[mine], client_seeds(work.seed, 2, mine))
-    sums, wsum = tree_weighted_sums(res.params, work.tree_of[mine], work.sample_weight[mine], 2)
+    sums, wsum = cluster_sums(res.params, work.sample_weight[mine], work.tree_of[mine], 2)
     torch.testing.assert_close(upd.tree_sums, sums, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(upd.weight_sums, wsum)
     assert upd.messages == 21 - 2 - 2  # 19 edges; node 7 is excluded, cutting edges 6->7 and 7->8

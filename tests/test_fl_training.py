@@ -9,11 +9,12 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fedspan.aggregation import ForestError, cluster_sums
 from fedspan.data import load_digits
 from fedspan.models import flatten_params, load_flat, make_model
 from fedspan.partition import iid
 from fedspan.training import (BatchedTrainer, TrainingError, client_seeds, evaluate, mean_train_loss,
-                              minibatch_positions, tree_weighted_sums)
+                              minibatch_positions)
 
 
 @pytest.fixture(scope="module")
@@ -133,19 +134,19 @@ def test_client_seeds_are_distinct_per_round_and_satellite():
     assert np.array_equal(a[500:], client_seeds(1, 0, np.arange(500, 1000)))
 
 
-def test_tree_weighted_sums_matches_brute_force():
+def test_cluster_sums_of_a_round_match_brute_force():
     rng = np.random.default_rng(0)
     params = torch.randn(9, 5)
     tree_of, w = rng.integers(0, 3, 9), rng.uniform(0, 10, 9)
-    sums, wsum = tree_weighted_sums(params, tree_of, w, 4)
+    sums, wsum = cluster_sums(params, w, tree_of, 4)
     assert sums.dtype == torch.float64 and sums.shape == (4, 5)
     for k in range(4):
         members = tree_of == k
         expect = (params.double().numpy()[members] * w[members, None]).sum(0)
         np.testing.assert_allclose(sums[k].numpy(), expect, rtol=1e-12, atol=1e-12)
         assert wsum[k] == pytest.approx(w[members].sum())
-    with pytest.raises(TrainingError, match=r"tree_of values must lie in \[0, 2\)"):
-        tree_weighted_sums(params, tree_of, w, 2)
+    with pytest.raises(ForestError, match=r"cluster ids must lie in \[0, 2\)"):
+        cluster_sums(params, w, tree_of, 2)
 
 
 def test_mean_train_loss_ignores_untrained():
@@ -178,7 +179,7 @@ def test_fedavg_rounds_learn_digits(digits):
     for rnd in range(15):
         res = trainer.train(global_params.repeat(10, 1), parts, np.full(10, 5), np.full(10, 16),
                             client_seeds(0, rnd, np.arange(10)))
-        sums, wsum = tree_weighted_sums(res.params, np.zeros(10, dtype=int), weights, 1)
+        sums, wsum = cluster_sums(res.params, weights, np.zeros(10, dtype=int), 1)
         global_params = (sums[0] / wsum[0]).float()
     loss, acc = trainer.evaluate(global_params, digits.x_test, digits.y_test)
     assert acc0 < 0.3 and acc > 0.85 and loss < 0.6
