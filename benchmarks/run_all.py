@@ -3,7 +3,7 @@
 Run: python benchmarks/run_all.py [--quick] [--workers 2] [--out benchmarks/results] [--no-speed]
      [--only SUBSTRING] [--readme README.md]
 
-Default mode takes about 85 minutes on 2 cores (83 min measured, 2026-11-26), ``--quick`` (CI smoke) for under 3. Writes
+Default mode takes about 55 minutes on 2 cores (52.5 min measured, 2026-11-26), ``--quick`` (CI smoke) for under 3. Writes
 ``results.json`` (definitions, per-run curves, summaries, sweeps), ``speed.json`` and PNG figures
 into ``--out``, then regenerates ``table.md`` (and the README's marked section) via make_table.py.
 """
