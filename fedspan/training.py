@@ -257,16 +257,11 @@ class BatchedTrainer:
     def _leaves(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of ``flat`` (..., P) as named parameters, each a leaf that autograd differentiates.
 
-        Gradients with respect to the views, concatenated, equal the gradient with respect to the flat
-        vector bit for bit, without autograd scattering every parameter's gradient into a zeroed
-        (clients, P) tensor (ten passes over P per step for ten parameter tensors).
+        Gradients with respect to the views equal the flat vector's gradient bit for bit, without autograd
+        scattering every parameter's gradient into a zeroed (clients, P) tensor (ten passes over P per step
+        for ten parameter tensors).
         """
         return {name: view.requires_grad_(True) for name, view in unflatten(flat, self.shapes).items()}
-
-    @staticmethod
-    def _flat_grad(loss: torch.Tensor, leaves: dict[str, torch.Tensor], rows: int) -> torch.Tensor:
-        grads = torch.autograd.grad(loss, list(leaves.values()))
-        return torch.cat([g.reshape(rows, -1) for g in grads], dim=1)
 
     def _vmapped_grads(self, weights: torch.Tensor, index: torch.Tensor, mask: torch.Tensor
                        ) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -288,7 +283,7 @@ class BatchedTrainer:
             leaves = self._leaves(weights[row])
             rows = index[row, :int(take[row])]
             loss = F.cross_entropy(functional_call(self.model, leaves, (self.x_train[rows],)), self.y_train[rows])
-            grad[row] = self._flat_grad(loss, leaves, 1)[0]
+            grad[row] = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(leaves.values()))])
             per_client[row] = loss.detach()
         return grad, per_client
 
