@@ -415,8 +415,9 @@ def fractional_point(program: SignomialProgram, res: Resources) -> np.ndarray:
 
     Root mass: one per connected component of the candidate arcs, the other K - C spread by component
     size, each spread evenly over the component's eligible satellites (r^); x^ = (1 - r^) / outdeg evenly
-    over each satellite's out-arcs, so every one-parent row holds with equality and sum r^ = K. Where that breaks a degree row, an LP over the same linear rows picks
-    the most interior x^, r^ instead. Labels, o and times are then set to their least feasible values.
+    over each satellite's out-arcs, so every one-parent row holds with equality and sum r^ = K. Where that breaks a
+    degree row, or leaves a closed set of satellites (no arc leaves it) with root mass below 1, an LP over the
+    same linear rows, with mass >= 1 in every closed set, picks the most interior x^, r^ instead. Labels, o and times are then set to their least feasible values.
     Raises OptimizationError when no fractional point exists (e.g. no eligible root where one is needed).
     """
     if program.fixed:
@@ -449,14 +450,33 @@ def fractional_point(program: SignomialProgram, res: Resources) -> np.ndarray:
     touching = np.bincount(np.r_[tail, head], weights=np.r_[x_hat, x_hat], minlength=n)
     cand_deg = np.bincount(np.r_[tail, head], minlength=n) // 2
     tight = cand_deg > P.resources.terminals
-    if (touching[tight] > P.resources.terminals[tight] + 1e-12).any():
-        x_hat, r_hat = _interior_lp(n, k, tail, head, eligible, P.resources.terminals, tight)
+    # A closed set of satellites (a sink strongly connected component of the arcs: none leads out of it)
+    # holds a root in every forest, so it needs root mass >= 1; with less, its cycle keeps x^ near 1 and no
+    # depth labels exist (e.g. a 2-cycle a <-> b of two single-arc satellites).
+    sinks = _sink_components(n, tail, head)
+    if any(not eligible[s].any() for s in sinks):
+        raise OptimizationError("no fractional start: a closed set of the candidate arcs has no eligible root")
+    short = any(r_hat[s].sum() < 1 - 1e-12 for s in sinks)
+    if short or (touching[tight] > P.resources.terminals[tight] + 1e-12).any():
+        x_hat, r_hat = _interior_lp(n, k, tail, head, eligible, P.resources.terminals, tight, sinks)
     x = eps + (1 - eps) * x_hat
     r = np.where(eligible, eps + (1 - eps) * r_hat, eps)
     z = _point(program, x, r, res)
     if ccr.violation(z) > 1e-9:  # e.g. the LP put whole arcs on a cycle: no depth labels for it
         raise OptimizationError("no fractional start: the depth labels cut the evenly split arcs (start from a forest)")
     return z
+
+
+def _sink_components(n: int, tail: np.ndarray, head: np.ndarray) -> list[np.ndarray]:
+    """The satellites of each strongly connected component of the arcs tail -> head that no arc leaves."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    count, label = connected_components(csr_matrix((np.ones(len(tail)), (tail, head)), shape=(n, n)),
+                                        directed=True, connection="strong")
+    has_exit = np.zeros(count, bool)
+    has_exit[label[tail][label[tail] != label[head]]] = True
+    return [np.flatnonzero(label == c) for c in np.flatnonzero(~has_exit)]
 
 
 def _components(n: int, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
@@ -468,8 +488,9 @@ def _components(n: int, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _interior_lp(n, k, tail, head, eligible, terminals, tight) -> tuple[np.ndarray, np.ndarray]:
-    """x^, r^ on the CCR's linear rows (one parent, K roots, degree) maximising the smallest entry."""
+def _interior_lp(n, k, tail, head, eligible, terminals, tight, sinks) -> tuple[np.ndarray, np.ndarray]:
+    """x^, r^ on the CCR's linear rows (one parent, K roots, degree) and root mass >= 1 in every closed set
+    ``sinks``, maximising the smallest entry."""
     a = len(tail)
     nv = a + n + 1  # x^, r^, t
     eq = np.zeros((n + 1, nv))
@@ -483,6 +504,11 @@ def _interior_lp(n, k, tail, head, eligible, terminals, tight) -> tuple[np.ndarr
         row[np.flatnonzero((tail == v) | (head == v))] = 1.0
         rows.append(row)
         b_ub.append(terminals[v])
+    for members in sinks:  # sum of r^ over a closed set >= 1
+        row = np.zeros(nv)
+        row[a + members] = -1.0
+        rows.append(row)
+        b_ub.append(-1.0)
     floor = np.zeros((a + int(eligible.sum()), nv))  # t <= x^_a, t <= r^_n (eligible)
     floor[np.arange(a), np.arange(a)] = -1.0
     floor[a + np.arange(int(eligible.sum())), a + np.flatnonzero(eligible)] = -1.0
