@@ -1,11 +1,11 @@
 """The simulated clock and energy ledger of a round (cost model of docs/architecture.md).
 
-The clock walks the actual forest: a node may send once its own training is done and every
-child's message has arrived; each message takes ``S / R + delay`` with the link of that round.
-Events are processed one depth level at a time (all messages of a level are independent), so
-the walk is exact and vectorized. The per-link time and energy come from
-``optimization.costs.transfer_costs`` (the one home of the link formula); the walk itself is
-independent of ``optimization.evaluate``, and a test checks the two agree.
+The clock walks the actual forest: a node may send once its own training is done, its uplink is
+acquired and every child's message has arrived; each message takes ``S / R + delay`` with the link of
+that round. The walk, the compute and the link formulas are the optimizer's (``optimization.costs``:
+``walk_forest``, ``compute_costs``, ``transfer_costs``), so the planner and the clock price a round
+with one cost model; what the clock adds is what faults need (satellites that do not train, delayed
+re-sends, a repaired dispatch forest, links outside the candidate graph) and the per-satellite ledger.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
-from optimization.costs import transfer_costs
+from optimization.costs import compute_costs, transfer_costs, walk_forest
 
 
 class ClockError(FedSpanError):
@@ -35,14 +35,24 @@ class ComputeLoad:
     batch_size: np.ndarray
     cycles_per_sample: np.ndarray
     capacitance: np.ndarray
+    static_power_w: np.ndarray | float = 0.0
+
+    def _costs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return compute_costs(self.local_steps, self.batch_size, self.cycles_per_sample, self.cpu_hz,
+                             self.capacitance, self.static_power_w)
 
     def time_s(self) -> np.ndarray:
-        """``T_n = e_n B_n c_n / f_n``."""
-        return self.local_steps * self.batch_size * self.cycles_per_sample / self.cpu_hz
+        """``T_n = e_n B_n c_n / f_n`` (s)."""
+        return self._costs()[0]
 
     def energy_j(self) -> np.ndarray:
-        """``E_n = (alpha_n / 2) e_n B_n c_n f_n^2``."""
-        return 0.5 * self.capacitance * self.local_steps * self.batch_size * self.cycles_per_sample * self.cpu_hz**2
+        """Compute energy (J): dynamic ``(alpha_n / 2) e_n B_n c_n f_n^2`` plus static ``P_static T_n``."""
+        _, dynamic, static = self._costs()
+        return dynamic + static
+
+    def static_energy_j(self) -> np.ndarray:
+        """The static part of :meth:`energy_j` (J)."""
+        return self._costs()[2]
 
 
 def find_edges(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +82,10 @@ class RoundCost:
     latency_s: float
     up_done_s: np.ndarray  # (N,) when each node's partial sum is complete (U_n)
     down_done_s: np.ndarray  # (N,) when each node holds the new model (D_n)
-    compute_energy_j: np.ndarray  # (N,)
-    transmit_energy_j: np.ndarray  # (N,)
+    compute_energy_j: np.ndarray  # (N,) dynamic + static
+    transmit_energy_j: np.ndarray  # (N,) links (transmit power + terminals) + acquisition
+    static_energy_j: np.ndarray | None = None  # (N,) the static part of compute_energy_j
+    acquisition_energy_j: np.ndarray | None = None  # (N,) the acquisition part of transmit_energy_j
 
     @property
     def energy_per_satellite_j(self) -> np.ndarray:
@@ -90,12 +102,16 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
                       model_bits: float, max_rate_bps: float, tx_power_w: np.ndarray, load: ComputeLoad,
                       trains: np.ndarray | None = None, earliest_send_s: np.ndarray | None = None,
                       down_parent: np.ndarray | None = None, down_rate_per_watt: np.ndarray | None = None,
-                      down_delay_s: np.ndarray | None = None) -> RoundCost:
+                      down_delay_s: np.ndarray | None = None, terminal_power_w: float = 0.0,
+                      acquisition_s: np.ndarray | None = None) -> RoundCost:
     """Walk the forest up (aggregation) then down (dispatch) and price every event.
 
     ``trains`` masks satellites that do local work; ``earliest_send_s`` delays a node's upward
     send (a re-parented subtree can only re-send after the fault is detected). The dispatch may
-    use a different (repaired) forest ``down_parent`` with its own links.
+    use a different (repaired) forest ``down_parent`` with its own links. ``terminal_power_w`` is one
+    link terminal's electrical power while active (two per transfer, charged to the sender) and
+    ``acquisition_s`` (N,) the time to acquire each node's uplink (0 where it was up last round): it runs
+    from the round's start beside training, with both terminals drawing power.
     """
     parent = np.asarray(parent)
     n = len(parent)
@@ -103,38 +119,37 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
     power = np.asarray(tx_power_w, dtype=float)
     compute_t = np.where(trains, load.time_s(), 0.0)
     compute_e = np.where(trains, load.energy_j(), 0.0)
-    tx_e = np.zeros(n)
-
-    up_levels = forest_levels(parent)
-    ready = compute_t.copy()
+    static_e = np.where(trains, load.static_energy_j(), 0.0)
+    over = 2.0 * float(terminal_power_w)
+    up_levels = forest_levels(parent)  # validates the forest (ClockError-family message on a cycle)
     has_up = parent >= 0
-    up_time = np.zeros(n)
+    up_time, tx_e = np.zeros(n), np.zeros(n)
     kids = np.flatnonzero(has_up)
     up_time[kids], tx_e[kids] = transfer_costs(model_bits, np.nan_to_num(link_rate_per_watt)[kids], power[kids],
-                                               max_rate_bps, np.nan_to_num(link_delay_s)[kids])
-    for d in range(up_levels.height, 0, -1):
-        nodes = up_levels.levels[d]
-        send = ready[nodes] if earliest_send_s is None else np.maximum(ready[nodes], earliest_send_s[nodes])
-        np.maximum.at(ready, parent[nodes], send + up_time[nodes])
-
+                                               max_rate_bps, np.nan_to_num(link_delay_s)[kids], over)
+    acq_e = np.zeros(n)
+    send_after = earliest_send_s
+    if acquisition_s is not None and np.any(acquisition_s[kids] > 0):
+        acquire = np.where(has_up, np.asarray(acquisition_s, float), 0.0)
+        acq_e = over * acquire
+        send_after = acquire if earliest_send_s is None else np.maximum(acquire, earliest_send_s)
     if down_parent is None:
-        down_parent, down_rate_per_watt, down_delay_s, down_levels = parent, link_rate_per_watt, link_delay_s, up_levels
+        down_parent, down_rate_per_watt, down_delay_s = parent, link_rate_per_watt, link_delay_s
     else:
         down_parent = np.asarray(down_parent)
-        down_levels = forest_levels(down_parent)
-    has_down = down_parent >= 0
+        forest_levels(down_parent)
     down_time = np.zeros(n)
-    down_kids = np.flatnonzero(has_down)
+    down_kids = np.flatnonzero(down_parent >= 0)
     sender = down_parent[down_kids]
     down_time[down_kids], down_e = transfer_costs(model_bits, np.nan_to_num(down_rate_per_watt)[down_kids],
-                                                  power[sender], max_rate_bps, np.nan_to_num(down_delay_s)[down_kids])
+                                                  power[sender], max_rate_bps, np.nan_to_num(down_delay_s)[down_kids],
+                                                  over)
     np.add.at(tx_e, sender, down_e)
-    done = ready.copy()
-    for d in range(1, down_levels.height + 1):
-        nodes = down_levels.levels[d]
-        done[nodes] = done[down_parent[nodes]] + down_time[nodes]
+    ready, done = walk_forest(parent, compute_t, up_time, down_time, earliest_send_s=send_after,
+                              down_parent=down_parent, depth=up_levels.depth)
     return RoundCost(latency_s=float(done.max()) if n else 0.0, up_done_s=ready, down_done_s=done,
-                     compute_energy_j=compute_e, transmit_energy_j=tx_e)
+                     compute_energy_j=compute_e, transmit_energy_j=tx_e + acq_e, static_energy_j=static_e,
+                     acquisition_energy_j=acq_e)
 
 
 @dataclass

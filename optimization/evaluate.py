@@ -55,8 +55,11 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
         return 0.0, 0.0
     n, e = problem.num_nodes, problem.edges
     power = np.minimum(problem.resources.max_tx_power_w[e[:, 0]], problem.resources.max_tx_power_w[e[:, 1]])
-    hop = problem.model_bits / np.minimum(problem.rate_per_watt * power, problem.max_rate_bps) + problem.delay_s
-    joules = problem.model_bits / problem.rate_per_watt
+    airtime = problem.model_bits / np.minimum(problem.rate_per_watt * power, problem.max_rate_bps)
+    hop = airtime + problem.delay_s
+    # Transmit energy at the cap-reaching power, plus both terminals' electronics for the air time. The exchange
+    # runs over links kept up for it, so no acquisition is charged (docs/physical-model.md).
+    joules = problem.model_bits / problem.rate_per_watt + 2.0 * problem.terminal_power_w * airtime
     w = np.r_[hop, hop] + 1e-300  # scipy drops explicit zeros
     graph = coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
     dist, pred = dijkstra(graph, indices=roots, return_predecessors=True)

@@ -223,6 +223,11 @@ def build_program(
     delay = problem.delay_s[arcs.edge]
     gcycles = res.cycles_per_sample / GHZ
     kappa = 0.5 * res.capacitance * GHZ**3
+    static = res.static_power_w * gcycles  # J per (step x sample) per GHz^-1: P_static e B c / f
+    heated = np.flatnonzero(static > 0)
+    over = 2.0 * problem.terminal_power_w  # both terminals' electronics for the air time (optimization.costs)
+    acq = problem.acquisition_s[arcs.edge]
+    acquired = np.flatnonzero(acq > 0)
     arc_ids = np.arange(a)
     X = ("x", arc_ids, 1.0)
     tail, head = arcs.tail, arcs.head
@@ -267,18 +272,32 @@ def build_program(
             # that much (an upper bound of it) so the integral warm start stays feasible. Plans are checked
             # against the true budgets after rounding.
             worst = [edge_floor(n) * np.maximum(bits / rpw, res.max_tx_power_w[end] * bits / rmax) for end in (tail, head)]
+            if over > 0:  # the terminals' share of unused arcs, and their acquisition
+                air = np.maximum(bits / (rpw * res.min_tx_power_w[head]), bits / rmax)
+                worst[1] = worst[1] + edge_floor(n) * over * air
+                worst[0] = worst[0] + edge_floor(n) * over * acq
             budget = budget + np.bincount(np.r_[tail, head], weights=np.r_[worst[0], worst[1]], minlength=n)
         log_budget = np.log(budget)
         posy.add(np.log(kappa * gcycles)[budgeted] - log_budget[budgeted], gid[budgeted],
                  ("e", budgeted, 1.0), ("B", budgeted, 1.0), ("f", budgeted, 2.0))
         sel = budgeted[np.isin(budgeted, senders)]
         posy.add(-log_budget[sel], gid[sel], ("P", sel, 1.0), ("au", sel, 1.0))
+        if over > 0:
+            posy.add(np.log(over) - log_budget[sel], gid[sel], ("au", sel, 1.0))
+        hot = budgeted[np.isin(budgeted, heated)]
+        posy.add(np.log(static[hot]) - log_budget[hot], gid[hot], ("e", hot, 1.0), ("B", hot, 1.0), ("f", hot, -1.0))
         sel = np.flatnonzero(gid[head] >= 0)
         posy.add(-log_budget[head[sel]], gid[head[sel]], ("x", sel, 1.0), ("P", head[sel], 1.0), ("ld", sel, 1.0))
+        if over > 0:
+            posy.add(np.log(over) - log_budget[head[sel]], gid[head[sel]], ("x", sel, 1.0), ("ld", sel, 1.0))
+            sel = acquired[gid[tail[acquired]] >= 0]
+            posy.add(np.log(over * acq[sel]) - log_budget[tail[sel]], gid[tail[sel]], ("x", sel, 1.0))
 
     lin = TableBuilder(L)  # monomial <= 1, i.e. affine <= 0 in log space
     lin.add(np.log(gcycles), nodes, ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, -1.0), ("tu", nodes, -1.0))
     lin.add(0.0, arc_ids, X, ("ts", tail, 1.0), ("tu", head, -1.0))  # a parent waits for every child
+    if len(acquired):  # a child sends once its uplink is acquired (acquisition runs beside training)
+        lin.add(np.log(acq[acquired]), acquired, ("x", acquired, 1.0), ("tu", tail[acquired], -1.0))
     lin.add(0.0, arc_ids, X, ("td", head, 1.0), ("tr", tail, -1.0))  # a child waits for its parent
     lin.add(0.0, nodes, ("tu", nodes, 1.0), ("td", nodes, -1.0))
     lin.add(0.0, nodes, ("td", nodes, 1.0), ("T", None, -1.0))
@@ -293,7 +312,7 @@ def build_program(
         mixing = (mix_t / problem.learning.mix_every, mix_e / problem.learning.mix_every)
     if problem.deadline_s is not None and problem.deadline_s > mixing[0]:
         lin.add(-np.log(problem.deadline_s - mixing[0]), np.zeros(1, int), ("T", None, 1.0))  # T + mix <= deadline
-    obj = _objective_table(problem, L, arcs, senders, num_trees, kappa * gcycles, mixing)
+    obj = _objective_table(problem, L, arcs, senders, num_trees, kappa * gcycles, mixing, static, acq)
     k_pen = penalty * (problem.weights.loss + problem.weights.energy + problem.weights.latency)
     posy_table, lin_table = posy.build(), lin.build()
     if ccr is not None:  # the CCR's rows, unchanged, first
@@ -333,7 +352,7 @@ def _link_sums(L: Layout, n: int, tail: np.ndarray, senders: np.ndarray, delay: 
 
 def _objective_table(
     problem: SpanningProblem, L: Layout, arcs: Arcs, senders: np.ndarray, num_trees: int, energy_coef: np.ndarray,
-    mixing: tuple[float, float] = (0.0, 0.0),
+    mixing: tuple[float, float] = (0.0, 0.0), static: np.ndarray | None = None, acq: np.ndarray | None = None,
 ) -> Table:
     """w_loss * bound / scale + w_energy * energy / scale + w_latency * T / scale as one posynomial.
 
@@ -370,6 +389,17 @@ def _objective_table(
         obj.add(lw + np.log(energy_coef), np.zeros(n, int), ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, 2.0))
         obj.add(lw, np.zeros(len(senders), int), ("P", senders, 1.0), ("au", senders, 1.0))
         obj.add(lw, np.zeros(a, int), ("x", arc_ids, 1.0), ("P", arcs.head, 1.0), ("ld", arc_ids, 1.0))
+        heated = np.flatnonzero(static > 0) if static is not None else np.zeros(0, int)
+        if len(heated):  # static power while training: P_static e B c / f
+            obj.add(lw + np.log(static[heated]), np.zeros(len(heated), int), ("e", heated, 1.0), ("B", heated, 1.0),
+                    ("f", heated, -1.0))
+        over = 2.0 * problem.terminal_power_w
+        if over > 0:  # terminal electronics for the air time, and while acquiring new links
+            obj.add(lw + np.log(over), np.zeros(len(senders), int), ("au", senders, 1.0))
+            obj.add(lw + np.log(over), np.zeros(a, int), ("x", arc_ids, 1.0), ("ld", arc_ids, 1.0))
+            acquired = np.flatnonzero(acq > 0) if acq is not None else np.zeros(0, int)
+            if len(acquired):
+                obj.add(lw + np.log(over * acq[acquired]), np.zeros(len(acquired), int), ("x", acquired, 1.0))
         if mix_e > 0:
             obj.add(lw + np.log(mix_e), one)
     if w.latency > 0 and problem.deadline_s is None:  # on a cadence latency is free up to the deadline
@@ -553,6 +583,10 @@ def _point(program: SignomialProgram, x: np.ndarray, r: np.ndarray | None, res: 
     per_node = lambda w: np.maximum(np.bincount(tail, weights=weight * w, minlength=n), floor)  # noqa: E731
     au, ad, dl = per_node(lu), per_node(ld), per_node(delay)
     compute = res.local_steps * res.batch_size * P.resources.cycles_per_sample / res.cpu_hz
+    acq = P.acquisition_s[arcs.edge]
+    if (acq > 0).any():  # tu >= x * acquisition of each out-arc (the uplink must be up before sending)
+        compute = compute.copy()
+        np.maximum.at(compute, tail, x * acq)
     tu = _longest_fixed_point(compute, tail, head, x, x * (au + dl)[tail])
     td = _longest_fixed_point(tu, head, tail, x, (ad + dl)[tail])
     tr = np.full(n, floor)

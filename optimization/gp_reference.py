@@ -114,6 +114,10 @@ class GPReferenceSubproblem:
             ]
         gcycles = res.cycles_per_sample / GHZ
         kappa = 0.5 * res.capacitance * GHZ**3
+        over = 2.0 * P.terminal_power_w  # both terminals' electronics for the air time
+        acq = P.acquisition_s[arcs.edge]
+        for i in np.flatnonzero(acq > 0):  # a child sends once its uplink is acquired
+            cons.append(xa(i) * acq[i] <= tu[arcs.tail[i]])
         for node in range(n):
             cons += [e[node] * b[node] * gcycles[node] / f[node] <= tu[node], tu[node] <= td[node], td[node] <= T,
                      e[node] <= u]
@@ -141,10 +145,15 @@ class GPReferenceSubproblem:
                 cons += [tu[node] + au[node] + hop <= ts[node], tr[node] + ad[node] + hop <= td[node]]
             if np.isfinite(res.energy_budget_j[node]):
                 spend = kappa[node] * gcycles[node] * e[node] * b[node] * f[node] ** 2
+                if res.static_power_w[node] > 0:
+                    spend += res.static_power_w[node] * gcycles[node] * e[node] * b[node] / f[node]
                 if len(out):
-                    spend += pw[node] * au[node]
+                    spend += pw[node] * au[node] + (over * au[node] if over > 0 else 0.0)
                 for i in np.flatnonzero(arcs.head == node):
-                    spend += xa(i) * pw[node] * ld[i]
+                    spend += xa(i) * pw[node] * ld[i] + (over * xa(i) * ld[i] if over > 0 else 0.0)
+                for i in out:
+                    if over > 0 and acq[i] > 0:
+                        spend += over * acq[i] * xa(i)
                 allowance = 0.0
                 if not fixed:
                     for i in np.flatnonzero((arcs.tail == node) | (arcs.head == node)):
@@ -188,6 +197,15 @@ class GPReferenceSubproblem:
             senders = np.unique(arcs.tail)
             links = cp.sum(cp.multiply(var["P"][senders], var["au"][senders]))
             links += cp.sum(cp.multiply(x, cp.multiply(var["P"][arcs.head], var["ld"])))
+            static = P.resources.static_power_w * P.resources.cycles_per_sample / GHZ
+            if (static > 0).any():  # P_static e B c / f while training
+                compute += cp.sum(cp.multiply(static, cp.multiply(cp.multiply(var["e"], var["B"]), var["f"] ** -1)))
+            over = 2.0 * P.terminal_power_w
+            if over > 0:  # the terminals over the air time and while acquiring
+                links += over * (cp.sum(var["au"][senders]) + cp.sum(cp.multiply(x, var["ld"])))
+                acq = P.acquisition_s[arcs.edge]
+                if (acq > 0).any():
+                    links += over * cp.sum(cp.multiply(acq, x)) if not prog.fixed else over * float(acq.sum())
             total += w.energy / se * (compute + links + mix_e)
         if w.latency > 0 and P.deadline_s is None:  # on a cadence latency is free up to the deadline
             total += w.latency / st * (T + mix_t)

@@ -88,6 +88,9 @@ class SatelliteResources:
     energy_budget_j: np.ndarray
     max_tx_power_w: np.ndarray
     min_tx_power_w: np.ndarray
+    #: Static (idle) power of the on-board computer while it trains, W: charged for the training time only
+    #: (docs/physical-model.md). 0 is the paper's dynamic-only model.
+    static_power_w: np.ndarray | None = None
 
     @classmethod
     def uniform(
@@ -103,6 +106,7 @@ class SatelliteResources:
         energy_budget_j: float | np.ndarray = np.inf,
         max_tx_power_w: float | np.ndarray = 2.0,
         min_tx_power_w: float | np.ndarray = 0.01,
+        static_power_w: float | np.ndarray = 0.0,
     ) -> SatelliteResources:
         """Resources with the design-doc defaults, any field overridable by a scalar or an array."""
         n = int(num_nodes)
@@ -116,6 +120,7 @@ class SatelliteResources:
             energy_budget_j=np.broadcast_to(np.asarray(energy_budget_j, float), (n,)).copy(),
             max_tx_power_w=np.broadcast_to(np.asarray(max_tx_power_w, float), (n,)).copy(),
             min_tx_power_w=np.broadcast_to(np.asarray(min_tx_power_w, float), (n,)).copy(),
+            static_power_w=np.broadcast_to(np.asarray(static_power_w, float), (n,)).copy(),
         )
 
     def validated(self, n: int) -> SatelliteResources:
@@ -130,6 +135,8 @@ class SatelliteResources:
             "energy_budget_j": as_vector("resources.energy_budget_j", self.energy_budget_j, n, allow_inf=True),
             "max_tx_power_w": as_vector("resources.max_tx_power_w", self.max_tx_power_w, n),
             "min_tx_power_w": as_vector("resources.min_tx_power_w", self.min_tx_power_w, n),
+            "static_power_w": as_vector("resources.static_power_w",
+                                        0.0 if self.static_power_w is None else self.static_power_w, n, positive=False),
         }
         for low, high in (("min_cpu_hz", "max_cpu_hz"), ("min_tx_power_w", "max_tx_power_w")):
             bad = fields[low] > fields[high]
@@ -138,6 +145,9 @@ class SatelliteResources:
                 raise InvalidProblemError(
                     f"resources.{low}[{i}] = {fields[low][i]:g} exceeds resources.{high}[{i}] = {fields[high][i]:g}"
                 )
+        if (fields["static_power_w"] < 0).any():
+            i = int(np.flatnonzero(fields["static_power_w"] < 0)[0])
+            raise InvalidProblemError(f"resources.static_power_w[{i}] = {fields['static_power_w'][i]:g} must be >= 0")
         if (fields["terminals"] < 1).any():
             i = int(np.flatnonzero(fields["terminals"] < 1)[0])
             raise InvalidProblemError(f"resources.terminals[{i}] = {fields['terminals'][i]} must be >= 1")
@@ -209,6 +219,14 @@ class SpanningProblem:
     #: Latency below it costs nothing and the data drifts for the whole interval, so the planner spends the
     #: slack on learning and slower clocks. None: rounds run back to back and latency is priced by its weight.
     deadline_s: float | None = None
+    #: Electrical power of one link terminal while its link is active (W), beyond the transmit power. A transfer
+    #: keeps two terminals busy for its air time; both are charged to the sender (exact per satellite when both
+    #: directions of a link run at the same rate, as at the rate cap). 0: the paper's transmit-power-only model.
+    terminal_power_w: float = 0.0
+    #: Per candidate edge: time to acquire the link (s) when it was not up in the previous round; 0 for kept links.
+    #: Acquisition starts at the round's start, beside training, so a child sends no earlier than its uplink's
+    #: acquisition ends; both terminals draw terminal_power_w meanwhile (charged to the child). None: all 0.
+    acquisition_s: np.ndarray | None = None
     #: Derived values (objective scales); not an init field, so `dataclasses.replace` starts a fresh one.
     cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -227,13 +245,22 @@ class SpanningProblem:
         if (self.delay_s < 0).any():
             i = int(np.flatnonzero(self.delay_s < 0)[0])
             raise InvalidProblemError(f"delay_s[{i}] = {self.delay_s[i]!r} must be >= 0")
+        acq = np.zeros(e) if self.acquisition_s is None else as_vector("acquisition_s", self.acquisition_s, e,
+                                                                         positive=False)
+        if (acq < 0).any():
+            i = int(np.flatnonzero(acq < 0)[0])
+            raise InvalidProblemError(f"acquisition_s[{i}] = {acq[i]!r} must be >= 0")
+        self.acquisition_s = acq
         if e:
             perm = self.cache.pop("_perm")
-            self.distance_km, self.rate_per_watt, self.delay_s = (
-                self.distance_km[perm], self.rate_per_watt[perm], self.delay_s[perm]
+            self.distance_km, self.rate_per_watt, self.delay_s, self.acquisition_s = (
+                self.distance_km[perm], self.rate_per_watt[perm], self.delay_s[perm], self.acquisition_s[perm]
             )
         self.max_rate_bps = _positive_scalar("max_rate_bps", self.max_rate_bps)
         self.model_bits = _positive_scalar("model_bits", self.model_bits)
+        self.terminal_power_w = float(self.terminal_power_w)
+        if not np.isfinite(self.terminal_power_w) or self.terminal_power_w < 0:
+            raise InvalidProblemError(f"terminal_power_w = {self.terminal_power_w!r} must be finite and >= 0")
         self.min_idle_s = float(self.min_idle_s)
         if not np.isfinite(self.min_idle_s) or self.min_idle_s < 0:
             raise InvalidProblemError(f"min_idle_s = {self.min_idle_s!r} must be finite and >= 0")

@@ -40,7 +40,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from optimization.bound import (C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares,
                                 drift_exposure)
-from optimization.costs import link_costs
+from optimization.costs import acquisition_costs, energy_optimal_clock, fastest_clock_within, link_costs
 from optimization.defaults import Resources
 from optimization.errors import InfeasibleBudgetError
 from optimization.evaluate import LATE_WEIGHT, PlanCosts, evaluate, mixing_costs, objective_scales
@@ -64,6 +64,8 @@ class ForestTimes:
     down_path_s: np.ndarray  # (N,) dispatch time from the root to the satellite
     comm_s: np.ndarray  # (N,) a_n = up_path + the tree's slowest dispatch
     link_energy_j: np.ndarray  # (N,) energy of the satellite's tree transmissions (one up, one per child down)
+    #: (N,) when the satellite's uplink is acquired (0 for kept links and roots): it sends no earlier
+    acquire_s: np.ndarray | None = None
 
 
 def knee_powers(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray | None = None) -> np.ndarray:
@@ -108,7 +110,11 @@ def forest_times(problem: SpanningProblem, parent: np.ndarray, tx_power_w: np.nd
     energy = np.zeros(n)
     np.add.at(energy, kids, up_e)
     np.add.at(energy, parent[kids], down_e)
-    return ForestTimes(tree, up_path, down_path, up_path + dmax[tree], energy)
+    acquire = np.zeros(n)
+    if len(kids):
+        acquire[kids], acq_e = acquisition_costs(problem, uplink[kids])
+        energy[kids] += acq_e
+    return ForestTimes(tree, up_path, down_path, up_path + dmax[tree], energy, acquire)
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,12 @@ class _SlackModel:
         self.b_lo, self.b_hi = b_lo[:, None], np.floor(b_hi)[:, None]
         self.k = self.steps[None, :] * res.cycles_per_sample[:, None]  # cycles per sample of batch: e c, (N, S)
         self.half_alpha = 0.5 * res.capacitance[:, None]
-        self.f_min, self.f_max = res.min_cpu_hz[:, None], res.max_cpu_hz[:, None]
+        # With static power no clock below the energy-optimal one pays: it is the effective lowest clock.
+        self.static = res.static_power_w[:, None]
+        self.has_static = bool((res.static_power_w > 0).any())
+        floor = energy_optimal_clock(res.capacitance, res.static_power_w, res.min_cpu_hz, res.max_cpu_hz)
+        self.f_min, self.f_max = floor[:, None], res.max_cpu_hz[:, None]
+        self.acquire = times.acquire_s[:, None]
         self.room = (res.energy_budget_j - times.link_energy_j)[:, None]  # compute energy the budget leaves
         self.inv_d = (1.0 / res.num_samples)[:, None]
         self.comm = times.comm_s[:, None]
@@ -186,18 +197,23 @@ class _SlackModel:
 
     def fastest_round(self) -> float:
         """Least T at which every satellite fits its smallest work at full clock."""
-        return float(np.max(self.comm[:, 0] + self.k[:, 0] * self.b_lo[:, 0] / self.f_max[:, 0]))
+        return float(np.max(self.comm[:, 0] + np.maximum(self.k[:, 0] * self.b_lo[:, 0] / self.f_max[:, 0],
+                                                          self.acquire[:, 0])))
 
     def slowest_round(self) -> float:
         """T beyond which every clock sits at its minimum with the largest work."""
-        return float(np.max(self.comm[:, 0] + self.k[:, -1] * self.b_hi[:, 0] / self.f_min[:, 0]))
+        return float(np.max(self.comm[:, 0] + np.maximum(self.k[:, -1] * self.b_hi[:, 0] / self.f_min[:, 0],
+                                                          self.acquire[:, 0])))
 
     def _cost(self, batch: np.ndarray, slack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Noise + energy cost and clock of integer batches (..., C) at slack (N, 1, 1)."""
         k = self.k[..., None]
         f = np.maximum(self.f_min[..., None], k * batch / slack)
-        cost = self.noise[..., None] * (1.0 / batch - self.inv_d[..., None]) + self.ce * self.half_alpha[..., None] * k * batch * f**2
-        return cost, f
+        if not self.has_static:
+            cost = self.noise[..., None] * (1.0 / batch - self.inv_d[..., None]) + self.ce * self.half_alpha[..., None] * k * batch * f**2
+            return cost, f
+        energy = self.half_alpha[..., None] * k * batch * f**2 + self.static[..., None] * k * batch / f
+        return self.noise[..., None] * (1.0 / batch - self.inv_d[..., None]) + self.ce * energy, f
 
     def best(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(N, S) arrays: least cost per step count (inf when infeasible), its batch and its clock."""
@@ -207,13 +223,18 @@ class _SlackModel:
             bend = fmin * slack / k  # batch where the clock leaves f_min
             # Largest batch within full clock and within the budget (energy rises with B).
             b_time = self.f_max * slack / k
-            b_bud1 = self.room / (ha * k * fmin**2)
-            b_bud2 = np.cbrt(self.room * slack**2 / (ha * k**3))
+            if self.has_static:  # the static draw over the whole slack comes first on the slack piece
+                per_cycle = ha * fmin**2 + self.static / fmin
+                b_bud1 = self.room / (k * per_cycle)
+                b_bud2 = np.cbrt((self.room - self.static * slack) * slack**2 / (ha * k**3))
+            else:
+                b_bud1 = self.room / (ha * k * fmin**2)
+                b_bud2 = np.cbrt(self.room * slack**2 / (ha * k**3))
             b_bud = np.where(b_bud1 <= bend, b_bud1, b_bud2)
             b_top = np.floor(np.minimum(np.minimum(self.b_hi, b_time), np.where(self.room > 0, b_bud, -np.inf)) * (1 + 1e-12))
             # Stationary points of a/B + c*B (clock at f_min) and a/B + c'*B^3 (clock on the slack).
             a = self.noise
-            s1 = np.sqrt(a / (self.ce * ha * k * fmin**2))
+            s1 = np.sqrt(a / (self.ce * k * per_cycle)) if self.has_static else np.sqrt(a / (self.ce * ha * k * fmin**2))
             s2 = np.sqrt(np.sqrt(a * slack**2 / (3.0 * self.ce * ha * k**3)))
         lo = np.broadcast_to(self.b_lo, b_top.shape)
         hi = np.maximum(b_top, lo)
@@ -230,7 +251,7 @@ class _SlackModel:
         cost = np.take_along_axis(cost, pick, -1)[..., 0]
         batch = np.take_along_axis(cands, pick, -1)[..., 0]
         clock = np.take_along_axis(f, pick, -1)[..., 0]
-        bad = (b_top < lo) | (slack <= 0) | ~np.isfinite(cost)
+        bad = (b_top < lo) | (slack <= 0) | ~np.isfinite(cost) | (slack < self.acquire)
         return np.where(bad, np.inf, cost), batch, clock
 
 
@@ -361,6 +382,9 @@ class ForestValuer:
         res = problem.resources
         self.work = steps * batch * res.cycles_per_sample
         self.half_alpha_work = 0.5 * res.capacitance * self.work
+        self.static = res.static_power_w
+        self.has_static = bool((self.static > 0).any())
+        self.floor = energy_optimal_clock(res.capacitance, res.static_power_w, res.min_cpu_hz, res.max_cpu_hz)
         rho = data_shares(res.num_samples)
         self.mean_steps = float(rho @ steps)
         self.rho = rho
@@ -387,28 +411,34 @@ class ForestValuer:
         times = forest_times(p, parent, power, uplink)
         coef, mixing = self._coef(np.flatnonzero(parent < 0))
         room = res.energy_budget_j - times.link_energy_j
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f_cap = np.minimum(res.max_cpu_hz, np.sqrt(np.maximum(room, 0.0) / self.half_alpha_work))
-        if (f_cap < res.min_cpu_hz * (1 - 1e-12)).any():
+        f_cap = fastest_clock_within(self.work, room, res.capacitance, self.static, self.floor, res.max_cpu_hz)
+        if (f_cap < self.floor * (1 - 1e-12)).any():
             return None
         a = times.comm_s
-        lo = float(np.max(a + self.work / f_cap))
-        hi = coef.latest(max(float(np.max(a + self.work / res.min_cpu_hz)), lo), lo)
+        with np.errstate(divide="ignore"):
+            first = np.maximum(self.work / f_cap, times.acquire_s)  # acquisition runs beside training
+        lo = float(np.max(a + first))
+        hi = coef.latest(max(float(np.max(a + np.maximum(self.work / self.floor, times.acquire_s))), lo), lo)
         fixed = float(coef.noise @ np.maximum(1.0 / self.batch - 1.0 / res.num_samples, 0.0)
                       + coef.local * self.steps.max() ** 2 + coef.energy * times.link_energy_j.sum()) + mixing
 
         def cost(t: float) -> float:
-            f = np.maximum(res.min_cpu_hz, self.work / np.maximum(t - a, 1e-300))
-            return (coef.gap_at(t) / self.mean_steps + coef.time_at(t)
-                    + coef.energy * float(self.half_alpha_work @ (f * f)))
+            f = np.maximum(self.floor, self.work / np.maximum(t - a, 1e-300))
+            energy = float(self.half_alpha_work @ (f * f))
+            if self.has_static:
+                energy += float(self.static @ (self.work / f))
+            return coef.gap_at(t) / self.mean_steps + coef.time_at(t) + coef.energy * energy
 
         # Convex in t, so the golden-section search is exact; the ends count too (a clock may pin either).
         t, val, _ = golden_section(lambda t: (cost(t), None), lo, hi, 36, ends=(lo, hi))  # 0.618^36 ~ 3e-8
         slack = np.maximum(t - a, 1e-300)
-        f = np.clip(self.work / slack, res.min_cpu_hz, f_cap)
-        # d(energy)/d(slack) = -2 * (alpha/2) w f^2 / slack where the clock sits on the slack, else 0.
-        on_slack = self.work / slack > res.min_cpu_hz
+        f = np.clip(self.work / slack, self.floor, f_cap)
+        # d(energy)/d(slack) = P_static - 2 * (alpha/2) w f^2 / slack where the clock sits on the slack, else 0
+        # (>= 0 in magnitude there: on the slack f is above the energy-optimal clock).
+        on_slack = self.work / slack > self.floor
         marginal = np.where(on_slack, coef.energy * 2.0 * self.half_alpha_work * f * f / slack, 0.0)
+        if self.has_static:
+            marginal = np.maximum(marginal - np.where(on_slack, coef.energy * self.static, 0.0), 0.0)
         return Valuation(val + fixed, t, f, power, marginal, float(coef.energy))
 
 
@@ -453,8 +483,9 @@ def tune_powers(problem: SpanningProblem, parent: np.ndarray, power: np.ndarray,
     ends = np.r_[kids, parent[kids]]
     rpw = np.r_[problem.rate_per_watt[uplink[kids]], problem.rate_per_watt[uplink[kids]]]
     p_now, p_low = power[ends], np.where(np.isfinite(low[ends]), low[ends], power[ends])
-    e_now = np.bincount(ends, weights=p_now * bits / np.minimum(rpw * p_now, cap), minlength=problem.num_nodes)
-    e_low = np.bincount(ends, weights=p_low * bits / np.minimum(rpw * p_low, cap), minlength=problem.num_nodes)
+    over = 2.0 * problem.terminal_power_w  # the terminals draw for the air time too
+    e_now = np.bincount(ends, weights=(p_now + over) * bits / np.minimum(rpw * p_now, cap), minlength=problem.num_nodes)
+    e_low = np.bincount(ends, weights=(p_low + over) * bits / np.minimum(rpw * p_low, cap), minlength=problem.num_nodes)
     saving = coef_energy * (e_now - e_low)
     worth = np.flatnonzero((low < power * (1 - 1e-12)) & (saving > 1e-5 * current.value))
     trials = [(float(saving[i]), int(i), float(low[i])) for i in worth]
