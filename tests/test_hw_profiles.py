@@ -248,3 +248,12 @@ def test_oversized_and_binary_files_are_refused_before_parsing(tmp_path: Path) -
         hardware_profile(binary)
     with pytest.raises(HardwareError, match="unknown hardware profile"):
         hardware_profile(tmp_path)  # a folder is neither a name nor a file
+
+
+@pytest.mark.parametrize("name", ["fedspan.hardware.profiles", "fedspan.hardware.flops", "fedspan.hardware.fleet"])
+def test_docstring_examples(name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed"

@@ -176,7 +176,7 @@ def read_fleet_csv(path: str | Path, num_satellites: int,
     battery = np.full(n, np.nan)
     seen = np.full(n, 0, dtype=np.int64)  # line number of each satellite's row
     columns: list[str] | None = None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     while True:
         try:
             row = next(reader)
