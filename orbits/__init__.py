@@ -15,7 +15,7 @@ from orbits.ground import (
 )
 from orbits.hypatia import export_satgenpy
 from orbits.isl import Snapshot, snapshots
-from orbits.links import LinkParams, laser_rate_bps, laser_rate_per_watt, propagation_delay_s
+from orbits.links import LinkParams, laser_rate_bps, laser_rate_per_watt, link_rate_bps, link_rate_per_watt, propagation_delay_s
 from orbits.planes import PlaneLayout, PlaneTolerance
 from orbits.propagation import Propagation
 from orbits.tle import TLE, make_tle, parse_tle, read_tle, tle_checksum, write_tle
@@ -44,6 +44,8 @@ __all__ = [
     "export_satgenpy",
     "laser_rate_bps",
     "laser_rate_per_watt",
+    "link_rate_bps",
+    "link_rate_per_watt",
     "make_tle",
     "parse_tle",
     "propagation_delay_s",

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from orbits.candidates import feasible_pairs, knn_links
 from orbits.constellation import Constellation
 from orbits.errors import OrbitsError
-from orbits.links import LinkParams, laser_rate_bps, laser_rate_per_watt, propagation_delay_s
+from orbits.links import LinkParams, link_rate_bps, link_rate_per_watt, propagation_delay_s
 from orbits.propagation import DEFAULT_CHUNK_STATES, Propagation
 
 __all__ = ["Snapshot", "snapshots", "POLICIES"]
@@ -148,8 +148,8 @@ def _snapshot(
 ) -> Snapshot:
     """Attach link budgets to the edges of one instant."""
     distance = np.linalg.norm(positions[edges[:, 0]] - positions[edges[:, 1]], axis=1)
-    per_watt = laser_rate_per_watt(distance, params) if len(edges) else np.zeros(0)
-    rate = laser_rate_bps(distance, params.max_tx_power_w, params) if len(edges) else np.zeros(0)
+    per_watt = link_rate_per_watt(distance, params) if len(edges) else np.zeros(0)
+    rate = link_rate_bps(distance, params.max_tx_power_w, params) if len(edges) else np.zeros(0)
     return Snapshot(
         time_s=time_s,
         start=start,

@@ -10,7 +10,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from orbits.errors import OrbitsError
 
-__all__ = ["LinkParams", "SPEED_OF_LIGHT_M_S", "laser_rate_per_watt", "laser_rate_bps", "propagation_delay_s"]
+__all__ = ["LinkParams", "LINK_TECHNOLOGIES", "SPEED_OF_LIGHT_M_S", "laser_rate_per_watt", "laser_rate_bps",
+           "link_rate_per_watt", "link_rate_bps", "propagation_delay_s"]
+
+#: Crosslink technologies: "optical" (the free-space-optics monomial, capped) or "rf" (a fixed-rate radio).
+LINK_TECHNOLOGIES = ("optical", "rf")
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 _PLANCK_J_S = 6.626_070_15e-34
@@ -30,7 +34,13 @@ class LinkParams:
         max_rate_bps: terminal rate cap (10 Gbit/s).
         max_distance_km: d_max of a feasible link (5000 km).
         clearance_km: the link segment must stay this far above the Earth's equatorial radius (80 km).
-        terminals: laser terminals per satellite M_n (4), the degree limit of the aggregation tree.
+        terminals: terminals per satellite M_n (4), the degree limit of the aggregation tree.
+        technology: "optical" (rate from the FSO budget above, capped) or "rf" (the rate is `max_rate_bps`
+            at `max_tx_power_w` anywhere within `max_distance_km`, linear in the power below it).
+        terminal_power_w: electrical power of one terminal while its link is active, beyond the transmit power
+            (0: the paper's model, transmit power only). Every transfer keeps two terminals busy.
+        acquisition_s: time to acquire a link that was not up in the previous round (pointing, acquisition and
+            tracking for optical terminals; 0: links come up instantly).
     """
 
     wavelength_m: float = 1550e-9
@@ -43,11 +53,19 @@ class LinkParams:
     max_distance_km: float = 5000.0
     clearance_km: float = 80.0
     terminals: int = 4
+    technology: str = "optical"
+    terminal_power_w: float = 0.0
+    acquisition_s: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.technology not in LINK_TECHNOLOGIES:
+            raise OrbitsError(f"LinkParams.technology must be one of {', '.join(LINK_TECHNOLOGIES)}, "
+                              f"got {self.technology!r}")
         for field in fields(self):
+            if field.name == "technology":
+                continue
             value = getattr(self, field.name)
-            nonnegative = field.name in ("pointing_loss_db", "clearance_km")
+            nonnegative = field.name in ("pointing_loss_db", "clearance_km", "terminal_power_w", "acquisition_s")
             if not math.isfinite(value) or value < 0 or (value == 0 and not nonnegative):
                 raise OrbitsError(f"LinkParams.{field.name} must be a finite {'non-negative' if nonnegative else 'positive'} number, got {value!r}")
         if not 0 < self.efficiency <= 1:
@@ -116,6 +134,31 @@ def laser_rate_bps(distance_km: ArrayLike, tx_power_w: ArrayLike, params: LinkPa
     if np.any(power < 0) or np.any(~np.isfinite(power)):
         raise OrbitsError("transmit power must be finite and non-negative (W)")
     return np.minimum(laser_rate_per_watt(distance_km, params) * power, params.max_rate_bps)
+
+
+def link_rate_per_watt(distance_km: ArrayLike, params: LinkParams = LinkParams()) -> NDArray[np.float64]:
+    """Uncapped rate per watt of transmit power (bit/s/W) of the configured link technology.
+
+    Optical links follow :func:`laser_rate_per_watt`. An RF crosslink is modelled as a fixed-rate modem: it
+    reaches `max_rate_bps` at `max_tx_power_w` anywhere within range (its link budget closes with margin; e.g.
+    Iridium's 23 GHz crosslinks, CubeSat S-band radios), and the rate scales with the power below that.
+
+    >>> p = LinkParams(technology="rf", max_rate_bps=1e6, max_tx_power_w=10.0)
+    >>> link_rate_per_watt([500.0, 4000.0], p).tolist()  # 1 Mbit/s at 10 W at any range
+    [100000.0, 100000.0]
+    """
+    if params.technology == "optical":
+        return laser_rate_per_watt(distance_km, params)
+    distance = _distance_m(distance_km)
+    return np.full(distance.shape, params.max_rate_bps / params.max_tx_power_w)
+
+
+def link_rate_bps(distance_km: ArrayLike, tx_power_w: ArrayLike, params: LinkParams = LinkParams()) -> NDArray:
+    """Link rate (bit/s) of the configured technology at the given transmit power, capped (W in, bit/s out)."""
+    power = np.asarray(tx_power_w, dtype=np.float64)
+    if np.any(power < 0) or np.any(~np.isfinite(power)):
+        raise OrbitsError("transmit power must be finite and non-negative (W)")
+    return np.minimum(link_rate_per_watt(distance_km, params) * power, params.max_rate_bps)
 
 
 def propagation_delay_s(distance_km: ArrayLike) -> NDArray[np.float64]:

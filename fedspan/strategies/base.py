@@ -27,7 +27,7 @@ from fedspan.aggregation import cluster_models, mix_clusters
 from fedspan.backend import RoundUpdate
 from fedspan.clock import ComputeLoad, RoundCost, find_edges, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
-from orbits.links import laser_rate_per_watt, propagation_delay_s
+from orbits.links import link_rate_per_watt, propagation_delay_s
 
 if TYPE_CHECKING:  # fedspan.faults imports this module; the default repair imports it back lazily
     from fedspan.faults import RoundFailures
@@ -101,10 +101,10 @@ def compute_load(ctx: RoundContext, plan: RoundPlan) -> ComputeLoad:
 
 
 def geometric_links(ctx: RoundContext, senders: np.ndarray, receivers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Laser rate per watt and delay between satellite pairs at this round's positions."""
+    """Rate per watt (of the scenario's link technology) and delay between satellite pairs at this round's positions."""
     pos = np.asarray(ctx.snapshot.positions_km)
     distance = np.linalg.norm(pos[senders] - pos[receivers], axis=-1)
-    return laser_rate_per_watt(distance, ctx.scenario.link_params), propagation_delay_s(distance)
+    return link_rate_per_watt(distance, ctx.scenario.link_params), propagation_delay_s(distance)
 
 
 def plan_links(ctx: RoundContext, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
