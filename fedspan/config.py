@@ -180,6 +180,49 @@ def positive(unit: str) -> Callable[[Any], float]:
     return parse
 
 
+def parse_hardware(value: Any) -> str:
+    """A built-in hardware profile name (``fedspan.hardware.PROFILES``) or an existing TOML profile file."""
+    from fedspan.hardware.profiles import PROFILES
+
+    text = str(value).strip()
+    if text in PROFILES or (text and Path(text).is_file()):
+        return text
+    raise ValueError(f"{text!r} is neither a hardware profile ({', '.join(PROFILES)}) nor an existing TOML file")
+
+
+def parse_fleet(value: Any) -> str | None:
+    """A fleet: a CSV file (``satellite,profile[,data_scale][,battery_wh]``) or ``mix:NAME=W,NAME=W`` (seeded)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.startswith("mix:"):
+        parse_mix(text)
+        return text
+    if text and Path(text).is_file():
+        return text
+    raise ValueError(f"{text!r} is neither an existing fleet CSV file nor 'mix:NAME=WEIGHT,...'")
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``mix:cubesat=0.5,smallsat-edge=0.5`` -> {profile: weight}; ValueError naming the bad part."""
+    from fedspan.hardware.profiles import PROFILES
+
+    weights: dict[str, float] = {}
+    for part in text[len("mix:"):].split(","):
+        name, _, weight = part.partition("=")
+        name = name.strip()
+        if name not in PROFILES:
+            raise ValueError(f"fleet mix: {name!r} is not a hardware profile ({', '.join(PROFILES)})")
+        try:
+            w = float(weight)
+        except ValueError:
+            w = float("nan")
+        if not (math.isfinite(w) and w > 0):
+            raise ValueError(f"fleet mix: weight of {name!r} must be a finite number > 0, got {weight.strip()!r}")
+        weights[name] = w
+    return weights
+
+
 def parse_existing_file(value: Any) -> str:
     """The path of an existing file."""
     if not _is_file(str(value)):
@@ -328,6 +371,13 @@ class SimulationConfig:
                                 parse=positive("W"))
     aperture_m: float = setting(0.10, "Laser telescope diameter of both terminals in m.", aliases=("aperture",),
                                 parse=positive("m"))
+    hardware: str = setting("paper", "Satellite hardware: a profile (paper, cubesat, smallsat-edge, broadband, "
+                            "iridium-rf; docs/physical-model.md) or a TOML profile file. It sets the computer (FLOPs "
+                            "of --model on it, static power), the link technology and the battery; the laser options "
+                            "above apply to paper only.", parse=parse_hardware, metavar="NAME|FILE")
+    fleet: str | None = setting(None, "Satellites that differ: a CSV (satellite,profile[,data_scale][,battery_wh]) "
+                                "or mix:NAME=W,NAME=W (a seeded mix of profiles).", parse=parse_fleet,
+                                metavar="FILE|mix:...")
     model_bits: float | None = setting(None, "Bits sent per model transfer, for planning and the simulated clock "
                                        "(e.g. 1e9; default: the size of --model, which is what is trained).",
                                        parse=positive("bits"))
@@ -421,6 +471,10 @@ class SimulationConfig:
             d.pop("calibrate", None)
         if not d.get("calibrate_every"):
             d.pop("calibrate_every", None)
+        if d.get("hardware") == "paper":  # checkpoints written before hardware profiles stay resumable
+            d.pop("hardware", None)
+        if d.get("fleet") is None:
+            d.pop("fleet", None)
         return d
 
 

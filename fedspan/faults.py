@@ -20,7 +20,7 @@ import numpy as np
 from fedspan.aggregation import forest_levels
 from fedspan.clock import RoundCost, forest_round_cost
 from fedspan.errors import FedSpanError
-from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, StrategyError, compute_load,
+from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, StrategyError, compute_load, uplink_acquisition_s,
                                      merge_roots_cost, plan_links)
 from optimization.costs import transfer_costs
 from optimization.forests import tree_degrees
@@ -337,7 +337,8 @@ def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: Roun
     kids = np.flatnonzero(has)
     uplink_t, uplink_e = np.zeros(len(has)), np.zeros(len(has))
     uplink_t[kids], uplink_e[kids] = transfer_costs(sc.model_bits, np.nan_to_num(rpw)[kids], plan.tx_power_w[kids],
-                                                    sc.link_params.max_rate_bps, np.nan_to_num(delay)[kids])
+                                                    sc.link_params.max_rate_bps, np.nan_to_num(delay)[kids],
+                                                    2.0 * sc.link_params.terminal_power_w)
     return tree_failures(events, plan.parent, plan.participating, planned.up_done_s, uplink_t, uplink_e)
 
 
@@ -397,6 +398,8 @@ def faulted_cost(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPl
     cost = forest_round_cost(outcome.up_parent, up_rpw, up_delay, sc.model_bits, sc.link_params.max_rate_bps,
                              plan.tx_power_w, compute_load(ctx, plan), trains=outcome.trains,
                              earliest_send_s=outcome.earliest_send_s, down_parent=outcome.down_parent,
-                             down_rate_per_watt=down_rpw, down_delay_s=down_delay)
+                             down_rate_per_watt=down_rpw, down_delay_s=down_delay,
+                             terminal_power_w=sc.link_params.terminal_power_w,
+                             acquisition_s=uplink_acquisition_s(ctx, outcome.up_parent))
     cost.transmit_energy_j = cost.transmit_energy_j + outcome.wasted_tx_j
     return merge_roots_cost(ctx, repaired, cost)

@@ -50,6 +50,13 @@ class RoundMetrics:
     probe_grad_sq: float = float("nan")
     predicted_decrease: float = float("nan")
     observed_decrease: float = float("nan")  # probe_loss_before - probe_loss_after
+    #: Batteries (hardware with a power system): the lowest state of charge after the round (fraction of
+    #: capacity), how many satellites sat the round out because their battery could not pay for their share,
+    #: and the energy by kind (J): static compute and link acquisition (parts of energy_j).
+    min_state_of_charge: float = float("nan")
+    sat_out: int = 0
+    static_energy_j: float = 0.0
+    acquisition_energy_j: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-safe apart from NaN, which JSON writers map to null)."""

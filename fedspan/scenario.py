@@ -19,6 +19,7 @@ from orbits.errors import OrbitsError
 from orbits.isl import Snapshot, snapshots
 from orbits import ground
 from orbits.links import LinkParams, propagation_delay_s
+from orbits.power import PowerSystem
 from orbits.walker import WALKER_PRESETS
 
 
@@ -47,6 +48,9 @@ class ScenarioConfig:
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     local_steps_bounds: tuple[int, int] = (1, 10)
     batch_bounds: tuple[int, int] = (8, 64)
+    #: Per-satellite hardware arrays (``fedspan.hardware.fleet.satellite_arrays``): compute, static power, power
+    #: system. None: every satellite alike with the scalar fields above (the paper's model).
+    hardware: dict[str, np.ndarray] | None = None
 
 
 #: Well-known polar and mid-latitude gateway sites (approximate public coordinates).
@@ -60,6 +64,17 @@ DEFAULT_GROUND_STATIONS = (
     ground.GroundStation("Perth", -31.80, 115.89, 0.0),
     ground.GroundStation("Usuda", 36.13, 138.36, 1.5),
 )
+
+
+def power_system(arrays: dict[str, np.ndarray]) -> PowerSystem | None:
+    """The satellites' power systems from hardware arrays; None when every satellite is always powered."""
+    capacity = np.asarray(arrays["capacity_j"], float)
+    if not np.isfinite(capacity).any():
+        return None
+    if not np.isfinite(capacity).all():
+        raise ScenarioError("a fleet mixes satellites with and without a battery; give every profile a power system")
+    return PowerSystem(array_w=arrays["array_w"], bus_w=arrays["bus_w"], capacity_j=capacity,
+                       max_depth_of_discharge=arrays["max_depth_of_discharge"])
 
 
 def load_constellation(name_or_path: str, skip_bad_tles: bool = False) -> Constellation:
@@ -101,10 +116,22 @@ class Scenario:
         self.model_bits = float(model_bits)
         self.link_params = config.link_params
         n = len(self.constellation)
-        self.resources = SatelliteResources.uniform(
-            n, max_cpu_hz=config.max_cpu_hz, cycles_per_sample=config.cycles_per_sample,
-            capacitance=config.capacitance, terminals=self.link_params.terminals,
-            energy_budget_j=config.energy_budget_j, max_tx_power_w=self.link_params.max_tx_power_w)
+        hw = config.hardware
+        if hw is None:
+            self.resources = SatelliteResources.uniform(
+                n, max_cpu_hz=config.max_cpu_hz, cycles_per_sample=config.cycles_per_sample,
+                capacitance=config.capacitance, terminals=self.link_params.terminals,
+                energy_budget_j=config.energy_budget_j, max_tx_power_w=self.link_params.max_tx_power_w)
+            self.power = None
+        else:
+            if len(hw["max_cpu_hz"]) != n:
+                raise ScenarioError(f"hardware arrays cover {len(hw['max_cpu_hz'])} satellites, the constellation {n}")
+            self.resources = SatelliteResources.uniform(
+                n, max_cpu_hz=hw["max_cpu_hz"], min_cpu_hz=hw["min_cpu_hz"], cycles_per_sample=hw["cycles_per_sample"],
+                capacitance=hw["capacitance"], static_power_w=hw["static_power_w"],
+                terminals=self.link_params.terminals, energy_budget_j=config.energy_budget_j,
+                max_tx_power_w=self.link_params.max_tx_power_w)
+            self.power = power_system(hw)
         self._stations: list[ground.GroundStation] | None = None
         self._ground_cache: tuple[float, GroundLinks] | None = None
 
@@ -135,9 +162,24 @@ class Scenario:
         lat, lon = self.constellation.propagate(self.start, [float(time_s)]).subpoints()
         return lat[0], lon[0]
 
+    def acquisition_s(self, a: np.ndarray, b: np.ndarray, links_up: np.ndarray | None) -> np.ndarray:
+        """Time (s) to acquire each link (a[i], b[i]) (global indices): 0 if it was up last round (``links_up``)."""
+        acq = float(self.link_params.acquisition_s)
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        if acq == 0 or len(a) == 0:
+            return np.zeros(len(a))
+        if links_up is None or len(links_up) == 0:
+            return np.full(len(a), acq)
+        n = self.num_satellites
+        up = np.asarray(links_up, np.int64).reshape(-1, 2)
+        keys = np.unique(np.minimum(up[:, 0], up[:, 1]) * n + np.maximum(up[:, 0], up[:, 1]))
+        want = np.minimum(a, b) * n + np.maximum(a, b)
+        pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+        return np.where(keys[pos] == want, 0.0, acq)
+
     def problem(self, snapshot: Snapshot, available: np.ndarray, sample_weight: np.ndarray,
                 num_trees: int, energy_budget_j: np.ndarray | None = None,
-                deadline_s: float | None = None) -> tuple[SpanningProblem, np.ndarray]:
+                deadline_s: float | None = None, links_up: np.ndarray | None = None) -> tuple[SpanningProblem, np.ndarray]:
         """The round's SpanningProblem over the available satellites, and their global indices.
 
         ``energy_budget_j`` (N,) caps each satellite's energy this round (J) below the configured
@@ -152,6 +194,7 @@ class Scenario:
         local[nodes] = np.arange(len(nodes))
         keep = available[snapshot.edges[:, 0]] & available[snapshot.edges[:, 1]]
         edges = local[snapshot.edges[keep]]
+        acquisition = self.acquisition_s(snapshot.edges[keep, 0], snapshot.edges[keep, 1], links_up)
         res = self.resources
         # The planner's variance model needs B_n <= |D_n|; a satellite with less data than the
         # smallest batch (or none: it still relays) is planned as holding one smallest batch.
@@ -167,7 +210,8 @@ class Scenario:
             rate_per_watt=snapshot.rate_per_watt[keep], delay_s=snapshot.delay_s[keep],
             max_rate_bps=self.link_params.max_rate_bps, resources=sub, model_bits=self.model_bits,
             learning=c.learning, weights=c.weights, num_trees=num_trees, root_eligible=root_eligible,
-            local_steps_bounds=c.local_steps_bounds, batch_bounds=c.batch_bounds, deadline_s=deadline_s)
+            local_steps_bounds=c.local_steps_bounds, batch_bounds=c.batch_bounds, deadline_s=deadline_s,
+            terminal_power_w=self.link_params.terminal_power_w, acquisition_s=acquisition)
         return problem, nodes
 
     def ground_links(self, time_s: float) -> GroundLinks:

@@ -39,13 +39,19 @@ from fedspan.models import flatten_params, load_flat, make_model, model_bits
 from fedspan.partition import RegionalStream, dirichlet, iid
 from fedspan.runlock import lock_output_folder
 from fedspan.sanity import check_constellation
-from fedspan.scenario import Scenario, ScenarioConfig
+from fedspan.scenario import Scenario, ScenarioConfig, load_constellation
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
 from fedspan.strategies.isolated import plan_round
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
 from optimization.bound import drift_exposure, predicted_decrease
 from optimization.problem import LearningConstants, ObjectiveWeights
 from orbits.links import LinkParams
+from orbits.power import round_budget_j, step_battery
+from orbits.sun import sunlit_fraction
+
+#: Energy kept back at the end of a round for the bus through the longest eclipse ahead (s of bus load):
+#: at 550 km an eclipse lasts at most ~36 min (docs/physical-model.md).
+ECLIPSE_RESERVE_S = 36 * 60.0
 
 @dataclass
 class RunResult:
@@ -111,7 +117,8 @@ class Simulation:
         self.dataset = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed)
         self.model = make_model(c.model, self.dataset.input_shape, self.dataset.num_classes, seed=c.seed)
         self.trainer = BatchedTrainer(self.model, self.dataset.x_train, self.dataset.y_train, c.lr)
-        self.scenario = scenario_for(c, c.model_bits or model_bits(self.model))
+        flops = model_flops(c, self.model, self.dataset.input_shape)
+        self.scenario = scenario_for(c, c.model_bits or model_bits(self.model), flops)
         self.num_satellites = n = self.scenario.num_satellites
         self.strategy = make_policy(c)
         self.num_models = self.strategy.num_models(self.scenario)
@@ -231,15 +238,28 @@ class Simulation:
         if not available.any():
             return self._empty_round(state, ledger, time_s, "no satellite is available (dead, out of its energy "
                                                             "budget or dropped by SGP4)")
+        budget = self.round_budget(budget_left, r)
+        battery = self._battery_budget(state, time_s)
+        if battery is not None:
+            budget = battery if budget is None else np.minimum(budget, battery)
+        links_up = np.asarray(state.extra.get("links_up", []), np.int64).reshape(-1, 2)
         ctx = RoundContext(round_index=r, time_s=time_s, snapshot=snapshot, scenario=self.scenario,
                            available=available, sample_weight=sample_weight, holder=state.holder,
                            local_steps=c.local_steps, batch_size=c.batch_size, mix_every=c.mix_every,
                            rng=np.random.default_rng([c.seed, r, 2]),
-                           energy_budget_j=self.round_budget(budget_left, r), deadline_s=self.deadline(r, time_s))
+                           energy_budget_j=budget, deadline_s=self.deadline(r, time_s), links_up=links_up)
         probe_before, probe_grad_sq = self.probe.loss_and_grad_sq(self.global_model(state))
         plan = plan_round(self.strategy, ctx)
         _check_plan(plan, n, self.num_models, self.strategy.name)
         cost = planned = self.strategy.round_cost(ctx, plan)
+        sat_out = np.zeros(n, bool)
+        if battery is not None:
+            # A satellite whose battery cannot pay for its share sits the round out: it neither trains nor
+            # contributes (it still relays its subtree); every policy is held to the same rule.
+            sat_out = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
+            if sat_out.any():
+                plan = replace(plan, participating=plan.participating & ~sat_out)
+                cost = planned = self.strategy.round_cost(ctx, plan)
         events = self._fault_events(ctx, plan, planned, budget_left)
         short = plan.participating & (planned.energy_per_satellite_j > budget_left)
         if plan.participating.any() and short[plan.participating].all() and not self._warned_empty:
@@ -275,6 +295,8 @@ class Simulation:
         test_loss, test_acc = evaluate(self.model, global_model, self.dataset.x_test, self.dataset.y_test)
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
+        min_soc = self._step_battery(state, time_s, energy)
+        state.extra["links_up"] = links_of(final_plan).tolist()
         record = RoundRecord(round_index=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s,
                              compute_energy_j=cost.compute_energy_j, transmit_energy_j=cost.transmit_energy_j,
                              fault_extra_latency_s=cost.latency_s - planned.latency_s,
@@ -291,7 +313,11 @@ class Simulation:
             mean_batch_size=_weighted_mean(final_plan.batch_size, sample_weight, include),
             probe_loss_before=probe_before, probe_loss_after=self.probe.loss(global_model), probe_grad_sq=probe_grad_sq,
             predicted_decrease=self._predicted_decrease(ctx, final_plan, include, sample_weight, cost.latency_s,
-                                                        probe_grad_sq))
+                                                        probe_grad_sq),
+            min_state_of_charge=min_soc, sat_out=int(sat_out.sum()),
+            static_energy_j=float(np.sum(cost.static_energy_j)) if cost.static_energy_j is not None else 0.0,
+            acquisition_energy_j=float(np.sum(cost.acquisition_energy_j))
+            if cost.acquisition_energy_j is not None else 0.0)
         metrics.observed_decrease = metrics.probe_loss_before - metrics.probe_loss_after
         state.next_round = r + 1
         state.next_time_s = self.next_start(r, time_s, cost.latency_s + plan.idle_s)
@@ -299,6 +325,46 @@ class Simulation:
         state.metrics.append(metrics.to_dict())
         state.ledger = ledger.to_dict()
         return metrics
+
+    def _round_length_s(self, state: SimulationState) -> float:
+        """How long the battery must carry this round: the cadence interval, or back to back the last latency."""
+        if self.config.schedule == "cadence":
+            return float(self.config.round_interval_s)
+        return max(float(state.last_latency_s), 1.0)
+
+    def _soc(self, state: SimulationState) -> np.ndarray:
+        """Every satellite's battery charge (J), full at the start of a run."""
+        power = self.scenario.power
+        if "soc_j" not in state.extra:
+            state.extra["soc_j"] = power.full_j(self.num_satellites).tolist()
+        return np.asarray(state.extra["soc_j"], float)
+
+    def _sunlit_s(self, time_s: float) -> np.ndarray:
+        """Seconds of sunlight of each satellite over this round (Earth's conical shadow, orbits.sun)."""
+        length = self._round_length_s_cached
+        lit = sunlit_fraction(self.scenario.constellation, self.scenario.start, time_s, time_s + length)
+        return np.nan_to_num(lit, nan=0.0) * length
+
+    def _battery_budget(self, state: SimulationState, time_s: float) -> np.ndarray | None:
+        """What each battery can give federated learning this round without ending it below its floor (J)."""
+        power = self.scenario.power
+        if power is None:
+            return None
+        self._round_length_s_cached = self._round_length_s(state)
+        self._sunlit_cache = (time_s, self._sunlit_s(time_s))
+        bus = np.broadcast_to(np.asarray(power.bus_w, float), (self.num_satellites,))
+        return round_budget_j(self._soc(state), self._sunlit_cache[1], self._round_length_s_cached, power,
+                              reserve_j=bus * ECLIPSE_RESERVE_S)
+
+    def _step_battery(self, state: SimulationState, time_s: float, spent_j: np.ndarray) -> float:
+        """Charge, bus load and this round's spend applied to every battery; the lowest state of charge (fraction)."""
+        power = self.scenario.power
+        if power is None:
+            return float("nan")
+        step = step_battery(self._soc(state), self._sunlit_cache[1], self._round_length_s_cached, spent_j, power)
+        state.extra["soc_j"] = np.asarray(step.soc_j, float).tolist()
+        capacity = np.broadcast_to(np.asarray(power.capacity_j, float), (self.num_satellites,))
+        return float(np.min(np.asarray(step.soc_j, float) / capacity))
 
     def _empty_round(self, state: SimulationState, ledger: EnergyLedger, time_s: float, why: str) -> RoundMetrics:
         """Record a round in which nobody can take part: no training, no cost, the model unchanged."""
@@ -379,23 +445,83 @@ def make_policy(c: SimulationConfig) -> AggregationStrategy:
                               f"{', '.join(f'{k}={v!r}' for k, v in c.strategy_options.items())} ({exc})") from None
 
 
+_LINK_OPTIONS = ("terminals", "rate_cap_bps", "tx_power_w", "aperture_m")
+
+
 def link_params(c: SimulationConfig) -> LinkParams:
-    """The laser link budget a configuration describes (terminals, rate cap, transmit power, aperture)."""
-    return LinkParams(terminals=c.terminals, max_rate_bps=float(c.rate_cap_bps), max_tx_power_w=float(c.tx_power_w),
-                      aperture_diameter_m=float(c.aperture_m))
+    """The link a configuration describes: the laser options on ``paper``, else the hardware profile's terminal."""
+    if c.hardware == "paper":
+        return LinkParams(terminals=c.terminals, max_rate_bps=float(c.rate_cap_bps),
+                          max_tx_power_w=float(c.tx_power_w), aperture_diameter_m=float(c.aperture_m))
+    from fedspan.config import FIELDS
+    from fedspan.hardware import hardware_profile
+
+    changed = [name for name in _LINK_OPTIONS if getattr(c, name) != FIELDS[name].default]
+    if changed:
+        raise SimulationError(f"--{changed[0].replace('_', '-')} applies to --hardware paper; hardware "
+                              f"'{c.hardware}' brings its own link (write a TOML profile with a [link] table to change it)")
+    return hardware_profile(c.hardware).link.link_params()
 
 
-def scenario_for(c: SimulationConfig, bits: float) -> Scenario:
-    """The scenario a configuration describes, for a model of ``bits`` bits."""
+def model_flops(c: SimulationConfig, model: torch.nn.Module, input_shape) -> float | None:
+    """Training FLOPs per sample of the model, when the hardware prices compute from them (None on paper)."""
+    if c.hardware == "paper" and c.fleet is None:
+        return None
+    from fedspan.hardware.flops import training_flops_per_sample
+
+    return training_flops_per_sample(model, input_shape)
+
+
+def hardware_arrays(c: SimulationConfig, n: int, flops: float | None) -> dict[str, np.ndarray] | None:
+    """Per-satellite hardware arrays of the run's profile and fleet (None: the paper's identical satellites)."""
+    if c.hardware == "paper" and c.fleet is None:
+        return None
+    from fedspan.config import parse_mix
+    from fedspan.hardware import hardware_profile
+    from fedspan.hardware.fleet import read_fleet_csv, satellite_arrays, seeded_mix
+
+    profile = hardware_profile(c.hardware)
+    flops = 1.0 if flops is None else flops
+    if c.fleet is None:
+        return satellite_arrays([profile], flops, index=np.zeros(n, np.int64))
+    if c.fleet.startswith("mix:"):
+        names = seeded_mix(parse_mix(c.fleet), n, c.seed)
+        unique, index = np.unique(names, return_inverse=True)
+        return satellite_arrays([hardware_profile(str(u)) for u in unique], flops, index=index.reshape(-1))
+    return read_fleet_csv(c.fleet, n).satellite_arrays(profile, flops)
+
+
+def links_of(plan: RoundPlan) -> np.ndarray:
+    """(L, 2) the tree links a round used (aggregation and dispatch forests): up at the round's end."""
+    pairs = []
+    for parent in (plan.parent, plan.down_parent):
+        if parent is not None:
+            parent = np.asarray(parent)
+            kids = np.flatnonzero(parent >= 0)
+            pairs.append(np.stack([np.minimum(kids, parent[kids]), np.maximum(kids, parent[kids])], axis=1))
+    return np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), np.int64)
+
+
+def scenario_for(c: SimulationConfig, bits: float, flops: float | None = None) -> Scenario:
+    """The scenario a configuration describes, for a model of ``bits`` bits and ``flops`` training FLOPs per sample."""
     # --mix-every 0 (never mix) is planned as one exchange period spanning the whole run: the planner's
     # bound then carries the full inter-cluster dissimilarity and the exchange costs almost nothing per round.
     learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds,
                                  mix_every=c.mix_every if c.mix_every >= 1 else max(c.rounds, 1),
                                  smoothness=c.smoothness)
+    constellation = load_constellation(c.constellation, c.skip_bad_tles)
+    arrays = hardware_arrays(c, len(constellation), flops)
+    policy = c.link_policy
+    if c.hardware != "paper":
+        from fedspan.hardware import hardware_profile
+
+        if hardware_profile(c.hardware).link_policy == "grid":  # fixed neighbours (Iridium-class radios)
+            policy = "grid"
     scenario = Scenario(ScenarioConfig(
-        constellation=c.constellation, skip_bad_tles=c.skip_bad_tles, start=c.start, link_policy=c.link_policy,
+        constellation=c.constellation, skip_bad_tles=c.skip_bad_tles, start=c.start, link_policy=policy,
         neighbors=c.neighbors, link_params=link_params(c), ground_stations=c.ground_stations,
-        roots_see_ground=c.roots_see_ground, learning=learning, weights=ObjectiveWeights(*c.weights)), model_bits=bits)
+        roots_see_ground=c.roots_see_ground, learning=learning, weights=ObjectiveWeights(*c.weights),
+        hardware=arrays), model_bits=bits, constellation=constellation)
     positions = scenario.constellation.propagate(scenario.start, [0.0]).positions_km[0]
     check_constellation(scenario.constellation, str(c.constellation), scenario.start, positions)
     return scenario
@@ -409,10 +535,13 @@ def build_scenario(c: SimulationConfig, bits: float | None = None) -> tuple[Scen
     c.validate()
     if bits is None:
         bits = c.model_bits
-    if bits is None:
+    flops = None
+    if bits is None or c.hardware != "paper" or c.fleet is not None:
         data = load_dataset(c.dataset, root=c.data_root)
-        bits = float(model_bits(make_model(c.model, data.input_shape, data.num_classes, seed=c.seed)))
-    return scenario_for(c, bits), float(bits)
+        model = make_model(c.model, data.input_shape, data.num_classes, seed=c.seed)
+        bits = float(model_bits(model)) if bits is None else bits
+        flops = model_flops(c, model, data.input_shape)
+    return scenario_for(c, bits, flops), float(bits)
 
 
 def static_partition(c: SimulationConfig, labels: np.ndarray, n: int) -> list[np.ndarray]:

@@ -279,7 +279,8 @@ class LinkSpec:
         aperture = self.aperture_m if self.technology == "optical" else LinkParams().aperture_diameter_m
         return LinkParams(max_tx_power_w=float(self.max_tx_power_w), aperture_diameter_m=float(aperture),
                           max_rate_bps=float(self.max_rate_bps), max_distance_km=float(self.max_distance_km),
-                          terminals=int(self.terminals))
+                          terminals=int(self.terminals), technology=self.technology,
+                          terminal_power_w=float(self.terminal_power_w), acquisition_s=float(self.acquisition_s))
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ class RoundContext:
     energy_budget_j: np.ndarray | None = None
     #: s until the next tick when rounds run on a cadence (latency up to it is free); None: back to back
     deadline_s: float | None = None
+    #: (L, 2) satellite pairs whose links were up at the end of the last round: they need no acquisition
+    links_up: np.ndarray | None = None
 
 
 @dataclass
@@ -97,7 +99,22 @@ def compute_load(ctx: RoundContext, plan: RoundPlan) -> ComputeLoad:
     return ComputeLoad(cpu_hz=plan.cpu_hz, local_steps=plan.local_steps.astype(float),
                        batch_size=plan.batch_size.astype(float),
                        cycles_per_sample=np.asarray(res.cycles_per_sample, float),
-                       capacitance=np.asarray(res.capacitance, float))
+                       capacitance=np.asarray(res.capacitance, float),
+                       static_power_w=np.asarray(res.static_power_w, float))
+
+
+def terminal_overhead_w(ctx: RoundContext) -> float:
+    """Electrical power of the two terminals a transfer keeps busy (W), charged to the sender."""
+    return 2.0 * float(ctx.scenario.link_params.terminal_power_w)
+
+
+def uplink_acquisition_s(ctx: RoundContext, parent: np.ndarray) -> np.ndarray:
+    """(N,) time to acquire each node's link to its parent (0 at roots and for links up last round)."""
+    parent = np.asarray(parent)
+    out = np.zeros(len(parent))
+    kids = np.flatnonzero(parent >= 0)
+    out[kids] = ctx.scenario.acquisition_s(kids, parent[kids], ctx.links_up)
+    return out
 
 
 def geometric_links(ctx: RoundContext, senders: np.ndarray, receivers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +167,8 @@ def tree_cost(ctx: RoundContext, plan: RoundPlan) -> RoundCost:
     rpw, delay = plan_links(ctx, plan.parent)
     cost = forest_round_cost(plan.parent, rpw, delay, ctx.scenario.model_bits,
                              ctx.scenario.link_params.max_rate_bps, plan.tx_power_w, compute_load(ctx, plan),
-                             trains=plan.participating)
+                             trains=plan.participating, terminal_power_w=ctx.scenario.link_params.terminal_power_w,
+                             acquisition_s=uplink_acquisition_s(ctx, plan.parent))
     return merge_roots_cost(ctx, plan, cost)
 
 

@@ -56,7 +56,8 @@ class Gossip(AggregationStrategy):
         rpw, delay = np.asarray(snap.rate_per_watt)[keep], np.asarray(snap.delay_s)[keep]
         sender = np.r_[edges[:, 0], edges[:, 1]]
         link_time, link_e = transfer_costs(sc.model_bits, np.r_[rpw, rpw], plan.tx_power_w[sender],
-                                           sc.link_params.max_rate_bps, np.r_[delay, delay])
+                                           sc.link_params.max_rate_bps, np.r_[delay, delay],
+                                           2.0 * sc.link_params.terminal_power_w)
         tx = np.bincount(sender, weights=link_e, minlength=n)
         slowest = np.zeros(n)
         np.maximum.at(slowest, sender, link_time)

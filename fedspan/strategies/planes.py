@@ -82,7 +82,8 @@ class PlaneRing(AggregationStrategy):
         ring = m > 1
         rpw[ring], delay[ring] = geometric_links(ctx, order[ring], nxt[ring])
         power = plan.tx_power_w[order]
-        chunk_t, chunk_e = transfer_costs(sc.model_bits / m, rpw, power, sc.link_params.max_rate_bps, delay)
+        chunk_t, chunk_e = transfer_costs(sc.model_bits / m, rpw, power, sc.link_params.max_rate_bps, delay,
+                                          2.0 * sc.link_params.terminal_power_w)
         step = np.zeros(len(size))
         np.maximum.at(step, p_o, np.where(m > 1, chunk_t, 0.0))
         load = compute_load(ctx, plan)

@@ -41,7 +41,8 @@ class ForestStrategy(AggregationStrategy):
         """Build the round's SpanningProblem over the available satellites and span it."""
         n = len(ctx.available)
         problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, self.num_trees,
-                                              energy_budget_j=ctx.energy_budget_j, deadline_s=ctx.deadline_s)
+                                              energy_budget_j=ctx.energy_budget_j, deadline_s=ctx.deadline_s,
+                                              links_up=ctx.links_up)
         pieces = int(components(problem).max()) + 1
         if pieces > (fixed_tree_count(self.num_trees) or pieces):
             # Satellites that lost every link (or a split graph) need their own trees this round;
