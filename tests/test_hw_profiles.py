@@ -257,3 +257,30 @@ def test_docstring_examples(name: str) -> None:
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed"
+
+
+_DOC = Path(__file__).resolve().parents[1] / "docs" / "physical-model.md"
+
+
+def test_the_documented_profile_file_loads(tmp_path: Path) -> None:
+    text = _DOC.read_text(encoding="utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    profile = hardware_profile(_write(tmp_path, block))
+    assert profile.name == "cubesat-click" and profile.link.technology == "optical"
+    assert profile.link.max_rate_bps == 20e6 and profile.compute == PROFILES["cubesat"].compute
+
+
+def test_the_documented_derived_constants_match_the_code() -> None:
+    """The docs' table of capacitance and cycles per sample is what the profiles compute."""
+    flops = [204_544.0, 5_901_312.0, 17_642_496.0, 75_898_368.0]  # mlp, cnn, cnn-large, resnet: pinned in test_hw_flops
+    rows = {}
+    for line in _DOC.read_text(encoding="utf-8").split("### Derived optimizer constants")[1].splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[0] in PROFILES:
+            rows[cells[0]] = cells
+    assert set(rows) == set(PROFILES)
+    for name, cells in rows.items():
+        c = PROFILES[name].compute
+        assert math.isclose(float(cells[1]), c.capacitance, rel_tol=1e-3), name
+        for text, f in zip(cells[4:], flops):
+            assert math.isclose(float(text.replace(",", "")), c.cycles_per_sample(f), rel_tol=1e-3), (name, text)
