@@ -90,12 +90,14 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
                       model_bits: float, max_rate_bps: float, tx_power_w: np.ndarray, load: ComputeLoad,
                       trains: np.ndarray | None = None, earliest_send_s: np.ndarray | None = None,
                       down_parent: np.ndarray | None = None, down_rate_per_watt: np.ndarray | None = None,
-                      down_delay_s: np.ndarray | None = None) -> RoundCost:
+                      down_delay_s: np.ndarray | None = None, up_bits: np.ndarray | None = None) -> RoundCost:
     """Walk the forest up (aggregation) then down (dispatch) and price every event.
 
     ``trains`` masks satellites that do local work; ``earliest_send_s`` delays a node's upward
     send (a re-parented subtree can only re-send after the fault is detected). The dispatch may
-    use a different (repaired) forest ``down_parent`` with its own links.
+    use a different (repaired) forest ``down_parent`` with its own links. ``up_bits`` (N,) is what
+    each node sends to its parent (bits) when that is not one model: a policy that relays every
+    satellite's own model instead of a partial sum (``fedspan.strategies.base.relay_bits``).
     """
     parent = np.asarray(parent)
     n = len(parent)
@@ -110,7 +112,8 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
     has_up = parent >= 0
     up_time = np.zeros(n)
     kids = np.flatnonzero(has_up)
-    up_time[kids], tx_e[kids] = transfer_costs(model_bits, np.nan_to_num(link_rate_per_watt)[kids], power[kids],
+    bits_up = model_bits if up_bits is None else np.asarray(up_bits, dtype=float)[kids]
+    up_time[kids], tx_e[kids] = transfer_costs(bits_up, np.nan_to_num(link_rate_per_watt)[kids], power[kids],
                                                max_rate_bps, np.nan_to_num(link_delay_s)[kids])
     for d in range(up_levels.height, 0, -1):
         nodes = up_levels.levels[d]
