@@ -34,6 +34,7 @@ Beutel et al., "Flower: A Friendly Federated Learning Research Framework", arXiv
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import logging
 import random
@@ -121,7 +122,10 @@ def _quiet_flower() -> Iterator[None]:
     ServerApp; here it is set as Flower's own compatibility layer does (task 1, run 0, the SuperLink's
     node id) unless something already set it, and cleared again after. Flower logs every aggregation at
     INFO; a run's progress bar is the place for progress. Python's global ``random`` (Flower samples
-    nodes with it) is left as it was, so a run's other users of it are unaffected.
+    nodes with it) is left as it was, so a run's other users of it are unaffected. Flower's
+    ``ArrayRecord.to_numpy_ndarrays(keep_input=False)`` (Bulyan) runs a full ``gc.collect()`` per reply,
+    0.3 s each beside torch's heap (22 s a round for 66 satellites); ``gc.freeze()`` leaves the
+    objects that exist before the call out of those collections, and ``gc.unfreeze()`` returns them.
     """
     from flwr.common.constant import SUPERLINK_NODE_ID
     from flwr.supercore.task_identity import TaskIdentity
@@ -132,9 +136,11 @@ def _quiet_flower() -> Iterator[None]:
     if TaskIdentity._run_id is None:
         TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 0, SUPERLINK_NODE_ID
     logger.setLevel(max(level, logging.WARNING))
+    gc.freeze()
     try:
         yield
     finally:
+        gc.unfreeze()
         logger.setLevel(level)
         random.setstate(state)
         TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = saved
