@@ -42,6 +42,7 @@ class RoundWork:
     round_index: int
     seed: int
     keep_client_updates: bool = False  # also return every included satellite's model (RoundUpdate.client_updates)
+    proximal_mu: float = 0.0  # FedProx: local SGD adds mu (w - w_start) to every gradient (RoundPlan.proximal_mu)
 
 
 @dataclass

@@ -103,7 +103,7 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
                       trains: np.ndarray | None = None, earliest_send_s: np.ndarray | None = None,
                       down_parent: np.ndarray | None = None, down_rate_per_watt: np.ndarray | None = None,
                       down_delay_s: np.ndarray | None = None, terminal_power_w: float = 0.0,
-                      acquisition_s: np.ndarray | None = None) -> RoundCost:
+                      acquisition_s: np.ndarray | None = None, up_bits: np.ndarray | None = None) -> RoundCost:
     """Walk the forest up (aggregation) then down (dispatch) and price every event.
 
     ``trains`` masks satellites that do local work; ``earliest_send_s`` delays a node's upward
@@ -111,7 +111,9 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
     use a different (repaired) forest ``down_parent`` with its own links. ``terminal_power_w`` is one
     link terminal's electrical power while active (two per transfer, charged to the sender) and
     ``acquisition_s`` (N,) the time to acquire each node's uplink (0 where it was up last round): it runs
-    from the round's start beside training, with both terminals drawing power.
+    from the round's start beside training, with both terminals drawing power. ``up_bits`` (N,) is what
+    each node sends to its parent (bits) when that is not one model: a policy that relays every
+    satellite's own model instead of a partial sum (``fedspan.strategies.base.relay_bits``).
     """
     parent = np.asarray(parent)
     n = len(parent)
@@ -125,7 +127,8 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
     has_up = parent >= 0
     up_time, tx_e = np.zeros(n), np.zeros(n)
     kids = np.flatnonzero(has_up)
-    up_time[kids], tx_e[kids] = transfer_costs(model_bits, np.nan_to_num(link_rate_per_watt)[kids], power[kids],
+    bits_up = model_bits if up_bits is None else np.asarray(up_bits, dtype=float)[kids]
+    up_time[kids], tx_e[kids] = transfer_costs(bits_up, np.nan_to_num(link_rate_per_watt)[kids], power[kids],
                                                max_rate_bps, np.nan_to_num(link_delay_s)[kids], over)
     acq_e = np.zeros(n)
     send_after = earliest_send_s

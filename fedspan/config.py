@@ -106,7 +106,14 @@ def _is_file(text: str) -> bool:
         return False
 
 
-STRATEGY = Choice("strategy", _strategies)
+def _flower_strategy(text: str) -> bool:
+    """``flower:<Class>``: a Flower strategy (flwr is imported only for such a name; ValueError if it is missing)."""
+    from fedspan.strategies.flower import is_flower_name
+
+    return text.startswith("flower:") and is_flower_name(text)
+
+
+STRATEGY = Choice("strategy", _strategies, accept=_flower_strategy)
 PRESET = Choice("preset", _presets)
 DATASET = Choice("dataset", _datasets, accept=lambda text: Path(text).exists())  # or a dataset file/folder
 MODEL = Choice("model", _models)

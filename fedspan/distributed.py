@@ -110,6 +110,7 @@ class TorchDistributedBackend:
             np.asarray(work.local_steps)[mine],
             np.asarray(work.batch_size)[mine],
             client_seeds(work.seed, work.round_index, mine),
+            proximal_mu=work.proximal_mu,
         )
         sums, weight_sums = cluster_sums(result.params, weights, tree_of[mine], num_trees)
         loss = result.last_loss.detach().cpu().to(torch.float64).numpy()

@@ -20,8 +20,8 @@ import numpy as np
 from fedspan.aggregation import forest_levels
 from fedspan.clock import RoundCost, forest_round_cost
 from fedspan.errors import FedSpanError
-from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, StrategyError, compute_load, uplink_acquisition_s,
-                                     merge_roots_cost, plan_links)
+from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, StrategyError, compute_load,
+                                     merge_roots_cost, plan_links, relay_bits, uplink_acquisition_s)
 from optimization.costs import transfer_costs
 from optimization.forests import tree_degrees
 
@@ -336,7 +336,8 @@ def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: Roun
     has = plan.parent >= 0
     kids = np.flatnonzero(has)
     uplink_t, uplink_e = np.zeros(len(has)), np.zeros(len(has))
-    uplink_t[kids], uplink_e[kids] = transfer_costs(sc.model_bits, np.nan_to_num(rpw)[kids], plan.tx_power_w[kids],
+    bits = relay_bits(ctx, plan.parent, plan.participating)[kids] if strategy.relays_client_updates else sc.model_bits
+    uplink_t[kids], uplink_e[kids] = transfer_costs(bits, np.nan_to_num(rpw)[kids], plan.tx_power_w[kids],
                                                     sc.link_params.max_rate_bps, np.nan_to_num(delay)[kids],
                                                     2.0 * sc.link_params.terminal_power_w)
     return tree_failures(events, plan.parent, plan.participating, planned.up_done_s, uplink_t, uplink_e)
@@ -395,11 +396,12 @@ def faulted_cost(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPl
     sc = ctx.scenario
     up_rpw, up_delay = plan_links(ctx, outcome.up_parent)
     down_rpw, down_delay = plan_links(ctx, outcome.down_parent)
+    up_bits = relay_bits(ctx, outcome.up_parent, outcome.contributing) if strategy.relays_client_updates else None
     cost = forest_round_cost(outcome.up_parent, up_rpw, up_delay, sc.model_bits, sc.link_params.max_rate_bps,
                              plan.tx_power_w, compute_load(ctx, plan), trains=outcome.trains,
                              earliest_send_s=outcome.earliest_send_s, down_parent=outcome.down_parent,
-                             down_rate_per_watt=down_rpw, down_delay_s=down_delay,
+                             down_rate_per_watt=down_rpw, down_delay_s=down_delay, up_bits=up_bits,
                              terminal_power_w=sc.link_params.terminal_power_w,
                              acquisition_s=uplink_acquisition_s(ctx, outcome.up_parent))
     cost.transmit_energy_j = cost.transmit_energy_j + outcome.wasted_tx_j
-    return merge_roots_cost(ctx, repaired, cost)
+    return merge_roots_cost(ctx, repaired, cost, up_bits)

@@ -89,7 +89,8 @@ class InProcessBackend:
         if len(idx):
             result = self.trainer.train(work.start_params.to(torch.float32)[torch.as_tensor(tree_of[idx])],
                                         [work.client_indices[i] for i in idx], np.asarray(work.local_steps)[idx],
-                                        np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx))
+                                        np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx),
+                                        proximal_mu=work.proximal_mu)
             trained, last_loss = result.params.cpu(), result.last_loss
             loss = mean_train_loss(last_loss, weights[idx])
         cluster_of, messages = reduce_routes(work.parent, tree_of, include)
@@ -281,7 +282,7 @@ class Simulation:
             start_params=state.models, tree_of=tree_of, parent=parent, include=include,
             local_steps=plan.local_steps, batch_size=plan.batch_size, sample_weight=sample_weight,
             client_indices=data, round_index=r, seed=c.seed,
-            keep_client_updates=self.strategy.needs_client_updates))
+            keep_client_updates=self.strategy.needs_client_updates, proximal_mu=plan.proximal_mu))
         final_plan = plan if not events else RoundPlan(**{**plan.__dict__, "parent": parent, "tree_of": tree_of,
                                                           "participating": include})
         state.models = self.strategy.aggregate(ctx, final_plan, update, state.models)

@@ -172,13 +172,20 @@ class BatchedTrainer:
         return max(1, self.memory_budget_floats // per_client)
 
     def train(self, start_params: torch.Tensor, client_indices: Sequence[np.ndarray], local_steps: np.ndarray,
-              batch_size: np.ndarray, seeds: np.ndarray) -> TrainResult:
-        """Run ``local_steps[m]`` SGD steps of batch ``batch_size[m]`` for every client m (batched)."""
+              batch_size: np.ndarray, seeds: np.ndarray, proximal_mu: float = 0.0) -> TrainResult:
+        """Run ``local_steps[m]`` SGD steps of batch ``batch_size[m]`` for every client m (batched).
+
+        ``proximal_mu > 0`` adds FedProx's proximal term ``(mu / 2) ||w - w_start||^2`` to each client's
+        local objective, i.e. ``mu (w - w_start)`` to its gradient (Li et al., "Federated Optimization in
+        Heterogeneous Networks", MLSys 2020).
+        """
         m = len(client_indices)
         local_steps = np.asarray(local_steps, dtype=np.int64).reshape(-1)
         batch_size = np.asarray(batch_size, dtype=np.int64).reshape(-1)
         seeds = np.asarray(seeds, dtype=np.int64).reshape(-1)
         self._validate(start_params, m, local_steps, batch_size, seeds)
+        if not (math.isfinite(proximal_mu) and proximal_mu >= 0):
+            raise TrainingError(f"proximal_mu must be a finite number >= 0, got {proximal_mu}")
         sizes = np.fromiter((len(ix) for ix in client_indices), dtype=np.int64, count=m)
         pool = np.concatenate([np.asarray(ix, dtype=np.int64).reshape(-1) for ix in client_indices]
                               + [np.zeros(0, dtype=np.int64)])
@@ -191,11 +198,14 @@ class BatchedTrainer:
         params = start_params.detach().to(self.device, torch.float32, memory_format=torch.contiguous_format)
         if params.data_ptr() == start_params.data_ptr():
             params = params.clone()
+        # The proximal term pulls towards the model each client started from (kept only when used).
+        anchor = params.clone() if proximal_mu else None
         last_loss = torch.full((m,), float("nan"), device=self.device)
         chunk = self.chunk_size(int(np.minimum(batch_size, sizes).max(initial=1)))
         for lo in range(0, m, chunk):
             rows = np.arange(lo, min(m, lo + chunk))
-            self._train_chunk(params, last_loss, rows, pool, starts, sizes, local_steps, batch_size, seeds)
+            self._train_chunk(params, last_loss, rows, pool, starts, sizes, local_steps, batch_size, seeds,
+                              anchor, float(proximal_mu))
         return TrainResult(params.to(start_params.device), last_loss.to(start_params.device))
 
     def _validate(self, start_params: torch.Tensor, m: int, local_steps: np.ndarray, batch_size: np.ndarray,
@@ -212,7 +222,7 @@ class BatchedTrainer:
 
     def _train_chunk(self, params: torch.Tensor, last_loss: torch.Tensor, rows: np.ndarray, pool: np.ndarray,
                      starts: np.ndarray, sizes: np.ndarray, local_steps: np.ndarray, batch_size: np.ndarray,
-                     seeds: np.ndarray) -> None:
+                     seeds: np.ndarray, anchor: torch.Tensor | None = None, proximal_mu: float = 0.0) -> None:
         velocity = torch.zeros((len(rows), self.num_params), device=self.device) if self.momentum else None
         first, end = int(rows[0]), int(rows[-1]) + 1  # rows is a contiguous range
         for step in range(int(local_steps[rows].max(initial=0))):
@@ -232,16 +242,20 @@ class BatchedTrainer:
             local = None if whole else torch.from_numpy(np.flatnonzero(active)).to(self.device)
             weights = params[first:end] if whole else params[act_t]
             vel = None if velocity is None else (velocity if whole else velocity[local])
+            start = None if anchor is None else (anchor[first:end] if whole else anchor[act_t])
             if self.per_client:
                 grad, per_client = self._looped_grads(weights, index, valid.sum(1))
                 grads, weight_views = [grad], [weights]
-                vel_views = [vel]
+                vel_views, start_views = [vel], [start]
             else:
                 grads, per_client = self._vmapped_grads(weights, index, mask)
                 weight_views = list(unflatten(weights, self.shapes).values())
                 vel_views = [None] * len(grads) if vel is None else list(unflatten(vel, self.shapes).values())
+                start_views = [None] * len(grads) if start is None else list(unflatten(start, self.shapes).values())
             with torch.no_grad():
-                for w, g, v in zip(weight_views, grads, vel_views):
+                for w, g, v, w0 in zip(weight_views, grads, vel_views, start_views):
+                    if w0 is not None:
+                        g = g + proximal_mu * (w - w0)
                     if self.weight_decay:
                         g = g + self.weight_decay * w
                     if v is not None:

@@ -54,7 +54,7 @@ def parse_strategies(value: Any) -> list[str]:
     names = [str(n).strip() for n in items if str(n).strip()]
     if names == ["all"]:
         return known
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in known and not (n.startswith("flower:") and STRATEGY.accept(n))]
     if unknown or not names:
         raise ValueError(f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} "
                          f"(choose from all or {', '.join(known)})")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from fedspan.aggregation import cluster_models, mix_clusters
+from fedspan.aggregation import cluster_models, forest_levels, mix_clusters
 from fedspan.backend import RoundUpdate
 from fedspan.clock import ComputeLoad, RoundCost, find_edges, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
@@ -76,6 +76,8 @@ class RoundPlan:
     info: dict[str, Any] = field(default_factory=dict)  # solver status, fallback reason, ...
     #: Forest the new models travel down along when it differs from ``parent`` (a repaired round); None: ``parent``.
     down_parent: np.ndarray | None = None
+    #: FedProx's proximal weight mu (1/s^0, >= 0): local training adds ``mu (w - w_start)`` to every gradient.
+    proximal_mu: float = 0.0
 
     @property
     def roots(self) -> np.ndarray:
@@ -146,30 +148,61 @@ def plan_links(ctx: RoundContext, parent: np.ndarray) -> tuple[np.ndarray, np.nd
     return rpw, delay
 
 
-def merge_roots_cost(ctx: RoundContext, plan: RoundPlan, cost: RoundCost) -> RoundCost:
-    """Add the root-to-root exchange: all roots when ``plan.mix``, else roots sharing a model id."""
+def relay_bits(ctx: RoundContext, parent: np.ndarray, contributing: np.ndarray) -> np.ndarray:
+    """Bits each satellite sends to its parent when every contributing model is relayed to its root unsummed.
+
+    Satellite n forwards its own model (if it contributes) and every model of its subtree: ``S`` times
+    the number of contributing satellites below and at n (``S = scenario.model_bits``). With a partial
+    sum instead (the in-network reduce) every uplink carries one model. Store-and-forward relaying as
+    in the star baseline of [1]_, here along the tree.
+
+    References
+    ----------
+    .. [1] Graph Theory Meets Federated Learning over Satellite Constellations, arXiv:2509.24932, 2025.
+    """
+    levels = forest_levels(np.asarray(parent))
+    count = np.asarray(contributing, dtype=float).copy()
+    for d in range(levels.height, 0, -1):  # deepest first: a node's count is complete before it is added up
+        nodes = levels.levels[d]
+        np.add.at(count, np.asarray(parent)[nodes], count[nodes])
+    return ctx.scenario.model_bits * count
+
+
+def merge_roots_cost(ctx: RoundContext, plan: RoundPlan, cost: RoundCost,
+                     root_bits: np.ndarray | None = None) -> RoundCost:
+    """Add the root-to-root exchange: all roots when ``plan.mix``, else roots sharing a model id.
+
+    ``root_bits`` (N,): what each root sends to the others (default one model); a group is priced at
+    its largest root's bits (exact for one relayed tree, an upper bound when several relayed trees merge).
+    """
     snap = ctx.snapshot
     roots = plan.roots
     groups = [roots] if plan.mix else [roots[plan.tree_of[roots] == k] for k in np.unique(plan.tree_of[roots])]
     extra = 0.0
     for group in groups:
         if len(group) > 1:
+            bits = ctx.scenario.model_bits if root_bits is None else float(np.max(root_bits[group]))
             mix = mixing_cost(group, len(plan.parent), snap.edges, snap.rate_bps, snap.delay_s,
-                              ctx.scenario.model_bits, plan.tx_power_w)
+                              bits, plan.tx_power_w)
             cost.transmit_energy_j += mix.transmit_energy_j
             extra = max(extra, mix.latency_s)
     cost.latency_s += extra
     return cost
 
 
-def tree_cost(ctx: RoundContext, plan: RoundPlan) -> RoundCost:
-    """Clock of a forest plan: walk up and down, then merge roots (``merge_roots_cost``)."""
+def tree_cost(ctx: RoundContext, plan: RoundPlan, relay: bool = False) -> RoundCost:
+    """Clock of a forest plan: walk up and down, then merge roots (``merge_roots_cost``).
+
+    With ``relay`` every contributing model travels to its root unsummed (``relay_bits``); the new
+    model still comes down the forest one copy per link.
+    """
     rpw, delay = plan_links(ctx, plan.parent)
+    up_bits = relay_bits(ctx, plan.parent, plan.participating) if relay else None
     cost = forest_round_cost(plan.parent, rpw, delay, ctx.scenario.model_bits,
                              ctx.scenario.link_params.max_rate_bps, plan.tx_power_w, compute_load(ctx, plan),
                              trains=plan.participating, terminal_power_w=ctx.scenario.link_params.terminal_power_w,
-                             acquisition_s=uplink_acquisition_s(ctx, plan.parent))
-    return merge_roots_cost(ctx, plan, cost)
+                             acquisition_s=uplink_acquisition_s(ctx, plan.parent), up_bits=up_bits)
+    return merge_roots_cost(ctx, plan, cost, up_bits)
 
 
 class AggregationStrategy(ABC):
@@ -203,6 +236,9 @@ class AggregationStrategy(ABC):
     #: Whether ``aggregate`` reads ``update.client_updates`` (every contributing satellite's model).
     #: Off by default: it holds M x P floats that the in-network reduce along the tree avoids.
     needs_client_updates: bool = False
+    #: Whether every contributing satellite's own model travels to its root unsummed (no in-network
+    #: reduce): the forest clock then charges each uplink for its whole subtree's models (``relay_bits``).
+    relays_client_updates: bool = False
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -218,7 +254,7 @@ class AggregationStrategy(ABC):
 
     def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
         """Latency and per-satellite energy of the plan on the simulated clock."""
-        return tree_cost(ctx, plan)
+        return tree_cost(ctx, plan, relay=self.relays_client_updates)
 
     def repair(self, ctx: RoundContext, plan: RoundPlan, failures: RoundFailures) -> RoundPlan:
         """The round's plan after mid-round ``failures`` (called only in rounds with faults).

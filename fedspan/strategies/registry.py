@@ -33,7 +33,12 @@ def strategy_names() -> tuple[str, ...]:
 
 
 def strategy_class(name: str) -> type[AggregationStrategy]:
-    """The class registered under ``name``; StrategyError lists the known names otherwise."""
+    """The class registered under ``name``, or Flower's strategy for ``flower:<Class>`` (``fedspan.strategies.flower``,
+    which imports ``flwr`` only then); StrategyError lists the known names otherwise."""
+    if name.startswith("flower:") and name not in _REGISTRY:
+        from fedspan.strategies.flower import flower_strategy_class
+
+        return flower_strategy_class(name)
     if name not in _REGISTRY:
         raise StrategyError(f"unknown strategy '{name}' (choose from {', '.join(strategy_names())})")
     return _REGISTRY[name]
