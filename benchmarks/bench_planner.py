@@ -438,10 +438,14 @@ def score_references(problem: SpanningProblem, forests: dict[str, np.ndarray]) -
     out = []
     for name, parent in forests.items():
         start = time.perf_counter()
-        res, costs = optimal_resources(problem, parent)
+        try:
+            res, costs = optimal_resources(problem, parent)
+        except OptimizationError:  # no resources fit the budgets on this forest
+            costs = None
         seconds = time.perf_counter() - start
         depth, length = tree_depth_and_length(problem, parent)
-        out.append(Scored(name, parent, float(costs.objective), seconds, costs.within_budgets(problem), depth, length))
+        out.append(Scored(name, parent, math.inf if costs is None else float(costs.objective), seconds,
+                          costs is not None and costs.within_budgets(problem), depth, length))
     return sorted(out, key=lambda s: s.objective)
 
 
@@ -608,6 +612,48 @@ def random_instance(rng: np.random.Generator, n: int, num_trees: int, max_forest
         problem = build(pairs)
 
 
+#: Training FLOPs per sample the profile instances price (fedspan.hardware.flops of the project's models):
+#: the MLP on 8x8 digits and cnn-large on 28x28, drawn per instance.
+PROFILE_FLOPS = (2.9e4, 7.0e7)
+
+
+def with_profile(problem: SpanningProblem, profile_name: str, rng: np.random.Generator) -> SpanningProblem:
+    """The instance re-priced on a named hardware profile (fedspan.hardware.PROFILES).
+
+    Compute from a model's training FLOPs on the profile's computer (static power, DVFS range), the profile's
+    link technology (rate model at each edge's distance, rate cap, terminal power) and acquisition on a random
+    half of the edges (links that were not up in the previous round). A quarter of the instances get budgets:
+    30 % of the satellites may spend 1.05 x their energy at full clock with the fewest steps and smallest batch on
+    the distance forest (so budgets bind on larger work). The topology, data and degrees are the instance's.
+    """
+    from fedspan.hardware import hardware_profile
+    from fedspan.hardware.fleet import satellite_arrays
+    from optimization.costs import round_costs as _round_costs
+    from optimization.forests import distance_forest
+    from orbits.links import link_rate_per_watt
+
+    profile = hardware_profile(profile_name)
+    n = problem.num_nodes
+    arrays = satellite_arrays([profile], float(rng.choice(PROFILE_FLOPS)), index=np.zeros(n, np.int64))
+    params = profile.link.link_params()
+    old = problem.resources
+    resources = SatelliteResources.uniform(
+        n, max_cpu_hz=arrays["max_cpu_hz"], min_cpu_hz=arrays["min_cpu_hz"], cycles_per_sample=arrays["cycles_per_sample"],
+        capacitance=arrays["capacitance"], static_power_w=arrays["static_power_w"], num_samples=old.num_samples,
+        terminals=old.terminals, max_tx_power_w=params.max_tx_power_w, min_tx_power_w=min(0.01, params.max_tx_power_w))
+    acquisition = np.where(rng.random(problem.num_edges) < 0.5, params.acquisition_s, 0.0)
+    out = replace(problem, rate_per_watt=link_rate_per_watt(problem.distance_km, params),
+                  max_rate_bps=params.max_rate_bps, resources=resources, terminal_power_w=params.terminal_power_w,
+                  acquisition_s=acquisition)
+    if rng.random() < 0.25:
+        forest = distance_forest(out)
+        e_lo, b_lo = out.step_bounds()[0], out.batch_limits()[0]
+        spend = _round_costs(out, forest, resources.max_cpu_hz, resources.max_tx_power_w, np.full(n, e_lo), b_lo)
+        budget = np.where(rng.random(n) < 0.3, 1.05 * spend.node_energy_j, np.inf)
+        out = replace(out, resources=replace(resources, energy_budget_j=budget))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Goals, plan checks and the sections
 # --------------------------------------------------------------------------------------------------
@@ -661,9 +707,10 @@ def on_cadence(problem: SpanningProblem, deadline_s: float | None) -> SpanningPr
 
 
 def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: int, seed: int,
-              options: SolveOptions, workers: int, deadline_s: float | None = None) -> None:
-    """Section a: random small instances against brute force."""
-    print(f"\n== a. {count} random small instances ({sizes[0]}-{sizes[1]} satellites, K = 1 and 2) vs brute force",
+              options: SolveOptions, workers: int, deadline_s: float | None = None, hardware: str | None = None) -> None:
+    """Section a: random small instances against brute force (re-priced on ``hardware`` when given)."""
+    on = f" on hardware '{hardware}'" if hardware else ""
+    print(f"\n== a. {count} random small instances ({sizes[0]}-{sizes[1]} satellites, K = 1 and 2){on} vs brute force",
           flush=True)
     from concurrent.futures import ProcessPoolExecutor
 
@@ -674,8 +721,13 @@ def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: i
         n = int(rng.integers(sizes[0], sizes[1] + 1))
         k = 1 + i % 2
         problem = on_cadence(random_instance(rng, n, k, max_forests), deadline_s)
+        if hardware:
+            problem = with_profile(problem, hardware, rng)
         t0 = time.perf_counter()
         objectives, forests = brute_force(problem, k, pool)
+        if not np.isfinite(objectives).any():
+            print(f"  #{i:2d} n={n} K={k}: no forest fits the budgets (skipped)", flush=True)
+            continue
         brute_s = time.perf_counter() - t0
         best = int(np.argmin(objectives))
         t0 = time.perf_counter()
@@ -698,6 +750,10 @@ def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: i
         else:
             gap = plan.objective / objectives[best] - 1.0
             errors = plan_check(problem, plan, k)
+            refs = [r for r in score_references(problem, reference_forests(problem, k)) if r.within_budgets]
+            if refs and plan.objective > refs[0].objective * (1 + 1e-9):
+                errors.append(f"beaten by the {refs[0].name} reference tree with the same exact resources")
+            row["best_reference"] = refs[0].objective if refs else None
             row.update(objective=plan.objective, gap=gap, found=bool(gap <= 1e-6), source=plan.source,
                        parent=np.asarray(plan.parent).tolist(), valid=not errors, errors=errors)
             if gap < -1e-6:
@@ -719,7 +775,11 @@ def run_small(report: Report, count: int, sizes: tuple[int, int], max_forests: i
                                 "found_fraction": found, "valid": valid}
     print(f"  worst: instance #{worst}" if worst >= 0 else "", flush=True)
     report.goal("small median gap", 100 * median, "<= 0.5 %", median <= 0.005)
-    report.goal("small max gap", 100 * float(gaps.max()), "<= 2 %", float(gaps.max()) <= 0.02)
+    cap = 0.005 if hardware else 0.02  # the physical-model issue asks <= 0.5 % on every profile
+    report.goal("small max gap", 100 * float(gaps.max()), f"<= {100 * cap:g} %", float(gaps.max()) <= cap)
+    beaten = sum(any("reference tree" in e for e in r.get("errors", [])) for r in rows)
+    report.goal("small never beaten by a reference tree (SPT, BFS, MST; same exact resources)", f"{beaten} beaten",
+                "0", beaten == 0)
     report.goal("small best forest found", found, ">= 0.60", found >= 0.60)
     report.goal("small plans valid", f"{valid}/{len(rows)}", "all", valid == len(rows))
     if len(finite) < len(gaps):
@@ -946,6 +1006,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="plan every problem for rounds on a cadence with this deadline in seconds "
                              "(SpanningProblem.deadline_s; e.g. 10 binds on these instances, 600 does not)")
     parser.add_argument("--workers", type=int, default=None, help="processes for the brute force (default: cores)")
+    parser.add_argument("--hardware", default=None,
+                        help="re-price the small instances on a hardware profile (paper, cubesat, smallsat-edge, ...)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--images", type=Path, default=REPO / "docs" / "images")
     args = parser.parse_args(argv)
@@ -968,7 +1030,8 @@ def _run(args: argparse.Namespace) -> int:
         payloads = tuple(float(v) for v in args.payloads.split(","))
     if args.caps:
         caps = tuple(float(v) for v in args.caps.split(","))
-    suffix = ("-quick" if quick else "") + (f"-deadline{args.deadline_s:g}s" if args.deadline_s else "")
+    suffix = (("-quick" if quick else "") + (f"-deadline{args.deadline_s:g}s" if args.deadline_s else "")
+              + (f"-{args.hardware}" if args.hardware else ""))
     options = SolveOptions()
     report = Report()
     begin = time.perf_counter()
@@ -979,7 +1042,7 @@ def _run(args: argparse.Namespace) -> int:
         workers = args.workers or os.cpu_count() or 1
         max_forests = args.max_forests or (60 if quick else 200)
         run_small(report, count, (6, 7) if quick else (6, 9), max_forests, args.seed, options, workers,
-                  args.deadline_s)
+                  args.deadline_s, args.hardware)
     if sizes:
         run_sizes(report, sizes, options, args.deadline_s)
     if regime != "none":
