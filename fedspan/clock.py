@@ -224,6 +224,10 @@ class RoundRecord:
     transmit_energy_j: np.ndarray
     fault_extra_latency_s: float = 0.0
     fault_extra_energy_j: float = 0.0
+    #: Energy by kind (N,), J, where the hardware has them: the static part of compute_energy_j and the
+    #: acquisition part of transmit_energy_j (None: the paper's model, where both are 0).
+    static_energy_j: np.ndarray | None = None
+    acquisition_energy_j: np.ndarray | None = None
 
     @property
     def energy_j(self) -> float:
@@ -267,7 +271,9 @@ class EnergyLedger:
         return {"num_satellites": self.num_satellites, "records": [
             {"round_index": r.round_index, "time_s": r.time_s, "latency_s": r.latency_s, "idle_s": r.idle_s,
              "compute_energy_j": r.compute_energy_j.tolist(), "transmit_energy_j": r.transmit_energy_j.tolist(),
-             "fault_extra_latency_s": r.fault_extra_latency_s, "fault_extra_energy_j": r.fault_extra_energy_j}
+             "fault_extra_latency_s": r.fault_extra_latency_s, "fault_extra_energy_j": r.fault_extra_energy_j,
+             **{kind: getattr(r, kind).tolist() for kind in ("static_energy_j", "acquisition_energy_j")
+                if getattr(r, kind) is not None}}
             for r in self.records]}
 
     @classmethod
@@ -280,5 +286,7 @@ class EnergyLedger:
                 idle_s=float(r["idle_s"]), compute_energy_j=np.asarray(r["compute_energy_j"], float),
                 transmit_energy_j=np.asarray(r["transmit_energy_j"], float),
                 fault_extra_latency_s=float(r.get("fault_extra_latency_s", 0.0)),
-                fault_extra_energy_j=float(r.get("fault_extra_energy_j", 0.0))))
+                fault_extra_energy_j=float(r.get("fault_extra_energy_j", 0.0)),
+                **{kind: np.asarray(r[kind], float) for kind in ("static_energy_j", "acquisition_energy_j")
+                   if r.get(kind) is not None}))
         return ledger

@@ -54,6 +54,7 @@ class RoundMetrics:
     #: capacity), how many satellites sat the round out because their battery could not pay for their share,
     #: and the energy by kind (J): static compute and link acquisition (parts of energy_j).
     min_state_of_charge: float = float("nan")
+    mean_state_of_charge: float = float("nan")
     sat_out: int = 0
     static_energy_j: float = 0.0
     acquisition_energy_j: float = 0.0

@@ -128,6 +128,36 @@ def plot_round_costs(path: Path, rounds: Sequence[int], latency_s: Sequence[floa
     return _save(round_costs_figure(rounds, latency_s, energy_j, title), path)
 
 
+def battery_figure(runs: Mapping[str, Mapping[str, Sequence[float]]], floor: float | None = None,
+                   title: str = "Battery state of charge") -> plt.Figure:
+    """The lowest and the mean state of charge (fraction of capacity) after each round, per method.
+
+    ``runs`` maps a method to ``sim_time_s``, ``min_soc`` and ``mean_soc``; ``floor`` draws the depth-of-discharge
+    floor (1 - DoD) that no satellite the simulation let train goes below.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (name, c) in enumerate(runs.items()):
+        hours = np.asarray(c["sim_time_s"], float) / 3600.0
+        colour = f"C{i % 10}"
+        ax.plot(hours, c["mean_soc"], marker="o", ms=3, color=colour, label=f"{name}: mean")
+        ax.plot(hours, c["min_soc"], marker="v", ms=3, ls="--", color=colour, label=f"{name}: lowest")
+    if floor is not None:
+        ax.axhline(floor, color="k", lw=1, ls=":", label="depth-of-discharge floor")
+    ax.set_xlabel("simulated time [h]")
+    ax.set_ylabel("state of charge [fraction of capacity]")
+    ax.set_ylim(0.0, 1.02)
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def plot_battery(path: Path, runs: Mapping[str, Mapping[str, Sequence[float]]], floor: float | None = None) -> Path:
+    """Save :func:`battery_figure`."""
+    return _save(battery_figure(runs, floor), path)
+
+
 def accuracy_curves_figure(runs: Mapping[str, Mapping[str, Sequence[float]]], title: str = "Test accuracy",
                            target: float | None = None) -> plt.Figure:
     """The figure of :func:`plot_accuracy_curves`, not saved."""

@@ -241,8 +241,13 @@ class Simulation:
                                                             "budget or dropped by SGP4)")
         budget = self.round_budget(budget_left, r)
         battery = self._battery_budget(state, time_s)
+        flat = np.zeros(n, bool)
         if battery is not None:
             budget = battery if budget is None else np.minimum(budget, battery)
+            flat = available & (battery <= 0)  # nothing to give this round: out before planning
+            available = available & ~flat
+            if not available.any():
+                return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
         links_up = np.asarray(state.extra.get("links_up", []), np.int64).reshape(-1, 2)
         ctx = RoundContext(round_index=r, time_s=time_s, snapshot=snapshot, scenario=self.scenario,
                            available=available, sample_weight=sample_weight, holder=state.holder,
@@ -253,13 +258,26 @@ class Simulation:
         plan = plan_round(self.strategy, ctx)
         _check_plan(plan, n, self.num_models, self.strategy.name)
         cost = planned = self.strategy.round_cost(ctx, plan)
-        sat_out = np.zeros(n, bool)
+        sat_out = flat.copy()
         if battery is not None:
-            # A satellite whose battery cannot pay for its share sits the round out: it neither trains nor
-            # contributes (it still relays its subtree); every policy is held to the same rule.
-            sat_out = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
-            if sat_out.any():
-                plan = replace(plan, participating=plan.participating & ~sat_out)
+            # A satellite whose battery cannot pay for its share sits the round out: the round is planned again
+            # without it (it neither trains nor relays), a few times since shares move when the forest does. Every
+            # policy is held to the same rule; what is still short after that trains no more (relaying only).
+            for _ in range(3):
+                short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
+                if not short.any():
+                    break
+                sat_out |= short
+                ctx = replace(ctx, available=ctx.available & ~sat_out)
+                if not ctx.available.any():
+                    return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
+                plan = plan_round(self.strategy, ctx)
+                _check_plan(plan, n, self.num_models, self.strategy.name)
+                cost = planned = self.strategy.round_cost(ctx, plan)
+            short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
+            if short.any():
+                sat_out |= short
+                plan = replace(plan, participating=plan.participating & ~short)
                 cost = planned = self.strategy.round_cost(ctx, plan)
         events = self._fault_events(ctx, plan, planned, budget_left)
         short = plan.participating & (planned.energy_per_satellite_j > budget_left)
@@ -296,12 +314,13 @@ class Simulation:
         test_loss, test_acc = evaluate(self.model, global_model, self.dataset.x_test, self.dataset.y_test)
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
-        min_soc = self._step_battery(state, time_s, energy)
+        min_soc, mean_soc = self._step_battery(state, time_s, energy)
         state.extra["links_up"] = links_of(final_plan).tolist()
         record = RoundRecord(round_index=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s,
                              compute_energy_j=cost.compute_energy_j, transmit_energy_j=cost.transmit_energy_j,
                              fault_extra_latency_s=cost.latency_s - planned.latency_s,
-                             fault_extra_energy_j=cost.energy_j - planned.energy_j)
+                             fault_extra_energy_j=cost.energy_j - planned.energy_j,
+                             **self._energy_kinds(cost))
         ledger.add(record)
         metrics = RoundMetrics(
             round=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s, energy_j=cost.energy_j,
@@ -315,7 +334,7 @@ class Simulation:
             probe_loss_before=probe_before, probe_loss_after=self.probe.loss(global_model), probe_grad_sq=probe_grad_sq,
             predicted_decrease=self._predicted_decrease(ctx, final_plan, include, sample_weight, cost.latency_s,
                                                         probe_grad_sq),
-            min_state_of_charge=min_soc, sat_out=int(sat_out.sum()),
+            min_state_of_charge=min_soc, mean_state_of_charge=mean_soc, sat_out=int(sat_out.sum()),
             static_energy_j=float(np.sum(cost.static_energy_j)) if cost.static_energy_j is not None else 0.0,
             acquisition_energy_j=float(np.sum(cost.acquisition_energy_j))
             if cost.acquisition_energy_j is not None else 0.0)
@@ -326,6 +345,14 @@ class Simulation:
         state.metrics.append(metrics.to_dict())
         state.ledger = ledger.to_dict()
         return metrics
+
+    def _energy_kinds(self, cost: RoundCost) -> dict[str, np.ndarray]:
+        """The ledger's energy by kind where the hardware has static power or link acquisition (else nothing)."""
+        if self.config.hardware == "paper" and self.config.fleet is None:
+            return {}
+        n = self.num_satellites
+        return {kind: np.zeros(n) if getattr(cost, kind) is None else np.asarray(getattr(cost, kind), float)
+                for kind in ("static_energy_j", "acquisition_energy_j")}
 
     def _round_length_s(self, state: SimulationState) -> float:
         """How long the battery must carry this round: the cadence interval, or back to back the last latency."""
@@ -357,15 +384,16 @@ class Simulation:
         return round_budget_j(self._soc(state), self._sunlit_cache[1], self._round_length_s_cached, power,
                               reserve_j=bus * ECLIPSE_RESERVE_S)
 
-    def _step_battery(self, state: SimulationState, time_s: float, spent_j: np.ndarray) -> float:
-        """Charge, bus load and this round's spend applied to every battery; the lowest state of charge (fraction)."""
+    def _step_battery(self, state: SimulationState, time_s: float, spent_j: np.ndarray) -> tuple[float, float]:
+        """Charge, bus load and this round's spend applied to every battery; the lowest and mean state of charge."""
         power = self.scenario.power
         if power is None:
-            return float("nan")
+            return float("nan"), float("nan")
         step = step_battery(self._soc(state), self._sunlit_cache[1], self._round_length_s_cached, spent_j, power)
         state.extra["soc_j"] = np.asarray(step.soc_j, float).tolist()
         capacity = np.broadcast_to(np.asarray(power.capacity_j, float), (self.num_satellites,))
-        return float(np.min(np.asarray(step.soc_j, float) / capacity))
+        fraction = np.asarray(step.soc_j, float) / capacity
+        return float(np.min(fraction)), float(np.mean(fraction))
 
     def _empty_round(self, state: SimulationState, ledger: EnergyLedger, time_s: float, why: str) -> RoundMetrics:
         """Record a round in which nobody can take part: no training, no cost, the model unchanged."""
@@ -377,10 +405,14 @@ class Simulation:
         test_loss, test_acc = evaluate(self.model, self.global_model(state), self.dataset.x_test, self.dataset.y_test)
         ledger.add(RoundRecord(round_index=r, time_s=time_s, latency_s=0.0, idle_s=0.0,
                                compute_energy_j=np.zeros(n), transmit_energy_j=np.zeros(n)))
+        min_soc = mean_soc = float("nan")
+        if self.scenario.power is not None:  # the batteries still charge and carry the bus
+            self._battery_budget(state, time_s)
+            min_soc, mean_soc = self._step_battery(state, time_s, np.zeros(n))
         metrics = RoundMetrics(round=r, time_s=time_s, latency_s=0.0, idle_s=0.0, energy_j=0.0,
                                cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
                                train_loss=float("nan"), participating=0, available=0, messages=0, num_roots=0,
-                               faults=why)
+                               faults=why, min_state_of_charge=min_soc, mean_state_of_charge=mean_soc)
         state.next_round = r + 1
         state.next_time_s = self.next_start(r, time_s, 0.0)
         state.last_latency_s = 0.0

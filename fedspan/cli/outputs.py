@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,16 @@ def print_plan_summary(done: list, scenario: Any) -> None:
         console.print(f"warning: {line}", markup=False, highlight=False)
 
 
+def battery_floor(config: Any) -> float | None:
+    """The run's depth-of-discharge floor (fraction of capacity) when one profile sets it for every satellite."""
+    if getattr(config, "fleet", None) is not None:
+        return None
+    from fedspan.hardware import hardware_profile
+
+    power = hardware_profile(config.hardware).power
+    return None if power is None else 1.0 - power.max_depth_of_discharge
+
+
 def columns(result: Any) -> dict[str, list[float]]:
     rows = result.metrics
     return {"sim_time_s": [m.time_s + m.latency_s for m in rows],
@@ -75,6 +87,13 @@ def run_figures(out: Path, results: dict[str, Any]) -> list[Path]:
     if not cols:
         return []
     files = [plot_accuracy_curves(out / "accuracy.png", cols)]
+    batteries = {name: {"sim_time_s": columns(r)["sim_time_s"], "min_soc": [m.min_state_of_charge for m in r.metrics],
+                        "mean_soc": [m.mean_state_of_charge for m in r.metrics]}
+                 for name, r in results.items() if r.metrics and math.isfinite(r.metrics[-1].min_state_of_charge)}
+    if batteries:
+        from fedspan.plots import plot_battery
+
+        files.append(plot_battery(out / "battery.png", batteries, battery_floor(next(iter(results.values())).config)))
     if len(cols) == 1:
         (name, c), = cols.items()
         files.append(plot_round_costs(out / "round-costs.png", c["round"], c["latency_s"], c["energy_j"],
