@@ -17,17 +17,51 @@ from fedspan.strategies.forests import assign_model_ids, lift_forest
 from fedspan.strategies.registry import register_strategy
 
 
+#: Power management a baseline forest policy may run with (``--strategy-options power=...``):
+#: "default": every clock and transmitter at full power with the run's steps and batch ("race to idle");
+#: "dvfs": the run's steps and batch, each clock and power chosen exactly for the objective on the policy's own
+#: forest (the slowest clock that meets the cadence, or the energy-optimal one with static power);
+#: "exact": clocks, powers, local steps and batches chosen exactly on the policy's own forest, as Fed-Span does
+#: on its forest (``optimization.resources.optimal_resources``).
+POWER_MODES = ("default", "dvfs", "exact")
+
+
 class ForestStrategy(AggregationStrategy):
-    """A policy that spans the available satellites with ``num_trees`` trees every round."""
+    """A policy that spans the available satellites with ``num_trees`` trees every round.
+
+    Baselines take ``power`` (:data:`POWER_MODES`), so every method can run with the same power management.
+    """
 
     takes_num_trees = True
 
-    def __init__(self, num_trees: TreeCount = 1, mix_every: int | None = None) -> None:
+    def __init__(self, num_trees: TreeCount = 1, mix_every: int | None = None, power: str = "default") -> None:
         try:
             self.num_trees: TreeCount = parse_tree_count(num_trees)
         except ValueError as exc:
             raise StrategyError(f"strategy '{self.name}': num_trees: {exc}") from None
+        if power not in POWER_MODES:
+            raise StrategyError(f"strategy '{self.name}': power must be one of {', '.join(POWER_MODES)}, got {power!r}")
         self.mix_every = mix_every
+        self.power = power
+
+    def managed(self, ctx: RoundContext, problem: Any, parent: np.ndarray) -> dict[str, Any]:
+        """Resource overrides of the policy's power management on its own forest (empty for "default")."""
+        if self.power == "default":
+            return {}
+        from optimization.resources import ForestValuer, optimal_resources
+
+        try:
+            if self.power == "exact":
+                res, costs = optimal_resources(problem, parent)
+                return {**_resource_overrides(res), "info": {"power": "exact", "objective": costs.objective}}
+            n = problem.num_nodes  # the run's steps and batch, as the policy trains them
+            steps, batch = np.full(n, float(ctx.local_steps)), np.full(n, float(ctx.batch_size))
+            valued = ForestValuer(problem, steps, batch, np.zeros(n)).value(parent)
+        except OptimizationError as exc:
+            return {"info": {"power": self.power, "fallback": f"power management failed: {exc}"}}
+        if valued is None:
+            return {"info": {"power": "dvfs", "fallback": "no clocks fit the budgets at the run's steps and batch"}}
+        return {"cpu_hz": valued.cpu_hz, "tx_power_w": valued.tx_power_w, "info": {"power": "dvfs"}}
 
     def num_models(self, scenario: Any) -> int:
         """One model per tree; with ``num_trees='auto'`` one global model (trees merge every round)."""
@@ -49,6 +83,8 @@ class ForestStrategy(AggregationStrategy):
             # the extra trees share model ids and merge by root-to-root exchange where reachable.
             problem = replace(problem, num_trees=pieces)
         sub_parent, overrides = self.sub_forest(ctx, problem)
+        if not overrides and self.power != "default":
+            overrides = self.managed(ctx, problem, np.asarray(sub_parent))
         parent = lift_forest(sub_parent, nodes, n)
         participating = np.zeros(n, bool)
         participating[nodes] = True
@@ -87,7 +123,7 @@ class FedSpan(ForestStrategy):
 
     def __init__(self, num_trees: TreeCount = 1, mix_every: int | None = None, sca_iters: int | None = None,
                  search_time_s: float | None = None, topology: str = "planned", resources: str = "planned") -> None:
-        super().__init__(num_trees, mix_every)
+        super().__init__(num_trees, mix_every)  # its own resources: the planner's
         if sca_iters is not None and int(sca_iters) < 1:
             raise StrategyError(f"strategy 'fedspan': sca_iters must be >= 1, got {sca_iters}")
         if search_time_s is not None and not float(search_time_s) >= 0:
