@@ -193,3 +193,29 @@ def test_a_satellite_whose_battery_cannot_pay_sits_the_round_out(tmp_path):
     floor = np.broadcast_to(np.asarray(sim.scenario.power.floor_j, float), (sim.num_satellites,))
     trained = rounds[0]["spent"] > 0
     assert (rounds[0]["after"][trained] >= floor[trained] - 1e-2).all()
+
+
+@pytest.mark.parametrize("hardware", ["paper", "smallsat-edge"])
+def test_power_managed_baselines_never_cost_more_than_race_to_idle(hardware):
+    """bfs with power=dvfs keeps the forest and knobs and lowers the objective; power=exact lowers it further."""
+    from fedspan.config import SimulationConfig
+    from fedspan.horizon import plan_context
+    from fedspan.simulation import build_scenario
+    from fedspan.strategies import make_strategy
+
+    scenario, _ = build_scenario(SimulationConfig(constellation="small", hardware=hardware))
+    n = scenario.num_satellites
+    weight = np.full(n, 200.0)
+    ctx = plan_context(scenario, 0, 0.0, weight, 60.0, 5, 32, 1, 0, deadline_s=600.0)
+    plans = {mode: make_strategy("bfs", power=mode).plan_round(ctx) for mode in ("default", "dvfs", "exact")}
+    problem, nodes = scenario.problem(ctx.snapshot, ctx.available, weight, 1, deadline_s=600.0)
+    value = {mode: evaluate(problem, plan.parent[nodes], plan.cpu_hz[nodes], plan.tx_power_w[nodes],
+                            plan.local_steps[nodes], plan.batch_size[nodes]).objective for mode, plan in plans.items()}
+    assert (plans["dvfs"].parent == plans["default"].parent).all()
+    assert (plans["dvfs"].local_steps == 5).all() and (plans["dvfs"].batch_size == 32).all()
+    assert value["dvfs"] <= value["default"] * (1 + 1e-9)
+    assert value["exact"] <= value["dvfs"] * (1 + 1e-9)
+    if hardware == "paper":  # dynamic power only: slowing the clocks on the cadence pays
+        assert (plans["dvfs"].cpu_hz < plans["default"].cpu_hz).any() and value["dvfs"] < value["default"]
+    with pytest.raises(Exception, match="power must be one of"):
+        make_strategy("bfs", power="turbo")
