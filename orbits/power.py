@@ -12,12 +12,13 @@ Model (per satellite, per round of `duration_s` seconds of which `sunlit_s` are 
   it is curtailed (the array is throttled); a battery that would go below empty serves the bus
   first and FL with what is left, and the rest is reported as a shortfall;
 * the depth-of-discharge floor ``(1 - max_depth_of_discharge) * capacity`` bounds what FL may take:
-  ``round_budget_j = max(0, soc + E_sun - E_bus - floor)``.
+  ``round_budget_j = max(0, soc + E_sun - E_bus - floor - reserve)``, where the optional reserve keeps
+  the bus's energy for the eclipse ahead.
 
 The balance is taken at the end of the round, not along it: within a round the charge can dip below
 its end value while the satellite is in eclipse (by at most the load power times the eclipse time,
-about 35 min at 550 km), so rounds much shorter than an orbit, or a floor with that much margin, keep
-the floor meaningful. Energies live on a grid of 2**-10 J (under a millijoule): inputs are rounded
+about 35 min at 550 km), so rounds much shorter than an orbit, or a reserve of that size, keep the
+floor meaningful. Energies live on a grid of 2**-10 J (under a millijoule): inputs are rounded
 to it and capacities and floors kept on it, so the ledger closes exactly in floating point,
 ``new - old == solar_j - bus_j - fl_j``.
 
@@ -145,7 +146,10 @@ class PowerSystem:
 
     def full_j(self, count: int | None = None) -> NDArray[np.float64]:
         """A full battery for each satellite, (N,) J: the usual initial state of charge."""
-        return np.broadcast_to(self.capacity_j, (count or len(self),)).astype(np.float64)
+        size = len(self) if count is None else count
+        if np.ndim(self.capacity_j) == 1 and size != np.size(self.capacity_j):
+            raise OrbitsError(f"PowerSystem.full_j: count {size} differs from the {np.size(self.capacity_j)} capacities")
+        return np.broadcast_to(self.capacity_j, (size,)).astype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)

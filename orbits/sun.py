@@ -178,6 +178,11 @@ def shadow_fraction(
         raise OrbitsError(f"sun_km must have shape ({positions.shape[0]}, 3) to match positions, got {sun.shape}")
     if not np.all(np.isfinite(sun)):
         raise OrbitsError("sun_km has non-finite values")
+    # A unit vector or a position in AU would pass the shape check and give a meaningless shadow.
+    distance = np.linalg.norm(sun, axis=-1)
+    if np.any(distance < 0.9 * AU_KM) or np.any(distance > 1.1 * AU_KM):
+        index = int(np.flatnonzero((distance < 0.9 * AU_KM) | (distance > 1.1 * AU_KM))[0])
+        raise OrbitsError(f"sun_km[{index}] is {distance[index]:.6g} km from the Earth; expected ~1 AU ({AU_KM:.6g} km)")
     blocks = {"cone": _conical_block, "cylinder": _cylindrical_block}
     if model not in blocks:
         raise OrbitsError(f"shadow model must be 'cone' or 'cylinder', got {model!r}")

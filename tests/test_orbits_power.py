@@ -118,6 +118,9 @@ def test_budget_and_step_examples() -> None:
     half = PowerSystem(array_w=20.0, bus_w=0.0, capacity_j=1e6, max_depth_of_discharge=0.5, charge_efficiency=0.5)
     assert step_battery(0.0, 100.0, 100.0, 0.0, half).solar_j.tolist() == [1000.0]
     assert len(SIX_U) == 1 and len(half) == 1
+    assert SIX_U.full_j(3).tolist() == [277200.0] * 3
+    with pytest.raises(OrbitsError, match="count 3 differs from the 2 capacities"):
+        PowerSystem(20.0, 5.0, [1e5, 2e5], 0.2).full_j(3)
 
 
 @pytest.mark.parametrize(
