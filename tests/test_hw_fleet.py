@@ -32,6 +32,8 @@ def test_mix_is_reproducible_and_exact() -> None:
     # placement is random, not blocks
     assert 0.2 < (a[:500] == "smallsat-edge").mean() < 0.4
     assert set(seeded_mix({"cubesat": 1, "paper": 0}, 7, 0)) == {"cubesat"}
+    numpy_numbers = seeded_mix({"cubesat": np.float32(1), "paper": np.int64(1)}, np.int64(4), np.int64(9))
+    assert sorted(numpy_numbers.tolist()) == ["cubesat", "cubesat", "paper", "paper"]
 
 
 @settings(max_examples=60, deadline=None)

@@ -201,6 +201,7 @@ def test_base_profile_overridden(tmp_path: Path) -> None:
     (lambda t: t.replace("utilisation = 0.2\n", ""), "missing key 'compute.utilisation'"),
     (lambda t: t.replace("peak_flops = 1e12", "peak_flops = inf"), "compute.peak_flops must be a finite number > 0, got inf"),
     (lambda t: t.replace("peak_flops = 1e12", "peak_flops = nan"), "compute.peak_flops"),
+    (lambda t: t.replace("peak_flops = 1e12", "peak_flops = 1" + "0" * 400), "compute.peak_flops must be a finite number"),
     (lambda t: t.replace("utilisation = 0.2", "utilisation = 1.5"), r"compute.utilisation must be a number in \(0, 1\]"),
     (lambda t: t.replace("bus_w = 30", 'bus_w = "30"'), "power.bus_w must be"),
     (lambda t: t.replace("terminals = 3", "terminals = true"), "link.terminals must be"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import numbers
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -66,7 +67,7 @@ def seeded_mix(weights: Mapping[str, float], num_satellites: int, seed: int,
         if name not in known:
             raise HardwareError(f"unknown hardware profile {name!r} in the mix (valid: {', '.join(known)})")
         w = weights[name]
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (math.isfinite(w) and w >= 0):
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
             raise HardwareError(f"mix weight of {name!r} must be a finite number >= 0, got {w!r}")
     values = np.array([float(weights[n]) for n in names])
     if values.sum() <= 0:

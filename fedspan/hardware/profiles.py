@@ -17,6 +17,7 @@ capacitance is ``2 * (busy_power_w - idle_power_w) / max_clock_hz**3`` and the s
 from __future__ import annotations
 
 import math
+import numbers
 import tomllib
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -94,10 +95,14 @@ def _describe(rule: tuple[float, bool, float, bool]) -> str:
 def _check_number(table: str, name: str, value: Any) -> None:
     """Raise HardwareError unless ``value`` satisfies ``table.name``'s rule (bools are not numbers)."""
     rule = _RULES[table][name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise HardwareError(f"{table}.{name} must be {_describe(rule)}, got {value!r}")
+    try:
+        as_float = float(value)
+    except OverflowError:  # a TOML integer beyond float range
+        raise HardwareError(f"{table}.{name} must be {_describe(rule)}, got {value!r}") from None
     low, low_ok, high, high_ok = rule
-    ok = math.isfinite(value) and (value >= low if low_ok else value > low) and (value <= high if high_ok else value < high)
+    ok = math.isfinite(as_float) and (value >= low if low_ok else value > low) and (value <= high if high_ok else value < high)
     if not ok:
         raise HardwareError(f"{table}.{name} must be {_describe(rule)}, got {value!r}")
 
