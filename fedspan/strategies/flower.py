@@ -293,7 +293,7 @@ class FlowerStrategy(AggregationStrategy):
         self.needs_client_updates = self.relays_client_updates = reduce == "clients"
         self.tree_clock = self.topology.tree_clock
         self._warned_keys: set[str] = set()
-        self._config_keys: list[str] = []
+        self._planned: tuple[int, np.ndarray] = (-1, np.zeros(0, np.int64))
 
     # --- planning: the topology's plan, Flower's train config --------------------------------------------
     def plan_round(self, ctx: RoundContext) -> RoundPlan:
@@ -302,7 +302,7 @@ class FlowerStrategy(AggregationStrategy):
 
         plan = plan_round(self.topology, ctx)
         participating = np.asarray(plan.participating, bool).copy()
-        need = max(int(getattr(self.flower, "min_available_nodes", 0)), int(getattr(self.flower, "min_train_nodes", 0)))
+        need = self._min_nodes()
         info = dict(plan.info)
         if participating.sum() < need:
             # Flower would wait for more nodes; a satellite round cannot, so nobody trains this round.
@@ -310,8 +310,14 @@ class FlowerStrategy(AggregationStrategy):
                                 f"{need} nodes {type(self.flower).__name__} needs: no training")
             participating[:] = False
         mu = self._client_config(ctx, np.flatnonzero(participating))
+        # Flower's configure_train in ``aggregate`` sees the satellites planned (faults may drop some later).
+        self._planned = (ctx.round_index, np.flatnonzero(participating))
         return replace(plan, tree_of=np.zeros(len(participating), np.int64), participating=participating, mix=False,
                        info=info, proximal_mu=mu)
+
+    def _min_nodes(self) -> int:
+        """How many nodes Flower's ``configure_train`` waits for (``sample_nodes``: min_available, min_train)."""
+        return max(int(getattr(self.flower, "min_available_nodes", 0)), int(getattr(self.flower, "min_train_nodes", 0)), 1)
 
     def _client_config(self, ctx: RoundContext, nodes: np.ndarray) -> float:
         """What Flower's ``configure_train`` would send this round, read from a shallow copy (the real call,
@@ -371,7 +377,10 @@ class FlowerStrategy(AggregationStrategy):
             # The root's reply: the tree's weighted mean with the total weight (what the in-network reduce delivers).
             rows = [] if mean is None else [(int(ids[0]) if len(ids) else 0, mean, weight, float(update.train_loss))]
         server_round = ctx.round_index + 1
-        nodes = sorted(set(ids.tolist()) | {r[0] for r in rows})
+        planned = self._planned[1] if self._planned[0] == ctx.round_index else ids
+        nodes = sorted(set(planned.tolist()) | set(ids.tolist()) | {r[0] for r in rows})
+        if len(nodes) < self._min_nodes():
+            return models.clone()  # nobody trained (plan_round): Flower's sampling would wait for nodes forever
         with _quiet_flower():
             sent = {m.metadata.dst_node_id: m for m in self.flower.configure_train(
                 server_round, _flat_record(current), ConfigRecord(), _local_grid(nodes))}
