@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from fedspan.errors import FedSpanError
-from fedspan.fileio import atomic_write_bytes
+from fedspan.fileio import CHECKPOINT_MAX_BYTES, atomic_write_bytes, loads_json, read_capped
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 2
@@ -144,7 +144,7 @@ def _decode(path: Path, data: bytes) -> tuple[dict[str, Any], dict[str, torch.Te
             or not isinstance(payload.get("tensors"), dict):
         raise bad("not a readable checkpoint (expected 'meta' and 'tensors')")
     try:
-        meta = json.loads(payload["meta"])
+        meta = loads_json(payload["meta"])
     except json.JSONDecodeError as exc:
         raise bad(f"not a readable checkpoint (meta: {exc})") from None
     tensors = payload["tensors"]
@@ -197,6 +197,100 @@ def _validate(path: Path, meta: dict[str, Any], t: dict[str, torch.Tensor]) -> N
         raise bad("the energy ledger does not match the satellites")
     if not isinstance(meta["fingerprint"], dict):
         raise bad("'fingerprint' is not a table")
+    if not isinstance(meta.get("extra", {}), (dict, type(None))):
+        raise bad("'extra' is not a table")
+    # The checksum detects damage, not forgery: every row and record is checked here, before any is used.
+    why = _metrics_problem(meta["metrics"], meta["next_round"]) or _ledger_problem(ledger["records"], n,
+                                                                                     meta["next_round"])
+    if why:
+        raise bad(why)
+
+
+#: Metrics columns and what a row of a real run holds in them. "count": an integer >= 0; "finite>=0",
+#: "finite": a finite number; "fraction": a number in [0, 1]; "loss": a number >= 0 or +inf;
+#: "loss|nan": the same or NaN (a round nobody trained in); "real|nan": a finite number or NaN.
+_METRIC_KINDS = {"round": "count", "time_s": "finite>=0", "latency_s": "finite>=0", "idle_s": "finite>=0",
+                 "energy_j": "finite>=0", "cumulative_energy_j": "finite>=0", "test_accuracy": "fraction",
+                 "test_loss": "loss", "train_loss": "loss|nan", "participating": "count", "available": "count",
+                 "messages": "count", "num_roots": "count", "fault_extra_latency_s": "finite",
+                 "fault_extra_energy_j": "finite", "faults": "text", "fallback": "text",
+                 "mean_local_steps": "real|nan", "mean_batch_size": "real|nan", "probe_loss_before": "real|nan",
+                 "probe_loss_after": "real|nan", "probe_grad_sq": "real|nan", "predicted_decrease": "real|nan",
+                 "observed_decrease": "real|nan"}
+
+
+def _value_problem(value: Any, kind: str) -> str | None:
+    """Why ``value`` is not of metric kind ``kind`` (None when it is)."""
+    if kind == "text":
+        return None if isinstance(value, str) else "is not text"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "is not a number"
+    if kind == "count":
+        return None if isinstance(value, int) and value >= 0 else "is not an integer >= 0"
+    if math.isnan(value):
+        return None if kind.endswith("|nan") else "is NaN"
+    if kind.startswith("loss"):
+        return None if value >= 0 else "is negative"
+    if math.isinf(value):
+        return "is infinite"
+    if kind == "fraction":
+        return None if 0 <= value <= 1 else "is outside [0, 1]"
+    return "is negative" if kind == "finite>=0" and value < 0 else None
+
+
+def _metrics_problem(rows: list[dict[str, Any]], next_round: int) -> str | None:
+    """Key sets, types, ranges and round continuity of the metrics rows (one per completed round)."""
+    from fedspan.metrics import FIELDS
+
+    if len(rows) != next_round:
+        return f"{len(rows)} metrics rows for next_round = {next_round} (one per completed round expected)"
+    expected = set(FIELDS)
+    for i, row in enumerate(rows):
+        if set(row) != expected:
+            extra, missing = sorted(set(row) - expected), sorted(expected - set(row))
+            return (f"metrics[{i}] " + "; ".join(part for part in (
+                f"has unknown keys {', '.join(map(repr, extra))}" if extra else "",
+                f"lacks {', '.join(map(repr, missing))}" if missing else "") if part))
+        for key, kind in _METRIC_KINDS.items():
+            why = _value_problem(row[key], kind)
+            if why:
+                return f"metrics[{i}].{key} = {row[key]!r} {why}"
+        if row["round"] != i:
+            return f"metrics[{i}].round = {row['round']} (rounds must run 0, 1, 2, ... without gaps)"
+    return None
+
+
+_LEDGER_KEYS = {"round_index", "time_s", "latency_s", "idle_s", "compute_energy_j", "transmit_energy_j"}
+_LEDGER_OPTIONAL = {"fault_extra_latency_s", "fault_extra_energy_j"}
+
+
+def _ledger_problem(records: list[Any], n: int, next_round: int) -> str | None:
+    """Key sets, types and ranges of the ledger records: at most one per completed round, in order."""
+    last = -1
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            return f"ledger record {i} is not a table"
+        missing, extra = sorted(_LEDGER_KEYS - set(rec)), sorted(set(rec) - _LEDGER_KEYS - _LEDGER_OPTIONAL)
+        if missing or extra:
+            return f"ledger record {i} " + ("lacks " + ", ".join(map(repr, missing)) if missing
+                                            else "has unknown keys " + ", ".join(map(repr, extra)))
+        index = rec["round_index"]
+        if isinstance(index, bool) or not isinstance(index, int) or not last < index < next_round:
+            return f"ledger record {i}: round_index = {index!r} is not a completed round after {last}"
+        last = index
+        for key in ("time_s", "latency_s", "idle_s", *(_LEDGER_OPTIONAL & set(rec))):
+            why = _value_problem(rec[key], "finite" if key.startswith("fault_extra") else "finite>=0")
+            if why:
+                return f"ledger record {i}: {key} = {rec[key]!r} {why}"
+        for key in ("compute_energy_j", "transmit_energy_j"):
+            values = rec[key]
+            if not isinstance(values, list) or len(values) != n \
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                return f"ledger record {i}: {key} is not a list of {n} numbers"
+            array = np.asarray(values, dtype=float)
+            if not np.isfinite(array).all() or (array < 0).any():
+                return f"ledger record {i}: {key} must be finite and >= 0"
+    return None
 
 
 def _rng_states(path: Path, meta: dict[str, Any], t: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -228,7 +322,7 @@ def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None,
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_capped(path, CHECKPOINT_MAX_BYTES)  # a symlink to /dev/zero is refused, not read forever
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no checkpoint here") from None
     except OSError as exc:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from fedspan.errors import FedSpanError
+from fedspan.fileio import CONFIG_MAX_BYTES, FAULTS_MAX_BYTES, loads_json, read_capped
 
 if TYPE_CHECKING:  # optimization imports CVXPY: loaded only where a tree count is parsed
     from optimization.problem import TreeCount
@@ -271,7 +272,7 @@ def parse_faults(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         source = _json_source(value)
         try:
-            value = json.loads(source)
+            value = loads_json(source)  # depth-limited: 100,000 nested brackets are an error line, not a crash
         except json.JSONDecodeError as exc:
             where = "" if source is value else f"{value}: "
             raise ValueError(f"{where}not a JSON list of faults: {exc}") from None
@@ -287,7 +288,7 @@ def _json_source(text: str) -> str:
     if looks_inline:
         return text
     try:
-        return Path(text).read_text(encoding="utf-8")
+        return read_capped(text, FAULTS_MAX_BYTES).decode("utf-8")  # /dev/zero and huge files refused
     except UnicodeDecodeError as exc:
         raise ValueError(f"{text}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
@@ -567,7 +568,9 @@ def read_config(path: Path, command: str) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(read_capped(path, CONFIG_MAX_BYTES).decode("utf-8"))  # capped; no /dev/zero
+    except RecursionError:  # tomllib is recursive: arrays nested thousands deep
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except UnicodeDecodeError as exc:

@@ -20,7 +20,7 @@ import numpy as np
 
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
-from fedspan.fileio import atomic_write_text
+from fedspan.fileio import PLAN_MAX_BYTES, atomic_write_text, loads_json, read_capped
 from fedspan.scenario import Scenario
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
 from fedspan.strategies.isolated import plan_round
@@ -179,19 +179,25 @@ def read_plan(path: Path) -> dict[str, Any]:
     """Read and check a ``plan.json`` written by :func:`write_plan`."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = loads_json(read_capped(path, PLAN_MAX_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise PlanFileError(f"{path}: plan file not found") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanFileError(f"{path}: not a JSON plan file ({exc})") from None
+    except OSError as exc:
+        raise PlanFileError(f"{path}: cannot read plan file ({exc.strerror or exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
         raise PlanFileError(f"{path}: not a Fed-Span plan (expected format '{PLAN_FORMAT}')")
+    missing = [k for k in ("created_utc", "constellation", "options", "rounds") if k not in doc]
+    if missing:  # what plan.schema.json requires, the reader requires
+        raise PlanFileError(f"{path}: the plan lacks {', '.join(repr(k) for k in missing)}")
     con = doc.get("constellation")
     if not isinstance(con, dict) or "satellites" not in con:
         raise PlanFileError(f"{path}: missing 'constellation' with its number of 'satellites'")
     n = con["satellites"]
     if not _is_int(n) or n < 1:
         raise PlanFileError(f"{path}: constellation.satellites = {n!r} is not a positive integer")
+    _check_provenance(path, con, n)
     rounds = doc.get("rounds")
     if not isinstance(rounds, list) or not rounds:
         raise PlanFileError(f"{path}: the plan has no rounds")
@@ -206,6 +212,21 @@ def read_plan(path: Path) -> dict[str, Any]:
             raise PlanFileError(f"{path}: round {rec['round']} is planned twice")
         seen.add(rec["round"])
     return doc
+
+
+def _check_provenance(path: Path, con: dict[str, Any], n: int) -> None:
+    """The constellation a plan was made for: without its NORAD ids and names a replay could not tell a foreign one."""
+    missing = [k for k in ("source", "norad_ids", "names", "start_utc") if k not in con]
+    if missing:
+        raise PlanFileError(f"{path}: constellation lacks {', '.join(repr(k) for k in missing)}, which say which "
+                            f"satellites the plan is for")
+    for key, ok, what in (("norad_ids", _is_int, "integers"), ("names", lambda v: isinstance(v, str), "strings")):
+        values = con[key]
+        if not isinstance(values, list) or len(values) != n or not all(ok(v) for v in values):
+            raise PlanFileError(f"{path}: constellation.{key} must be a list of {n} {what} (one per satellite)")
+    for key in ("source", "start_utc"):
+        if not isinstance(con[key], str):
+            raise PlanFileError(f"{path}: constellation.{key} = {con[key]!r} is not text")
 
 
 def planned_trees(path: Path, options: dict[str, Any]) -> TreeCount:

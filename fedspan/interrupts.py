@@ -17,6 +17,15 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, delivered as an interrupt so that the same clean-up runs."""
 
 
+class Stopped(Exception):  # noqa: N818 - it is what the user did, not a bug
+    """An interrupt that no phase of a command reported; carries it past click/typer, which would turn it
+    into a silent ``Exit(130)`` (SIGTERM included) before the CLI could print its line."""
+
+    def __init__(self, interrupt: BaseException) -> None:
+        super().__init__(what(interrupt))
+        self.interrupt = interrupt
+
+
 def exit_code(exc: BaseException) -> int:
     """130 for Ctrl-C, 143 for SIGTERM (128 + the signal number)."""
     return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)

@@ -20,21 +20,36 @@ from importlib import resources
 
 import numpy as np
 
+from fedspan.errors import FedSpanError
+from fedspan.fileio import load_npz
+
 #: Cell size of the shipped grid, degrees.
 RESOLUTION_DEG = 0.5
 SHAPE = (round(180 / RESOLUTION_DEG), round(360 / RESOLUTION_DEG))
 _FILE = "land_mask.npz"
+_MAX_BYTES = 1 << 20  # the packed grid is 16 KB
+
+
+class LandMaskError(FedSpanError):
+    """The shipped land mask file is damaged (a broken installation)."""
 
 
 def _read(path) -> np.ndarray:
     """Unpack and check the mask file (no pickles; shape, size and resolution must match)."""
-    with np.load(path, allow_pickle=False) as data:
-        if set(data.files) != {"packed", "shape", "resolution_deg"}:
-            raise ValueError(f"{path}: unexpected arrays {sorted(data.files)}")
+    try:  # through the capped reader: a damaged or replaced package file is one error line
+        data = load_npz(path, max_bytes=_MAX_BYTES)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise LandMaskError(f"{path}: damaged package file ({reason}); reinstall fedspan") from None
+    if set(data) != {"packed", "shape", "resolution_deg"}:
+        raise LandMaskError(f"{path}: unexpected arrays {sorted(data)}; reinstall fedspan")
+    try:
         packed, shape, res = data["packed"], tuple(int(s) for s in data["shape"]), float(data["resolution_deg"])
+    except (TypeError, ValueError):
+        raise LandMaskError(f"{path}: damaged package file (bad shape or resolution); reinstall fedspan") from None
     cells = SHAPE[0] * SHAPE[1]
     if shape != SHAPE or res != RESOLUTION_DEG or packed.dtype != np.uint8 or packed.shape != (-(-cells // 8),):
-        raise ValueError(f"{path}: not a {SHAPE} land mask at {RESOLUTION_DEG} deg "
+        raise LandMaskError(f"{path}: not a {SHAPE} land mask at {RESOLUTION_DEG} deg "
                          f"(shape {shape}, resolution {res}, {packed.dtype} {packed.shape})")
     return np.unpackbits(packed, count=cells).astype(bool).reshape(SHAPE)
 

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from orbits.errors import GroundStationError
+from orbits.fileio import read_capped
 from orbits.frames import geodetic_to_ecef
 from orbits.links import SPEED_OF_LIGHT_M_S
 
@@ -118,9 +119,7 @@ def read_ground_stations(path: str | Path) -> list[GroundStation]:
     """Read a ground-station CSV (optional header, '#' comments); errors name the file and line."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_STATION_FILE_BYTES:
-            raise GroundStationError(path, None, f"file is larger than {MAX_STATION_FILE_BYTES} bytes")
-        data = path.read_bytes()
+        data = read_capped(path, MAX_STATION_FILE_BYTES)  # size checked first; /dev/zero, FIFOs refused
     except OSError as exc:
         raise GroundStationError(path, None, f"cannot read file: {exc.strerror or exc}") from None
     try:

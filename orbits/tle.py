@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from orbits.errors import OrbitsError, OrbitsWarning, TLEError
+from orbits.fileio import read_capped
 
 __all__ = [
     "TLE",
@@ -275,10 +276,7 @@ def read_tle(path: str | Path, strict: bool = True) -> list[TLE]:
     """Read a TLE file (2-line or 3-line, any line endings); see `parse_tle` for `strict`."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_TLE_FILE_BYTES:
-            raise TLEError(path, None, f"file is {size} bytes, more than the {MAX_TLE_FILE_BYTES} byte limit")
-        data = path.read_bytes()
+        data = read_capped(path, MAX_TLE_FILE_BYTES)  # size checked first; /dev/zero, FIFOs refused
     except OSError as exc:
         raise TLEError(path, None, f"cannot read file: {exc.strerror or exc}") from None
     return parse_tle(_decode(data, str(path), strict), source=str(path), strict=strict)

@@ -9,6 +9,11 @@ import torch
 from fedspan.checkpoint import (CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint,
                                 save_checkpoint)
 from fedspan.simulation import SimulationConfig, run_simulation
+from fedspan.metrics import RoundMetrics
+
+# A checkpoint of next_round = 1 holds round 0's metrics row (rows are checked for continuity).
+ROUND_0 = RoundMetrics(round=0, time_s=0.0, latency_s=1.0, idle_s=0.0, energy_j=1.0, cumulative_energy_j=1.0,
+                       test_accuracy=0.5, test_loss=1.0, train_loss=1.0, participating=2, available=2, messages=2, num_roots=1).to_dict()
 
 
 def config(out, **kw):
@@ -56,7 +61,7 @@ def test_checkpoint_write_is_atomic_and_corrupt_files_are_named(tmp_path, monkey
     path = tmp_path / CHECKPOINT_NAME
     state = SimulationState(next_round=1, models=torch.ones(1, 3), model_weight=np.ones(1), holder=np.zeros(2, int),
                             dead=np.zeros(2, bool), energy_used_j=np.zeros(2), next_time_s=0.0, last_latency_s=0.0,
-                            ledger={"num_satellites": 2, "records": []}, metrics=[])
+                            ledger={"num_satellites": 2, "records": []}, metrics=[ROUND_0])
     save_checkpoint(path, state, {"a": 1})
     before = path.read_bytes()
 

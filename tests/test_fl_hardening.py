@@ -23,6 +23,11 @@ from fedspan.sanity import ConstellationError
 from fedspan.simulation import SimulationConfig, build_scenario, make_policy, run_simulation
 from fedspan.strategies import StrategyError, make_strategy
 from orbits.tle import make_tle, write_tle
+from fedspan.metrics import RoundMetrics
+
+# A checkpoint of next_round = 1 holds round 0's metrics row (rows are checked for continuity).
+ROUND_0 = RoundMetrics(round=0, time_s=0.0, latency_s=1.0, idle_s=0.0, energy_j=1.0, cumulative_energy_j=1.0,
+                       test_accuracy=0.5, test_loss=1.0, train_loss=1.0, participating=2, available=2, messages=2, num_roots=1).to_dict()
 
 EPOCH = datetime(2024, 5, 12, tzinfo=timezone.utc)
 FAST = dict(max_train=300, max_test=200)
@@ -95,7 +100,7 @@ def test_extending_a_run_equals_a_straight_run_or_is_refused(tmp_path):
     state = SimulationState(next_round=1, models=torch.ones(1, 3), model_weight=np.ones(1),
                             holder=np.zeros(2, np.int64), dead=np.zeros(2, bool), energy_used_j=np.zeros(2),
                             next_time_s=0.0, last_latency_s=0.0, ledger={"num_satellites": 2, "records": []},
-                            metrics=[])
+                            metrics=[ROUND_0])
     path = save_checkpoint(tmp_path / "checkpoint.pt", state, short.fingerprint())
     with pytest.raises(CheckpointError, match="rounds = 4.*would not equal a straight run"):
         load_checkpoint(path, long.fingerprint())

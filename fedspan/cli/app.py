@@ -31,10 +31,34 @@ class Command(TyperCommand):
 
 
 class Group(TyperGroup):
-    """A command group whose help labels are conventional (see :func:`_label`)."""
+    """A command group whose help labels are conventional (see :func:`_label`).
+
+    Interrupts that escape a command (start-up, option parsing, a phase without its own report) leave
+    as :class:`fedspan.interrupts.Stopped`: typer would turn them into a silent ``Exit(130)``, even
+    for SIGTERM. An ``EOFError`` (a truncated file some library read) is a failure, not Ctrl-D, and
+    leaves as an error rather than as typer's "Aborted".
+    """
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _label(super().get_params(ctx), ctx)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        return _guarded(super().make_context, *args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        return _guarded(super().invoke, ctx)
+
+
+def _guarded(call: Any, *args: Any, **kwargs: Any) -> Any:
+    from fedspan.errors import FedSpanError
+    from fedspan.interrupts import Stopped
+
+    try:
+        return call(*args, **kwargs)
+    except KeyboardInterrupt as exc:
+        raise Stopped(exc) from None
+    except EOFError as exc:
+        raise FedSpanError(f"a file ended unexpectedly{f' ({exc})' if str(exc) else ''}") from None
 
 
 app = typer.Typer(
@@ -78,18 +102,77 @@ def main(argv: Optional[list[str]] = None) -> None:
     formatwarning, previous = warnings.formatwarning, handle_sigterm()
     install_warning_format(formatwarning)
     warnings.formatwarning = one_line_warning  # type: ignore[assignment]
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _forgiving(sys.stdout, 1), _forgiving(sys.stderr, 2)
     try:
         code = _main(argv)
     finally:  # in-process callers (tests, notebooks) get their handlers back
         warnings.formatwarning = formatwarning
         restore_sigterm(previous)
+        sys.stdout, sys.stderr = streams
     if code:
         sys.exit(code)
 
 
+class _Forgiving:
+    """A text stream that a closed or broken reader cannot stop the run through.
+
+    ``fedspan run ... | head -c 1`` closes the pipe after one byte: the next progress line would
+    raise ``BrokenPipeError`` (and typer would exit 1 silently) in the middle of the run. From the
+    first broken write on, output goes to ``os.devnull`` instead, and so does the file descriptor,
+    so the interpreter's final flush stays quiet too. The run goes on and writes all its files.
+    """
+
+    def __init__(self, stream: Any, fd: int) -> None:
+        self._stream, self._fd, self._broken = stream, fd, False
+
+    def _divert(self) -> None:
+        import os
+
+        self._broken = True
+        self._stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+        try:
+            os.dup2(self._stream.fileno(), self._fd)
+        except OSError:
+            pass
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (BrokenPipeError, ValueError, OSError):  # EPIPE, EBADF, or a closed file object
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self._divert()
+
+    def isatty(self) -> bool:
+        try:
+            return not self._broken and self._stream.isatty()
+        except (ValueError, OSError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _forgiving(stream: Any, fd: int) -> Any:
+    """``stream`` made safe to write to; a missing one (the shell closed it: ``>&-``) becomes os.devnull."""
+    import os
+
+    if isinstance(stream, _Forgiving):
+        return stream
+    if stream is None:
+        stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    return _Forgiving(stream, fd)
+
+
 def _main(argv: Optional[list[str]]) -> int:
     """Run the command; return its exit code after printing any failure as one line."""
-    from fedspan.interrupts import exit_code, what
+    from fedspan.interrupts import Stopped, exit_code, what
 
     command = typer.main.get_command(app)
     try:
@@ -99,9 +182,10 @@ def _main(argv: Optional[list[str]]) -> int:
     except typer.TyperException as exc:  # usage errors: bad option values, unknown options, missing files
         print(usage_line(exc), file=sys.stderr)
         return int(getattr(exc, "exit_code", 2) or 2)
-    except (typer.Abort, KeyboardInterrupt) as exc:  # before any round was done (later ones say what was kept)
+    except (typer.Abort, KeyboardInterrupt, Stopped) as exc:  # phases that report what they kept exit on their own
         cause = exc.__cause__ if isinstance(exc, typer.Abort) and exc.__cause__ is not None else exc
-        print(f"{what(cause)}: stopped before any round was completed", file=sys.stderr)
+        cause = cause.interrupt if isinstance(cause, Stopped) else cause
+        print(f"{what(cause)}: stopped before any round was completed; nothing to resume", file=sys.stderr)
         return exit_code(cause)
     except error_types() as exc:
         if DEBUG["on"]:

@@ -10,6 +10,22 @@ from typing import Any
 import typer
 
 
+def finishing(kept: str, step: Any) -> Any:
+    """Run ``step()`` (figures, tables, the summary after the last round); an interrupt there says what was kept.
+
+    ``kept`` completes "interrupted while writing the figures and tables: ...", e.g. "all 20 rounds
+    are kept in runs/run". Exits 130 (Ctrl-C) or 143 (SIGTERM), as in every other phase.
+    """
+    from fedspan.interrupts import exit_code, what
+
+    try:
+        return step()
+    except KeyboardInterrupt as exc:
+        typer.echo(f"{what(exc)} while writing the figures and tables: {kept}; run the same command again to "
+                   f"write them", err=True)
+        raise typer.Exit(exit_code(exc)) from None
+
+
 def write_outputs_note(files: list[Path]) -> None:
     typer.echo("wrote: " + ", ".join(str(f) for f in files))
 

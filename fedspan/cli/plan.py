@@ -8,7 +8,7 @@ import typer
 
 from fedspan.cli.app import Command, app
 from fedspan.cli.options import simulation_config, status, vocabulary
-from fedspan.cli.outputs import plan_figures, print_plan_summary, write_outputs_note, write_settings
+from fedspan.cli.outputs import finishing, plan_figures, print_plan_summary, write_outputs_note, write_settings
 
 
 @app.command("plan", cls=Command)
@@ -69,10 +69,13 @@ def plan_command(ctx: typer.Context, **settings: Any) -> None:
                            err=True)
                 raise typer.Exit(exit_code(exc)) from None
         plan_path = writer.flush(done)
-    files = [plan_path, config_path]
-    files += plan_figures(out, scenario, done)
-    print_plan_summary(done, scenario)
-    write_outputs_note(files)
+
+    def finish() -> None:
+        files = [plan_path, config_path, *plan_figures(out, scenario, done)]
+        print_plan_summary(done, scenario)
+        write_outputs_note(files)
+
+    finishing(f"all {len(done)} planned round(s) are saved in {plan_path}", finish)
 
 
 def _planning_what(round_index: int, satellites: int) -> str:

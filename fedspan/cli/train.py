@@ -9,7 +9,8 @@ import typer
 
 from fedspan.cli.app import Command, app
 from fedspan.cli.options import CHOICES, from_file, given, simulation_config, usage_parser, vocabulary
-from fedspan.cli.outputs import print_run_summary, run_figures, write_comparison, write_outputs_note, write_settings
+from fedspan.cli.outputs import (finishing, print_run_summary, run_figures, write_comparison, write_outputs_note,
+                                 write_settings)
 from fedspan.config import STRATEGY
 
 
@@ -42,9 +43,13 @@ def run_command(
         files.append(write_settings(out, "run", sim))
 
     result = run_with_progress(sim, f"{sim.strategy} on {sim.constellation}", on_start)
-    files += result.output_files + run_figures(out, {sim.strategy: result})
-    print_run_summary({sim.strategy: result})
-    write_outputs_note(files)
+
+    def finish() -> None:
+        files.extend(result.output_files + run_figures(out, {sim.strategy: result}))
+        print_run_summary({sim.strategy: result})
+        write_outputs_note(files)
+
+    finishing(f"all {len(result.metrics)} round(s) are kept in {out} (checkpoint.pt, metrics.csv, metrics.json)", finish)
 
 
 def parse_strategies(value: Any) -> list[str]:
@@ -97,9 +102,13 @@ def compare_command(
         results: dict[str, Any] = {}
         for name, sim in sims.items():
             results[name] = run_with_progress(sim, f"{name:>12}")
-        files += write_comparison(out, results) + run_figures(out, results)
-    print_run_summary(results)
-    write_outputs_note(files)
+
+        def finish() -> None:
+            files.extend(write_comparison(out, results) + run_figures(out, results))
+            print_run_summary(results)
+            write_outputs_note(files)
+
+        finishing(f"every policy's rounds are kept in {out}/<policy> (checkpoint.pt, metrics.csv)", finish)
 
 
 def run_with_progress(sim: Any, label: str, on_start: Optional[Callable[[int], None]] = None) -> Any:

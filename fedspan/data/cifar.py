@@ -16,6 +16,8 @@ from fedspan.data.files import read_bytes
 _TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 _TEST_BATCH = "test_batch"
 _PIXELS = 3 * 32 * 32
+#: One batch of 10,000 images is 31 MB; twice that covers any honest variant.
+CIFAR_BATCH_MAX_BYTES = 64 << 20
 
 # A pickle can call any importable function; only what numpy needs to rebuild an array is allowed.
 _ALLOWED_GLOBALS = {
@@ -61,7 +63,7 @@ def parse_cifar_batch(data: bytes, source: str | Path) -> tuple[np.ndarray, np.n
 
 
 def _read(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    return parse_cifar_batch(read_bytes(path), path)
+    return parse_cifar_batch(read_bytes(path, max_bytes=CIFAR_BATCH_MAX_BYTES), path)
 
 
 def load_cifar10(root: str | Path) -> Dataset:

@@ -77,7 +77,7 @@ class PlanReplay(ForestStrategy):
         """The plan's satellites must be the scenario's (same NORAD ids and names, in order)."""
         con, planned = ctx.scenario.constellation, self.doc["constellation"]
         for key, mine in (("norad_ids", [int(x) for x in con.norad_ids]), ("names", list(con.names))):
-            if key in planned and list(planned[key]) != mine:
+            if list(planned[key]) != mine:  # read_plan made both required
                 raise StrategyError(f"{self.plan_file}: planned for constellation "
                                     f"'{planned.get('source', '?')}', whose satellites ({key}) differ from "
                                     f"those of '{ctx.scenario.config.constellation}'")
