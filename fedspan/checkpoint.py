@@ -200,8 +200,8 @@ def _validate(path: Path, meta: dict[str, Any], t: dict[str, torch.Tensor]) -> N
     if not isinstance(meta.get("extra", {}), (dict, type(None))):
         raise bad("'extra' is not a table")
     # The checksum detects damage, not forgery: every row and record is checked here, before any is used.
-    why = _metrics_problem(meta["metrics"], meta["next_round"]) or _ledger_problem(ledger["records"], n,
-                                                                                     meta["next_round"])
+    why = (_metrics_problem(meta["metrics"], meta["next_round"])
+           or _ledger_problem(ledger["records"], n, meta["next_round"]) or _extra_problem(meta.get("extra") or {}, n))
     if why:
         raise bad(why)
 
@@ -216,7 +216,11 @@ _METRIC_KINDS = {"round": "count", "time_s": "finite>=0", "latency_s": "finite>=
                  "fault_extra_energy_j": "finite", "faults": "text", "fallback": "text",
                  "mean_local_steps": "real|nan", "mean_batch_size": "real|nan", "probe_loss_before": "real|nan",
                  "probe_loss_after": "real|nan", "probe_grad_sq": "real|nan", "predicted_decrease": "real|nan",
-                 "observed_decrease": "real|nan"}
+                 "observed_decrease": "real|nan", "min_state_of_charge": "real|nan", "mean_state_of_charge": "real|nan",
+                 "sat_out": "count", "static_energy_j": "finite>=0", "acquisition_energy_j": "finite>=0"}
+#: Columns added with hardware profiles: a checkpoint written before them lacks them and gets their defaults.
+_METRICS_ADDED = {"min_state_of_charge": float("nan"), "mean_state_of_charge": float("nan"), "sat_out": 0,
+                  "static_energy_j": 0.0, "acquisition_energy_j": 0.0}
 
 
 def _value_problem(value: Any, kind: str) -> str | None:
@@ -246,6 +250,8 @@ def _metrics_problem(rows: list[dict[str, Any]], next_round: int) -> str | None:
         return f"{len(rows)} metrics rows for next_round = {next_round} (one per completed round expected)"
     expected = set(FIELDS)
     for i, row in enumerate(rows):
+        for key, default in _METRICS_ADDED.items():
+            row.setdefault(key, default)
         if set(row) != expected:
             extra, missing = sorted(set(row) - expected), sorted(expected - set(row))
             return (f"metrics[{i}] " + "; ".join(part for part in (
@@ -262,6 +268,7 @@ def _metrics_problem(rows: list[dict[str, Any]], next_round: int) -> str | None:
 
 _LEDGER_KEYS = {"round_index", "time_s", "latency_s", "idle_s", "compute_energy_j", "transmit_energy_j"}
 _LEDGER_OPTIONAL = {"fault_extra_latency_s", "fault_extra_energy_j"}
+_LEDGER_ARRAYS_OPTIONAL = ("static_energy_j", "acquisition_energy_j")  # energy by kind (hardware profiles)
 
 
 def _ledger_problem(records: list[Any], n: int, next_round: int) -> str | None:
@@ -270,7 +277,8 @@ def _ledger_problem(records: list[Any], n: int, next_round: int) -> str | None:
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             return f"ledger record {i} is not a table"
-        missing, extra = sorted(_LEDGER_KEYS - set(rec)), sorted(set(rec) - _LEDGER_KEYS - _LEDGER_OPTIONAL)
+        missing = sorted(_LEDGER_KEYS - set(rec))
+        extra = sorted(set(rec) - _LEDGER_KEYS - _LEDGER_OPTIONAL - set(_LEDGER_ARRAYS_OPTIONAL))
         if missing or extra:
             return f"ledger record {i} " + ("lacks " + ", ".join(map(repr, missing)) if missing
                                             else "has unknown keys " + ", ".join(map(repr, extra)))
@@ -282,7 +290,7 @@ def _ledger_problem(records: list[Any], n: int, next_round: int) -> str | None:
             why = _value_problem(rec[key], "finite" if key.startswith("fault_extra") else "finite>=0")
             if why:
                 return f"ledger record {i}: {key} = {rec[key]!r} {why}"
-        for key in ("compute_energy_j", "transmit_energy_j"):
+        for key in ("compute_energy_j", "transmit_energy_j", *(k for k in _LEDGER_ARRAYS_OPTIONAL if k in rec)):
             values = rec[key]
             if not isinstance(values, list) or len(values) != n \
                     or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -290,6 +298,23 @@ def _ledger_problem(records: list[Any], n: int, next_round: int) -> str | None:
             array = np.asarray(values, dtype=float)
             if not np.isfinite(array).all() or (array < 0).any():
                 return f"ledger record {i}: {key} must be finite and >= 0"
+    return None
+
+
+def _extra_problem(extra: Any, n: int) -> str | None:
+    """The run's carried state between rounds: links up (pairs of satellites) and battery charges (J)."""
+    if not isinstance(extra, dict):
+        return "extra is not a table"
+    links = extra.get("links_up", [])
+    if not isinstance(links, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < n
+                                                        for v in p) for p in links):
+        return f"extra.links_up must be a list of [a, b] satellite pairs in 0..{n - 1}"
+    if "soc_j" in extra:
+        soc = extra["soc_j"]
+        if not isinstance(soc, list) or len(soc) != n or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in soc):
+            return f"extra.soc_j must be {n} finite battery charges >= 0 (J)"
     return None
 
 

@@ -219,3 +219,18 @@ def test_power_managed_baselines_never_cost_more_than_race_to_idle(hardware):
         assert (plans["dvfs"].cpu_hz < plans["default"].cpu_hz).any() and value["dvfs"] < value["default"]
     with pytest.raises(Exception, match="power must be one of"):
         make_strategy("bfs", power="turbo")
+
+
+def test_a_hardware_run_resumes_bit_identically(tmp_path):
+    """Links up and battery charges travel in the checkpoint: a resumed run equals a straight one."""
+    from fedspan.simulation import SimulationConfig, run_simulation
+
+    base = dict(constellation="small", hardware="smallsat-edge", max_train=200, max_test=100, strategy="bfs")
+    straight = run_simulation(SimulationConfig(rounds=3, output_dir=str(tmp_path / "a"), **base))
+    run_simulation(SimulationConfig(rounds=2, output_dir=str(tmp_path / "b"), **base))
+    resumed = run_simulation(SimulationConfig(rounds=3, output_dir=str(tmp_path / "b"), **base))
+    assert resumed.resumed_from_round == 2
+    a = [m.to_dict() for m in straight.metrics]
+    b = [m.to_dict() for m in resumed.metrics]
+    for key in ("energy_j", "acquisition_energy_j", "min_state_of_charge", "latency_s", "test_accuracy"):
+        assert [r[key] for r in a] == [r[key] for r in b], key
