@@ -37,12 +37,13 @@ from fedspan.config import SimulationConfig  # noqa: E402
 from fedspan.simulation import build_scenario  # noqa: E402
 from optimization import SolveOptions, solve  # noqa: E402
 from optimization.costs import round_costs  # noqa: E402
+from optimization.forests import components  # noqa: E402
 from optimization.jsonsafe import json_safe  # noqa: E402
 from optimization.resources import optimal_resources  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: The constellation each profile is priced on: the cubesat's 1000 km S-band radios need the dense shell 1.
-CONSTELLATION = {"cubesat": "starlink-shell1"}
+CONSTELLATION = {"cubesat": "starlink-shell1", "iridium-rf": "iridium"}
 DEFAULT_CONSTELLATION = "small"
 #: Models: the small MLP (a 1.6e5-bit payload) and cnn-large (a 3.5e7-bit payload, ~70 MFLOP per sample).
 MODELS = ("mlp", "cnn-large")
@@ -59,7 +60,8 @@ def round_problem(profile: str, model: str, schedule: str, links_kept: bool):
     links_up = snapshot.edges if links_kept else None
     problem, _ = scenario.problem(snapshot, np.ones(n, bool), np.full(n, 1000.0), 1,
                                   deadline_s=600.0 if schedule == "cadence" else None, links_up=links_up)
-    return problem
+    pieces = int(components(problem).max()) + 1  # a link range that splits the shell: one tree per piece
+    return replace(problem, num_trees=pieces) if pieces > 1 else problem
 
 
 def breakdown(problem, parent) -> dict[str, float]:
@@ -87,10 +89,11 @@ def cell(profile: str, model: str, schedule: str, links_kept: bool, search_s: fl
     """One row: the planner's forest broken down, and the topology's effect (worst reference / best forest)."""
     t0 = time.perf_counter()
     problem = round_problem(profile, model, schedule, links_kept)
-    refs = [r for r in score_references(problem, reference_forests(problem, 1, library=False)) if np.isfinite(r.objective)]
+    refs = [r for r in score_references(problem, reference_forests(problem, problem.num_trees, library=False))
+            if np.isfinite(r.objective)]
     plan = solve(problem, SolveOptions(search_time_s=search_s))
     row = {"profile": profile, "model": model, "schedule": schedule, "links": "kept" if links_kept else "new",
-           "satellites": problem.num_nodes, "model_mbit": problem.model_bits / 1e6,
+           "satellites": problem.num_nodes, "trees": problem.num_trees, "model_mbit": problem.model_bits / 1e6,
            **breakdown(problem, plan.parent)}
     best = min([plan.objective] + [r.objective for r in refs])
     worst = max(r.objective for r in refs) if refs else plan.objective
