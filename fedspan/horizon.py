@@ -24,6 +24,7 @@ from fedspan.fileio import PLAN_MAX_BYTES, atomic_write_text, loads_json, read_c
 from fedspan.scenario import Scenario
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
 from fedspan.strategies.isolated import plan_round
+from fedspan.strategies.base import tree_links
 from optimization.problem import TreeCount, parse_tree_count
 from optimization.forests import forest_depths
 from optimization.jsonsafe import json_safe
@@ -90,14 +91,17 @@ def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int,
     """
     planned: list[PlannedRound] = []
     deadline = round_interval_s if schedule == "cadence" else None
+    links_up = np.zeros((0, 2), np.int64)  # links up after the previous round: no acquisition for them
     for r in range(rounds):
         time_s = r * round_interval_s
         ctx = plan_context(scenario, r, time_s, sample_weight, window_s, local_steps, batch_size, mix_every, seed,
                            deadline)
+        ctx.links_up = links_up
         started = time.perf_counter()
         plan = plan_round(strategy, ctx)
         plan_s = time.perf_counter() - started
         cost = strategy.round_cost(ctx, plan)
+        links_up = tree_links(plan)
         record = _record(scenario, r, time_s, plan, cost, plan_s)
         planned.append(record)
         if on_round is not None:

@@ -41,6 +41,7 @@ from fedspan.runlock import lock_output_folder
 from fedspan.sanity import check_constellation
 from fedspan.scenario import Scenario, ScenarioConfig, load_constellation
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
+from fedspan.strategies.base import tree_links
 from fedspan.strategies.isolated import plan_round
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
 from optimization.bound import drift_exposure, predicted_decrease
@@ -315,7 +316,7 @@ class Simulation:
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
         min_soc, mean_soc = self._step_battery(state, time_s, energy)
-        state.extra["links_up"] = links_of(final_plan).tolist()
+        state.extra["links_up"] = tree_links(final_plan).tolist()
         record = RoundRecord(round_index=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s,
                              compute_energy_j=cost.compute_energy_j, transmit_energy_j=cost.transmit_energy_j,
                              fault_extra_latency_s=cost.latency_s - planned.latency_s,
@@ -522,17 +523,6 @@ def hardware_arrays(c: SimulationConfig, n: int, flops: float | None) -> dict[st
         unique, index = np.unique(names, return_inverse=True)
         return satellite_arrays([hardware_profile(str(u)) for u in unique], flops, index=index.reshape(-1))
     return read_fleet_csv(c.fleet, n).satellite_arrays(profile, flops)
-
-
-def links_of(plan: RoundPlan) -> np.ndarray:
-    """(L, 2) the tree links a round used (aggregation and dispatch forests): up at the round's end."""
-    pairs = []
-    for parent in (plan.parent, plan.down_parent):
-        if parent is not None:
-            parent = np.asarray(parent)
-            kids = np.flatnonzero(parent >= 0)
-            pairs.append(np.stack([np.minimum(kids, parent[kids]), np.maximum(kids, parent[kids])], axis=1))
-    return np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), np.int64)
 
 
 def scenario_for(c: SimulationConfig, bits: float, flops: float | None = None) -> Scenario:

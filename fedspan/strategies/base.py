@@ -105,6 +105,17 @@ def compute_load(ctx: RoundContext, plan: RoundPlan) -> ComputeLoad:
                        static_power_w=np.asarray(res.static_power_w, float))
 
 
+def tree_links(plan: RoundPlan) -> np.ndarray:
+    """(L, 2) the tree links a round used (aggregation and dispatch forests): up at the round's end."""
+    pairs = []
+    for parent in (plan.parent, plan.down_parent):
+        if parent is not None:
+            parent = np.asarray(parent)
+            kids = np.flatnonzero(parent >= 0)
+            pairs.append(np.stack([np.minimum(kids, parent[kids]), np.maximum(kids, parent[kids])], axis=1))
+    return np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), np.int64)
+
+
 def terminal_overhead_w(ctx: RoundContext) -> float:
     """Electrical power of the two terminals a transfer keeps busy (W), charged to the sender."""
     return 2.0 * float(ctx.scenario.link_params.terminal_power_w)
