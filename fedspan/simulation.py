@@ -54,6 +54,14 @@ from orbits.sun import sunlit_fraction
 #: at 550 km an eclipse lasts at most ~36 min (docs/physical-model.md).
 ECLIPSE_RESERVE_S = 36 * 60.0
 
+@dataclass(frozen=True)
+class RoundSunlight:
+    """A round's power outlook: how long the battery must carry it (s) and each satellite's sunlit seconds."""
+
+    length_s: float
+    sunlit_s: np.ndarray
+
+
 @dataclass
 class RunResult:
     """The outcome of a run."""
@@ -368,21 +376,20 @@ class Simulation:
             state.extra["soc_j"] = power.full_j(self.num_satellites).tolist()
         return np.asarray(state.extra["soc_j"], float)
 
-    def _sunlit_s(self, time_s: float) -> np.ndarray:
-        """Seconds of sunlight of each satellite over this round (Earth's conical shadow, orbits.sun)."""
-        length = self._round_length_s_cached
-        lit = sunlit_fraction(self.scenario.constellation, self.scenario.start, time_s, time_s + length)
-        return np.nan_to_num(lit, nan=0.0) * length
-
     def _battery_budget(self, state: SimulationState, time_s: float) -> np.ndarray | None:
-        """What each battery can give federated learning this round without ending it below its floor (J)."""
+        """What each battery can give federated learning this round without ending it below its floor (J).
+
+        Also fixes the round's power outlook (``self.sunlight``: the round's length and each satellite's sunlit
+        seconds in it, from Earth's conical shadow) that :meth:`_step_battery` settles the round with.
+        """
         power = self.scenario.power
         if power is None:
             return None
-        self._round_length_s_cached = self._round_length_s(state)
-        self._sunlit_cache = (time_s, self._sunlit_s(time_s))
+        length = self._round_length_s(state)
+        lit = sunlit_fraction(self.scenario.constellation, self.scenario.start, time_s, time_s + length)
+        self.sunlight = RoundSunlight(length, np.nan_to_num(lit, nan=0.0) * length)
         bus = np.broadcast_to(np.asarray(power.bus_w, float), (self.num_satellites,))
-        return round_budget_j(self._soc(state), self._sunlit_cache[1], self._round_length_s_cached, power,
+        return round_budget_j(self._soc(state), self.sunlight.sunlit_s, length, power,
                               reserve_j=bus * ECLIPSE_RESERVE_S)
 
     def _step_battery(self, state: SimulationState, time_s: float, spent_j: np.ndarray) -> tuple[float, float]:
@@ -390,7 +397,7 @@ class Simulation:
         power = self.scenario.power
         if power is None:
             return float("nan"), float("nan")
-        step = step_battery(self._soc(state), self._sunlit_cache[1], self._round_length_s_cached, spent_j, power)
+        step = step_battery(self._soc(state), self.sunlight.sunlit_s, self.sunlight.length_s, spent_j, power)
         state.extra["soc_j"] = np.asarray(step.soc_j, float).tolist()
         capacity = np.broadcast_to(np.asarray(power.capacity_j, float), (self.num_satellites,))
         fraction = np.asarray(step.soc_j, float) / capacity

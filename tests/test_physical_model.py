@@ -147,8 +147,8 @@ def _battery_run(config, rounds: int):
         before = np.asarray(sim._soc(state), float).copy()
         metrics = sim.step(state, ledger)
         rec = ledger.records[-1]
-        out.append(dict(before=before, after=np.asarray(state.extra["soc_j"], float), sunlit=sim._sunlit_cache[1].copy(),
-                        length=sim._round_length_s_cached, spent=rec.compute_energy_j + rec.transmit_energy_j,
+        out.append(dict(before=before, after=np.asarray(state.extra["soc_j"], float), sunlit=sim.sunlight.sunlit_s.copy(),
+                        length=sim.sunlight.length_s, spent=rec.compute_energy_j + rec.transmit_energy_j,
                         metrics=metrics))
     return sim, out
 
