@@ -234,3 +234,17 @@ def test_a_hardware_run_resumes_bit_identically(tmp_path):
     b = [m.to_dict() for m in resumed.metrics]
     for key in ("energy_j", "acquisition_energy_j", "min_state_of_charge", "latency_s", "test_accuracy"):
         assert [r[key] for r in a] == [r[key] for r in b], key
+
+
+def test_battery_figure_draws_both_charges_per_method_and_the_floor():
+    from fedspan.plots import battery_figure
+
+    fig = battery_figure({"fedspan": {"sim_time_s": [600.0, 1200.0], "min_soc": [0.9, 0.8], "mean_soc": [0.95, 0.9]},
+                          "bfs": {"sim_time_s": [600.0, 1200.0], "min_soc": [0.85, 0.75], "mean_soc": [0.9, 0.85]}},
+                         floor=0.75)
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["fedspan: mean", "fedspan: lowest", "bfs: mean", "bfs: lowest", "depth-of-discharge floor"]
+    assert ax.get_xlabel() == "simulated time [h]" and "state of charge" in ax.get_ylabel()
+    assert ax.get_lines()[0].get_xdata().tolist() == [600.0 / 3600, 1200.0 / 3600]
+    assert ax.get_ylim() == (0.0, 1.02) and ax.get_lines()[-1].get_ydata()[0] == 0.75
