@@ -390,6 +390,33 @@ def neighbourhood(problem: SpanningProblem, parent: np.ndarray) -> list[np.ndarr
     return out
 
 
+#: Up to this many satellites the small search also tries two re-parent moves at once where no single move helps:
+#: with binding budgets (acquisition, terminal power) the one-move neighbours of a good forest can all be
+#: infeasible while a two-move exchange is not (found on a cubesat instance of bench_planner --hardware).
+PAIR_MOVES_UP_TO = 12
+
+
+def pair_moves(problem: SpanningProblem, parent: np.ndarray) -> list[np.ndarray]:
+    """Every valid forest two re-parent moves away (each move over a candidate link), degrees within terminals."""
+    e = problem.edges
+    tails, heads = np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]]
+    cap = problem.resources.terminals
+    moves = [(v, u) for v, u in zip(tails.tolist(), heads.tolist()) if parent[v] >= 0 and parent[v] != u]
+    out: dict[bytes, np.ndarray] = {}
+    for i, (v, u) in enumerate(moves):
+        first = parent.copy()
+        first[v] = u
+        for w, x in moves[i + 1:]:
+            if w == v:
+                continue
+            trial = first.copy()
+            trial[w] = x
+            key = trial.tobytes()
+            if key not in out and (tree_degrees(trial) <= cap).all() and np.isfinite(forest_depths(trial)).all():
+                out[key] = trial
+    return list(out.values())
+
+
 def small_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, objective: float, *,
                  deadline: float, steps: int = 20, shortlist: int = 6, seed: int = 0) -> SearchResult:
     """Iterated local search for small problems with every move's shortlist valued by exact resources.
@@ -419,6 +446,13 @@ def small_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
             v = valuer.value(trial)
             if v is not None:
                 held.append((float(v.value), trial))
+        if n <= PAIR_MOVES_UP_TO and (not held or min(h[0] for h in held) >= cur_obj * (1 - 1e-9)):
+            for trial in pair_moves(problem, cur):  # a local optimum for one move: try two at once
+                if trial.tobytes() in seen:
+                    continue
+                v = valuer.value(trial)
+                if v is not None:
+                    held.append((float(v.value), trial))
         if not held:
             break
         held.sort(key=lambda vt: vt[0])

@@ -248,3 +248,23 @@ def test_battery_figure_draws_both_charges_per_method_and_the_floor():
     assert ax.get_xlabel() == "simulated time [h]" and "state of charge" in ax.get_ylabel()
     assert ax.get_lines()[0].get_xdata().tolist() == [600.0 / 3600, 1200.0 / 3600]
     assert ax.get_ylim() == (0.0, 1.02) and ax.get_lines()[-1].get_ydata()[0] == 0.75
+
+
+def test_planner_finds_a_two_move_exchange_when_budgets_block_every_single_move():
+    """bench_planner --hardware cubesat, instance 24 (seed 12): budgets made every one-move neighbour of the
+    distance forest infeasible; the exact optimum is two re-parent moves away. The planner must reach the brute
+    force's optimum (it stopped 17 % above it before two-move exchanges)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_planner as bp
+    from optimization import SolveOptions, solve
+
+    rng = np.random.default_rng(12)
+    for i in range(25):
+        n = int(rng.integers(6, 8))
+        problem = bp.with_profile(bp.random_instance(rng, n, 1 + i % 2, 60), "cubesat", rng)
+    objectives, _ = bp.brute_force(problem, 1)
+    plan = solve(problem, SolveOptions())
+    assert plan.objective <= min(objectives) * (1 + 1e-6)
