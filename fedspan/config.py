@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # optimization imports CVXPY: loaded only where a tree count 
 
 #: The commands that read and write a config file, and so the names of its per-command tables.
 COMMANDS = ("plan", "run", "compare")
+#: Most rounds a run or plan may have (a year of rounds at a 10-minute cadence is 52,560).
+MAX_ROUNDS = 1_000_000
 PARTITIONS = ("iid", "dirichlet", "regional")
 #: How rounds are timed. "cadence": round k starts at tick k * round_interval_s (or when round k - 1 ends, if
 #: later), and the planner treats latency up to the tick as free. "back-to-back": each round starts when the
@@ -325,7 +327,7 @@ class SimulationConfig:
                                  flags=("-c",), parse=parse_constellation, metavar="FILE|PRESET")
     skip_bad_tles: bool = setting(False, "Drop malformed TLE records (counted in a warning) instead of stopping "
                                   "at the first one.")
-    rounds: int = setting(10, "Number of rounds.", min=1)
+    rounds: int = setting(10, "Number of rounds.", min=1, max=MAX_ROUNDS)
     round_interval_s: float = setting(600.0, "Seconds between round starts (the cadence).",
                                       aliases=("round_interval",), parse=positive("s"))
     schedule: str = setting("cadence", "cadence: a round starts every --round-interval-s and the planner spends the "
@@ -372,7 +374,7 @@ class SimulationConfig:
     calibrate_every: int = setting(0, "With --calibrate: probe again every N rounds on the current model and data "
                                    "(the constants follow training and drifting data); 0: only before round 0.",
                                    panel=LEARNING, ignored_by=_NOT_PLANNED, min=0)
-    terminals: int = setting(4, "Laser terminals per satellite (tree degree limit).", min=1)
+    terminals: int = setting(4, "Laser terminals per satellite (tree degree limit).", min=1, max=64)
     rate_cap_bps: float = setting(10e9, "Laser terminal rate cap in bit/s.", aliases=("rate_cap",),
                                   parse=positive("bit/s"))
     tx_power_w: float = setting(2.0, "Maximum laser transmit power per terminal in W.", aliases=("tx_power",),
@@ -414,7 +416,10 @@ class SimulationConfig:
     def validate(self) -> None:
         """Raise SimulationError naming the first bad field."""
         checks = [
-            (isinstance(self.rounds, int) and self.rounds >= 1, "rounds", "must be an integer >= 1"),
+            (isinstance(self.rounds, int) and 1 <= self.rounds <= MAX_ROUNDS, "rounds",
+             f"must be an integer in 1 .. {MAX_ROUNDS}"),
+            (self.max_train is None or self.max_train >= 1, "max_train", "must be an integer >= 1"),
+            (self.max_test is None or self.max_test >= 1, "max_test", "must be an integer >= 1"),
             (math.isfinite(self.round_interval_s) and self.round_interval_s > 0, "round_interval_s",
              "must be a finite number > 0"),
             (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63, "seed",
@@ -427,10 +432,11 @@ class SimulationConfig:
             (self.local_steps >= 1, "local_steps", "must be >= 1"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (_parses(parse_trees, self.num_trees), "num_trees", "must be an integer >= 1 or 'auto'"),
-            (self.terminals >= 1, "terminals", "must be >= 1"),
+            (1 <= self.terminals <= 64, "terminals", "must be an integer in 1 .. 64"),
             (_positive(self.rate_cap_bps), "rate_cap_bps", "must be a finite number > 0 (bit/s)"),
             (_positive(self.tx_power_w), "tx_power_w", "must be a finite number > 0 (W)"),
-            (_positive(self.aperture_m), "aperture_m", "must be a finite number > 0 (m)"),
+            (_positive(self.aperture_m) and self.aperture_m <= 10.0, "aperture_m",
+             "must be a finite number in (0, 10] (m; the link budget's gain overflows past that)"),
             (self.model_bits is None or _positive(self.model_bits), "model_bits", "must be a finite number > 0 (bits)"),
             (self.mix_every >= 0, "mix_every", "must be >= 0 (0: never mix)"),
             (len(self.weights) == 3 and all(w >= 0 for w in self.weights), "weights",
@@ -443,7 +449,7 @@ class SimulationConfig:
         ]
         for ok, name, why in checks:
             if not ok:
-                raise SimulationError(f"config.{name} = {getattr(self, name)!r} {why}")
+                raise SimulationError(f"--{key_name(name)} ({name} in a config file) = {getattr(self, name)!r} {why}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the configuration."""
@@ -551,7 +557,13 @@ def parse_setting(name: str, value: Any) -> Any:
         raise ValueError(f"{value!r} is not a number")
     if kind is int and not float(value).is_integer():
         raise ValueError(f"{value!r} is not an integer")
-    return kind(value) if kind in (int, float, str) else value
+    typed = kind(value) if kind in (int, float, str) else value
+    bounds = FIELDS[name].metadata["option"]  # the command line's min/max hold for config files too
+    if kind in (int, float) and "min" in bounds and not typed >= bounds["min"]:
+        raise ValueError(f"{value!r} is below the minimum {bounds['min']}")
+    if kind in (int, float) and "max" in bounds and not typed <= bounds["max"]:
+        raise ValueError(f"{value!r} is above the maximum {bounds['max']}")
+    return typed
 
 
 def field_type(f: Field) -> type:

@@ -85,6 +85,9 @@ def parse_fault_schedule(items: Iterable[Mapping[str, Any] | FaultEvent], num_sa
             satellite = None
         elif kind == "root":
             satellite = None if satellite is None else _integer(where, "satellite", satellite)
+            if satellite is not None and satellite < 0:  # -1 would wrap to the last tree in Python indexing
+                raise FaultError(f"{where}: a root fault's satellite = {satellite} must be a tree index >= 0 "
+                                 f"(0: the largest tree)")
         else:
             if satellite is None:
                 raise FaultError(f"{where}: a {kind} fault needs satellite = <index>")

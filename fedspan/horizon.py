@@ -192,12 +192,12 @@ def read_plan(path: Path) -> dict[str, Any]:
         raise PlanFileError(f"{path}: cannot read plan file ({exc.strerror or exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
         raise PlanFileError(f"{path}: not a Fed-Span plan (expected format '{PLAN_FORMAT}')")
-    missing = [k for k in ("created_utc", "constellation", "options", "rounds") if k not in doc]
-    if missing:  # what plan.schema.json requires, the reader requires
-        raise PlanFileError(f"{path}: the plan lacks {', '.join(repr(k) for k in missing)}")
     con = doc.get("constellation")
     if not isinstance(con, dict) or "satellites" not in con:
         raise PlanFileError(f"{path}: missing 'constellation' with its number of 'satellites'")
+    missing = [k for k in ("created_utc", "options", "rounds") if k not in doc]
+    if missing:  # what plan.schema.json requires, the reader requires
+        raise PlanFileError(f"{path}: the plan lacks {', '.join(repr(k) for k in missing)}")
     n = con["satellites"]
     if not _is_int(n) or n < 1:
         raise PlanFileError(f"{path}: constellation.satellites = {n!r} is not a positive integer")

@@ -14,6 +14,10 @@ import numpy as np
 from fedspan.errors import FedSpanError
 
 
+#: Most samples that may arrive on all satellites in one update of the regional stream (3 x 80 MB of indices).
+MAX_ARRIVALS = 10_000_000
+
+
 class PartitionError(FedSpanError):
     """Invalid partition parameters or inputs (counts, alpha, array shapes, time going backwards)."""
 
@@ -170,6 +174,11 @@ class RegionalStream:
         return lat, lon
 
     def _arrive(self, time_s: float, dt: float, region: np.ndarray) -> None:
+        expected = self.arrival_rate * dt * self.num_satellites
+        if expected > MAX_ARRIVALS:  # numpy would try to allocate it (or refuse the Poisson rate) in its own words
+            raise PartitionError(f"arrival_rate = {self.arrival_rate:g} samples/s brings about {expected:.3g} samples "
+                                 f"in {dt:g} s to {self.num_satellites} satellites, more than the {MAX_ARRIVALS:,} "
+                                 f"the simulator holds; lower --arrival-rate")
         available = self._pool_size[region]
         counts = self._rng.poisson(self.arrival_rate * dt, self.num_satellites) * (available > 0)
         sat = np.repeat(np.arange(self.num_satellites), counts)

@@ -55,6 +55,18 @@ def check_constellation(constellation: object, source: str, start: datetime, pos
             warnings.warn(f"{source}: start {start.isoformat()} is {days:,.0f} days from the newest TLE epoch "
                           f"{epoch.isoformat()}; SGP4 positions degrade within days to weeks of the epoch",
                           FedSpanWarning, stacklevel=2)
+            return
+    # The newest epoch can be fresh while single TLEs are decades old (one 1957 record among 2024 ones).
+    epochs = [t.epoch for t in getattr(constellation, "tles", [])]
+    if epochs:
+        offsets = np.abs(np.array([(start - e).total_seconds() for e in epochs])) / 86400.0
+        stale = offsets > STALE_TLE_DAYS
+        if stale.any():
+            worst = int(np.argmax(offsets))
+            warnings.warn(f"{source}: {int(stale.sum())} of {len(epochs)} TLEs have epochs more than "
+                          f"{STALE_TLE_DAYS:.0f} days from the start {start.isoformat()} (worst "
+                          f"{epochs[worst].isoformat()}, {offsets[worst]:,.0f} days); SGP4 positions degrade within "
+                          f"days to weeks of the epoch", FedSpanWarning, stacklevel=2)
 
 
 def _check_colocated(constellation: object, source: str, positions_km: np.ndarray) -> None:

@@ -311,7 +311,7 @@ def _power_energy_change(problem: SpanningProblem, parent: np.ndarray, v: np.nda
     vals = np.r_[k_up[kids], k_up[kids]]
     order = np.lexsort((-vals, ends))
     ends, vals = ends[order], vals[order]
-    first = np.r_[True, ends[1:] != ends[:-1]]
+    first = np.r_[len(ends) > 0, ends[1:] != ends[:-1]][:len(ends)]  # no tree links (K = N): no ends at all
     top1 = np.zeros(n)
     top1[ends[first]] = vals[first]
     second = np.r_[False, first[:-1]] & ~first

@@ -92,7 +92,8 @@ def _parse_row(fields: list[str], source: str, line: int) -> GroundStation:
     """One CSV row: 'name,lat,lon[,alt_km[,min_elev]]' or satgenpy 'id,name,lat,lon,elev_m[,x,y,z]'."""
     fields = [f.strip() for f in fields]
     try:
-        if len(fields) in (5, 8) and fields[0].isdigit():
+        # satgenpy's second field is a name: '5,48.85,2.35,0.1,10' is ours (name '5', lat, lon, alt, mask).
+        if len(fields) in (5, 8) and fields[0].isdigit() and not _is_number(fields[1]):
             name, lat, lon, alt = fields[1], float(fields[2]), float(fields[3]), float(fields[4]) / 1000.0
             return GroundStation(name, lat, lon, alt)
         if 3 <= len(fields) <= 5:

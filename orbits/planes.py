@@ -81,10 +81,15 @@ def _single_linkage(features: NDArray[np.float64]) -> NDArray[np.int64]:
     """Connected components of points closer than 1 (features pre-scaled by their tolerances)."""
     if len(features) == 0:
         return np.zeros(0, dtype=np.int64)
-    pairs = cKDTree(features).query_pairs(1.0, output_type="ndarray")
-    n = len(features)
+    # Satellites of one plane share (or nearly share) their features, and every pair of them within
+    # the radius would be listed: memory grew with the square of the plane size (2.5 GB for 100,000
+    # satellites). Points that agree to 1e-6 of a tolerance are in one component anyway, so the pairs
+    # are searched among the distinct points only and the labels mapped back: linear in satellites.
+    distinct, back = np.unique(np.round(features, 6), axis=0, return_inverse=True)
+    pairs = cKDTree(distinct).query_pairs(1.0, output_type="ndarray")
+    n = len(distinct)
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    return connected_components(graph, directed=False)[1].astype(np.int64)
+    return connected_components(graph, directed=False)[1].astype(np.int64)[back.reshape(-1)]
 
 
 def _circular_mean_deg(angles_deg: NDArray[np.float64], labels: NDArray[np.int64], count: int) -> NDArray:

@@ -17,7 +17,8 @@ from fedspan.metrics import RoundMetrics
 
 # A checkpoint of next_round = 1 holds round 0's metrics row (rows are checked for continuity).
 ROUND_0 = RoundMetrics(round=0, time_s=0.0, latency_s=1.0, idle_s=0.0, energy_j=1.0, cumulative_energy_j=1.0,
-                       test_accuracy=0.5, test_loss=1.0, train_loss=1.0, participating=2, available=2, messages=2, num_roots=1).to_dict()
+                       test_accuracy=0.5, test_loss=1.0, train_loss=1.0, participating=2,
+                       available=2, messages=2, num_roots=1).to_dict()
 
 
 class Payload:

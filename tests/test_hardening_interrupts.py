@@ -113,7 +113,8 @@ main(["plan", "--strategy", "mst", "--rounds", "1", "-o", sys.argv[1]])
 """
 
 
-@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
+                                                 (signal.SIGTERM, 143, "terminated")])
 def test_a_real_signal_during_start_up(tmp_path, signum, code, word):
     proc = subprocess.Popen([sys.executable, "-c", _WAIT_IN_PLANNING, str(tmp_path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -187,6 +187,12 @@ def _main(argv: Optional[list[str]]) -> int:
         cause = cause.interrupt if isinstance(cause, Stopped) else cause
         print(f"{what(cause)}: stopped before any round was completed; nothing to resume", file=sys.stderr)
         return exit_code(cause)
+    except (MemoryError, RuntimeError) as exc:  # numpy's MemoryError, torch's allocator RuntimeError
+        if DEBUG["on"] or not (isinstance(exc, MemoryError) or "allocate memory" in str(exc)):
+            raise
+        print("error: out of memory: the command needs more memory than this process may use (RAM or ulimit -v); "
+              "use fewer satellites, rounds or samples, or allow more memory", file=sys.stderr)
+        return 1
     except error_types() as exc:
         if DEBUG["on"]:
             raise

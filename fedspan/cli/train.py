@@ -49,7 +49,8 @@ def run_command(
         print_run_summary({sim.strategy: result})
         write_outputs_note(files)
 
-    finishing(f"all {len(result.metrics)} round(s) are kept in {out} (checkpoint.pt, metrics.csv, metrics.json)", finish)
+    finishing(f"all {len(result.metrics)} round(s) are kept in {out} (checkpoint.pt, metrics.csv, metrics.json)",
+              finish)
 
 
 def parse_strategies(value: Any) -> list[str]:

@@ -64,8 +64,17 @@ class ForestStrategy(AggregationStrategy):
         return {"cpu_hz": valued.cpu_hz, "tx_power_w": valued.tx_power_w, "info": {"power": "dvfs"}}
 
     def num_models(self, scenario: Any) -> int:
-        """One model per tree; with ``num_trees='auto'`` one global model (trees merge every round)."""
-        return fixed_tree_count(self.num_trees) or 1
+        """One model per tree; with ``num_trees='auto'`` one global model (trees merge every round).
+
+        Checked here, before any of the ``(num_models, P)`` models is allocated: more trees than
+        satellites cannot be planned, and a million of them would not fit in memory.
+        """
+        k = fixed_tree_count(self.num_trees) or 1
+        n = scenario.num_satellites
+        if k > n:
+            raise StrategyError(f"num_trees = {k} is more than the {n} satellites of the constellation "
+                                f"(choose 1 .. {n}, or auto)")
+        return k
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Parent array over the problem's nodes, plus resource overrides (subclasses)."""
