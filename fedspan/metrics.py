@@ -58,6 +58,10 @@ class RoundMetrics:
     sat_out: int = 0
     static_energy_j: float = 0.0
     acquisition_energy_j: float = 0.0
+    #: Data-weighted means over the participants of the CPU clock (Hz) and laser transmit power (W) the round
+    #: used: with mean_local_steps and mean_batch_size, the knobs a policy actually turned.
+    mean_cpu_hz: float = float("nan")
+    mean_tx_power_w: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-safe apart from NaN, which JSON writers map to null)."""

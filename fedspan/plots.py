@@ -348,3 +348,41 @@ def plot_sweep(path: Path, x: Sequence[float], series: Mapping[str, Sequence[flo
     """
     return _save(sweep_figure(x, series, xlabel, title, yerr, logx, logy, y_from_zero, annotate, integer_x),
                  path)
+
+
+def cost_by_method_figure(methods: Sequence[str], series: Mapping[str, Sequence[float]],
+                          title: str = "Cost by method", winner: str | None = None) -> plt.Figure:
+    """The figure of :func:`plot_cost_by_method`, not saved."""
+    methods = list(methods)
+    fig, axes = plt.subplots(1, len(series), figsize=(3.6 * len(series) + 1.6, 0.42 * len(methods) + 1.8),
+                             sharey=True, squeeze=False)
+    ypos = np.arange(len(methods))
+    for ax, (name, values) in zip(axes[0], series.items()):
+        vals = np.asarray(values, float)
+        ok = np.isfinite(vals)
+        colours = ["tab:orange" if m == winner else "tab:blue" for m in methods]
+        ax.barh(ypos[ok], vals[ok], color=[c for c, k in zip(colours, ok) if k], height=0.6)
+        top = float(vals[ok].max()) if ok.any() else 1.0
+        ax.set_xlim(0.0, top * 1.35 if top > 0 else 1.0)  # from 0, with room for the values written beside the bars
+        for y, v, k in zip(ypos, vals, ok):
+            text = (f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}") if k else "not reached"  # never 1.21e+03
+            ax.annotate(text, (v if k else 0.0, y), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=8, color="0.2" if k else "0.5")
+        ax.set_xlabel(name)
+        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0][0].set_yticks(ypos)
+    axes[0][0].set_yticklabels([f"{m} ★" if m == winner else m for m in methods])
+    axes[0][0].invert_yaxis()  # the first method (the ranking's best) on top
+    fig.suptitle(title)
+    return fig
+
+
+def plot_cost_by_method(path: Path, methods: Sequence[str], series: Mapping[str, Sequence[float]],
+                        title: str = "Cost by method", winner: str | None = None) -> Path:
+    """Horizontal bars per method (names on the axis, never as indices), one panel per metric.
+
+    ``series`` maps a panel's axis label (with its unit) to one value per method, NaN for "not reached";
+    each axis starts at 0 and each bar carries its value; ``winner`` is drawn in another colour and starred.
+    """
+    return _save(cost_by_method_figure(methods, series, title, winner), path)

@@ -331,6 +331,8 @@ class Simulation:
             faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""),
             mean_local_steps=_weighted_mean(final_plan.local_steps, sample_weight, include),
             mean_batch_size=_weighted_mean(final_plan.batch_size, sample_weight, include),
+            mean_cpu_hz=_weighted_mean(final_plan.cpu_hz, sample_weight, include),
+            mean_tx_power_w=_weighted_mean(final_plan.tx_power_w, sample_weight, include),
             probe_loss_before=probe_before, probe_loss_after=self.probe.loss(global_model), probe_grad_sq=probe_grad_sq,
             predicted_decrease=self._predicted_decrease(ctx, final_plan, include, sample_weight, cost.latency_s,
                                                         probe_grad_sq),
