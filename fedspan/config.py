@@ -444,6 +444,12 @@ class SimulationConfig:
         for ok, name, why in checks:
             if not ok:
                 raise SimulationError(f"config.{name} = {getattr(self, name)!r} {why}")
+        if self.data_root is None and str(self.dataset).lower() != "digits":
+            from fedspan.data.registry import DATASET_NAMES
+
+            if str(self.dataset).lower() in DATASET_NAMES:  # a name, not a path: its files are needed
+                raise SimulationError(f"config.dataset = {self.dataset!r} is read from files: give their folder or "
+                                      f"file with --data-root PATH (data-root in a config file)")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the configuration."""
