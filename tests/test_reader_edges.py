@@ -1,0 +1,32 @@
+"""Regression tests for the rough edges a reader met (issue 23): replaying an "auto" plan that falls back,
+faults said on the console, fault extra energy never negative, `constellation export -o`, help at 80 columns,
+bad options refused fast."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from fedspan.horizon import plan_context, plan_horizon, write_plan
+from fedspan.simulation import SimulationConfig, build_scenario, make_policy
+from fedspan.strategies import make_strategy
+
+FAST = dict(max_train=300, max_test=200)
+
+
+def test_auto_plan_that_falls_back_replays_without_type_error(tmp_path):
+    config = SimulationConfig(strategy="mst", rounds=1, **FAST)
+    scenario, _ = build_scenario(config, bits=1e5)
+    weights = np.full(scenario.num_satellites, 20.0)
+    (record,) = plan_horizon(scenario, make_policy(config), 1, 600.0, weights)
+    path = write_plan(tmp_path / "plan.json", [record], scenario, {"num_trees": "auto"})
+    ctx = plan_context(scenario, 0, 0.0, weights, 10.0, 5, 32, 1, 0)
+    available = ctx.available.copy()
+    available[3] = False  # a satellite the plan spans is gone: the round falls back to the distance forest
+    plan = make_strategy("replay", plan_file=str(path)).plan_round(replace(ctx, available=available))
+    assert "distance forest used instead" in plan.info["fallback"]
+    assert plan.participating.sum() == len(available) - 1 and not plan.participating[3]
+    assert json.loads(path.read_text())["options"]["num_trees"] == "auto"
