@@ -30,3 +30,20 @@ def test_auto_plan_that_falls_back_replays_without_type_error(tmp_path):
     assert "distance forest used instead" in plan.info["fallback"]
     assert plan.participating.sum() == len(available) - 1 and not plan.participating[3]
     assert json.loads(path.read_text())["options"]["num_trees"] == "auto"
+
+
+def test_faults_are_said_on_the_console_and_extra_energy_is_never_negative(tmp_path, capsys):
+    import csv
+
+    from cli_run import run_cli
+
+    code, out, err = run_cli(["run", "--preset", "small", "--strategy", "mst", "--rounds", "2", "--max-train", "200",
+                              "--max-test", "200", "--faults", '[{"round": 1, "kind": "root"}]', "--fault-rate", "0.05",
+                              "-o", str(tmp_path)], capsys)
+    assert code == 0, err
+    said = out + err
+    assert "round 1: root fault: satellite" in said and "promoted to root" in said and "J not spent" in said
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    extra = [float(r["fault_extra_energy_j"]) for r in rows]
+    saved = [float(r["fault_saved_energy_j"]) for r in rows]
+    assert all(v >= 0 for v in extra + saved) and any(v > 0 for v in saved)  # the dead stop spending: a saving

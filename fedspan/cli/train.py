@@ -136,6 +136,9 @@ def run_with_progress(sim: Any, label: str, on_start: Optional[Callable[[int], N
 
         def progress(count: int, total: int, m: Any) -> None:
             done["rounds"] = count
+            if m.faults:  # said where the reader looks, not only in metrics.csv
+                bar.note(f"round {m.round}: {m.faults} (latency {m.fault_extra_latency_s:+.3g} s, energy "
+                         f"+{m.fault_extra_energy_j:.3g} J spent, {m.fault_saved_energy_j:.3g} J not spent)")
             bar.advance(count, f"acc {m.test_accuracy:.3f}, t = {m.time_s:.0f} s")
             if count < total:
                 bar.working(f"round {count}")
