@@ -47,3 +47,17 @@ def test_faults_are_said_on_the_console_and_extra_energy_is_never_negative(tmp_p
     extra = [float(r["fault_extra_energy_j"]) for r in rows]
     saved = [float(r["fault_saved_energy_j"]) for r in rows]
     assert all(v >= 0 for v in extra + saved) and any(v > 0 for v in saved)  # the dead stop spending: a saving
+
+
+def test_constellation_export_takes_dash_o_like_every_command(tmp_path, capsys):
+    from cli_run import run_cli
+
+    code, out, err = run_cli(["constellation", "export", "--format", "satgenpy", "--preset", "small",
+                              "-o", str(tmp_path / "hyp")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "hyp" / "tles.txt").is_file() and (tmp_path / "hyp" / "isls.txt").is_file()
+    code, _, err = run_cli(["constellation", "export", "--format", "satgenpy", "--preset", "small",
+                            "-o", str(tmp_path / "a"), str(tmp_path / "b")], capsys)
+    assert code != 0 and "two output folders" in err and not (tmp_path / "a").exists()
+    code, _, err = run_cli(["constellation", "export", "--format", "satgenpy"], capsys)
+    assert code != 0 and "-o FOLDER" in err and len(err.strip().splitlines()) == 1
