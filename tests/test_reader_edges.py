@@ -61,3 +61,33 @@ def test_constellation_export_takes_dash_o_like_every_command(tmp_path, capsys):
     assert code != 0 and "two output folders" in err and not (tmp_path / "a").exists()
     code, _, err = run_cli(["constellation", "export", "--format", "satgenpy"], capsys)
     assert code != 0 and "-o FOLDER" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["run"], ["plan"], ["compare"], ["constellation", "export"],
+                                     ["constellation", "walker"]])
+def test_help_at_80_columns_keeps_every_name_whole_and_shows_defaults(command, capsys, monkeypatch):
+    import click
+    import typer
+
+    from cli_run import run_cli
+    from fedspan.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run_cli([*command, "--help"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in out
+    cmd = typer.main.get_command(app)
+    for word in command:
+        cmd = cmd.commands[word]
+    with click.Context(cmd, info_name=" ".join(command)) as ctx:
+        for param in cmd.get_params(ctx):
+            for name in [*param.opts, *param.secondary_opts]:
+                if name.startswith("-"):
+                    assert name in out, name  # every spelling, whole
+    if command == ["run"]:
+        assert len(lines) < 200  # was 251 at 80 columns
+        assert "Scenario:" in out and "Learning:" in out  # options grouped
+        rounds = lines.index("  --rounds <int>")
+        assert "[default: 10]" in lines[rounds + 1]
+        assert any("--skip-bad-tles / --no-skip-bad-tles" in line for line in lines)

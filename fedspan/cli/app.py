@@ -29,6 +29,14 @@ class Command(TyperCommand):
     def get_params(self, ctx: Any) -> list[Any]:
         return _label(super().get_params(ctx), ctx)
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from fedspan.cli.helpfmt import compact_help  # names whole below 120 columns
+
+        text = compact_help(self, ctx)
+        if text is None:
+            return super().format_help(ctx, formatter)
+        formatter.write(text)
+
 
 class Group(TyperGroup):
     """A command group whose help labels are conventional (see :func:`_label`).
