@@ -91,3 +91,21 @@ def test_help_at_80_columns_keeps_every_name_whole_and_shows_defaults(command, c
         rounds = lines.index("  --rounds <int>")
         assert "[default: 10]" in lines[rounds + 1]
         assert any("--skip-bad-tles / --no-skip-bad-tles" in line for line in lines)
+
+
+@pytest.mark.parametrize("args", [["run", "--nope"], ["compare", "--rounds", "x"], ["plan", "--schedule", "nope"]])
+def test_bad_options_are_refused_without_importing_torch(args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # Refusing a usage error must not wait for the registries' imports (torch, scikit-learn: seconds).
+    probe = ("import sys, time\nt = time.perf_counter()\nfrom fedspan.cli import main\n"
+             f"try:\n    main({args!r})\nexcept SystemExit as e:\n    code = e.code\n"
+             "print(code, time.perf_counter() - t, 'torch' in sys.modules, 'sklearn' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    code, seconds, torch_loaded, sklearn_loaded = done.stdout.split()
+    assert code == "2" and "error:" in done.stderr
+    assert (torch_loaded, sklearn_loaded) == ("False", "False"), done.stderr
+    assert float(seconds) < 5.0  # about 0.1 s unloaded; the import-free path is what keeps it there
