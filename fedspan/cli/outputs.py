@@ -224,8 +224,9 @@ def write_comparison(out: Path, results: dict[str, Any]) -> list[Path]:
                 writer.writerow(row)
     target, ranked = rank_methods({name: r.metrics for name, r in results.items()})
     with summary_path.open("w", newline="", encoding="utf-8") as f:
-        columns = ["rank", "method", "winner", "target_accuracy", "rounds", "final_accuracy", "rounds_to_target",
-                   "time_to_target_s", "energy_to_target_j", "simulated_time_s", "mean_latency_s", "total_energy_j",
+        # The columns summary.csv always had come first, in their order, so existing readers keep working.
+        columns = ["method", "rounds", "final_accuracy", "simulated_time_s", "mean_latency_s", "total_energy_j",
+                   "rank", "winner", "target_accuracy", "rounds_to_target", "time_to_target_s", "energy_to_target_j",
                    "mean_local_steps", "mean_batch_size", "mean_cpu_ghz", "mean_tx_power_w", "fallbacks"]
         writer = csv.writer(f)
         writer.writerow(columns)
