@@ -16,11 +16,13 @@ Sections (every goal is printed as "GOAL <name>: measured <value> (target <targe
      objective against the best reference, plan.source, validity;
   c. regime table on shell 1: payload (0.15, 10, 100, 1000 Mbit) x rate cap (10 Gbit/s, 1 Gbit/s,
      100 Mbit/s): Fed-Span / best reference, the winning reference's depth and length, plan.source.
-Results go to benchmarks/results/planner.json (planner-quick.json with --quick) and the regime plot to
-docs/images/planner-regime.png (planner-regime-quick.png).
+Results go to the scratch folder benchmarks/out/ (ignored by git): planner.json (planner-quick.json with
+--quick) and the regime plot planner-regime.png (planner-regime-quick.png). ``--publish`` writes them where the
+docs quote them instead: benchmarks/results/ and docs/images/.
 
 Usage: python benchmarks/bench_planner.py [--quick] [--instances N] [--sizes 66,264,...]
-                                          [--regime shell1|small|none] [--workers N] [--out DIR] [--images DIR]
+                                          [--regime shell1|small|none] [--workers N]
+                                          [--out DIR] [--images DIR] [--publish]
 """
 
 from __future__ import annotations
@@ -1008,9 +1010,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="processes for the brute force (default: cores)")
     parser.add_argument("--hardware", default=None,
                         help="re-price the small instances on a hardware profile (paper, cubesat, smallsat-edge, ...)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    parser.add_argument("--images", type=Path, default=REPO / "docs" / "images")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder (default: benchmarks/out/, ignored by git)")
+    parser.add_argument("--images", type=Path, default=None, help="regime plot folder (default: the --out folder)")
+    parser.add_argument("--publish", action="store_true",
+                        help="write the committed benchmarks/results/ and docs/images/ that the docs quote")
     args = parser.parse_args(argv)
+    if args.publish and (args.out is not None or args.images is not None):
+        parser.error("--publish writes benchmarks/results/ and docs/images/; drop --out/--images")
+    # Never the committed folders by accident: a smoke run would overwrite the published numbers.
+    args.out = REPO / "benchmarks" / ("results" if args.publish else "out") if args.out is None else args.out
+    args.images = (REPO / "docs" / "images" if args.publish else args.out) if args.images is None else args.images
     saved, SPT_ROOTS = SPT_ROOTS, args.spt_roots
     try:
         return _run(args)

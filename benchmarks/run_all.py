@@ -1,11 +1,13 @@
 """Reproduce the README's results: Fed-Span against every baseline, the sweeps, and each layer's speed.
 
-Run: python benchmarks/run_all.py [--quick] [--workers 2] [--out benchmarks/results] [--no-speed]
+Run: python benchmarks/run_all.py [--quick] [--workers 2] [--out benchmarks/out | --publish] [--no-speed]
      [--only SUBSTRING] [--readme README.md]
 
 Default mode takes about 55 minutes on 2 cores (52.5 min measured, 2026-11-26), ``--quick`` (CI smoke) for under 3. Writes
-``results.json`` (definitions, per-run curves, summaries, sweeps), ``speed.json`` and PNG figures
-into ``--out``, then regenerates ``table.md`` (and the README's marked section) via make_table.py.
+``results.json`` (definitions, per-run curves, summaries, sweeps), ``speed.json``, PNG figures and ``table.md``
+into the scratch folder ``benchmarks/out/`` (ignored by git) or ``--out``. Only ``--publish`` (a full default-mode
+run of every scenario and method) writes the committed ``benchmarks/results/`` and regenerates the README's marked
+section, so a smoke or partial run never overwrites the published numbers.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from scenarios import REFERENCE, Scenario, Suite, default_suite, quick_suite, sh
 from speed import speed_report  # noqa: E402
 from summary import mean_curves, summarize_scenario  # noqa: E402
 from sweeps import k_jobs, size_task, summarize_k, summarize_weights, weight_jobs  # noqa: E402
+
+SCRATCH_DIR = Path(__file__).resolve().parent / "out"  # ignored by git: where every unpublished run writes
+
 
 def definitions(suite: Suite) -> dict[str, str]:
     """The metric definitions written next to the numbers."""
@@ -166,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke: one tiny scenario, 1 seed, 2 rounds")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="simulation processes")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"folder for the results (default: the scratch folder {SCRATCH_DIR.name}/, ignored by git)")
+    parser.add_argument("--publish", action="store_true",
+                        help="write the committed benchmarks/results/ and the README's results section "
+                             "(a full default-mode run only: refused with --quick, --only, --methods or --out)")
     parser.add_argument("--no-speed", action="store_true", help="skip the layer speed benchmarks")
     parser.add_argument("--only", default=None, help="only scenarios whose name contains this (no sweeps)")
     parser.add_argument("--methods", default=None,
@@ -175,8 +184,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="re-summarize the runs saved in <out>/runs-raw.json instead of running them")
     parser.add_argument("--readme", type=Path, default=None,
                         help="README to update between the results markers (default: the repository's, and only "
-                             "by a default-mode run writing to the default --out)")
+                             "with --publish)")
     args = parser.parse_args(argv)
+    if args.publish:
+        # Published numbers come from one complete run; a smoke or partial run would replace them with less.
+        clash = [flag for flag, on in (("--quick", args.quick), ("--only", args.only is not None),
+                                       ("--methods", args.methods is not None), ("--out", args.out is not None)) if on]
+        if clash:
+            parser.error(f"--publish writes the committed benchmarks/results/ from a full run; drop {', '.join(clash)}")
+        args.out = make_table.RESULTS_DIR
+    elif args.out is None:
+        args.out = SCRATCH_DIR
+    elif args.out.resolve() == make_table.RESULTS_DIR:
+        parser.error(f"--out {args.out} is the published folder; use --publish for a full run that writes it")
     console = Console()
     suite = quick_suite() if args.quick else default_suite()
     data_dir = shared_data_dir()
@@ -216,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                     "data_dir": str(data_dir)})
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     raw.unlink(missing_ok=True)  # results.json now holds every run
-    official = suite.mode == "default" and args.only is None and chosen is None and args.out.resolve() == make_table.RESULTS_DIR
-    readme = args.readme or (make_table.README if official else None)
+    readme = args.readme or (make_table.README if args.publish else None)
     marked = readme is not None and readme.is_file() and make_table.START in readme.read_text(encoding="utf-8")
     table = make_table.build(args.out, readme if marked else None)
     console.print(f"wrote {args.out / 'results.json'}, {table}" + (f" and {readme}'s results section" if marked

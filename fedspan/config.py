@@ -24,7 +24,7 @@ import tomllib
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from fedspan.errors import FedSpanError
 from fedspan.fileio import CONFIG_MAX_BYTES, FAULTS_MAX_BYTES, loads_json, read_capped
@@ -450,6 +450,12 @@ class SimulationConfig:
         for ok, name, why in checks:
             if not ok:
                 raise SimulationError(f"--{key_name(name)} ({name} in a config file) = {getattr(self, name)!r} {why}")
+        if self.data_root is None and str(self.dataset).lower() != "digits":
+            from fedspan.data.registry import DATASET_NAMES
+
+            if str(self.dataset).lower() in DATASET_NAMES:  # a name, not a path: its files are needed
+                raise SimulationError(f"config.dataset = {self.dataset!r} is read from files: give their folder or "
+                                      f"file with --data-root PATH (data-root in a config file)")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the configuration."""
@@ -646,8 +652,13 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
 
 
-def write_config(path: Path, command: str, config: SimulationConfig, extras: Mapping[str, Any] | None = None) -> Path:
-    """Write the settings a command ran with as a TOML file that every entry point accepts back."""
+def write_config(path: Path, command: str, config: SimulationConfig, extras: Mapping[str, Any] | None = None,
+                 notes: Sequence[str] = ()) -> Path:
+    """Write the settings a command ran with as a TOML file that every entry point accepts back.
+
+    ``notes`` become comment lines after the header (e.g. the knobs each method actually used), so the
+    file stays readable by every entry point.
+    """
     from fedspan.fileio import atomic_write_text
 
     path = Path(path)
@@ -655,6 +666,7 @@ def write_config(path: Path, command: str, config: SimulationConfig, extras: Map
     lines = [f"# Settings of `fedspan {command}`; rerun with: fedspan {command} --config {path.name}",
              f"# Accepted by plan, run, compare and fedspan.distributed; {command} ignores: "
              f"{', '.join(ignored_keys(command)) or 'nothing'}"]
+    lines += [f"# {line}" for note in notes for line in str(note).splitlines()]
     for name, value in values.items():
         if value is None or (name in FIELDS and command in FIELDS[name].metadata["ignored_by"]):
             continue

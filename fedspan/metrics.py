@@ -58,6 +58,14 @@ class RoundMetrics:
     sat_out: int = 0
     static_energy_j: float = 0.0
     acquisition_energy_j: float = 0.0
+    #: Data-weighted means over the participants of the CPU clock (Hz) and laser transmit power (W) the round
+    #: used: with mean_local_steps and mean_batch_size, the knobs a policy actually turned.
+    mean_cpu_hz: float = float("nan")
+    mean_tx_power_w: float = float("nan")
+    #: Energy (J) the round's faults did not spend (satellites that died stop spending): with
+    #: fault_extra_energy_j, the energy they added (re-sends, wasted messages, longer repaired links), both >= 0,
+    #: energy_j = planned + fault_extra_energy_j - fault_saved_energy_j.
+    fault_saved_energy_j: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-safe apart from NaN, which JSON writers map to null)."""

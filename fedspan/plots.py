@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -27,6 +27,37 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def _plain_ticks(ax: plt.Axes) -> None:
+    """Plain tick labels on linear axes: no offset ("1e-6+2.666e-2" over the axis turns a 1e-6 change into a
+    cliff). Log and symlog axes have no offset to remove."""
+    for axis in (ax.xaxis, ax.yaxis):
+        formatter = axis.get_major_formatter()
+        if isinstance(formatter, ScalarFormatter):
+            formatter.set_useOffset(False)
+
+
+def _sane_limits(ax: plt.Axes, values: Sequence[float], axis: str = "y", rel: float = 1e-3) -> None:
+    """A single point or a series flat to ``rel`` of its size gets an axis of +-10 % around it (+-1 around 0)
+    rather than matplotlib's +-0.045 around a lone dot or a magnified float noise."""
+    vals = np.asarray(list(values), float)
+    vals = vals[np.isfinite(vals)]
+    if not vals.size:
+        return
+    lo, hi = float(vals.min()), float(vals.max())
+    scale = max(abs(lo), abs(hi))
+    if hi - lo <= rel * scale:
+        pad = 0.1 * scale if scale > 0 else 1.0
+        (ax.set_ylim if axis == "y" else ax.set_xlim)(lo - pad, hi + pad)
+
+
+def _round_axis(ax: plt.Axes, rounds: Sequence[int]) -> None:
+    """Integer round ticks; a single round sits in the middle of a two-round-wide axis."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    r = [int(v) for v in rounds]
+    if len(set(r)) == 1:
+        ax.set_xlim(r[0] - 1, r[0] + 1)
 
 
 def _wrapped_segments(lon_a: np.ndarray, lat_a: np.ndarray, lon_b: np.ndarray,
@@ -115,10 +146,12 @@ def round_costs_figure(rounds: Sequence[int], latency_s: Sequence[float], energy
     ax_e.plot(rounds, energy_j, marker="o", ms=3, color="tab:orange")
     ax_e.set_ylabel("round energy [J]")
     ax_e.set_xlabel("round")
-    ax_e.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
+    _round_axis(ax_e, rounds)  # rounds are whole numbers (the axes share x)
     ax_t.set_title(title)
-    for ax in (ax_t, ax_e):
+    for ax, values in ((ax_t, latency_s), (ax_e, energy_j)):
         ax.grid(True, alpha=0.3)
+        _plain_ticks(ax)
+        _sane_limits(ax, values)
     return fig
 
 
@@ -158,22 +191,43 @@ def plot_battery(path: Path, runs: Mapping[str, Mapping[str, Sequence[float]]], 
     return _save(battery_figure(runs, floor), path)
 
 
+#: One marker per method, in order (the colour cycle repeats after ten).
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p")
+
+
 def accuracy_curves_figure(runs: Mapping[str, Mapping[str, Sequence[float]]], title: str = "Test accuracy",
                            target: float | None = None) -> plt.Figure:
     """The figure of :func:`plot_accuracy_curves`, not saved."""
     fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    seen: dict[tuple[float, ...], str] = {}
+    accuracies: list[float] = []
     for i, (name, cols) in enumerate(runs.items()):
-        # Past the colour cycle, lines change dash and marker so no two methods look alike.
-        style = {"color": colours[i % len(colours)], "ls": ("-", "--", ":")[(i // len(colours)) % 3],
-                 "marker": (".", "x", "+")[(i // len(colours)) % 3]}
-        ax_t.plot(cols["sim_time_s"], cols["test_accuracy"], label=name, **style)
-        ax_e.plot(cols["cumulative_energy_j"], cols["test_accuracy"], label=name, **style)
+        # Every method has its own marker and, past the colour cycle, its own dash, so no two look alike.
+        style = {"color": colours[i % len(colours)], "ls": ("-", "--", ":", "-.")[(i // len(colours)) % 4],
+                 "marker": _MARKERS[i % len(_MARKERS)], "ms": 5}
+        acc = tuple(round(float(a), 12) for a in cols["test_accuracy"])
+        label = name
+        if acc in seen:
+            # A curve identical to an earlier one would hide under it: drawn hollow and larger, and said.
+            label = f"{name} (same accuracy as {seen[acc]})"
+            style.update(mfc="none", ms=9, lw=1.0)
+        else:
+            seen[acc] = name
+        accuracies += list(acc)
+        ax_t.plot(cols["sim_time_s"], cols["test_accuracy"], label=label, **style)
+        ax_e.plot(cols["cumulative_energy_j"], cols["test_accuracy"], label=label, **style)
     ax_t.set_xlabel("simulated time [s]")
     ax_e.set_xlabel("cumulative energy [J]")
     ax_e.set_xscale("symlog")
     ax_t.set_ylabel("test accuracy")
+    # Accuracy from 0 (a lone first-round point is not centred on a +-0.045 axis); time and energy from 0.
+    finite = [a for a in accuracies + ([target] if target is not None else []) if np.isfinite(a)]
+    ax_t.set_ylim(0.0, min(1.0, max(finite, default=1.0)) * 1.08 + 0.02)
+    ax_t.set_xlim(left=0.0)
+    ax_e.set_xlim(left=0.0)
     for ax in (ax_t, ax_e):
+        _plain_ticks(ax)
         ax.grid(True, alpha=0.3)
         if target is not None and np.isfinite(target):
             ax.axhline(target, ls="--", lw=1.2, color="0.25", zorder=1, label=f"target {target:.3f}")
@@ -232,7 +286,7 @@ def sca_history_figure(histories: Mapping[str, Any],
     ax_sca.set_xlabel("SCA iteration")
     ax_sca.set_ylabel("relaxed (SCA) objective")
     ax_sca.set_title("SCA iterations: relaxed CCR program", fontsize=10)
-    ax_sca.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _round_axis(ax_sca, [i for sca, _ in parsed.values() for i in range(1, len(sca) + 1)] or [1, 2])
     ax_sca.grid(True, alpha=0.3)
     if not any(sca for sca, _ in parsed.values()):
         ax_sca.text(0.5, 0.5, "no SCA phase\n(problem above the SCA size limit)", ha="center", va="center",
@@ -277,6 +331,12 @@ def sca_history_figure(histories: Mapping[str, Any],
         marks = [Line2D([], [], ls="", marker=_PHASE_STYLE[ph][0], color="0.5", markeredgecolor="k",
                         label=_PHASE_STYLE[ph][1]) for ph in order if width[ph]]
         ax.legend(handles=marks, fontsize=7, loc="best", framealpha=0.85)
+    for ax in axes[0]:
+        _plain_ticks(ax)
+    flat = [v for sca, _ in parsed.values() for v in sca]
+    _sane_limits(ax_sca, flat)
+    if with_phases:
+        _sane_limits(axes[0][1], [float(e.get("objective", np.nan)) for _, phases in parsed.values() for e in phases])
     if 0 < len(parsed) <= 12:
         handles = [plt.Line2D([], [], color=color[n], marker="o", ms=4, label=n) for n in parsed]
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=8, frameon=False)
@@ -329,6 +389,7 @@ def sweep_figure(x: Sequence[float], series: Mapping[str, Sequence[float]], xlab
                             ha="center")
         if integer_x and not logx:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _plain_ticks(ax)
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
@@ -348,3 +409,41 @@ def plot_sweep(path: Path, x: Sequence[float], series: Mapping[str, Sequence[flo
     """
     return _save(sweep_figure(x, series, xlabel, title, yerr, logx, logy, y_from_zero, annotate, integer_x),
                  path)
+
+
+def cost_by_method_figure(methods: Sequence[str], series: Mapping[str, Sequence[float]],
+                          title: str = "Cost by method", winner: str | None = None) -> plt.Figure:
+    """The figure of :func:`plot_cost_by_method`, not saved."""
+    methods = list(methods)
+    fig, axes = plt.subplots(1, len(series), figsize=(3.6 * len(series) + 1.6, 0.42 * len(methods) + 1.8),
+                             sharey=True, squeeze=False)
+    ypos = np.arange(len(methods))
+    for ax, (name, values) in zip(axes[0], series.items()):
+        vals = np.asarray(values, float)
+        ok = np.isfinite(vals)
+        colours = ["tab:orange" if m == winner else "tab:blue" for m in methods]
+        ax.barh(ypos[ok], vals[ok], color=[c for c, k in zip(colours, ok) if k], height=0.6)
+        top = float(vals[ok].max()) if ok.any() else 1.0
+        ax.set_xlim(0.0, top * 1.35 if top > 0 else 1.0)  # from 0, with room for the values written beside the bars
+        for y, v, k in zip(ypos, vals, ok):
+            text = (f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}") if k else "not reached"  # never 1.21e+03
+            ax.annotate(text, (v if k else 0.0, y), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=8, color="0.2" if k else "0.5")
+        ax.set_xlabel(name)
+        ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0][0].set_yticks(ypos)
+    axes[0][0].set_yticklabels([f"{m} ★" if m == winner else m for m in methods])
+    axes[0][0].invert_yaxis()  # the first method (the ranking's best) on top
+    fig.suptitle(title)
+    return fig
+
+
+def plot_cost_by_method(path: Path, methods: Sequence[str], series: Mapping[str, Sequence[float]],
+                        title: str = "Cost by method", winner: str | None = None) -> Path:
+    """Horizontal bars per method (names on the axis, never as indices), one panel per metric.
+
+    ``series`` maps a panel's axis label (with its unit) to one value per method, NaN for "not reached";
+    each axis starts at 0 and each bar carries its value; ``winner`` is drawn in another colour and starred.
+    """
+    return _save(cost_by_method_figure(methods, series, title, winner), path)

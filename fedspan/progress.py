@@ -85,6 +85,13 @@ class ProgressReporter:
         elif done >= self.total or time.monotonic() - self._last_log >= self.log_every_s:
             self._log(f"{self.label}: {done}/{self.total} done" + (f", {status}" if status else ""))
 
+    def note(self, text: str) -> None:
+        """A line of its own (e.g. a round's faults), above the live bar or among the log lines."""
+        if self._bar is not None:
+            self._bar.console.print(escape(f"{self.label.strip()}: {text}"))
+        else:
+            self._log(f"{self.label}: {text}")
+
     def _beat(self) -> None:
         period = 1.0 if self.live else self.heartbeat_s
         while not self._stop.wait(period):

@@ -331,15 +331,21 @@ class Simulation:
                              fault_extra_energy_j=cost.energy_j - planned.energy_j,
                              **self._energy_kinds(cost))
         ledger.add(record)
+        # Faults add energy on some satellites (re-sends, longer repaired links) and save it on others (the dead
+        # stop spending): reported apart, each >= 0, so "extra" is never a negative number.
+        delta_j = cost.energy_per_satellite_j - planned.energy_per_satellite_j
+        extra_j, saved_j = float(np.maximum(delta_j, 0.0).sum()), float(np.maximum(-delta_j, 0.0).sum())
         metrics = RoundMetrics(
             round=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s, energy_j=cost.energy_j,
             cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
             train_loss=update.train_loss, participating=int(include.sum()), available=int(available.sum()),
             messages=update.messages, num_roots=int(((parent < 0) & include).sum()),
-            fault_extra_latency_s=record.fault_extra_latency_s, fault_extra_energy_j=record.fault_extra_energy_j,
-            faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""),
+            fault_extra_latency_s=record.fault_extra_latency_s, fault_extra_energy_j=extra_j,
+            fault_saved_energy_j=saved_j, faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""),
             mean_local_steps=_weighted_mean(final_plan.local_steps, sample_weight, include),
             mean_batch_size=_weighted_mean(final_plan.batch_size, sample_weight, include),
+            mean_cpu_hz=_weighted_mean(final_plan.cpu_hz, sample_weight, include),
+            mean_tx_power_w=_weighted_mean(final_plan.tx_power_w, sample_weight, include),
             probe_loss_before=probe_before, probe_loss_after=self.probe.loss(global_model), probe_grad_sq=probe_grad_sq,
             predicted_decrease=self._predicted_decrease(ctx, final_plan, include, sample_weight, cost.latency_s,
                                                         probe_grad_sq),

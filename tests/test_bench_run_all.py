@@ -118,3 +118,54 @@ def test_scenario_lr_reaches_the_runs_and_the_centralised_yardstick(tmp_path):
     hints = [Job(s, m, 0, str(tmp_path)).cost_hint / s.rounds for s, m in
              ((small, baseline), (small, fedspan), (shell, baseline), (big, baseline), (big, fedspan))]
     assert hints == sorted(hints)
+
+
+def _committed_digests() -> dict[str, str]:
+    """SHA-256 of every file a benchmark could overwrite: the published results, the docs' images, the README."""
+    import hashlib
+
+    root = README.parent
+    files = [README, *sorted((root / "benchmarks" / "results").glob("*")), *sorted((root / "docs" / "images").glob("*"))]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}
+
+
+def test_quick_run_leaves_the_committed_results_byte_identical(tmp_path, monkeypatch):
+    # The README's smoke command, without --out: it must land in the scratch folder, never in benchmarks/results/.
+    scratch = tmp_path / "scratch"
+    monkeypatch.setattr(run_all, "SCRATCH_DIR", scratch)
+    before = _committed_digests()
+    assert any(name.startswith("benchmarks/results/") for name in before)
+    assert run_all.main(["--quick", "--no-speed", "--workers", "1", "--methods", "Fed-Span K=1"]) == 0
+    assert _committed_digests() == before
+    assert (scratch / "results.json").is_file() and "`" in (scratch / "table.md").read_text()
+
+
+def test_publish_is_refused_for_quick_and_partial_runs(capsys):
+    import pytest
+
+    for extra in (["--quick"], ["--only", "small"], ["--methods", "Fed-Span K=1"], ["--out", "x"]):
+        with pytest.raises(SystemExit) as stop:
+            run_all.main(["--publish", "--no-speed", *extra])
+        assert stop.value.code == 2
+        assert f"drop {extra[0]}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_all.main(["--out", str(Path(run_all.make_table.RESULTS_DIR))])
+    assert "use --publish" in capsys.readouterr().err
+
+
+def test_make_table_publishes_only_a_full_run(tmp_path):
+    import make_table
+
+    results = {"mode": "quick", "scenarios": {}, "definitions": {"target": "", "time": "", "cadence": ""},
+               "wall_s": 1.0, "cores": 2, "created": "now"}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"x\n{make_table.START}\nold\n{make_table.END}\n")
+    assert make_table.main(["--results", str(tmp_path), "--readme", str(readme)]) == 0  # table.md only
+    assert "old" in readme.read_text() and (tmp_path / "table.md").is_file()
+    assert make_table.main(["--results", str(tmp_path), "--readme", str(readme), "--publish"]) == 2
+    assert "old" in readme.read_text()
+    results["mode"] = "default"
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert make_table.main(["--results", str(tmp_path), "--readme", str(readme), "--publish"]) == 0
+    assert "old" not in readme.read_text()

@@ -54,7 +54,11 @@ def test_plan_run_compare_end_to_end(workdir: Path, capsys: pytest.CaptureFixtur
                               "--max-train", "600", "-o", str(cmp_dir)], capsys)
     assert code == 0, err
     summary = list(csv.DictReader((cmp_dir / "summary.csv").open()))
-    assert [s["method"] for s in summary] == ["mst", "bfs", "star"]
+    assert sorted(s["method"] for s in summary) == ["bfs", "mst", "star"]
+    assert [int(s["rank"]) for s in summary] == [1, 2, 3] and "Ranking: time to target" in out
+    # The echo records what each method ran with, beside the defaults.
+    assert "#   star: local steps 5, batch 32" in (cmp_dir / "config.toml").read_text()
+    assert "#   mst: local steps 5" in (cmp_dir / "mst" / "config.toml").read_text()
     assert all(0.0 <= float(s["final_accuracy"]) <= 1.0 for s in summary)
     assert len(list(csv.DictReader((cmp_dir / "compare.csv").open()))) == 6
     assert (cmp_dir / "accuracy.png").exists() and (cmp_dir / "cost-by-method.png").exists()

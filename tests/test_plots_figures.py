@@ -173,3 +173,61 @@ def test_accuracy_curves_keep_methods_apart_past_the_colour_cycle():
     lines = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("m")]
     styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in lines}
     assert len(styles) == 17
+
+
+def _offset_texts(fig) -> list[str]:
+    fig.canvas.draw()
+    return [t for ax in fig.axes for t in (ax.xaxis.get_offset_text().get_text(), ax.yaxis.get_offset_text().get_text())
+            if t]
+
+
+def test_round_costs_have_no_offset_and_flat_series_are_not_cliffs():
+    # 1e-7 J changes on 2.666e-2 J used to read "1e-6+2.666e-2" with a full-height cliff.
+    energy = [0.02666 + 1e-7 * k for k in (0, 3, 1, 2)]
+    fig = plots.round_costs_figure([0, 1, 2, 3], [8.2, 8.2 + 1e-9, 8.2, 8.2], energy)
+    assert _offset_texts(fig) == []
+    ax_t, ax_e = fig.axes
+    low, high = ax_e.get_ylim()
+    assert high - low >= 0.1 * 0.02666  # the change is shown as the nothing it is
+    assert low < min(energy) and high > max(energy)
+    assert ax_e.get_ylabel() == "round energy [J]" and ax_t.get_ylabel() == "round latency [s]"
+
+
+def test_one_round_plots_are_a_point_on_a_sane_axis():
+    fig = plots.round_costs_figure([0], [1.3], [0.05])
+    ax_t, ax_e = fig.axes
+    assert ax_e.get_xlim() == (-1.0, 1.0)
+    assert ax_t.get_ylim() == pytest.approx((1.3 * 0.9, 1.3 * 1.1)) and ax_e.get_ylim() == pytest.approx((0.045, 0.055))
+    fig.canvas.draw()
+    assert all(float(t.get_text().replace("−", "-")) == int(float(t.get_text().replace("−", "-")))
+               for t in ax_e.get_xticklabels() if t.get_text())  # whole rounds
+    acc = plots.accuracy_curves_figure({"mst": {"sim_time_s": [601.2], "cumulative_energy_j": [11.9],
+                                                "test_accuracy": [0.41]}})
+    ax_time, ax_energy = acc.axes
+    assert ax_time.get_ylim()[0] == 0.0 and 0.41 < ax_time.get_ylim()[1] <= 1.0
+    assert ax_time.get_xlim()[0] == 0.0 and ax_time.get_xlim()[1] > 601.2
+    assert ax_energy.get_xlim()[0] == 0.0 and _offset_texts(acc) == []
+    sca = plots.sca_history_figure({"round 0": [0.026661]})
+    assert sca.axes[0].get_xlim() == (0.0, 2.0) and sca.axes[0].get_ylim()[1] - sca.axes[0].get_ylim()[0] > 1e-3
+
+
+def test_sca_objective_has_no_offset():
+    hist = {"round 0": {"sca_objective": [2.6661e-2, 2.66605e-2, 2.66601e-2],
+                        "phases": [{"phase": "start", "objective": 2.66601e-2}, {"phase": "search", "objective": 2.666e-2}]}}
+    fig = plots.sca_history_figure(hist)
+    assert _offset_texts(fig) == []
+    assert [ax.get_ylabel() for ax in fig.axes] == ["relaxed (SCA) objective", "exact objective of the forest"]
+
+
+def test_coinciding_accuracy_curves_stay_distinguishable():
+    same = {"sim_time_s": [600.0, 1200.0, 1800.0], "cumulative_energy_j": [12.0, 24.0, 36.0],
+            "test_accuracy": [0.3, 0.45, 0.48]}
+    runs = {"fedspan": {**same, "test_accuracy": [0.5, 0.6, 0.67]}, "mst": same, "bfs": dict(same), "ring": dict(same)}
+    fig = plots.accuracy_curves_figure(runs)
+    lines = fig.axes[0].get_lines()
+    assert len({line.get_marker() for line in lines}) == 4  # each method its own marker
+    labels = [line.get_label() for line in lines]
+    assert labels == ["fedspan", "mst", "bfs (same accuracy as mst)", "ring (same accuracy as mst)"]
+    assert lines[2].get_markerfacecolor() == "none" and lines[2].get_markersize() > lines[1].get_markersize()
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == labels

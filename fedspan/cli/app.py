@@ -18,9 +18,14 @@ def _label(params: list[Any], ctx: Any) -> list[Any]:
     for param in params:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
-        elif param.name in CHOICES and param.metavar is None:
+        elif param.name in CHOICES and param.metavar is None and ctx.meta.get(_HELP):
+            # Only help shows the names: listing them imports the registries (torch, scikit-learn: seconds),
+            # which a usage error must not wait for.
             param.metavar = "[" + "|".join(CHOICES[param.name].names()) + "]"
     return params
+
+
+_HELP = "fedspan.help"  # ctx.meta key: help is being written
 
 
 class Command(TyperCommand):
@@ -28,6 +33,15 @@ class Command(TyperCommand):
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _label(super().get_params(ctx), ctx)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from fedspan.cli.helpfmt import compact_help  # names whole below 120 columns
+
+        ctx.meta[_HELP] = True
+        text = compact_help(self, ctx)
+        if text is None:
+            return super().format_help(ctx, formatter)
+        formatter.write(text)
 
 
 class Group(TyperGroup):

@@ -82,7 +82,9 @@ EXPORT_FORMAT = Choice("format", lambda: ("satgenpy",))
 
 @constellation_app.command("export", cls=Command)
 def constellation_export(
-    out_dir: Path = typer.Argument(..., help="Folder to write the files into (created if missing)."),
+    folder: Optional[Path] = typer.Argument(None, help="Folder to write the files into (or -o).", show_default=False),
+    output_dir: Optional[Path] = typer.Option(None, "-o", "--output-dir", help="Folder to write the files into "
+                                              "(created if missing), as for every other command."),
     export_format: str = typer.Option(..., "--format", help="Export format: satgenpy (Hypatia).",
                                       parser=usage_parser(EXPORT_FORMAT)),
     constellation: Optional[str] = typer.Option(None, "--constellation", "-c",
@@ -104,7 +106,7 @@ def constellation_export(
     satgenpy (Hypatia): tles.txt, isls.txt (ISLs at --start, each once as 'a b', a < b), ground_stations.txt (8 fields).
 
     Example:
-      fedspan constellation export --format satgenpy --preset small --link-policy grid hypatia/small
+      fedspan constellation export --format satgenpy --preset small --link-policy grid -o hypatia/small
     """
     from orbits.ground import read_ground_stations
     from orbits.hypatia import export_satgenpy
@@ -112,6 +114,11 @@ def constellation_export(
 
     from fedspan.scenario import load_constellation
 
+    if folder is not None and output_dir is not None and folder != output_dir:
+        raise typer.BadParameter(f"two output folders ({folder} and -o {output_dir}); give one")
+    out_dir = output_dir or folder
+    if out_dir is None:
+        raise typer.BadParameter("name the folder to write into with -o FOLDER")
     when = parse_time_option(start, "--start")
     if constellation and preset:
         raise typer.BadParameter("give --constellation or --preset, not both")

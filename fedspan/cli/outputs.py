@@ -115,13 +115,17 @@ def run_figures(out: Path, results: dict[str, Any]) -> list[Path]:
         files.append(plot_round_costs(out / "round-costs.png", c["round"], c["latency_s"], c["energy_j"],
                                       title=f"{name}: cost per round"))
     else:
-        names = list(cols)
-        files.append(plot_sweep(out / "cost-by-method.png", range(len(names)),
-                                {"mean round latency [s]": [sum(cols[n]["latency_s"]) / len(cols[n]["latency_s"])
-                                                            for n in names],
-                                 "total energy [J]": [cols[n]["cumulative_energy_j"][-1] for n in names]},
-                                xlabel=" | ".join(f"{i}: {n}" for i, n in enumerate(names)),
-                                title="Cost by method"))
+        from fedspan.plots import plot_cost_by_method
+        from fedspan.ranking import rank_methods
+
+        target, ranked = rank_methods({name: r.metrics for name, r in results.items()})
+        winner = next((r["method"] for r in ranked if r["winner"]), None)
+        files.append(plot_cost_by_method(
+            out / "cost-by-method.png", [r["method"] for r in ranked],
+            {f"time to target {target:.3f} [s]": [r["time_to_target_s"] for r in ranked],
+             "mean round latency [s]": [r["mean_latency_s"] for r in ranked],
+             "total energy [J]": [r["total_energy_j"] for r in ranked]},
+            title="Cost by method (best first; ★ first to the target)", winner=winner))
     return files
 
 
@@ -149,8 +153,64 @@ def print_run_summary(results: dict[str, Any]) -> None:
     Console().print(table)
 
 
+def print_compare_summary(results: dict[str, Any]) -> list[str]:
+    """The ranking of a comparison (time to target, then energy; ★ the winner), the knobs each method used and
+    one line on where the leader's advantage comes from; returns that line and the target line for config.toml."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fedspan.ranking import TARGET_FRACTION, advantage, rank_methods
+
+    target, ranked = rank_methods({name: r.metrics for name, r in results.items()})
+    if not ranked:
+        return []
+    console = Console()
+    aim = f"target accuracy {target:.3f} = {TARGET_FRACTION:.0%} of the best final accuracy"
+    table = Table(title=f"Ranking: time to target, then energy ({aim})", title_justify="left")
+    for col in ("#", "method", "final acc", "to target s", "to target J", "rounds", "total J"):
+        table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    for r in ranked:
+        reached = r["rounds_to_target"] is not None
+        table.add_row(f"{r['rank']}{' ★' if r['winner'] else ''}", r["method"], f"{r['final_accuracy']:.3f}",
+                      f"{r['time_to_target_s']:.4g}" if reached else "not reached",
+                      f"{r['energy_to_target_j']:.4g}" if reached else "-",
+                      f"{r['rounds_to_target']}/{r['rounds']}" if reached else f"-/{r['rounds']}",
+                      f"{r['total_energy_j']:.4g}")
+    console.print(table)
+    knobs = Table(title="Knobs each method used (means over its rounds and participants)", title_justify="left")
+    for col in ("method", "steps", "batch", "clock GHz", "power W", "latency s", "fallbacks"):
+        knobs.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+    for r in ranked:
+        knobs.add_row(r["method"], f"{r['mean_local_steps']:.3g}", f"{r['mean_batch_size']:.3g}",
+                      f"{r['mean_cpu_ghz']:.3g}", f"{r['mean_tx_power_w']:.3g}", f"{r['mean_latency_s']:.3g}",
+                      str(r["fallbacks"]))
+    console.print(knobs)
+    why = advantage(ranked)
+    if why:
+        console.print(why, markup=False, highlight=False)
+    return [f"{aim}; winner: {next((r['method'] for r in ranked if r['winner']), 'none')}"] + ([why] if why else [])
+
+
+def knob_notes(results: dict[str, Any]) -> list[str]:
+    """One comment line per method: the knobs it actually ran with (config.toml records the defaults only)."""
+    from fedspan.ranking import method_summary
+
+    lines = ["What each method actually ran with (means over rounds; local-steps and batch-size above are the "
+             "defaults the baselines use and Fed-Span optimises):"]
+    for name, r in results.items():
+        if r.metrics:
+            m = method_summary(name, r.metrics, float("inf"))
+            lines.append(f"  {name}: local steps {m['mean_local_steps']:.4g}, batch {m['mean_batch_size']:.4g}, "
+                         f"clock {m['mean_cpu_ghz']:.4g} GHz, transmit power {m['mean_tx_power_w']:.4g} W "
+                         f"over {m['rounds']} round(s)")
+    return lines
+
+
 def write_comparison(out: Path, results: dict[str, Any]) -> list[Path]:
+    """compare.csv (every method's rounds) and summary.csv (one ranked row per method, best first)."""
     import csv
+
+    from fedspan.ranking import rank_methods
 
     rows_path, summary_path = out / "compare.csv", out / "summary.csv"
     with rows_path.open("w", newline="", encoding="utf-8") as f:
@@ -162,18 +222,22 @@ def write_comparison(out: Path, results: dict[str, Any]) -> list[Path]:
                     writer = csv.DictWriter(f, fieldnames=list(row))
                     writer.writeheader()
                 writer.writerow(row)
+    target, ranked = rank_methods({name: r.metrics for name, r in results.items()})
     with summary_path.open("w", newline="", encoding="utf-8") as f:
-        columns = ["method", "rounds", "final_accuracy", "simulated_time_s", "mean_latency_s", "total_energy_j"]
+        # The columns summary.csv always had come first, in their order, so existing readers keep working.
+        columns = ["method", "rounds", "final_accuracy", "simulated_time_s", "mean_latency_s", "total_energy_j",
+                   "rank", "winner", "target_accuracy", "rounds_to_target", "time_to_target_s", "energy_to_target_j",
+                   "mean_local_steps", "mean_batch_size", "mean_cpu_ghz", "mean_tx_power_w", "fallbacks"]
         writer = csv.writer(f)
         writer.writerow(columns)
-        writer.writerows([row[c] for c in columns] for row in run_summaries(results))
+        writer.writerows([{**row, "target_accuracy": target}.get(c) for c in columns] for row in ranked)
     return [rows_path, summary_path]
 
 
-
-
-def write_settings(out: Path, command: str, config: Any, extras: dict[str, Any] | None = None) -> Path:
-    """``config.toml``: the settings a command ran with, in the vocabulary every entry point reads."""
+def write_settings(out: Path, command: str, config: Any, extras: dict[str, Any] | None = None,
+                   notes: list[str] | None = None) -> Path:
+    """``config.toml``: the settings a command ran with, in the vocabulary every entry point reads; ``notes``
+    are written as comments (what the run actually did)."""
     from fedspan.config import write_config
 
-    return write_config(out / "config.toml", command, config, extras)
+    return write_config(out / "config.toml", command, config, extras, notes or ())

@@ -9,8 +9,8 @@ import typer
 
 from fedspan.cli.app import Command, app
 from fedspan.cli.options import CHOICES, from_file, given, simulation_config, usage_parser, vocabulary
-from fedspan.cli.outputs import (finishing, print_run_summary, run_figures, write_comparison, write_outputs_note,
-                                 write_settings)
+from fedspan.cli.outputs import (finishing, knob_notes, print_compare_summary, print_run_summary, run_figures,
+                                 write_comparison, write_outputs_note, write_settings)
 from fedspan.config import STRATEGY
 
 
@@ -106,7 +106,14 @@ def compare_command(
 
         def finish() -> None:
             files.extend(write_comparison(out, results) + run_figures(out, results))
-            print_run_summary(results)
+            verdict = print_compare_summary(results)
+            # The echo records what each method ran with: the defaults above, and the knobs it actually used.
+            notes = knob_notes(results) + verdict
+            write_settings(out, "compare", replace(base, output_dir=str(out)), {"strategies": names}, notes)
+            for name, sim in sims.items():
+                if results[name].metrics:
+                    files.append(write_settings(Path(sim.output_dir), "run", sim,
+                                                notes=knob_notes({name: results[name]})))
             write_outputs_note(files)
 
         finishing(f"every policy's rounds are kept in {out}/<policy> (checkpoint.pt, metrics.csv)", finish)
@@ -130,6 +137,9 @@ def run_with_progress(sim: Any, label: str, on_start: Optional[Callable[[int], N
 
         def progress(count: int, total: int, m: Any) -> None:
             done["rounds"] = count
+            if m.faults:  # said where the reader looks, not only in metrics.csv
+                bar.note(f"round {m.round}: {m.faults} (latency {m.fault_extra_latency_s:+.3g} s, energy "
+                         f"+{m.fault_extra_energy_j:.3g} J spent, {m.fault_saved_energy_j:.3g} J not spent)")
             bar.advance(count, f"acc {m.test_accuracy:.3f}, t = {m.time_s:.0f} s")
             if count < total:
                 bar.working(f"round {count}")

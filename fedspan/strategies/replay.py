@@ -18,7 +18,7 @@ from optimization.forests import distance_forest
 
 from fedspan.strategies.base import RoundContext, StrategyError
 from fedspan.strategies.registry import register_strategy
-from optimization.problem import TreeCount
+from optimization.problem import TreeCount, fixed_tree_count
 from fedspan.strategies.trees import ForestStrategy
 
 
@@ -61,7 +61,8 @@ class PlanReplay(ForestStrategy):
         if not np.array_equal(planned, nodes):
             reason = (f"plan round {ctx.round_index} spans {len(planned)} satellites, {len(nodes)} are "
                       f"available now: distance forest used instead")
-            return np.asarray(distance_forest(problem, self.num_trees)), {"info": {"fallback": reason}}
+            # The problem's fixed K, or None for a plan made with num_trees "auto" (one tree per component).
+            return np.asarray(distance_forest(problem, fixed_tree_count(problem.num_trees))), {"info": {"fallback": reason}}
         self._check_against_scenario(ctx, rec, nodes)
         local = np.full(len(ctx.available), -1)
         local[nodes] = np.arange(len(nodes))
