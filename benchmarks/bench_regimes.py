@@ -16,6 +16,7 @@ the worst reference tree's objective by the best forest's: where it exceeds 1.05
 more than 5 %, and the table says so.
 
     python benchmarks/bench_regimes.py            # every profile, both schedules (writes benchmarks/out/)
+    python benchmarks/bench_regimes.py --publish  # the same, into benchmarks/results/ (the README's copy)
     python benchmarks/bench_regimes.py --profiles paper,smallsat-edge --models mlp --schedules back-to-back
 """
 
@@ -129,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--schedules", default="back-to-back,cadence")
     parser.add_argument("--search-s", type=float, default=2.0, help="planner local-search seconds per problem")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out")
+    parser.add_argument("--out", type=Path, default=None, help="folder for regimes.{json,md} (default benchmarks/out/)")
+    parser.add_argument("--publish", action="store_true", help="write benchmarks/results/ (the README's copy)")
     args = parser.parse_args(argv)
+    if args.publish and args.out is not None:
+        parser.error("--publish writes benchmarks/results/; drop --out")
+    args.out = REPO / "benchmarks" / ("results" if args.publish else "out") if args.out is None else args.out
     rows = []
     for profile in args.profiles.split(","):
         for model in args.models.split(","):
