@@ -169,7 +169,7 @@ class Simulation:
 
     def _default_backend(self) -> TrainingBackend:
         if self.config.backend == "distributed":
-            from fedspan.distributed import TorchDistributedBackend
+            from fedspan.distributed_backend import TorchDistributedBackend  # torch.distributed only when asked
 
             return TorchDistributedBackend(self.trainer)
         return InProcessBackend(self.trainer)

@@ -17,8 +17,8 @@ exchange that the default cost charges).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,10 +27,8 @@ from fedspan.aggregation import cluster_models, forest_levels, mix_clusters
 from fedspan.backend import RoundUpdate
 from fedspan.clock import ComputeLoad, RoundCost, find_edges, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
+from fedspan.repair import RoundFailures, repair_forests
 from orbits.links import link_rate_per_watt, propagation_delay_s
-
-if TYPE_CHECKING:  # fedspan.faults imports this module; the default repair imports it back lazily
-    from fedspan.faults import RoundFailures
 
 
 class StrategyError(FedSpanError):
@@ -222,7 +220,7 @@ class AggregationStrategy(ABC):
                                  participating=keep, **default_resources(ctx))
 
     The default ``round_cost`` prices the forest with the shared clock, the default ``repair``
-    re-attaches orphaned subtrees (``fedspan.faults.default_repair``) and the default
+    re-attaches orphaned subtrees (``fedspan.repair.repair_forests``) and the default
     ``aggregate`` divides each model's weighted sum by its weight (mixing when ``plan.mix``).
     A complete, tested walk-through is in docs/strategies.md.
     """
@@ -264,11 +262,14 @@ class AggregationStrategy(ABC):
         every satellite (``tree_of``) and who contributes (``participating``, a subset of
         ``failures.contributing``). A lost satellite may not relay up, a dead one not down.
         Resources are not repaired: the satellites trained with the plan's. The default is
-        ``fedspan.faults.default_repair`` (forest repair when ``tree_clock``).
+        forest repair (``fedspan.repair.repair_forests``) when ``tree_clock``, else the failed are
+        dropped; ``fedspan.faults.default_repair`` calls this method.
         """
-        from fedspan.faults import default_repair
-
-        return default_repair(ctx, self, plan, failures)
+        if not self.tree_clock:
+            return replace(plan, participating=failures.contributing)
+        up, down, tree_of = repair_forests(plan.parent, plan.tree_of, failures, ctx.snapshot.edges,
+                                           ctx.snapshot.distance_km, np.asarray(ctx.scenario.resources.terminals))
+        return replace(plan, parent=up, down_parent=down, tree_of=tree_of, participating=failures.contributing)
 
     def aggregate(self, ctx: RoundContext, plan: RoundPlan, update: RoundUpdate,
                   models: torch.Tensor) -> torch.Tensor:
