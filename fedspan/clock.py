@@ -249,13 +249,6 @@ class EnergyLedger:
                              f"{record.compute_energy_j.shape}, expected ({self.num_satellites},)")
         self.records.append(record)
 
-    def per_satellite_j(self) -> np.ndarray:
-        """Cumulative energy of each satellite over all recorded rounds."""
-        total = np.zeros(self.num_satellites)
-        for r in self.records:
-            total += r.compute_energy_j + r.transmit_energy_j
-        return total
-
     @property
     def total_energy_j(self) -> float:
         """Energy of the whole run."""

@@ -217,16 +217,6 @@ def fault_outcome(parent: np.ndarray, failures: RoundFailures, up_parent: np.nda
                         dead=failures.dead, notes=failures.notes + [f"satellite {r} promoted to root" for r in promoted])
 
 
-def resolve_faults(events: list[FaultEvent], parent: np.ndarray, tree_of: np.ndarray, participating: np.ndarray,
-                   up_done_s: np.ndarray, uplink_time_s: np.ndarray, uplink_energy_j: np.ndarray,
-                   edges: np.ndarray, distance_km: np.ndarray, terminals: np.ndarray,
-                   detection_s: float = DEFAULT_DETECTION_S) -> FaultOutcome:
-    """Apply a round's faults to its planned forest and timings and repair it the default way."""
-    failures = tree_failures(events, parent, participating, up_done_s, uplink_time_s, uplink_energy_j)
-    up, down, ids = repair_forests(parent, tree_of, failures, edges, distance_km, terminals)
-    return fault_outcome(parent, failures, up, down, ids, failures.contributing, detection_s)
-
-
 def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan, planned: RoundCost,
                     events: list[FaultEvent]) -> RoundFailures:
     """What a round's faults break: timed on the planned forest clock, or dropped without one."""

@@ -15,7 +15,7 @@ from optimization.jsonsafe import json_safe
 
 
 class MetricsError(FedSpanError):
-    """A metrics file that cannot be written or read back."""
+    """A metrics file that cannot be written."""
 
 
 @dataclass
@@ -105,32 +105,3 @@ def append_metrics_row(out_dir: str | Path, row: RoundMetrics, stem: str = "metr
     except OSError as exc:
         raise MetricsError(f"{path}: cannot write metrics ({exc.strerror or exc})") from None
     return path
-
-
-def read_metrics_csv(path: str | Path) -> list[RoundMetrics]:
-    """Read a metrics CSV written by :func:`write_metrics` back into rows."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != FIELDS:
-                raise MetricsError(f"{path}: header {reader.fieldnames} is not the metrics header {list(FIELDS)}")
-            types = {f.name: f.type for f in fields(RoundMetrics)}
-            rows = []
-            for line, rec in enumerate(reader, start=2):
-                try:
-                    rows.append(RoundMetrics(**{k: _parse(types[k], v) for k, v in rec.items()}))
-                except (TypeError, ValueError) as exc:
-                    raise MetricsError(f"{path}:{line}: bad metrics row ({exc})") from None
-            return rows
-    except OSError as exc:
-        raise MetricsError(f"{path}: cannot read metrics ({exc.strerror})") from None
-
-
-def _parse(kind: Any, text: str) -> Any:
-    kind = str(kind)
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    return text

@@ -388,7 +388,6 @@ class ForestValuer:
         rho = data_shares(res.num_samples)
         self.mean_steps = float(rho @ steps)
         self.rho = rho
-        self._coef_cache: dict[int, object] = {}
 
     def energy_weight(self, roots: np.ndarray) -> float:
         """Objective units per joule."""

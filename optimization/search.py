@@ -154,7 +154,6 @@ class SearchResult:
     resources: Resources
     objective: float
     moves: int = 0
-    reroots: int = 0
     rounds: int = 0
     history: list[dict] = field(default_factory=list)
 
@@ -534,7 +533,6 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
         out.history.append({"phase": "search", "round": rnd, "moves": moved, "reroots": rerooted,
                             "objective": costs.objective, "seconds": 0.0})
         out.moves += moved
-        out.reroots += rerooted
         out.rounds = rnd + 1
         improved = costs.objective < out.objective * (1 - 1e-9)
         if improved:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from opt_program import arcs_of_forest, decode_roots
 from test_opt_model import geometric_problem
 
 from optimization import ObjectiveWeights, SatelliteResources, SCAOptions, SolveOptions, bfs_forest, distance_forest, evaluate, random_forest, solve
@@ -31,7 +32,7 @@ def test_program_at_a_forest_equals_the_cost_model(make, seed):
     res.tx_power_w = res.tx_power_w * rng.uniform(0.2, 1.0, p.num_nodes)  # some links below the rate cap
     res.cpu_hz = res.cpu_hz * rng.uniform(0.5, 1.0, p.num_nodes)
     costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size, p.min_idle_s)
-    program = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), k, fixed=True)
+    program = build_program(p, arcs_of_forest(parent, validate_forest(p, parent)), k, fixed=True)
     z = initial_point(program, parent, res)
     assert program.violation(z) <= 1e-12
     assert np.exp(z[program.layout.slices["T"]][0]) == pytest.approx(costs.latency_s, rel=1e-12)
@@ -46,7 +47,7 @@ def test_with_resources_pinned_the_subproblem_cannot_undercut_the_forests_costs(
     res = default_resources(p, parent)
     res.tx_power_w = res.tx_power_w * np.random.default_rng(0).uniform(0.2, 1.0, p.num_nodes)
     costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size)
-    program = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
+    program = build_program(p, arcs_of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
     z0 = initial_point(program, parent, res)
     z, value, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 1e-9)
     assert value == pytest.approx(program.merit(z0), rel=1e-3)
@@ -65,7 +66,7 @@ def test_subproblem_answers_respect_binding_energy_budgets(fixed):
     budgets = SatelliteResources.uniform(12, energy_budget_j=1.0)
     budgets.energy_budget_j = spend * 1.02  # binding: the objective wants more local work than this allows
     p = geometric_problem(12, 2, radius=0.5, resources=budgets, weights=ObjectiveWeights(1.0, 0.0, 0.1))
-    arcs = Arcs.of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
+    arcs = arcs_of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
     program = build_program(p, arcs, 1, fixed=fixed)
     z, _, _ = LogSpaceSubproblem(program, default_chain()).solve(initial_point(program, parent, res), 2.0)
     x, found = program.decode(z)
@@ -182,7 +183,7 @@ def test_sca_from_a_fractional_start_keeps_every_iterate_feasible_and_moves_off_
     assert_feasible_and_monotone(program, z0, result, seen)
     x0, x = program.decode(z0)[0], program.decode(result.z)[0]
     assert np.abs(np.log(x) - np.log(x0)).max() > 0.5  # the topology moved
-    r = program.decode_roots(result.z)
+    r = decode_roots(program, result.z)
     eps = program.ccr.eps
     assert ((r - eps) / (1 - eps)).sum() <= k + 1e-6
 
@@ -196,7 +197,7 @@ def test_fractional_start_spreads_root_mass_over_components_and_respects_eligibi
     program = build_program(p, Arcs.all_of(p), 2, fixed=False)
     z = fractional_point(program, default_resources(p, parent))
     assert program.violation(z) <= 1e-9
-    r = program.decode_roots(z)
+    r = decode_roots(program, z)
     assert np.allclose(r[~eligible], program.ccr.eps)
     assert ((r - program.ccr.eps) / (1 - program.ccr.eps)).sum() == pytest.approx(2)
 
@@ -204,7 +205,7 @@ def test_fractional_start_spreads_root_mass_over_components_and_respects_eligibi
 def test_no_fractional_start_for_a_fixed_program_or_too_few_roots():
     p = geometric_problem(8, 1, radius=0.6)
     parent = distance_forest(p)
-    fixed = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
+    fixed = build_program(p, arcs_of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
     with pytest.raises(OptimizationError):
         fractional_point(fixed, default_resources(p, parent))
     eligible = np.zeros(8, bool)
