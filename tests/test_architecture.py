@@ -43,21 +43,22 @@ def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def imported_names(module: str, path: Path) -> list[tuple[str, int]]:
-    """Every dotted name the module imports, anywhere in it, with the line number.
+def imported_names(module: str, path: Path) -> list[tuple[str, str | None, int]]:
+    """Every import anywhere in the module: ``(name, attribute, line)`` per imported name.
 
-    ``from a.b import c`` gives ``a.b`` and ``a.b.c``: which of the two is a module is decided later.
+    ``import a.b`` gives ``("a.b", None, line)``; ``from a.b import c`` gives ``("a.b", "a.b.c", line)``:
+    whether ``a.b.c`` is a module or a name in ``a.b`` is decided against the module list.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     is_package = path.name == "__init__.py"
-    names: list[tuple[str, int]] = []
+    names: list[tuple[str, str | None, int]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.extend((alias.name, node.lineno) for alias in node.names)
+            names.extend((alias.name, None, node.lineno) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = _absolute(module, is_package, node)
-            names.append((base, node.lineno))
-            names.extend((f"{base}.{alias.name}", node.lineno) for alias in node.names if alias.name != "*")
+            names.extend((base, None if alias.name == "*" else f"{base}.{alias.name}", node.lineno)
+                         for alias in node.names)
     return names
 
 
@@ -69,18 +70,8 @@ def import_graph(root: Path = _REPO) -> dict[str, dict[str, int]]:
     files = module_files(root)
     graph: dict[str, dict[str, int]] = {name: {} for name in files}
     for module, path in files.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        is_package = path.name == "__init__.py"
-        targets: list[tuple[str, int]] = []
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                targets.extend((alias.name, node.lineno) for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = _absolute(module, is_package, node)
-                for alias in node.names:
-                    sub = f"{base}.{alias.name}"
-                    targets.append((sub if sub in files else base, node.lineno))
-        for name, line in sorted(targets, key=lambda t: t[1]):
+        for base, attribute, line in sorted(imported_names(module, path), key=lambda t: t[2]):
+            name = attribute if attribute in files else base
             if name in files and name != module:
                 graph[module].setdefault(name, line)
     return graph
@@ -193,7 +184,7 @@ def test_lower_layers_import_no_upper_layer(package: str) -> None:
     for module, path in module_files().items():
         if module.split(".")[0] != package:
             continue
-        for name, line in imported_names(module, path):
+        for name, _, line in imported_names(module, path):
             if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[package]):
                 bad.append(f"{path.relative_to(_REPO)}:{line} imports {name}")
     assert not bad, "\n".join(sorted(set(bad)))
