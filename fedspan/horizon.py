@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fedspan.clock import cadence_deadline
 from fedspan.errors import FedSpanError
 from fedspan.planfile import (  # noqa: F401  (re-exported: the plan format's home is fedspan.planfile)
     PLAN_FORMAT,
@@ -38,12 +39,9 @@ def plan_context(scenario: Scenario, round_index: int, time_s: float, sample_wei
     ``deadline_s``: the round's deadline on a cadence (s), None back to back.
     """
     snapshot = scenario.snapshot(time_s, window_s)
-    n = scenario.num_satellites
-    return RoundContext(round_index=round_index, time_s=time_s, snapshot=snapshot, scenario=scenario,
-                        available=np.asarray(snapshot.active, bool).copy(), sample_weight=sample_weight,
-                        holder=np.zeros(n, np.int64), local_steps=local_steps, batch_size=batch_size,
-                        mix_every=mix_every, rng=np.random.default_rng([seed, round_index, 2]),
-                        deadline_s=deadline_s)
+    return RoundContext.for_round(scenario, round_index, time_s, snapshot, np.asarray(snapshot.active, bool).copy(),
+                                  sample_weight, np.zeros(scenario.num_satellites, np.int64), local_steps, batch_size,
+                                  mix_every, seed, deadline_s=deadline_s)
 
 
 def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int, round_interval_s: float,
@@ -58,11 +56,10 @@ def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int,
     ``round_interval_s`` apart on the orbits, since no training runs to time them).
     """
     planned: list[PlannedRound] = []
-    deadline = round_interval_s if schedule == "cadence" else None
     for r in range(rounds):
         time_s = r * round_interval_s
         ctx = plan_context(scenario, r, time_s, sample_weight, window_s, local_steps, batch_size, mix_every, seed,
-                           deadline)
+                           cadence_deadline(schedule, round_interval_s, r, time_s))
         started = time.perf_counter()
         plan = plan_round(strategy, ctx)
         plan_s = time.perf_counter() - started

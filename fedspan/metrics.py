@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from fedspan.errors import FedSpanError
-from fedspan.fileio import atomic_write_text
-from optimization.jsonsafe import json_safe
+from fedspan.fileio import atomic_write_text, write_json
 
 
 class MetricsError(FedSpanError):
@@ -82,8 +80,7 @@ def write_metrics(out_dir: str | Path, rows: list[RoundMetrics], summary: dict[s
         csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
         text = _csv_line(list(FIELDS)) + "".join(_csv_line(list(row.to_dict().values())) for row in rows)
         atomic_write_text(csv_path, text, fsync=False)
-        payload = {"summary": json_safe(summary or {}), "rounds": [json_safe(r.to_dict()) for r in rows]}
-        atomic_write_text(json_path, json.dumps(payload, indent=1, default=str), fsync=False)
+        write_json(json_path, {"summary": summary or {}, "rounds": [r.to_dict() for r in rows]})
     except OSError as exc:
         raise MetricsError(f"{out}: cannot write metrics ({exc.strerror or exc})") from None
     return csv_path, json_path

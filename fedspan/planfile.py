@@ -19,7 +19,7 @@ import numpy as np
 
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
-from fedspan.fileio import PLAN_MAX_BYTES, atomic_write_text, loads_json, read_capped
+from fedspan.fileio import PLAN_MAX_BYTES, loads_json, read_or_raise, write_json
 from optimization.jsonsafe import json_safe
 from optimization.problem import TreeCount, parse_tree_count
 
@@ -72,7 +72,7 @@ def write_plan(path: Path, planned: list[PlannedRound], scenario: Scenario, opti
         "options": json_safe(options),
         "rounds": [p.to_dict() for p in planned],
     }
-    return atomic_write_text(path, json.dumps(doc, indent=1), fsync=False)
+    return write_json(path, doc)
 
 
 class PlanWriter:
@@ -117,14 +117,11 @@ class PlanWriter:
 def read_plan(path: Path) -> dict[str, Any]:
     """Read and check a ``plan.json`` written by :func:`write_plan`."""
     path = Path(path)
+    data = read_or_raise(path, PLAN_MAX_BYTES, PlanFileError, "plan file")
     try:
-        doc = loads_json(read_capped(path, PLAN_MAX_BYTES).decode("utf-8"))
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: plan file not found") from None
+        doc = loads_json(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanFileError(f"{path}: not a JSON plan file ({exc})") from None
-    except OSError as exc:
-        raise PlanFileError(f"{path}: cannot read plan file ({exc.strerror or exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
         raise PlanFileError(f"{path}: not a Fed-Span plan (expected format '{PLAN_FORMAT}')")
     missing = [k for k in ("created_utc", "constellation", "options", "rounds") if k not in doc]

@@ -12,16 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fedspan.aggregation import forest_levels
-from optimization.forests import tree_degrees
-
-
-def _reroot(parent: np.ndarray, node: int) -> None:
-    """Make ``node`` the top of its tree by reversing the path to the current top (in place)."""
-    prev, cur = -1, node
-    while cur >= 0:
-        nxt = parent[cur]
-        parent[cur] = prev
-        prev, cur = cur, nxt
+from optimization.forests import reroot, tree_degrees
 
 
 @dataclass
@@ -66,7 +57,7 @@ def repair_forest(parent: np.ndarray, leaving: np.ndarray, cut: np.ndarray, edge
             cand = np.flatnonzero(fwd | bwd)
             best = cand[np.argmin(distance_km[cand])]
             u, v = (a[best], b[best]) if fwd[best] else (b[best], a[best])
-            _reroot(new, int(u))
+            new = reroot(new, int(u))
             new[u] = v
             continue
         sizes = np.bincount(root_of[orphaned], minlength=n)

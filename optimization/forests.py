@@ -17,16 +17,42 @@ from optimization.errors import (
 from optimization.problem import SpanningProblem, fixed_tree_count
 
 
+def find_edges(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each undirected pair ``(u, v)`` in the sorted candidate ``edges`` (E, 2) and whether it is there.
+
+    The one edge lookup: a binary search on the keys ``a * N + b`` of the canonical ``a < b`` rows.
+
+    >>> find_edges(np.array([[0, 1], [1, 2]]), 3, np.array([2, 0]), np.array([1, 2]))
+    (array([1, 1]), array([ True, False]))
+    """
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    keys = edges[:, 0] * num_nodes + edges[:, 1]
+    lo, hi = np.minimum(u, v).astype(np.int64), np.maximum(u, v).astype(np.int64)
+    want = lo * num_nodes + hi
+    pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+    found = (keys[pos] == want) if len(keys) else np.zeros(len(want), bool)
+    return pos, found
+
+
 def edge_lookup(problem: SpanningProblem, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Index of the undirected candidate edge {a, b} for each pair, -1 where it is not a candidate."""
-    n = problem.num_nodes
-    keys = problem.edges[:, 0] * n + problem.edges[:, 1]
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    query = lo * n + hi
-    pos = np.searchsorted(keys, query)
-    pos = np.minimum(pos, max(len(keys) - 1, 0))
-    found = (len(keys) > 0) & (keys[pos] == query) if len(keys) else np.zeros(len(query), bool)
+    pos, found = find_edges(problem.edges, problem.num_nodes, a, b)
     return np.where(found, pos, -1)
+
+
+def reroot(parent: np.ndarray, new_root: int) -> np.ndarray:
+    """The same tree hung from ``new_root``: a copy with the parent pointers on its path to the old root reversed.
+
+    >>> reroot(np.array([-1, 0, 1]), 2)
+    array([ 1,  2, -1])
+    """
+    out = parent.copy()
+    prev, node = -1, int(new_root)
+    while node >= 0:
+        nxt = int(parent[node])
+        out[node] = prev
+        prev, node = node, nxt
+    return out
 
 
 def components(problem: SpanningProblem) -> np.ndarray:
@@ -920,10 +946,20 @@ def _farthest_per_tree(graph, labels: np.ndarray, sources: np.ndarray) -> np.nda
     return order[first_pos]
 
 
+def component_count(problem: SpanningProblem) -> int:
+    """Number of connected components of the candidate graph: the fewest trees a spanning forest can have."""
+    return int(components(problem).max()) + 1
+
+
 def resolve_trees(problem: SpanningProblem) -> int:
-    """The fixed number of trees, or the component count when `num_trees` is 'auto'."""
+    """The fixed number of trees, or the component count when `num_trees` is 'auto'.
+
+    The one reading of 'auto' for the reference forests (`distance_forest`, `bfs_forest`, `random_forest`
+    with no `num_trees`); the planner's 'auto' searches from `component_count` upwards
+    (`optimization.planner.choose_num_trees`).
+    """
     fixed = fixed_tree_count(problem.num_trees)
-    return int(components(problem).max()) + 1 if fixed is None else fixed
+    return component_count(problem) if fixed is None else fixed
 
 
 def distance_forest(problem: SpanningProblem, num_trees: int | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ from test_opt_model import geometric_problem
 
 from optimization import SatelliteResources, SpanningProblem, distance_forest
 from optimization.ccr import build_ccr, topology_layout
-from optimization.defaults import default_resources
+from optimization.defaults import fastest_feasible_resources
 from optimization.formulation import Arcs, build_program, fractional_point, initial_point
 from optimization.posynomials import Layout
 
@@ -133,7 +133,7 @@ def test_integral_points_of_the_program_are_exactly_the_rooted_forests(name, n, 
     program = build_program(problem, Arcs.all_of(problem), k, fixed=False)
     for parent, _ in sorted(expected):
         parent = np.array(parent)
-        z = initial_point(program, parent, default_resources(problem, parent))
+        z = initial_point(program, parent, fastest_feasible_resources(problem, parent))
         assert program.violation(z) <= 1e-9
         x, _ = program.decode(z)
         assert np.array_equal(parent_from_point(n, program.arcs.tail, program.arcs.head, x > 0.5), parent)
@@ -160,7 +160,7 @@ def test_the_program_contains_exactly_the_ccr_rows():
         assert np.array_equal(whole.group[:m], mine.group)
     rng = np.random.default_rng(0)
     parent = distance_forest(p, 2)
-    z0 = initial_point(program, parent, default_resources(p, parent))
+    z0 = initial_point(program, parent, fastest_feasible_resources(p, parent))
     for _ in range(50):  # any point: the program's violation is at least the CCR's
         z = z0 + rng.normal(0, 0.3, len(z0))
         assert program.violation(z) >= ccr.violation(z) - 1e-15
@@ -192,7 +192,7 @@ def test_fractional_start_is_feasible_and_favours_no_forest(k):
     p = geometric_problem(14, 5, radius=0.6)
     parent = distance_forest(p, k)
     program = build_program(p, Arcs.all_of(p), k, fixed=False)
-    z = fractional_point(program, default_resources(p, parent))
+    z = fractional_point(program, fastest_feasible_resources(p, parent))
     assert program.violation(z) <= 1e-9
     x, r = program.decode(z)[0], decode_roots(program, z)
     eps = program.ccr.eps
@@ -209,7 +209,7 @@ def test_fractional_start_falls_back_to_the_lp_where_an_even_split_breaks_a_degr
     problem = SpanningProblem(9, np.array(pairs), d, 1e9 / d, resources=res)
     program = build_program(problem, Arcs.all_of(problem), 1, fixed=False)
     parent = distance_forest(problem)
-    z = fractional_point(program, default_resources(problem, parent))
+    z = fractional_point(program, fastest_feasible_resources(problem, parent))
     assert program.violation(z) <= 1e-9
     x = program.decode(z)[0]
     into_hub = x[program.arcs.head == 0]
@@ -226,7 +226,7 @@ def test_a_condensed_equality_pins_the_topology_and_the_band_frees_it():
     moved = {}
     for slack in (1e-6, 0.5):
         program = build_program(p, Arcs.all_of(p), 1, fixed=False, slack=slack)
-        z0 = fractional_point(program, default_resources(p, parent))
+        z0 = fractional_point(program, fastest_feasible_resources(p, parent))
         z, _, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 2.0)
         sl = program.layout.slices["x"]
         moved[slack] = np.abs(z[sl] - z0[sl]).max()

@@ -25,9 +25,10 @@ import torch
 
 from fedspan.aggregation import cluster_models, forest_levels, mix_clusters
 from fedspan.backend import RoundUpdate
-from fedspan.clock import ComputeLoad, RoundCost, find_edges, forest_round_cost, mixing_cost
+from fedspan.clock import ComputeLoad, RoundCost, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
 from fedspan.repair import RoundFailures, repair_forests
+from optimization.forests import find_edges
 from orbits.links import link_rate_per_watt, propagation_delay_s
 
 
@@ -56,6 +57,19 @@ class RoundContext:
     deadline_s: float | None = None
     #: (L, 2) satellite pairs whose links were up at the end of the last round: they need no acquisition
     links_up: np.ndarray | None = None
+
+    @classmethod
+    def for_round(cls, scenario: Any, round_index: int, time_s: float, snapshot: Any, available: np.ndarray,
+                  sample_weight: np.ndarray, holder: np.ndarray, local_steps: int, batch_size: int, mix_every: int,
+                  seed: int, *, energy_budget_j: np.ndarray | None = None, deadline_s: float | None = None,
+                  links_up: np.ndarray | None = None) -> RoundContext:
+        """The context of round ``round_index`` of a run or a ``plan`` horizon, its ``rng`` seeded by
+        ``(seed, round_index, 2)``: the one place the seed rule lives, so a plan and a run of the same
+        seed see the same random draws."""
+        return cls(round_index=round_index, time_s=time_s, snapshot=snapshot, scenario=scenario, available=available,
+                   sample_weight=sample_weight, holder=holder, local_steps=local_steps, batch_size=batch_size,
+                   mix_every=mix_every, rng=np.random.default_rng([seed, round_index, 2]),
+                   energy_budget_j=energy_budget_j, deadline_s=deadline_s, links_up=links_up)
 
 
 @dataclass

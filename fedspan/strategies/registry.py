@@ -68,7 +68,12 @@ def _check_option_types(cls: type[AggregationStrategy], name: str, options: dict
     """Text given for a numeric or boolean option (``sca_iters=abc``) is named before the policy is built."""
     parameters = inspect.signature(cls.__init__).parameters
     for key, value in options.items():
+        if not isinstance(value, str):
+            continue
+        if key == "num_trees" and cls.takes_num_trees:  # a tree count: the class says so, not its annotation
+            if value != "auto":
+                raise StrategyError(f"strategy option {key}={value!r} for '{name}': expected an integer >= 1 or 'auto'")
+            continue
         wanted = str(parameters[key].annotation) if key in parameters else ""
-        if isinstance(value, str) and any(t in wanted for t in ("int", "float", "bool", "TreeCount")) \
-                and "str" not in wanted and not (key == "num_trees" and value == "auto"):
+        if any(t in wanted for t in ("int", "float", "bool")) and "str" not in wanted:
             raise StrategyError(f"strategy option {key}={value!r} for '{name}': expected {wanted}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from optimization.forests import distance_forest
+from optimization.forests import distance_forest, find_edges
 
 from fedspan.planfile import planned_trees, read_plan
 from fedspan.strategies.base import RoundContext, StrategyError
@@ -84,8 +84,6 @@ class PlanReplay(ForestStrategy):
 
     def _check_against_scenario(self, ctx: RoundContext, rec: dict[str, Any], nodes: np.ndarray) -> None:
         """Tree links, CPU frequency, power, local steps and batch size of a round, as a fresh plan has them."""
-        from fedspan.clock import find_edges
-
         where = f"{self.plan_file}: round {ctx.round_index}"
         n = len(ctx.available)
         parent = np.asarray(rec["parent"], dtype=np.int64)
