@@ -361,7 +361,8 @@ def render(results: dict[str, Any], speed: dict[str, Any] | None) -> str:
 
 def load_json(path: Path) -> dict[str, Any]:
     """Read one results file; errors name the file."""
-    data = read_or_raise(path, RESULTS_MAX_BYTES, TableError, "results file")
+    data = read_or_raise(path, RESULTS_MAX_BYTES, TableError, "results file",
+                         missing="cannot read results file (not found)")
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
