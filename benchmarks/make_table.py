@@ -17,10 +17,14 @@ from typing import Any
 
 from summary import ratio
 
+from fedspan.fileio import read_or_raise
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SCRATCH_DIR = Path(__file__).resolve().parent / "out"
 README = Path(__file__).resolve().parents[1] / "README.md"
+#: A results file holds curves of a few hundred rounds per run: far below this.
+RESULTS_MAX_BYTES = 256 << 20
 COLUMNS = (("final_accuracy", "final accuracy", 3), ("time_to_target_s", "time to target [s]", 2),
            ("energy_to_target_j", "energy to target [J]", 2), ("mean_latency_s", "round latency [s]", 3),
            ("energy_per_round_j", "energy / round [J]", 2))
@@ -360,10 +364,12 @@ def render(results: dict[str, Any], speed: dict[str, Any] | None, folder: str = 
 
 def load_json(path: Path) -> dict[str, Any]:
     """Read one results file; errors name the file."""
+    data = read_or_raise(path, RESULTS_MAX_BYTES, TableError, "results file",
+                         missing="cannot read results file (not found)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TableError(f"{path}: cannot read ({exc.strerror})") from None
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TableError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise TableError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 

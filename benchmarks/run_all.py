@@ -38,6 +38,8 @@ from speed import speed_report  # noqa: E402
 from summary import mean_curves, summarize_scenario  # noqa: E402
 from sweeps import k_jobs, size_task, summarize_k, summarize_weights, weight_jobs  # noqa: E402
 
+from fedspan.fileio import atomic_write_text, write_json  # noqa: E402
+
 SCRATCH_DIR = Path(__file__).resolve().parent / "out"  # ignored by git: where every unpublished run writes
 
 
@@ -224,17 +226,18 @@ def main(argv: list[str] | None = None) -> int:
             more, more_failures = execute(second, args.workers, console)
             outcomes, failures = outcomes + more, failures + more_failures
         # Saved before summarizing, so a figure or table problem never costs the runs.
-        raw.write_text(json.dumps({"outcomes": outcomes, "failures": failures, "skipped": skipped,
-                                   "wall_s": time.perf_counter() - begin}), encoding="utf-8")
+        # Not JSON-safe on purpose: --from-raw must get NaN curves back as NaN, not null.
+        atomic_write_text(raw, json.dumps({"outcomes": outcomes, "failures": failures, "skipped": skipped,
+                                           "wall_s": time.perf_counter() - begin}), fsync=False)
     results = summarize(suite, outcomes, args.out)
     if not args.no_speed:
         speed = speed_report(suite.speed_flags, suite.speed_timeout_s, progress=console.print)
-        (args.out / "speed.json").write_text(json.dumps(speed, indent=1), encoding="utf-8")
+        write_json(args.out / "speed.json", speed)
     results.update({"mode": suite.mode, "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "wall_s": time.perf_counter() - begin, "cores": os.cpu_count(), "workers": args.workers,
                     "definitions": definitions(suite), "skipped": skipped, "failures": failures,
                     "data_dir": str(data_dir)})
-    (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    write_json(args.out / "results.json", results)
     raw.unlink(missing_ok=True)  # results.json now holds every run
     readme = args.readme or (make_table.README if args.publish else None)
     marked = readme is not None and readme.is_file() and make_table.START in readme.read_text(encoding="utf-8")

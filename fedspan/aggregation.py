@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from fedspan.errors import FedSpanError
+from optimization.forests import forest_depths
 
 
 class ForestError(FedSpanError):
@@ -35,7 +36,7 @@ class ForestLevels:
 
 
 def forest_levels(parent: np.ndarray) -> ForestLevels:
-    """Depth and root of every node by pointer jumping; raises ForestError on cycles."""
+    """Depth and root of every node (depths from ``optimization.forests.forest_depths``); ForestError on cycles."""
     parent = np.asarray(parent)
     if parent.ndim != 1 or not np.issubdtype(parent.dtype, np.integer):
         raise ForestError(f"parent must be a 1-D integer array, got shape {parent.shape} dtype {parent.dtype}")
@@ -44,24 +45,18 @@ def forest_levels(parent: np.ndarray) -> ForestLevels:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ForestError(f"parent[{i}] = {int(parent[i])} is not -1 or a node index in [0, {n})")
-    depth = np.zeros(n, dtype=np.int64)
-    ancestor = parent.astype(np.int64)
-    root_of = np.arange(n, dtype=np.int64)
-    # Each step moves every still-climbing node one level up; a forest needs < n steps.
-    for _ in range(n + 1):
-        climbing = ancestor >= 0
-        if not climbing.any():
-            break
-        depth[climbing] += 1
-        root_of[climbing] = ancestor[climbing]
-        ancestor = np.where(climbing, parent[np.maximum(ancestor, 0)], -1)
-    else:
-        cyc = int(np.flatnonzero(ancestor >= 0)[0])
-        raise ForestError(f"parent array has a cycle through node {cyc}")
+    depths = forest_depths(parent)  # the one depth computation (a BFS); inf where no root is reached
+    climbing = ~np.isfinite(depths)
+    if climbing.any():
+        raise ForestError(f"parent array has a cycle through node {int(np.flatnonzero(climbing)[0])}")
+    depth = depths.astype(np.int64)
     height = int(depth.max()) if n else 0
     order = np.argsort(depth, kind="stable")
     bounds = np.searchsorted(depth[order], np.arange(height + 2))
     levels = tuple(order[bounds[d]:bounds[d + 1]] for d in range(height + 1))
+    root_of = np.arange(n, dtype=np.int64)
+    for nodes in levels[1:]:  # top down: a parent's root is known before its children's
+        root_of[nodes] = root_of[parent[nodes]]
     return ForestLevels(depth=depth, root_of=root_of, levels=levels)
 
 

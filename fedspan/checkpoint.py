@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from fedspan.errors import FedSpanError
-from fedspan.fileio import CHECKPOINT_MAX_BYTES, atomic_write_bytes, loads_json, read_capped
+from fedspan.fileio import CHECKPOINT_MAX_BYTES, atomic_write_bytes, loads_json, read_or_raise
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 2
@@ -348,12 +348,8 @@ def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None,
     check passed), so the run continues exactly.
     """
     path = Path(path)
-    try:
-        data = read_capped(path, CHECKPOINT_MAX_BYTES)  # a symlink to /dev/zero is refused, not read forever
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no checkpoint here") from None
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read checkpoint ({exc.strerror or exc})") from None
+    # capped: a symlink to /dev/zero is refused, not read forever
+    data = read_or_raise(path, CHECKPOINT_MAX_BYTES, CheckpointError, "checkpoint", missing="no checkpoint here")
     meta, tensors = _decode(path, data)
     _validate(path, meta, tensors)
     if fingerprint is not None:

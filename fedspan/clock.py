@@ -20,6 +20,7 @@ from scipy.sparse.csgraph import dijkstra
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
 from optimization.costs import compute_costs, transfer_costs, walk_forest
+from optimization.forests import find_edges  # noqa: F401  (re-exported: the edge lookup's home)
 
 
 class ClockError(FedSpanError):
@@ -55,15 +56,19 @@ class ComputeLoad:
         return self._costs()[2]
 
 
-def find_edges(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row of each undirected pair ``(u, v)`` in the sorted candidate ``edges`` and whether it is there."""
-    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    keys = edges[:, 0] * num_nodes + edges[:, 1]
-    lo, hi = np.minimum(u, v).astype(np.int64), np.maximum(u, v).astype(np.int64)
-    want = lo * num_nodes + hi
-    pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
-    found = (keys[pos] == want) if len(keys) else np.zeros(len(want), bool)
-    return pos, found
+def cadence_deadline(schedule: str, round_interval_s: float, round_index: int, time_s: float) -> float | None:
+    """The round's deadline (s from ``time_s``): what is left to the tick that starts round ``round_index + 1``.
+
+    ``schedule="cadence"`` ticks every ``round_interval_s``; a round that starts behind (its predecessor
+    overran) gets what is left, at least 1 ms, so the planner makes it as fast as it can. Back to back
+    (any other schedule) there is no deadline: None. The one rule the run and the ``plan`` horizon share.
+
+    >>> cadence_deadline("cadence", 600.0, 2, 1200.0), cadence_deadline("back-to-back", 600.0, 2, 1200.0)
+    (600.0, None)
+    """
+    if schedule != "cadence":
+        return None
+    return max((round_index + 1) * round_interval_s - time_s, 1e-3)
 
 
 def edge_index(edges: np.ndarray, num_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -248,13 +253,6 @@ class EnergyLedger:
             raise ClockError(f"round {record.round_index}: energy array has shape "
                              f"{record.compute_energy_j.shape}, expected ({self.num_satellites},)")
         self.records.append(record)
-
-    def per_satellite_j(self) -> np.ndarray:
-        """Cumulative energy of each satellite over all recorded rounds."""
-        total = np.zeros(self.num_satellites)
-        for r in self.records:
-            total += r.compute_energy_j + r.transmit_energy_j
-        return total
 
     @property
     def total_energy_j(self) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from fedspan.errors import FedSpanError
-from fedspan.fileio import CONFIG_MAX_BYTES, FAULTS_MAX_BYTES, loads_json, read_capped
+from fedspan.fileio import CONFIG_MAX_BYTES, FAULTS_MAX_BYTES, loads_json, read_capped, read_or_raise
 
 if TYPE_CHECKING:  # optimization imports CVXPY: loaded only where a tree count is parsed
     from optimization.problem import TreeCount
@@ -585,18 +585,15 @@ def read_config(path: Path, command: str) -> dict[str, Any]:
     overrides) them for that command only. Keys may use dashes or underscores and the old names.
     """
     path = Path(path)
+    data = read_or_raise(path, CONFIG_MAX_BYTES, ConfigError, "config file")  # capped; no /dev/zero
     try:
-        raw = tomllib.loads(read_capped(path, CONFIG_MAX_BYTES).decode("utf-8"))  # capped; no /dev/zero
+        raw = tomllib.loads(data.decode("utf-8"))
     except RecursionError:  # tomllib is recursive: arrays nested thousands deep
         raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     merged = {k: v for k, v in raw.items() if k not in COMMANDS}
     for section in COMMANDS:
         if section in raw and not isinstance(raw[section], dict):

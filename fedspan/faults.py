@@ -12,7 +12,7 @@ round), ``AggregationStrategy.repair`` (a policy: how the forest is mended; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -20,10 +20,10 @@ import numpy as np
 from fedspan.aggregation import forest_levels
 from fedspan.clock import RoundCost, forest_round_cost
 from fedspan.errors import FedSpanError
+from fedspan.repair import Repair, RoundFailures, repair_forest, repair_forests  # noqa: F401  (re-exported)
 from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, StrategyError, compute_load,
                                      merge_roots_cost, plan_links, relay_bits, uplink_acquisition_s)
 from optimization.costs import transfer_costs
-from optimization.forests import tree_degrees
 
 FAULT_KINDS = ("satellite", "link", "root", "energy")
 #: Seconds a child needs to notice its parent or link is gone before re-sending.
@@ -120,92 +120,6 @@ def random_faults(rng: np.random.Generator, round_index: int, parent: np.ndarray
             + [FaultEvent(round_index, "link", None, (int(c), int(parent[c])), float(rng.random())) for c in dropped])
 
 
-def _reroot(parent: np.ndarray, node: int) -> None:
-    """Make ``node`` the top of its tree by reversing the path to the current top (in place)."""
-    prev, cur = -1, node
-    while cur >= 0:
-        nxt = parent[cur]
-        parent[cur] = prev
-        prev, cur = cur, nxt
-
-
-@dataclass
-class Repair:
-    """A repaired forest and what the repair did."""
-
-    parent: np.ndarray
-    reparented: np.ndarray  # (N,) bool: nodes whose uplink changed
-    promoted: list[int] = field(default_factory=list)  # new roots
-
-
-def repair_forest(parent: np.ndarray, leaving: np.ndarray, cut: np.ndarray, edges: np.ndarray,
-                  distance_km: np.ndarray, terminals: np.ndarray, usable: np.ndarray) -> Repair:
-    """Remove ``leaving`` nodes and the uplinks of ``cut`` nodes, then re-attach every orphaned
-    subtree over the shortest feasible candidate link to an anchored tree (respecting terminals);
-    when none is left, promote the top of the largest orphaned subtree to a root and continue.
-    """
-    n = len(parent)
-    new = np.asarray(parent, dtype=np.int64).copy()
-    leaving = np.asarray(leaving, bool)
-    orphan_top = (np.asarray(cut, bool) | ((new >= 0) & leaving[np.maximum(new, 0)])) & ~leaving
-    new[leaving | orphan_top] = -1
-    # A leaving node keeps nobody: its children are orphans now.
-    anchored_root = (new < 0) & ~leaving & ~orphan_top
-    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
-    ok_edge = usable[edges[:, 0]] & usable[edges[:, 1]] & ~leaving[edges[:, 0]] & ~leaving[edges[:, 1]]
-    edges, distance_km = edges[ok_edge], np.asarray(distance_km, float)[ok_edge]
-    promoted: list[int] = []
-    # Each pass attaches or promotes one orphaned subtree: at most (number of orphans) passes.
-    while True:
-        root_of = forest_levels(new).root_of
-        anchored = anchored_root[root_of] & ~leaving
-        orphaned = ~anchored & ~leaving
-        if not orphaned.any():
-            break
-        deg = tree_degrees(new)
-        free = deg < np.asarray(terminals)
-        a, b = edges[:, 0], edges[:, 1]
-        fwd = orphaned[a] & anchored[b] & free[a] & free[b]
-        bwd = orphaned[b] & anchored[a] & free[a] & free[b]
-        if fwd.any() or bwd.any():
-            cand = np.flatnonzero(fwd | bwd)
-            best = cand[np.argmin(distance_km[cand])]
-            u, v = (a[best], b[best]) if fwd[best] else (b[best], a[best])
-            _reroot(new, int(u))
-            new[u] = v
-            continue
-        sizes = np.bincount(root_of[orphaned], minlength=n)
-        top = int(np.argmax(sizes))
-        anchored_root[top] = True
-        promoted.append(top)
-    return Repair(parent=new, reparented=(new != np.asarray(parent)) & (new >= 0), promoted=promoted)
-
-
-@dataclass
-class RoundFailures:
-    """What a round's faults broke, before any repair: the input of ``AggregationStrategy.repair``.
-
-    One entry per satellite. A satellite that died before forwarding its partial sum is ``lost``
-    (its own model is gone and its children must re-send); one that died after forwarding is
-    ``dead`` but still ``contributing``.
-    """
-
-    dead: np.ndarray  # bool: gone for good (died or battery empty), also for later rounds
-    lost: np.ndarray  # bool: died before forwarding its partial sum (a subset of ``dead``)
-    cut_up: np.ndarray  # bool: uplink dropped before its message arrived: its subtree re-sends elsewhere
-    cut_down: np.ndarray  # bool: uplink dropped after delivery: the dispatch needs another path
-    contributing: np.ndarray  # bool: participants whose own model can still reach a root
-    trains: np.ndarray  # bool: who spent compute energy
-    fault_time_s: np.ndarray  # s into the round when the satellite's uplink or parent failed (0: none)
-    wasted_tx_j: np.ndarray  # J: energy of messages that were lost
-    notes: list[str]
-
-    @property
-    def usable(self) -> np.ndarray:
-        """Satellites that can still relay and receive this round (contributing and alive)."""
-        return self.contributing & ~self.dead
-
-
 @dataclass
 class FaultOutcome:
     """How a round's forest looks after its faults, for the reduce (up) and the dispatch (down)."""
@@ -292,19 +206,6 @@ def dropped_failures(events: list[FaultEvent], participating: np.ndarray) -> Rou
                          notes=[f"satellite {s} lost" for s in np.flatnonzero(dead)])
 
 
-def repair_forests(parent: np.ndarray, tree_of: np.ndarray, failures: RoundFailures, edges: np.ndarray,
-                   distance_km: np.ndarray, terminals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The default forest repair: ``(up_parent, down_parent, tree_of)`` after ``failures``.
-
-    Up: the lost satellites leave and cut uplinks re-attach (``repair_forest``); down: the dead
-    leave too and links cut after delivery re-attach. A satellite keeps its root's model id.
-    """
-    usable = failures.usable
-    up = repair_forest(parent, failures.lost, failures.cut_up, edges, distance_km, terminals, usable)
-    down = repair_forest(up.parent, failures.dead, failures.cut_down, edges, distance_km, terminals, usable)
-    return up.parent, down.parent, np.asarray(tree_of)[forest_levels(up.parent).root_of]
-
-
 def fault_outcome(parent: np.ndarray, failures: RoundFailures, up_parent: np.ndarray, down_parent: np.ndarray,
                   tree_of: np.ndarray, contributing: np.ndarray,
                   detection_s: float = DEFAULT_DETECTION_S) -> FaultOutcome:
@@ -317,16 +218,6 @@ def fault_outcome(parent: np.ndarray, failures: RoundFailures, up_parent: np.nda
     return FaultOutcome(up_parent=up_parent, down_parent=down_parent, tree_of=tree_of, contributing=contributing,
                         trains=failures.trains, earliest_send_s=earliest, wasted_tx_j=failures.wasted_tx_j,
                         dead=failures.dead, notes=failures.notes + [f"satellite {r} promoted to root" for r in promoted])
-
-
-def resolve_faults(events: list[FaultEvent], parent: np.ndarray, tree_of: np.ndarray, participating: np.ndarray,
-                   up_done_s: np.ndarray, uplink_time_s: np.ndarray, uplink_energy_j: np.ndarray,
-                   edges: np.ndarray, distance_km: np.ndarray, terminals: np.ndarray,
-                   detection_s: float = DEFAULT_DETECTION_S) -> FaultOutcome:
-    """Apply a round's faults to its planned forest and timings and repair it the default way."""
-    failures = tree_failures(events, parent, participating, up_done_s, uplink_time_s, uplink_energy_j)
-    up, down, ids = repair_forests(parent, tree_of, failures, edges, distance_km, terminals)
-    return fault_outcome(parent, failures, up, down, ids, failures.contributing, detection_s)
 
 
 def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan, planned: RoundCost,
@@ -348,12 +239,9 @@ def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: Roun
 
 def default_repair(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan,
                    failures: RoundFailures) -> RoundPlan:
-    """``AggregationStrategy.repair``'s default: forest repair with a forest clock, else drop the failed."""
-    if not strategy.tree_clock:
-        return replace(plan, participating=failures.contributing)
-    up, down, tree_of = repair_forests(plan.parent, plan.tree_of, failures, ctx.snapshot.edges,
-                                       ctx.snapshot.distance_km, np.asarray(ctx.scenario.resources.terminals))
-    return replace(plan, parent=up, down_parent=down, tree_of=tree_of, participating=failures.contributing)
+    """``AggregationStrategy.repair``'s default (its home is that method): forest repair with a forest
+    clock, else drop the failed. For a policy that mends some rounds itself and defers in others."""
+    return AggregationStrategy.repair(strategy, ctx, plan, failures)
 
 
 def check_repair(ctx: RoundContext, strategy: AggregationStrategy, failures: RoundFailures,

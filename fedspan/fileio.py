@@ -22,14 +22,14 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["CHECKPOINT_MAX_BYTES", "CONFIG_MAX_BYTES", "FAULTS_MAX_BYTES", "JSONDepthError", "MAX_JSON_DEPTH",
            "PLAN_MAX_BYTES", "atomic_write_bytes", "atomic_write_text", "json_depth", "load_npz", "loads_json",
-           "read_capped"]
+           "read_capped", "read_or_raise", "write_json"]
 
 #: Byte caps of the files Fed-Span reads (TLE and ground-station caps live in ``orbits``).
 CONFIG_MAX_BYTES = 16 << 20  # a config file: a few hundred bytes in practice
@@ -83,6 +83,37 @@ def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = True) -> Pat
 def atomic_write_text(path: str | Path, text: str, fsync: bool = True) -> Path:
     """UTF-8 text version of :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+def write_json(path: str | Path, value: Any, indent: int | None = 1, fsync: bool = False) -> Path:
+    """The one JSON writer: ``value`` through :func:`optimization.jsonsafe.json_safe` (NaN and +-inf become
+    ``null``), strict JSON (``allow_nan=False``), written atomically (:func:`atomic_write_text`).
+
+    >>> import tempfile, numpy as np
+    >>> path = write_json(Path(tempfile.mkdtemp()) / "a.json", {"x": np.float64("nan"), "n": np.int64(3)}, indent=None)
+    >>> path.read_text()
+    '{"x": null, "n": 3}'
+    """
+    from optimization.jsonsafe import json_safe
+
+    return atomic_write_text(path, json.dumps(json_safe(value), indent=indent, allow_nan=False), fsync=fsync)
+
+
+def read_or_raise(path: str | Path, max_bytes: int, error: Callable[[str], Exception], what: str,
+                  missing: str | None = None) -> bytes:
+    """The bytes of ``path`` (:func:`read_capped`), or one ``error`` line naming the file: ``"<path>: <what> not
+    found"`` (or ``missing``) and ``"<path>: cannot read <what> (<reason>)"``. The one read-and-wrap of the readers.
+
+    >>> read_or_raise("/nonexistent/plan.json", 1024, ValueError, "plan file")
+    Traceback (most recent call last):
+    ValueError: /nonexistent/plan.json: plan file not found
+    """
+    try:
+        return read_capped(path, max_bytes)
+    except FileNotFoundError:
+        raise error(f"{path}: {missing or what + ' not found'}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
 
 
 class JSONDepthError(json.JSONDecodeError):

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from fedspan.errors import FedSpanError
-from fedspan.fileio import atomic_write_text
-from optimization.jsonsafe import json_safe
+from fedspan.fileio import atomic_write_text, write_json
 
 
 class MetricsError(FedSpanError):
-    """A metrics file that cannot be written or read back."""
+    """A metrics file that cannot be written."""
 
 
 @dataclass
@@ -90,8 +88,7 @@ def write_metrics(out_dir: str | Path, rows: list[RoundMetrics], summary: dict[s
         csv_path, json_path = out / f"{stem}.csv", out / f"{stem}.json"
         text = _csv_line(list(FIELDS)) + "".join(_csv_line(list(row.to_dict().values())) for row in rows)
         atomic_write_text(csv_path, text, fsync=False)
-        payload = {"summary": json_safe(summary or {}), "rounds": [json_safe(r.to_dict()) for r in rows]}
-        atomic_write_text(json_path, json.dumps(payload, indent=1, default=str), fsync=False)
+        write_json(json_path, {"summary": summary or {}, "rounds": [r.to_dict() for r in rows]})
     except OSError as exc:
         raise MetricsError(f"{out}: cannot write metrics ({exc.strerror or exc})") from None
     return csv_path, json_path
@@ -113,32 +110,3 @@ def append_metrics_row(out_dir: str | Path, row: RoundMetrics, stem: str = "metr
     except OSError as exc:
         raise MetricsError(f"{path}: cannot write metrics ({exc.strerror or exc})") from None
     return path
-
-
-def read_metrics_csv(path: str | Path) -> list[RoundMetrics]:
-    """Read a metrics CSV written by :func:`write_metrics` back into rows."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != FIELDS:
-                raise MetricsError(f"{path}: header {reader.fieldnames} is not the metrics header {list(FIELDS)}")
-            types = {f.name: f.type for f in fields(RoundMetrics)}
-            rows = []
-            for line, rec in enumerate(reader, start=2):
-                try:
-                    rows.append(RoundMetrics(**{k: _parse(types[k], v) for k, v in rec.items()}))
-                except (TypeError, ValueError) as exc:
-                    raise MetricsError(f"{path}:{line}: bad metrics row ({exc})") from None
-            return rows
-    except OSError as exc:
-        raise MetricsError(f"{path}: cannot read metrics ({exc.strerror})") from None
-
-
-def _parse(kind: Any, text: str) -> Any:
-    kind = str(kind)
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    return text

@@ -30,7 +30,7 @@ from fedspan.config import (  # noqa: F401  (re-exported: the config's home is f
     SimulationError,
     plans_with_horizon,
 )
-from fedspan.clock import EnergyLedger, RoundCost, RoundRecord
+from fedspan.clock import EnergyLedger, RoundCost, RoundRecord, cadence_deadline
 from fedspan.data import load_dataset
 from fedspan.errors import FedSpanError, FedSpanWarning
 from fedspan.faults import FaultEvent, faulted_cost, parse_fault_schedule, random_faults, round_faults
@@ -178,7 +178,7 @@ class Simulation:
 
     def _default_backend(self) -> TrainingBackend:
         if self.config.backend == "distributed":
-            from fedspan.distributed import TorchDistributedBackend
+            from fedspan.distributed_backend import TorchDistributedBackend  # torch.distributed only when asked
 
             return TorchDistributedBackend(self.trainer)
         return InProcessBackend(self.trainer)
@@ -209,14 +209,8 @@ class Simulation:
         return state.stream.update(time_s, np.where(active, lat, 0.0), np.where(active, lon, 0.0))
 
     def deadline(self, round_index: int, time_s: float) -> float | None:
-        """Seconds from ``time_s`` to the tick that starts the next round (the round's deadline); None back to back.
-
-        A round that starts behind the cadence (its predecessor overran) gets what is left to its tick,
-        at least 1 ms: the planner then makes it as fast as it can.
-        """
-        if self.config.schedule != "cadence":
-            return None
-        return max((round_index + 1) * self.config.round_interval_s - time_s, 1e-3)
+        """Seconds from ``time_s`` to the tick that starts the next round; None back to back (``cadence_deadline``)."""
+        return cadence_deadline(self.config.schedule, self.config.round_interval_s, round_index, time_s)
 
     def next_start(self, round_index: int, time_s: float, busy_s: float) -> float:
         """When round ``round_index + 1`` starts: the next tick after this round ends, or right away back to back."""
@@ -258,11 +252,9 @@ class Simulation:
             if not available.any():
                 return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
         links_up = np.asarray(state.extra.get("links_up", []), np.int64).reshape(-1, 2)
-        ctx = RoundContext(round_index=r, time_s=time_s, snapshot=snapshot, scenario=self.scenario,
-                           available=available, sample_weight=sample_weight, holder=state.holder,
-                           local_steps=c.local_steps, batch_size=c.batch_size, mix_every=c.mix_every,
-                           rng=np.random.default_rng([c.seed, r, 2]),
-                           energy_budget_j=budget, deadline_s=self.deadline(r, time_s), links_up=links_up)
+        ctx = RoundContext.for_round(self.scenario, r, time_s, snapshot, available, sample_weight, state.holder,
+                                     c.local_steps, c.batch_size, c.mix_every, c.seed, energy_budget_j=budget,
+                                     deadline_s=self.deadline(r, time_s), links_up=links_up)
         probe_before, probe_grad_sq = self.probe.loss_and_grad_sq(self.global_model(state))
         plan = plan_round(self.strategy, ctx)
         _check_plan(plan, n, self.num_models, self.strategy.name)

@@ -148,23 +148,6 @@ class TopologyCCR:
                 break
         return d.T
 
-    def integral_points(self, x_used: np.ndarray, r_used: np.ndarray) -> np.ndarray:
-        """Log-points for 0/1 patterns (rows of x_used (M, A), r_used (M, N)) with o and labels at their best.
-
-        Blocks other than the topology ones are 0 (no CCR row reads them).
-        """
-        x_used, r_used = np.atleast_2d(x_used).astype(bool), np.atleast_2d(r_used).astype(bool)
-        L, le = self.layout, np.log(self.eps)
-        zs = np.zeros((len(x_used), L.size))
-        zx = np.where(x_used, 0.0, le)
-        zs[:, L.slices["x"]] = zx
-        zs[:, L.slices["r"]] = np.where(r_used, 0.0, le)
-        out = np.zeros((len(x_used), self.num_nodes))
-        np.add.at(out.T, self.tail, np.exp(zx).T)
-        lo = self.lower[L.slices["o"]]
-        zs[:, L.slices["o"]] = np.maximum(np.log(np.maximum(out, 1e-300)), lo)
-        zs[:, L.slices["d"]] = self.labels(zx)
-        return zs
 
 
 def build_ccr(
@@ -248,11 +231,3 @@ def build_ccr(
 def topology_layout(num_nodes: int, num_arcs: int) -> dict[str, int]:
     """Block sizes of the topology variables (the program puts these first)."""
     return {"x": num_arcs, "r": num_nodes, "o": num_nodes, "d": num_nodes}
-
-
-def parent_from_point(num_nodes: int, tail: np.ndarray, head: np.ndarray, x_used: np.ndarray) -> np.ndarray:
-    """Parent array of a 0/1 arc pattern (-1 where a node sends on no arc)."""
-    parent = np.full(num_nodes, -1)
-    used = np.asarray(x_used) > 0.5
-    parent[np.asarray(tail)[used]] = np.asarray(head)[used]
-    return parent

@@ -44,7 +44,7 @@ def check_budgets_reachable(problem: SpanningProblem) -> None:
         )
 
 
-def default_resources(problem: SpanningProblem, parent: np.ndarray) -> Resources:
+def fastest_feasible_resources(problem: SpanningProblem, parent: np.ndarray) -> Resources:
     """Fastest resources within each satellite's energy budget on `parent` (fewest steps, smallest batch)."""
     res = problem.resources
     n = problem.num_nodes

@@ -95,12 +95,16 @@ def time_cost(problem: SpanningProblem, latency_s: float) -> float:
     >>> time_cost(p, 599.0)
     0.0
     """
-    w = problem.weights
-    st = objective_scales(problem)[2]
     if problem.deadline_s is None:
-        return w.latency * float(latency_s) / st
-    late = max(float(latency_s) - problem.deadline_s, 0.0)
-    return LATE_WEIGHT * (w.loss + w.energy + w.latency) * late / st
+        return problem.weights.latency * float(latency_s) / objective_scales(problem)[2]
+    return lateness_rate(problem) * max(float(latency_s) - problem.deadline_s, 0.0)
+
+
+def lateness_rate(problem: SpanningProblem) -> float:
+    """Objective units per second a cadence round runs past its deadline: ``LATE_WEIGHT`` times the sum of
+    the weights over the latency scale. The one lateness price (``time_cost`` and the exact resources)."""
+    w = problem.weights
+    return LATE_WEIGHT * (w.loss + w.energy + w.latency) / objective_scales(problem)[2]
 
 
 def objective_scales(problem: SpanningProblem) -> tuple[float, float, float]:

@@ -65,11 +65,6 @@ class Arcs:
         chosen[keep] = True
         return cls.of_edges(problem, np.flatnonzero(chosen))
 
-    @classmethod
-    def of_forest(cls, parent: np.ndarray, uplink: np.ndarray) -> Arcs:
-        """The child -> parent arcs of a forest."""
-        kids = np.flatnonzero(parent >= 0)
-        return cls(kids, parent[kids], uplink[kids])
 
 
 @dataclass
@@ -172,9 +167,6 @@ class SignomialProgram:
         )
         return x, res
 
-    def decode_roots(self, z: np.ndarray) -> np.ndarray | None:
-        """Root indicators r at z (None when fixed); r = 1 marks a root, r = eps a non-root."""
-        return None if self.fixed else np.exp(z[self.layout.slices["r"]])
 
 
 def edge_floor(num_nodes: int) -> float:

@@ -22,13 +22,13 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from optimization.defaults import Resources, check_budgets_reachable, default_resources
+from optimization.defaults import Resources, check_budgets_reachable, fastest_feasible_resources
 from optimization.errors import OptimizationError, SolverFailedError
 from optimization.evaluate import evaluate
 from optimization.forests import (
     bfs_forest,
     check_roots_possible,
-    components,
+    component_count,
     distance_forest,
     edge_lookup,
     tree_degrees,
@@ -138,7 +138,7 @@ def choose_num_trees(problem: SpanningProblem, options: SolveOptions) -> int:
     if fixed is not None:
         check_roots_possible(problem, fixed)
         return fixed
-    first = int(components(problem).max()) + 1
+    first = component_count(problem)
     best_k, best = first, np.inf
     for k in range(first, min(first + options.auto_extra_trees, problem.num_nodes) + 1):
         try:
@@ -228,7 +228,7 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
     warm = np.inf
     if "distance-mst" in starts:
         try:
-            d = default_resources(problem, starts["distance-mst"])
+            d = fastest_feasible_resources(problem, starts["distance-mst"])
             warm = evaluate(problem, starts["distance-mst"], d.cpu_hz, d.tx_power_w, d.local_steps, d.batch_size,
                             problem.min_idle_s).objective
         except OptimizationError:

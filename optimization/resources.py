@@ -43,7 +43,7 @@ from optimization.bound import (C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_
 from optimization.costs import acquisition_costs, energy_optimal_clock, fastest_clock_within, link_costs
 from optimization.defaults import Resources
 from optimization.errors import InfeasibleBudgetError
-from optimization.evaluate import LATE_WEIGHT, PlanCosts, evaluate, mixing_costs, objective_scales
+from optimization.evaluate import PlanCosts, evaluate, lateness_rate, mixing_costs, objective_scales
 from optimization.forests import validate_forest
 from optimization.problem import SpanningProblem
 
@@ -129,7 +129,7 @@ class _Coefficients:
     energy: float  # times joules
     shift: float = 0.0  # s added to T by the root-to-root exchange's share per round
     deadline: float | None = None  # s, rounds on a cadence (problem.deadline_s)
-    late: float = 0.0  # per second past the deadline (evaluate.time_cost)
+    late: float = 0.0  # per second past the deadline (evaluate.lateness_rate)
 
     def gap_at(self, t: float) -> float:
         """A(t): the numerator of the gap and drift terms, over the mean steps."""
@@ -168,7 +168,7 @@ def _coefficients(problem: SpanningProblem, num_trees: int, idle_s: np.ndarray, 
         energy=w.energy / se,
         shift=float(mix_latency_s),
         deadline=problem.deadline_s,
-        late=LATE_WEIGHT * (w.loss + w.energy + w.latency) / st if cadence else 0.0,
+        late=lateness_rate(problem) if cadence else 0.0,
     )
 
 
@@ -388,7 +388,6 @@ class ForestValuer:
         rho = data_shares(res.num_samples)
         self.mean_steps = float(rho @ steps)
         self.rho = rho
-        self._coef_cache: dict[int, object] = {}
 
     def energy_weight(self, roots: np.ndarray) -> float:
         """Objective units per joule."""
@@ -525,11 +524,11 @@ def optimal_resources(problem: SpanningProblem, parent: np.ndarray,
 
     >>> import numpy as np
     >>> from optimization import SpanningProblem, evaluate
-    >>> from optimization.defaults import default_resources
+    >>> from optimization.defaults import fastest_feasible_resources
     >>> p = SpanningProblem(3, np.array([[0, 1], [1, 2]]), [1000.0, 1500.0], [1e10, 8e9])
     >>> parent = np.array([1, -1, 1])
     >>> res, costs = optimal_resources(p, parent)
-    >>> d = default_resources(p, parent)
+    >>> d = fastest_feasible_resources(p, parent)
     >>> costs.objective < evaluate(p, parent, d.cpu_hz, d.tx_power_w, d.local_steps, d.batch_size).objective
     True
     """

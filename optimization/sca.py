@@ -39,7 +39,6 @@ class SCAResult:
     z: np.ndarray
     objective: float
     history: list[dict] = field(default_factory=list)
-    converged: bool = False
 
 
 def run_sca(program: SignomialProgram, z0: np.ndarray, sub: Subproblem, options: SCAOptions) -> SCAResult:
@@ -87,7 +86,6 @@ def run_sca(program: SignomialProgram, z0: np.ndarray, sub: Subproblem, options:
         change = (best - value) / max(abs(best), 1e-300)
         z, best = cand, value
         if change < options.rel_tol:
-            out.converged = True
             break
         radius = min(radius * 1.5, options.radius * 4)
     out.z, out.objective = z, best

@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import depth_first_order, dijkstra
 from optimization.costs import link_costs
 from optimization.defaults import Resources
 from optimization.errors import OptimizationError
-from optimization.forests import forest_depths, tree_degrees, validate_forest
+from optimization.forests import forest_depths, reroot, tree_degrees, validate_forest
 from optimization.problem import SpanningProblem
 from optimization.resources import ForestValuer, Valuation, forest_times, optimal_resources
 
@@ -154,7 +154,6 @@ class SearchResult:
     resources: Resources
     objective: float
     moves: int = 0
-    reroots: int = 0
     rounds: int = 0
     history: list[dict] = field(default_factory=list)
 
@@ -333,17 +332,6 @@ def _power_energy_change(problem: SpanningProblem, parent: np.ndarray, v: np.nda
     return (d_v + d_p + d_u) * problem.model_bits / problem.max_rate_bps
 
 
-def _reroot(parent: np.ndarray, new_root: int) -> np.ndarray:
-    """The same tree hung from `new_root`: reverse the parent pointers on its path to the old root."""
-    out = parent.copy()
-    prev, node = -1, int(new_root)
-    while node >= 0:
-        nxt = int(parent[node])
-        out[node] = prev
-        prev, node = node, nxt
-    return out
-
-
 def neighbourhood(problem: SpanningProblem, parent: np.ndarray) -> list[np.ndarray]:
     """Every forest one move away: re-parent, exchange at a saturated satellite, re-root, root exchange."""
     n = problem.num_nodes
@@ -374,7 +362,7 @@ def neighbourhood(problem: SpanningProblem, parent: np.ndarray) -> list[np.ndarr
     roots = np.flatnonzero(parent < 0)
     for v in range(n):
         if parent[v] >= 0 and eligible[v]:
-            out.append(_reroot(parent, v))  # same tree, new root: always a valid forest
+            out.append(reroot(parent, v))  # same tree, new root: always a valid forest
     for r in roots.tolist():  # root exchange: r joins a neighbour's tree, some satellite w leads instead
         for u in np.r_[e[e[:, 0] == r, 1], e[e[:, 1] == r, 0]].tolist():
             merged = parent.copy()
@@ -568,7 +556,6 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
         out.history.append({"phase": "search", "round": rnd, "moves": moved, "reroots": rerooted,
                             "objective": costs.objective, "seconds": 0.0})
         out.moves += moved
-        out.reroots += rerooted
         out.rounds = rnd + 1
         improved = costs.objective < out.objective * (1 - 1e-9)
         if improved:
@@ -649,7 +636,7 @@ def _try_reroots(problem: SpanningProblem, parent: np.ndarray, valuer: ForestVal
         order = members[np.argsort(np.abs(score[members] - 0.5 * score[members].max()), kind="stable")]
         for cand in order[:count].tolist():
             if cand != root and eligible[cand]:
-                consider(_reroot(parent, cand))
+                consider(reroot(parent, cand))
     if len(roots) > 1:
         e = problem.edges
         a, b = e[:, 0], e[:, 1]
@@ -659,7 +646,7 @@ def _try_reroots(problem: SpanningProblem, parent: np.ndarray, valuer: ForestVal
             trial = parent
             for end in (int(a[i]), int(b[i])):
                 if trial[end] >= 0:
-                    trial = _reroot(trial, end)
+                    trial = reroot(trial, end)
             if trial is not parent:
                 consider(trial)
         _root_exchanges(problem, parent, times, eligible, consider, count)

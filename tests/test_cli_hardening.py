@@ -156,11 +156,11 @@ def test_inline_faults_longer_than_a_file_name(tmp_path, capsys):
 
 
 def test_plan_logs_progress_when_piped_and_rewrites_plan_json_sparingly(tmp_path, capsys, monkeypatch):
-    import fedspan.horizon
+    import fedspan.planfile
 
     writes = []
-    original = fedspan.horizon.write_plan
-    monkeypatch.setattr(fedspan.horizon, "write_plan", lambda *a, **k: writes.append(1) or original(*a, **k))
+    original = fedspan.planfile.write_plan
+    monkeypatch.setattr(fedspan.planfile, "write_plan", lambda *a, **k: writes.append(1) or original(*a, **k))
     code, out, err = run_cli(["plan", "--strategy", "mst", "--rounds", "12", "-o", str(tmp_path)], capsys)
     assert code == 0, err
     assert "planning 66 satellites: 12/12 done" in out  # captured output is not a terminal: plain lines

@@ -1,5 +1,5 @@
-"""The `>>>` examples in the public docstrings of `orbits`, `optimization` and `fedspan.landmask` run and give
-what they show."""
+"""The `>>>` examples in the public docstrings of `orbits`, `optimization` (subpackages included) and
+`fedspan.clock`, `fedspan.fileio`, `fedspan.landmask` run and give what they show."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import orbits
 def _modules() -> list[str]:
     names = []
     for package in (orbits, optimization):
-        for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):  # subpackages too
             names.append(info.name)
-    return sorted(names) + ["fedspan.landmask"]
+    return sorted(names) + ["fedspan.clock", "fedspan.fileio", "fedspan.landmask"]
 
 
 @pytest.mark.parametrize("name", _modules())

@@ -181,7 +181,7 @@ def _leaf_and_far_satellite(ctx, parent: list[int]) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("name, edit, error, match", [
-    ("no-constellation", lambda d: d.pop("constellation"), PlanFileError, "missing 'constellation'"),
+    ("no-constellation", lambda d: d.pop("constellation"), PlanFileError, "lacks 'constellation'"),
     ("no-parent", lambda d: d["rounds"][0].pop("parent"), PlanFileError, "lacks 'parent'"),
     ("parent-range", lambda d: d["rounds"][0]["parent"].__setitem__(3, 66), PlanFileError, r"parent\[3\] = 66"),
     ("parent-float", lambda d: d["rounds"][0]["parent"].__setitem__(3, 1.5), PlanFileError, r"parent\[3\] = 1.5"),

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from dataclasses import fields
 
 import numpy as np
 import pytest
 import torch
 
-from fedspan.metrics import read_metrics_csv
+from fedspan.metrics import FIELDS, RoundMetrics
 from fedspan.simulation import InProcessBackend, Simulation, SimulationConfig, SimulationError, run_simulation
 from fl_recorder import Recorder
+
+
+def read_metrics_csv(path) -> list[RoundMetrics]:
+    """The rows of a metrics CSV, typed as ``RoundMetrics`` (the header must be the metrics header)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames or ()) == FIELDS
+        types = {f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(RoundMetrics)}
+        return [RoundMetrics(**{k: types[k](v) for k, v in rec.items()}) for rec in reader]
 
 
 def test_mst_rounds_equal_centralized_fedavg_of_the_same_local_models():

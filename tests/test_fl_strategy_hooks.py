@@ -151,3 +151,31 @@ def test_the_examples_in_docs_strategies_run_and_do_what_they_say(doc_examples):
     # The repair example kept the orphans apart: several trees, each noted as promoted.
     row = repaired["result"].metrics[0]
     assert row.num_roots > 1 and row.faults.count("promoted to root") == row.num_roots
+
+
+def test_a_strategy_family_builds_prefixed_names_on_demand():
+    """``register_strategy_family``: how ``flower:<Class>`` resolves without the registry importing its module."""
+    from fedspan.strategies import StrategyError, make_strategy, register_strategy_family
+    from fedspan.strategies.registry import _FAMILIES, strategy_class
+    from fedspan.strategies.trees import DistanceMST
+
+    built = {}
+
+    def resolve(name: str) -> type:
+        if name.endswith("bad"):
+            raise StrategyError(f"unknown member '{name}'")
+        return built.setdefault(name, type("Member", (DistanceMST,), {"name": name}))
+
+    register_strategy_family("test-family:", resolve)
+    try:
+        policy = make_strategy("test-family:one", num_trees=2)
+        assert isinstance(policy, DistanceMST) and policy.name == "test-family:one" and policy.num_trees == 2
+        assert strategy_class("test-family:one") is type(policy)
+        with pytest.raises(StrategyError, match="unknown member 'test-family:bad'"):
+            make_strategy("test-family:bad")
+        with pytest.raises(StrategyError, match="expected an integer >= 1 or 'auto'"):
+            make_strategy("test-family:one", num_trees="many")  # a tree count, by takes_num_trees
+    finally:
+        _FAMILIES.pop("test-family:")
+    with pytest.raises(StrategyError, match="unknown strategy 'test-family:one'"):
+        strategy_class("test-family:one")

@@ -16,11 +16,12 @@ import itertools
 import networkx as nx
 import numpy as np
 import pytest
+from opt_program import decode_roots, integral_points, parent_from_point
 from test_opt_model import geometric_problem
 
 from optimization import SatelliteResources, SpanningProblem, distance_forest
-from optimization.ccr import build_ccr, parent_from_point, topology_layout
-from optimization.defaults import default_resources
+from optimization.ccr import build_ccr, topology_layout
+from optimization.defaults import fastest_feasible_resources
 from optimization.formulation import Arcs, build_program, fractional_point, initial_point
 from optimization.posynomials import Layout
 
@@ -81,7 +82,7 @@ def _program_patterns(problem: SpanningProblem, k: int) -> set[tuple[tuple[int, 
     found = set()
     for start in range(0, 2 ** (a + n), 2**15):
         x, r = _patterns(a, n, start, min(start + 2**15, 2 ** (a + n)))
-        keep = np.flatnonzero(ccr.violations(ccr.integral_points(x, r)) <= 1e-9)
+        keep = np.flatnonzero(ccr.violations(integral_points(ccr, x, r)) <= 1e-9)
         for i in keep:
             found.add((tuple(parent_from_point(n, arcs.tail, arcs.head, x[i])), tuple(np.flatnonzero(r[i]))))
     return found
@@ -132,11 +133,11 @@ def test_integral_points_of_the_program_are_exactly_the_rooted_forests(name, n, 
     program = build_program(problem, Arcs.all_of(problem), k, fixed=False)
     for parent, _ in sorted(expected):
         parent = np.array(parent)
-        z = initial_point(program, parent, default_resources(problem, parent))
+        z = initial_point(program, parent, fastest_feasible_resources(problem, parent))
         assert program.violation(z) <= 1e-9
         x, _ = program.decode(z)
         assert np.array_equal(parent_from_point(n, program.arcs.tail, program.arcs.head, x > 0.5), parent)
-        assert np.array_equal(np.flatnonzero(program.decode_roots(z) > 0.5), np.flatnonzero(parent < 0))
+        assert np.array_equal(np.flatnonzero(decode_roots(program, z) > 0.5), np.flatnonzero(parent < 0))
 
 
 def test_the_issue_example_before_and_after():
@@ -159,7 +160,7 @@ def test_the_program_contains_exactly_the_ccr_rows():
         assert np.array_equal(whole.group[:m], mine.group)
     rng = np.random.default_rng(0)
     parent = distance_forest(p, 2)
-    z0 = initial_point(program, parent, default_resources(p, parent))
+    z0 = initial_point(program, parent, fastest_feasible_resources(p, parent))
     for _ in range(50):  # any point: the program's violation is at least the CCR's
         z = z0 + rng.normal(0, 0.3, len(z0))
         assert program.violation(z) >= ccr.violation(z) - 1e-15
@@ -180,8 +181,8 @@ def test_depth_labels_reject_a_directed_cycle_and_accept_a_path():
     cycle = np.array([(t, h) in {(0, 1), (1, 2), (2, 0)} for t, h in zip(arcs.tail, arcs.head)])
     path = np.array([(t, h) in {(0, 1), (1, 2)} for t, h in zip(arcs.tail, arcs.head)])
     roots_none, roots_2 = np.zeros(3, bool), np.array([False, False, True])
-    assert ccr.violations(ccr.integral_points(cycle, roots_none))[0] > 1e-3
-    assert ccr.violations(ccr.integral_points(path, roots_2))[0] <= 1e-12
+    assert ccr.violations(integral_points(ccr, cycle, roots_none))[0] > 1e-3
+    assert ccr.violations(integral_points(ccr, path, roots_2))[0] <= 1e-12
     labels = ccr.labels(np.where(path, 0.0, np.log(ccr.eps)))[0] / ccr.step
     assert np.allclose(labels, [2, 1, 0])  # depth
 
@@ -191,9 +192,9 @@ def test_fractional_start_is_feasible_and_favours_no_forest(k):
     p = geometric_problem(14, 5, radius=0.6)
     parent = distance_forest(p, k)
     program = build_program(p, Arcs.all_of(p), k, fixed=False)
-    z = fractional_point(program, default_resources(p, parent))
+    z = fractional_point(program, fastest_feasible_resources(p, parent))
     assert program.violation(z) <= 1e-9
-    x, r = program.decode(z)[0], program.decode_roots(z)
+    x, r = program.decode(z)[0], decode_roots(program, z)
     eps = program.ccr.eps
     assert ((x > 1.5 * eps) & (x < 0.99)).all()  # every arc strictly fractional
     assert ((r - eps) / (1 - eps)).sum() == pytest.approx(k)
@@ -208,7 +209,7 @@ def test_fractional_start_falls_back_to_the_lp_where_an_even_split_breaks_a_degr
     problem = SpanningProblem(9, np.array(pairs), d, 1e9 / d, resources=res)
     program = build_program(problem, Arcs.all_of(problem), 1, fixed=False)
     parent = distance_forest(problem)
-    z = fractional_point(program, default_resources(problem, parent))
+    z = fractional_point(program, fastest_feasible_resources(problem, parent))
     assert program.violation(z) <= 1e-9
     x = program.decode(z)[0]
     into_hub = x[program.arcs.head == 0]
@@ -225,7 +226,7 @@ def test_a_condensed_equality_pins_the_topology_and_the_band_frees_it():
     moved = {}
     for slack in (1e-6, 0.5):
         program = build_program(p, Arcs.all_of(p), 1, fixed=False, slack=slack)
-        z0 = fractional_point(program, default_resources(p, parent))
+        z0 = fractional_point(program, fastest_feasible_resources(p, parent))
         z, _, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 2.0)
         sl = program.layout.slices["x"]
         moved[slack] = np.abs(z[sl] - z0[sl]).max()

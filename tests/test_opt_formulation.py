@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from opt_program import arcs_of_forest, decode_roots
 from test_opt_model import geometric_problem
 
 from optimization import ObjectiveWeights, SatelliteResources, SCAOptions, SolveOptions, bfs_forest, distance_forest, evaluate, random_forest, solve
-from optimization.defaults import default_resources
+from optimization.defaults import fastest_feasible_resources
 from optimization.errors import OptimizationError
 from optimization.forests import edge_lookup, validate_forest
 from optimization.formulation import Arcs, build_program, fractional_point, initial_point
@@ -27,11 +28,11 @@ def test_program_at_a_forest_equals_the_cost_model(make, seed):
     parent = make(p)
     k = int((parent < 0).sum())
     rng = np.random.default_rng(seed)
-    res = default_resources(p, parent)
+    res = fastest_feasible_resources(p, parent)
     res.tx_power_w = res.tx_power_w * rng.uniform(0.2, 1.0, p.num_nodes)  # some links below the rate cap
     res.cpu_hz = res.cpu_hz * rng.uniform(0.5, 1.0, p.num_nodes)
     costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size, p.min_idle_s)
-    program = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), k, fixed=True)
+    program = build_program(p, arcs_of_forest(parent, validate_forest(p, parent)), k, fixed=True)
     z = initial_point(program, parent, res)
     assert program.violation(z) <= 1e-12
     assert np.exp(z[program.layout.slices["T"]][0]) == pytest.approx(costs.latency_s, rel=1e-12)
@@ -43,10 +44,10 @@ def test_with_resources_pinned_the_subproblem_cannot_undercut_the_forests_costs(
     """Every constraint of the recursion must bind: minimising latency (energy) alone gives back exactly it."""
     p = geometric_problem(12, 2, radius=0.5, weights=ObjectiveWeights(*weights))
     parent = bfs_forest(p)
-    res = default_resources(p, parent)
+    res = fastest_feasible_resources(p, parent)
     res.tx_power_w = res.tx_power_w * np.random.default_rng(0).uniform(0.2, 1.0, p.num_nodes)
     costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size)
-    program = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
+    program = build_program(p, arcs_of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
     z0 = initial_point(program, parent, res)
     z, value, _ = LogSpaceSubproblem(program, default_chain()).solve(z0, 1e-9)
     assert value == pytest.approx(program.merit(z0), rel=1e-3)
@@ -60,12 +61,12 @@ def test_subproblem_answers_respect_binding_energy_budgets(fixed):
     """Every term of a satellite's spend (compute, its uplink, its downlinks to children) is in its budget."""
     p = geometric_problem(12, 2, radius=0.5)
     parent = bfs_forest(p)
-    res = default_resources(p, parent)
+    res = fastest_feasible_resources(p, parent)
     spend = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size).node_energy_j
     budgets = SatelliteResources.uniform(12, energy_budget_j=1.0)
     budgets.energy_budget_j = spend * 1.02  # binding: the objective wants more local work than this allows
     p = geometric_problem(12, 2, radius=0.5, resources=budgets, weights=ObjectiveWeights(1.0, 0.0, 0.1))
-    arcs = Arcs.of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
+    arcs = arcs_of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
     program = build_program(p, arcs, 1, fixed=fixed)
     z, _, _ = LogSpaceSubproblem(program, default_chain()).solve(initial_point(program, parent, res), 2.0)
     x, found = program.decode(z)
@@ -94,7 +95,7 @@ def test_warm_start_of_the_relaxation_is_feasible_for_any_forest(seed, trees, te
     try:
         parent = random_forest(p, trees, seed=seed)
         validate_forest(p, parent, check_degree=True)
-        r = default_resources(p, parent)
+        r = fastest_feasible_resources(p, parent)
     except OptimizationError:
         return  # no such forest (or no distance forest for the objective's scales) here
     kids = np.flatnonzero(parent >= 0)
@@ -107,7 +108,7 @@ def test_relaxed_warm_start_is_feasible_and_close_to_the_forest():
     """Unused arcs at their floor value and used ones just below 1 move the latency only a little."""
     p = geometric_problem(14, 3, radius=0.5)
     parent = distance_forest(p)
-    res = default_resources(p, parent)
+    res = fastest_feasible_resources(p, parent)
     program = build_program(p, Arcs.all_of(p), 1, fixed=False)
     z = initial_point(program, parent, res)
     assert program.violation(z) <= 1e-9
@@ -159,7 +160,7 @@ def test_nearest_arcs_keep_each_nodes_cheapest_links_and_the_forest(seed, per_no
 
 def test_pruned_and_full_arc_sets_both_give_valid_plans_no_worse_than_the_warm_start():
     p = geometric_problem(16, 9, radius=0.6)
-    res = default_resources(p, distance_forest(p))
+    res = fastest_feasible_resources(p, distance_forest(p))
     assert len(Arcs.nearest(p, edge_costs(p, res)[1], 2, np.zeros(0, int)).edge) < 2 * p.num_edges
     for nearest in (None, 2):
         plan = solve(p, SolveOptions(sca=SCAOptions(max_iters=3), nearest_arcs=nearest))
@@ -176,13 +177,13 @@ def test_sca_from_a_fractional_start_keeps_every_iterate_feasible_and_moves_off_
     p = geometric_problem(14, 7, radius=0.5)
     parent = distance_forest(p, k)
     program = build_program(p, Arcs.all_of(p), k, fixed=False)
-    z0 = fractional_point(program, default_resources(p, parent))
+    z0 = fractional_point(program, fastest_feasible_resources(p, parent))
     assert program.violation(z0) <= 1e-9
     result, seen = recorded_sca(program, z0)
     assert_feasible_and_monotone(program, z0, result, seen)
     x0, x = program.decode(z0)[0], program.decode(result.z)[0]
     assert np.abs(np.log(x) - np.log(x0)).max() > 0.5  # the topology moved
-    r = program.decode_roots(result.z)
+    r = decode_roots(program, result.z)
     eps = program.ccr.eps
     assert ((r - eps) / (1 - eps)).sum() <= k + 1e-6
 
@@ -194,9 +195,9 @@ def test_fractional_start_spreads_root_mass_over_components_and_respects_eligibi
     p.root_eligible = eligible
     parent = distance_forest(p, 2)
     program = build_program(p, Arcs.all_of(p), 2, fixed=False)
-    z = fractional_point(program, default_resources(p, parent))
+    z = fractional_point(program, fastest_feasible_resources(p, parent))
     assert program.violation(z) <= 1e-9
-    r = program.decode_roots(z)
+    r = decode_roots(program, z)
     assert np.allclose(r[~eligible], program.ccr.eps)
     assert ((r - program.ccr.eps) / (1 - program.ccr.eps)).sum() == pytest.approx(2)
 
@@ -204,15 +205,15 @@ def test_fractional_start_spreads_root_mass_over_components_and_respects_eligibi
 def test_no_fractional_start_for_a_fixed_program_or_too_few_roots():
     p = geometric_problem(8, 1, radius=0.6)
     parent = distance_forest(p)
-    fixed = build_program(p, Arcs.of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
+    fixed = build_program(p, arcs_of_forest(parent, validate_forest(p, parent)), 1, fixed=True)
     with pytest.raises(OptimizationError):
-        fractional_point(fixed, default_resources(p, parent))
+        fractional_point(fixed, fastest_feasible_resources(p, parent))
     eligible = np.zeros(8, bool)
     eligible[0] = True
     p.root_eligible = eligible
     program = build_program(p, Arcs.all_of(p), 2, fixed=False)
     with pytest.raises(OptimizationError, match="fractional"):
-        fractional_point(program, default_resources(p, parent))
+        fractional_point(program, fastest_feasible_resources(p, parent))
 
 
 @settings(max_examples=40, deadline=None)
@@ -231,7 +232,7 @@ def test_fractional_start_exists_wherever_a_forest_does(seed, trees, terminals, 
     try:
         parent = random_forest(p, trees, seed=seed)
         validate_forest(p, parent, check_degree=True)
-        r = default_resources(p, parent)
+        r = fastest_feasible_resources(p, parent)
     except OptimizationError:
         return
     kids = np.flatnonzero(parent >= 0)
@@ -246,7 +247,7 @@ def test_topology_program_at_a_forests_integral_point_is_its_true_cost(make):
     """x^-weighted parent-link sums: unused arcs at the floor add no air or delay time (K = 1: no mixing)."""
     p = geometric_problem(14, 5, radius=0.6, min_idle_s=1.0)
     parent = make(p)
-    res = default_resources(p, parent)
+    res = fastest_feasible_resources(p, parent)
     costs = evaluate(p, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size, p.min_idle_s)
     program = build_program(p, Arcs.all_of(p), 1, fixed=False, penalty=0.0)
     z = initial_point(program, parent, res)

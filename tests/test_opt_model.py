@@ -26,7 +26,7 @@ from optimization import (
     random_forest,
 )
 from optimization.bound import bound_terms
-from optimization.defaults import check_budgets_reachable, default_resources
+from optimization.defaults import check_budgets_reachable, fastest_feasible_resources
 from optimization.forests import kruskal_forest, tree_degrees, validate_forest
 
 
@@ -86,7 +86,7 @@ def test_budget_too_small_for_the_links_names_the_satellite():
     res = SatelliteResources.uniform(3, energy_budget_j=[10.0, 1e-4, 10.0])  # compute fits, model transfers do not
     p = SpanningProblem(3, [[0, 1], [1, 2]], [1000.0, 1000.0], [1e6, 1e6], resources=res)
     with pytest.raises(InfeasibleBudgetError, match="satellite 1.*model transfers"):
-        default_resources(p, distance_forest(p))
+        fastest_feasible_resources(p, distance_forest(p))
 
 
 # ---------------------------------------------------------------- forests
@@ -205,7 +205,7 @@ def test_latency_and_energy_match_an_event_graph(n, seed):
 def test_warm_start_scores_the_sum_of_weights():
     p = geometric_problem(20, 3, radius=0.9)
     parent = distance_forest(p)
-    r = default_resources(p, parent)
+    r = fastest_feasible_resources(p, parent)
     costs = evaluate(p, parent, r.cpu_hz, r.tx_power_w, r.local_steps, r.batch_size)
     assert costs.objective == pytest.approx(3.0)
 

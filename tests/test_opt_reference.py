@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from opt_program import arcs_of_forest
 from test_opt_model import geometric_problem
 
 from optimization import SatelliteResources, SCAOptions, SolveOptions, distance_forest, solve
-from optimization.defaults import default_resources
+from optimization.defaults import fastest_feasible_resources
 from optimization.formulation import Arcs, build_program, fractional_point, initial_point
 from optimization.forests import validate_forest
 from optimization.gp_reference import GPReferenceSubproblem
@@ -22,9 +23,9 @@ def test_one_subproblem_same_optimum_both_ways(fixed, start, k, seed):
     budgets = SatelliteResources.uniform(9, energy_budget_j=0.02 if start == "forest" else 0.2)
     p = geometric_problem(9, seed, radius=0.6, resources=budgets)
     parent = distance_forest(p, k)
-    arcs = Arcs.of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
+    arcs = arcs_of_forest(parent, validate_forest(p, parent)) if fixed else Arcs.all_of(p)
     program = build_program(p, arcs, k, fixed=fixed)
-    res = default_resources(p, parent)
+    res = fastest_feasible_resources(p, parent)
     z0 = initial_point(program, parent, res) if start == "forest" else fractional_point(program, res)
     _, fast, rec_fast = LogSpaceSubproblem(program, default_chain()).solve(z0, 0.5)
     z_ref, ref, rec_ref = GPReferenceSubproblem(program, default_chain()).solve(z0, 0.5)

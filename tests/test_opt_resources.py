@@ -427,12 +427,12 @@ def test_optimal_resources_with_binding_budgets(name):
 
 def test_brute_force_beats_simple_resources():
     """Sanity of the reference itself: no simple resource choice beats it."""
-    from optimization.defaults import default_resources
+    from optimization.defaults import fastest_feasible_resources
 
     for name, (make, parent) in CASES.items():
         problem, parent = make(), np.array(parent)
         costs, _ = _free_optimum(name)
-        r = default_resources(problem, parent)
+        r = fastest_feasible_resources(problem, parent)
         for e in range(int(problem.step_bounds()[0]), int(problem.step_bounds()[1]) + 1):
             other = evaluate(problem, parent, r.cpu_hz, r.tx_power_w, np.full(problem.num_nodes, e), r.batch_size)
             assert costs.objective <= other.objective * (1 + 1e-9)

@@ -26,7 +26,7 @@ from optimization import (
     evaluate,
     solve,
 )
-from optimization.defaults import default_resources
+from optimization.defaults import fastest_feasible_resources
 from optimization.formulation import Arcs, build_program, initial_point
 from optimization.forests import tree_degrees, validate_forest
 
@@ -45,7 +45,7 @@ def test_sca_iterates_are_feasible_and_monotone():
     p = geometric_problem(14, 7, radius=0.5)
     parent = distance_forest(p)
     program = build_program(p, Arcs.all_of(p), 1, fixed=False)
-    z0 = initial_point(program, parent, default_resources(p, parent))
+    z0 = initial_point(program, parent, fastest_feasible_resources(p, parent))
     result, seen = recorded_sca(program, z0)
     assert_feasible_and_monotone(program, z0, result, seen)
 

@@ -5,8 +5,9 @@ Add your own by subclassing :class:`AggregationStrategy` and decorating it with
 """
 
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError
-from fedspan.strategies.registry import make_strategy, register_strategy, strategy_names, unregister_strategy
-from fedspan.strategies import gossip, planes, replay, star, trees  # noqa: F401  (registers the built-ins)
+from fedspan.strategies.registry import (make_strategy, register_strategy, register_strategy_family, strategy_names,
+                                        unregister_strategy)
+from fedspan.strategies import flower, gossip, planes, replay, star, trees  # noqa: F401  (registers the built-ins)
 
 __all__ = ["AggregationStrategy", "RoundContext", "RoundPlan", "StrategyError", "make_strategy",
-           "register_strategy", "strategy_names", "unregister_strategy"]
+           "register_strategy", "register_strategy_family", "strategy_names", "unregister_strategy"]

@@ -17,20 +17,19 @@ exchange that the default cost charges).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
 
 from fedspan.aggregation import cluster_models, forest_levels, mix_clusters
 from fedspan.backend import RoundUpdate
-from fedspan.clock import ComputeLoad, RoundCost, find_edges, forest_round_cost, mixing_cost
+from fedspan.clock import ComputeLoad, RoundCost, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
+from fedspan.repair import RoundFailures, repair_forests
+from optimization.forests import find_edges
 from orbits.links import link_rate_per_watt, propagation_delay_s
-
-if TYPE_CHECKING:  # fedspan.faults imports this module; the default repair imports it back lazily
-    from fedspan.faults import RoundFailures
 
 
 class StrategyError(FedSpanError):
@@ -58,6 +57,19 @@ class RoundContext:
     deadline_s: float | None = None
     #: (L, 2) satellite pairs whose links were up at the end of the last round: they need no acquisition
     links_up: np.ndarray | None = None
+
+    @classmethod
+    def for_round(cls, scenario: Any, round_index: int, time_s: float, snapshot: Any, available: np.ndarray,
+                  sample_weight: np.ndarray, holder: np.ndarray, local_steps: int, batch_size: int, mix_every: int,
+                  seed: int, *, energy_budget_j: np.ndarray | None = None, deadline_s: float | None = None,
+                  links_up: np.ndarray | None = None) -> RoundContext:
+        """The context of round ``round_index`` of a run or a ``plan`` horizon, its ``rng`` seeded by
+        ``(seed, round_index, 2)``: the one place the seed rule lives, so a plan and a run of the same
+        seed see the same random draws."""
+        return cls(round_index=round_index, time_s=time_s, snapshot=snapshot, scenario=scenario, available=available,
+                   sample_weight=sample_weight, holder=holder, local_steps=local_steps, batch_size=batch_size,
+                   mix_every=mix_every, rng=np.random.default_rng([seed, round_index, 2]),
+                   energy_budget_j=energy_budget_j, deadline_s=deadline_s, links_up=links_up)
 
 
 @dataclass
@@ -233,7 +245,7 @@ class AggregationStrategy(ABC):
                                  participating=keep, **default_resources(ctx))
 
     The default ``round_cost`` prices the forest with the shared clock, the default ``repair``
-    re-attaches orphaned subtrees (``fedspan.faults.default_repair``) and the default
+    re-attaches orphaned subtrees (``fedspan.repair.repair_forests``) and the default
     ``aggregate`` divides each model's weighted sum by its weight (mixing when ``plan.mix``).
     A complete, tested walk-through is in docs/strategies.md.
     """
@@ -275,11 +287,14 @@ class AggregationStrategy(ABC):
         every satellite (``tree_of``) and who contributes (``participating``, a subset of
         ``failures.contributing``). A lost satellite may not relay up, a dead one not down.
         Resources are not repaired: the satellites trained with the plan's. The default is
-        ``fedspan.faults.default_repair`` (forest repair when ``tree_clock``).
+        forest repair (``fedspan.repair.repair_forests``) when ``tree_clock``, else the failed are
+        dropped; ``fedspan.faults.default_repair`` calls this method.
         """
-        from fedspan.faults import default_repair
-
-        return default_repair(ctx, self, plan, failures)
+        if not self.tree_clock:
+            return replace(plan, participating=failures.contributing)
+        up, down, tree_of = repair_forests(plan.parent, plan.tree_of, failures, ctx.snapshot.edges,
+                                           ctx.snapshot.distance_km, np.asarray(ctx.scenario.resources.terminals))
+        return replace(plan, parent=up, down_parent=down, tree_of=tree_of, participating=failures.contributing)
 
     def aggregate(self, ctx: RoundContext, plan: RoundPlan, update: RoundUpdate,
                   models: torch.Tensor) -> torch.Tensor:

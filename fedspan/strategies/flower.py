@@ -49,6 +49,7 @@ from fedspan.backend import RoundUpdate
 from fedspan.clock import RoundCost
 from fedspan.errors import FedSpanWarning
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError, tree_cost
+from fedspan.strategies.registry import make_strategy, register_strategy_family, strategy_class
 
 #: The Flower version the adapter is written and tested against (``pip install flwr==1.42.0``).
 FLOWER_VERSION = "1.42.0"
@@ -254,7 +255,6 @@ class FlowerStrategy(AggregationStrategy):
 
     def __init__(self, flower: Any = None, topology: str = "fedspan", reduce: str | None = None,
                  num_trees: Any = 1, **flower_options: Any) -> None:
-        from fedspan.strategies.registry import make_strategy, strategy_class
         from fedspan.strategies.star import GroundStar
         from fedspan.strategies.trees import ForestStrategy
 
@@ -400,3 +400,6 @@ class FlowerStrategy(AggregationStrategy):
     def num_models(self, scenario: Any) -> int:
         """One global model, as in Flower."""
         return 1
+
+
+register_strategy_family(PREFIX, flower_strategy_class)

@@ -1,6 +1,6 @@
 """Replay a saved ``plan.json`` (``fedspan run --plan``): the same forests and resources, round by round.
 
-A plan file is untrusted input: :func:`fedspan.horizon.read_plan` checks its structure (types,
+A plan file is untrusted input: :func:`fedspan.planfile.read_plan` checks its structure (types,
 index ranges, a forest), and every replayed round is checked against the scenario it runs on as
 a fresh plan would be: the same satellites, tree links that are candidate links of the round,
 CPU frequency and transmit power within the satellites' limits, local steps and batch sizes
@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from optimization.forests import distance_forest
+from optimization.forests import distance_forest, find_edges
 
+from fedspan.planfile import planned_trees, read_plan
 from fedspan.strategies.base import RoundContext, StrategyError
 from fedspan.strategies.registry import register_strategy
 from optimization.problem import TreeCount, fixed_tree_count
@@ -28,8 +29,6 @@ class PlanReplay(ForestStrategy):
     died, ran out of energy or left the graph), fall back to the distance forest and say so."""
 
     def __init__(self, plan_file: str, num_trees: TreeCount | None = None, mix_every: int | None = None) -> None:
-        from fedspan.horizon import planned_trees, read_plan  # the plan format lives with the planner
-
         self.plan_file = str(plan_file)
         self.doc = read_plan(Path(plan_file))
         self.rounds = {int(rec["round"]): rec for rec in self.doc["rounds"]}
@@ -86,8 +85,6 @@ class PlanReplay(ForestStrategy):
 
     def _check_against_scenario(self, ctx: RoundContext, rec: dict[str, Any], nodes: np.ndarray) -> None:
         """Tree links, CPU frequency, power, local steps and batch size of a round, as a fresh plan has them."""
-        from fedspan.clock import find_edges
-
         where = f"{self.plan_file}: round {ctx.round_index}"
         n = len(ctx.available)
         parent = np.asarray(rec["parent"], dtype=np.int64)

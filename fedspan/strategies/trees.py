@@ -9,7 +9,7 @@ import numpy as np
 
 from optimization import OptimizationError
 from optimization.problem import TreeCount, fixed_tree_count, parse_tree_count
-from optimization.forests import bfs_forest, components, distance_forest, random_forest
+from optimization.forests import bfs_forest, component_count, distance_forest, random_forest
 
 from fedspan.aggregation import should_mix
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError, default_resources
@@ -86,7 +86,7 @@ class ForestStrategy(AggregationStrategy):
         problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, self.num_trees,
                                               energy_budget_j=ctx.energy_budget_j, deadline_s=ctx.deadline_s,
                                               links_up=ctx.links_up)
-        pieces = int(components(problem).max()) + 1
+        pieces = component_count(problem)
         if pieces > (fixed_tree_count(self.num_trees) or pieces):
             # Satellites that lost every link (or a split graph) need their own trees this round;
             # the extra trees share model ids and merge by root-to-root exchange where reachable.
@@ -108,11 +108,6 @@ class ForestStrategy(AggregationStrategy):
         return RoundPlan(parent=parent, tree_of=tree_of, participating=participating, idle_s=idle_s,
                          mix=num_models > 1 and should_mix(ctx.round_index, mix_every),
                          info=info, **resources)
-
-
-def _trees(problem: Any) -> int | None:
-    """The problem's fixed tree count, or None to let the reference forests use one per component."""
-    return fixed_tree_count(problem.num_trees)
 
 
 def _resource_overrides(res: Any) -> dict[str, np.ndarray]:
@@ -175,7 +170,7 @@ class FedSpan(ForestStrategy):
             plan = solve(problem, options)
         except OptimizationError as exc:
             # A round must still happen: fall back to the warm start with default resources, flagged.
-            return np.asarray(distance_forest(problem, _trees(problem))), {"info": {"fallback": str(exc)}}
+            return np.asarray(distance_forest(problem)), {"info": {"fallback": str(exc)}}
         if self.resources == "default":
             return np.asarray(plan.parent), {"info": {"status": str(plan.status), "source": plan.source}}
         sca_steps = [h for h in plan.history if h.get("phase") == "sca" and "iteration" in h]
@@ -196,7 +191,7 @@ class FedSpan(ForestStrategy):
         """The breadth-first forest with the optimizer's exact resources on it (the topology ablation)."""
         from optimization.resources import optimal_resources
 
-        parent = np.asarray(bfs_forest(problem, _trees(problem)))
+        parent = np.asarray(bfs_forest(problem))
         try:
             res, costs = optimal_resources(problem, parent)
         except OptimizationError as exc:
@@ -211,7 +206,7 @@ class DistanceMST(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """networkx-equivalent distance MSF from the optimization layer's reference topologies."""
-        return np.asarray(distance_forest(problem, _trees(problem))), {}
+        return np.asarray(distance_forest(problem)), {}
 
 
 @register_strategy("bfs")
@@ -220,7 +215,7 @@ class BFSTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Shortest-hop forest from the optimization layer's reference topologies."""
-        return np.asarray(bfs_forest(problem, _trees(problem))), {}
+        return np.asarray(bfs_forest(problem)), {}
 
 
 @register_strategy("random-tree")
@@ -229,4 +224,4 @@ class RandomTree(ForestStrategy):
 
     def sub_forest(self, ctx: RoundContext, problem: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Random forest seeded by the round's generator (reproducible)."""
-        return np.asarray(random_forest(problem, _trees(problem), seed=int(ctx.rng.integers(2**31)))), {}
+        return np.asarray(random_forest(problem, seed=int(ctx.rng.integers(2**31)))), {}
