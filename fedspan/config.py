@@ -72,7 +72,17 @@ class Choice:
         raise ValueError(f"unknown {self.what} '{text}' (choose from {', '.join(self.names())})")
 
 
+#: The built-in policies (tests keep this equal to what fedspan.strategies registers). The command line checks a
+#: name against it without importing the strategies (torch, CVXPY), so a bad name is refused at once.
+BUILTIN_STRATEGIES = ("bfs", "fedisl", "fedspan", "gossip", "mst", "random-tree", "replay", "ring", "star")
+
+
 def _strategies() -> tuple[str, ...]:
+    """The registry's names once the strategies are imported (user policies included), else the built-ins."""
+    import sys
+
+    if "fedspan.strategies.registry" not in sys.modules:
+        return BUILTIN_STRATEGIES
     from fedspan.strategies import strategy_names
 
     return strategy_names()
@@ -111,9 +121,11 @@ def _is_file(text: str) -> bool:
 
 def _flower_strategy(text: str) -> bool:
     """``flower:<Class>``: a Flower strategy (flwr is imported only for such a name; ValueError if it is missing)."""
+    if not text.startswith("flower:"):  # anything else is refused without importing the strategies
+        return False
     from fedspan.strategies.flower import is_flower_name
 
-    return text.startswith("flower:") and is_flower_name(text)
+    return is_flower_name(text)
 
 
 STRATEGY = Choice("strategy", _strategies, accept=_flower_strategy)

@@ -268,3 +268,19 @@ def test_planner_finds_a_two_move_exchange_when_budgets_block_every_single_move(
     objectives, _ = bp.brute_force(problem, 1)
     plan = solve(problem, SolveOptions())
     assert plan.objective <= min(objectives) * (1 + 1e-6)
+
+
+def test_builtin_strategy_names_match_the_registry_and_a_bad_name_is_refused_fast():
+    import subprocess
+    import sys
+    import time
+
+    from fedspan.config import BUILTIN_STRATEGIES
+    from fedspan.strategies import strategy_names
+
+    assert set(BUILTIN_STRATEGIES) <= set(strategy_names())
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", "import sys; from fedspan.config import STRATEGY\n"
+                          "try:\n    STRATEGY('teleport')\nexcept ValueError as e:\n    print(e)\n"
+                          "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
+    assert "unknown strategy 'teleport'" in out.stdout and out.stdout.strip().endswith("False"), out.stdout + out.stderr
