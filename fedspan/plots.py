@@ -7,6 +7,7 @@ display (the Agg backend is forced), so they work on headless servers and in CI.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
@@ -15,6 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from fedspan.fileio import atomic_write_bytes  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 
@@ -24,9 +27,11 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = getattr(fig, "_fedspan_legend_rows", 0)  # a figure legend below the axes needs room
     fig.tight_layout(rect=(0, 0.04 + 0.05 * rows if rows else 0, 1, 1))
-    fig.savefig(path, dpi=130)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=130)
     plt.close(fig)
-    return path
+    # Written whole or not at all: an interrupt while figures are written never leaves a truncated PNG.
+    return atomic_write_bytes(path, buffer.getvalue(), fsync=False)
 
 
 def _plain_ticks(ax: plt.Axes) -> None:

@@ -284,3 +284,22 @@ def test_builtin_strategy_names_match_the_registry_and_a_bad_name_is_refused_fas
                           "try:\n    STRATEGY('teleport')\nexcept ValueError as e:\n    print(e)\n"
                           "print('torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert "unknown strategy 'teleport'" in out.stdout and out.stdout.strip().endswith("False"), out.stdout + out.stderr
+
+
+def test_figures_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """An interrupt while a figure is rendered leaves the previous PNG intact (no truncated file, no temp file)."""
+    import matplotlib.figure
+
+    from fedspan.plots import plot_round_costs
+
+    path = plot_round_costs(tmp_path / "round-costs.png", [0, 1], [1.0, 2.0], [3.0, 4.0])
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        plot_round_costs(path, [0, 1, 2], [1.0, 2.0, 3.0], [3.0, 4.0, 5.0])
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["round-costs.png"]
