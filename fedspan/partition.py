@@ -43,19 +43,40 @@ def group_by(owner: np.ndarray, items: np.ndarray, num_groups: int) -> list[np.n
     return [part.astype(np.int64) for part in np.split(items[order], bounds)]
 
 
-def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """A uniformly random split into ``num_clients`` parts whose sizes differ by at most one."""
+def _check_weights(weights: np.ndarray | None, num_clients: int) -> np.ndarray | None:
+    """Relative data sizes per client (a fleet's ``data_scale``): finite, >= 0, not all 0; None: equal shares."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, float)
+    if w.shape != (num_clients,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise PartitionError(f"data weights must be {num_clients} finite numbers >= 0, not all 0")
+    return w / w.sum()
+
+
+def iid(labels: np.ndarray, num_clients: int, rng: np.random.Generator,
+        weights: np.ndarray | None = None) -> list[np.ndarray]:
+    """A uniformly random split into ``num_clients`` parts whose sizes differ by at most one.
+
+    ``weights`` (relative data sizes, e.g. a fleet's ``data_scale``) make the sizes proportional instead.
+    """
     labels = _check_labels(labels)
     _check_clients(num_clients)
+    share = _check_weights(weights, num_clients)
     perm = rng.permutation(len(labels))
-    return [np.sort(part).astype(np.int64) for part in np.array_split(perm, num_clients)]
+    if share is None:
+        return [np.sort(part).astype(np.int64) for part in np.array_split(perm, num_clients)]
+    cuts = np.floor(np.cumsum(share)[:-1] * len(perm)).astype(np.int64)
+    return [np.sort(part).astype(np.int64) for part in np.split(perm, cuts)]
 
 
-def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, rng: np.random.Generator) -> list[np.ndarray]:
+def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, rng: np.random.Generator,
+              weights: np.ndarray | None = None) -> list[np.ndarray]:
     """Label skew: each class is split across clients with proportions drawn from Dirichlet(alpha).
 
-    Small ``alpha`` (0.1) gives each client few classes; large ``alpha`` (100) approaches IID.
+    Small ``alpha`` (0.1) gives each client few classes; large ``alpha`` (100) approaches IID. ``weights``
+    (relative data sizes) scale every client's proportions, so its expected share follows its weight.
     """
+    share = _check_weights(weights, num_clients)
     labels = _check_labels(labels)
     _check_clients(num_clients)
     if not alpha > 0 or not math.isfinite(alpha):
@@ -64,6 +85,8 @@ def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, rng: np.random
     for cls in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == cls))
         shares = rng.dirichlet(np.full(num_clients, alpha))
+        if share is not None:
+            shares = shares * share / float(np.sum(shares * share))
         cuts = np.floor(np.cumsum(shares)[:-1] * len(members))
         owner[members] = np.searchsorted(cuts, np.arange(len(members)), side="right")
     return group_by(owner, np.arange(len(labels)), num_clients)

@@ -572,12 +572,23 @@ def build_scenario(c: SimulationConfig, bits: float | None = None) -> tuple[Scen
     return scenario_for(c, bits, flops), float(bits)
 
 
+def data_weights(c: SimulationConfig, n: int) -> np.ndarray | None:
+    """Relative data sizes from a fleet file's ``data_scale`` column (None: equal shares)."""
+    if c.fleet is None or c.fleet.startswith("mix:"):
+        return None
+    from fedspan.hardware.fleet import read_fleet_csv
+
+    scale = read_fleet_csv(c.fleet, n).data_scale
+    return None if np.all(scale == 1.0) else scale
+
+
 def static_partition(c: SimulationConfig, labels: np.ndarray, n: int) -> list[np.ndarray]:
-    """The iid / Dirichlet split of the training labels over ``n`` satellites (seeded)."""
+    """The iid / Dirichlet split of the training labels over ``n`` satellites (seeded; a fleet's data scales)."""
     rng = np.random.default_rng([c.seed, 1])
+    weights = data_weights(c, n)
     if c.partition == "dirichlet":
-        return dirichlet(labels, n, c.alpha, rng)
-    return iid(labels, n, rng)
+        return dirichlet(labels, n, c.alpha, rng) if weights is None else dirichlet(labels, n, c.alpha, rng, weights)
+    return iid(labels, n, rng) if weights is None else iid(labels, n, rng, weights)
 
 
 def plan_sample_weights(c: SimulationConfig, n: int) -> np.ndarray:

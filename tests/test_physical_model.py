@@ -303,3 +303,23 @@ def test_figures_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         plot_round_costs(path, [0, 1, 2], [1.0, 2.0, 3.0], [3.0, 4.0, 5.0])
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["round-costs.png"]
+
+
+def test_a_fleet_files_data_scale_sets_each_satellites_share_of_the_data(tmp_path):
+    from fedspan.partition import dirichlet, iid
+    from fedspan.simulation import SimulationConfig, static_partition
+
+    labels = np.repeat(np.arange(10), 100)
+    rng = np.random.default_rng(0)
+    weights = np.array([1.0, 3.0, 0.0, 4.0])
+    sizes = [len(p) for p in iid(labels, 4, rng, weights)]
+    assert sizes == [125, 375, 0, 500]
+    parts = dirichlet(labels, 4, 100.0, np.random.default_rng(1), weights)
+    assert len(parts[2]) == 0 and len(parts[3]) > 2.5 * len(parts[0])
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text("satellite,profile,data_scale\n0,smallsat-edge,4\n1,smallsat-edge,0.5\n", encoding="utf-8")
+    config = SimulationConfig(constellation="small", hardware="smallsat-edge", fleet=str(fleet))
+    split = static_partition(config, labels, 66)
+    assert len(split[0]) > 6 * len(split[1]) and sum(len(p) for p in split) == len(labels)
+    assert [len(p) for p in static_partition(SimulationConfig(), labels, 66)] == [len(p) for p in iid(
+        labels, 66, np.random.default_rng([0, 1]))]
