@@ -323,3 +323,24 @@ def test_a_fleet_files_data_scale_sets_each_satellites_share_of_the_data(tmp_pat
     assert len(split[0]) > 6 * len(split[1]) and sum(len(p) for p in split) == len(labels)
     assert [len(p) for p in static_partition(SimulationConfig(), labels, 66)] == [len(p) for p in iid(
         labels, 66, np.random.default_rng([0, 1]))]
+
+
+def test_the_plan_table_keeps_every_header_whole_at_80_columns():
+    """issue #23: `fedspan plan`'s table cut its headers at 80 columns."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from fedspan.cli.outputs import print_plan_summary
+
+    done = [SimpleNamespace(round=r, time_utc="2024-05-12T00:10:00+00:00", roots=[1], max_depth=293,
+                            latency_s=8.38, energy_j=2.1, solver={"bound": 0.123, "source": "distance-mst",
+                                                                  "plan_time_s": 13.4, "status": "local_optimum"})
+            for r in range(3)]
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    print_plan_summary(done, SimpleNamespace(num_satellites=5236), console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for header in ("round", "trees", "depth", "latency s", "energy J", "bound", "from", "plan s", "status"):
+        assert header in text, header
+    assert "distance-mst" in text and "local_optimum" in text and "…" not in text

@@ -55,24 +55,32 @@ def plan_figures(out: Path, scenario: Any, done: list) -> list[Path]:
     return files
 
 
-def print_plan_summary(done: list, scenario: Any) -> None:
+def print_plan_summary(done: list, scenario: Any, console: Any = None) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Fed-Span plan: {scenario.num_satellites} satellites, {len(done)} round(s)")
-    for col in ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "from", "plan s", "status"):
-        table.add_column(col, justify="right", no_wrap=col != "status")
+    console = console or Console()
+    # Below 100 columns the table drops its frame and the clock column (the round's start is in plan.json), so
+    # every header stays whole at 80 columns.
+    narrow = console.width < 100
+    table = Table(title=f"Fed-Span plan: {scenario.num_satellites} satellites, {len(done)} round(s)",
+                  **({"box": box.SIMPLE_HEAD, "padding": (0, 0), "show_edge": False} if narrow else {}))
+    columns = ("round", "UTC", "trees", "depth", "latency s", "energy J", "bound", "from", "plan s", "status")
+    for col in columns:
+        if not (narrow and col == "UTC"):
+            table.add_column(col, justify="right", no_wrap=col != "status")
     warnings: list[str] = []
     for p in done:
         bound = p.solver.get("bound")
         status = "fallback" if p.solver.get("fallback") else str(p.solver.get("status", "-"))
         notes = list(p.solver.get("warnings") or [])
         warnings.extend(f"round {p.round}: {w}" for w in notes)
-        table.add_row(str(p.round), p.time_utc[11:19], str(len(p.roots)), str(p.max_depth), f"{p.latency_s:.3g}",
-                      f"{p.energy_j:.3g}", "-" if bound is None else f"{bound:.3g}",
-                      str(p.solver.get("source") or "-"), f"{p.solver.get('plan_time_s', 0.0):.1f}",
-                      status + (" (!)" if notes else ""))
-    console = Console()
+        cells = [str(p.round), p.time_utc[11:19], str(len(p.roots)), str(p.max_depth), f"{p.latency_s:.3g}",
+                 f"{p.energy_j:.3g}", "-" if bound is None else f"{bound:.3g}",
+                 str(p.solver.get("source") or "-"), f"{p.solver.get('plan_time_s', 0.0):.1f}",
+                 status + (" (!)" if notes else "")]
+        table.add_row(*(c for col, c in zip(columns, cells) if not (narrow and col == "UTC")))
     console.print(table)
     for line in warnings:  # a phase that failed or was cut short is said, not hidden
         console.print(f"warning: {line}", markup=False, highlight=False)
