@@ -28,7 +28,6 @@ from fedspan.planfile import (  # noqa: F401  (re-exported: the plan format's ho
 from fedspan.scenario import Scenario
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan
 from fedspan.strategies.isolated import plan_round
-from fedspan.strategies.base import tree_links
 from optimization.forests import forest_depths
 
 
@@ -67,7 +66,7 @@ def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int,
         plan = plan_round(strategy, ctx)
         plan_s = time.perf_counter() - started
         cost = strategy.round_cost(ctx, plan)
-        links_up = tree_links(plan)
+        links_up = strategy.links_used(ctx, plan)
         record = _record(scenario, r, time_s, plan, cost, plan_s)
         planned.append(record)
         if on_round is not None:

@@ -41,7 +41,6 @@ from fedspan.runlock import lock_output_folder
 from fedspan.sanity import check_constellation
 from fedspan.scenario import Scenario, ScenarioConfig, load_constellation
 from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
-from fedspan.strategies.base import tree_links
 from fedspan.strategies.isolated import plan_round
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
 from optimization.bound import drift_exposure, predicted_decrease
@@ -316,7 +315,7 @@ class Simulation:
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
         min_soc, mean_soc = self._step_battery(state, time_s, energy)
-        state.extra["links_up"] = tree_links(final_plan).tolist()
+        state.extra["links_up"] = self.strategy.links_used(ctx, final_plan).tolist()
         record = RoundRecord(round_index=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s,
                              compute_energy_j=cost.compute_energy_j, transmit_energy_j=cost.transmit_energy_j,
                              fault_extra_latency_s=cost.latency_s - planned.latency_s,

@@ -344,3 +344,20 @@ def test_the_plan_table_keeps_every_header_whole_at_80_columns():
     for header in ("round", "trees", "depth", "latency s", "energy J", "bound", "from", "plan s", "status"):
         assert header in text, header
     assert "distance-mst" in text and "local_optimum" in text and "…" not in text
+
+
+def test_ring_pays_acquisition_only_for_ring_links_not_up_last_round():
+    from fedspan.clock import EnergyLedger
+    from fedspan.simulation import Simulation, SimulationConfig
+
+    sim = Simulation(SimulationConfig(constellation="small", rounds=2, hardware="smallsat-edge", max_train=200,
+                                      max_test=100, strategy="ring"))
+    state, ledger = sim.initial_state(), EnergyLedger(sim.num_satellites)
+    first = sim.step(state, ledger)
+    links = state.extra["links_up"]
+    second = sim.step(state, ledger)
+    link = sim.scenario.link_params
+    assert len(links) == 66  # six rings of eleven, closing links included
+    assert first.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * 66)
+    assert first.latency_s >= link.acquisition_s
+    assert second.acquisition_energy_j == 0.0 and second.latency_s < link.acquisition_s

@@ -279,6 +279,13 @@ class AggregationStrategy(ABC):
         """Latency and per-satellite energy of the plan on the simulated clock."""
         return tree_cost(ctx, plan, relay=self.relays_client_updates)
 
+    def links_used(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
+        """(L, 2) satellite pairs whose links are up at the round's end (the next round acquires no other).
+
+        Default: the plan's aggregation and dispatch forests (``tree_links``).
+        """
+        return tree_links(plan)
+
     def repair(self, ctx: RoundContext, plan: RoundPlan, failures: RoundFailures) -> RoundPlan:
         """The round's plan after mid-round ``failures`` (called only in rounds with faults).
 

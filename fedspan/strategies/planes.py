@@ -63,10 +63,10 @@ class PlaneRing(AggregationStrategy):
         return RoundPlan(parent=parent, tree_of=plane_index(sc), participating=ctx.available.copy(),
                          mix=mix_every > 0 and (ctx.round_index + 1) % mix_every == 0, **default_resources(ctx))
 
-    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
-        """Ring all-reduce: 2(m-1) steps of S/m bits, each step as slow as the plane's slowest link."""
+    @staticmethod
+    def _rings(ctx: RoundContext, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Participants in ring order, each one's successor, its plane and its plane's participant count."""
         sc = ctx.scenario
-        n = len(plan.parent)
         pid = plane_index(sc)
         members = np.flatnonzero(plan.participating)
         order = members[np.lexsort((np.asarray(sc.index_in_plane)[members], pid[members]))]
@@ -76,6 +76,24 @@ class PlaneRing(AggregationStrategy):
         last = np.r_[first[1:], True]
         nxt = np.where(last, order[group_start], np.roll(order, -1))
         size = np.bincount(p_o, minlength=pid.max() + 1).astype(float)
+        return order, nxt, p_o, size
+
+    def links_used(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
+        """The ring links (each plane's closing link included): up at the round's end, kept by the next round."""
+        order, nxt, p_o, size = self._rings(ctx, plan)
+        ring = size[p_o] > 1
+        a, b = order[ring], nxt[ring]
+        pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+        return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)
+
+    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
+        """Ring all-reduce: 2(m-1) steps of S/m bits, each step as slow as the plane's slowest link.
+
+        A ring link not up in the previous round is acquired from the round's start, beside training.
+        """
+        sc = ctx.scenario
+        n = len(plan.parent)
+        order, nxt, p_o, size = self._rings(ctx, plan)
         m = size[p_o]
         # A plane with one participant (an orbit-raising satellite in a real file) has no ring link.
         rpw, delay = np.ones(len(order)), np.zeros(len(order))
@@ -90,13 +108,19 @@ class PlaneRing(AggregationStrategy):
         compute_t = np.where(plan.participating, load.time_s(), 0.0)
         slowest = np.zeros(len(size))
         np.maximum.at(slowest, p_o, compute_t[order])
+        acquire = np.zeros(len(order))
+        acquire[ring] = sc.acquisition_s(order[ring], nxt[ring], ctx.links_up)
+        np.maximum.at(slowest, p_o, acquire)  # the plane's exchange starts once its ring is up
         plane_done = slowest + 2 * (size - 1).clip(min=0) * step
-        tx = np.zeros(n)
-        tx[order] = 2 * (m - 1) * chunk_e
+        tx, acquired = np.zeros(n), np.zeros(n)
+        acquired[order] = 2.0 * sc.link_params.terminal_power_w * acquire  # both terminals, charged to the sender
+        tx[order] = 2 * (m - 1) * chunk_e + acquired[order]
         done = np.zeros(n)
         done[order] = plane_done[p_o]
         cost = RoundCost(latency_s=float(plane_done.max(initial=0.0)), up_done_s=done, down_done_s=done,
-                         compute_energy_j=np.where(plan.participating, load.energy_j(), 0.0), transmit_energy_j=tx)
+                         compute_energy_j=np.where(plan.participating, load.energy_j(), 0.0), transmit_energy_j=tx,
+                         static_energy_j=np.where(plan.participating, load.static_energy_j(), 0.0),
+                         acquisition_energy_j=acquired)
         if plan.mix:
             mix = mixing_cost(plan.roots, n, ctx.snapshot.edges, ctx.snapshot.rate_bps, ctx.snapshot.delay_s,
                               sc.model_bits, plan.tx_power_w)
