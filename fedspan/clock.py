@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
-from optimization.costs import compute_costs, transfer_costs, walk_forest
+from optimization.costs import compute_costs, terminal_overhead_w, transfer_costs, walk_forest
 from optimization.forests import find_edges  # noqa: F401  (re-exported: the edge lookup's home)
 
 
@@ -127,7 +127,7 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
     compute_t = np.where(trains, load.time_s(), 0.0)
     compute_e = np.where(trains, load.energy_j(), 0.0)
     static_e = np.where(trains, load.static_energy_j(), 0.0)
-    over = 2.0 * float(terminal_power_w)
+    over = terminal_overhead_w(terminal_power_w)
     up_levels = forest_levels(parent)  # validates the forest (ClockError-family message on a cycle)
     has_up = parent >= 0
     up_time, tx_e = np.zeros(n), np.zeros(n)

@@ -23,7 +23,7 @@ from fedspan.errors import FedSpanError
 from fedspan.repair import Repair, RoundFailures, repair_forest, repair_forests  # noqa: F401  (re-exported)
 from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, StrategyError, compute_load,
                                      merge_roots_cost, plan_links, relay_bits, uplink_acquisition_s)
-from optimization.costs import transfer_costs
+from optimization.costs import terminal_overhead_w, transfer_costs
 
 FAULT_KINDS = ("satellite", "link", "root", "energy")
 #: Seconds a child needs to notice its parent or link is gone before re-sending.
@@ -233,7 +233,7 @@ def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: Roun
     bits = relay_bits(ctx, plan.parent, plan.participating)[kids] if strategy.relays_client_updates else sc.model_bits
     uplink_t[kids], uplink_e[kids] = transfer_costs(bits, np.nan_to_num(rpw)[kids], plan.tx_power_w[kids],
                                                     sc.link_params.max_rate_bps, np.nan_to_num(delay)[kids],
-                                                    2.0 * sc.link_params.terminal_power_w)
+                                                    terminal_overhead_w(sc.link_params.terminal_power_w))
     return tree_failures(events, plan.parent, plan.participating, planned.up_done_s, uplink_t, uplink_e)
 
 

@@ -116,6 +116,18 @@ def fastest_clock_within(cycles: np.ndarray, room_j: np.ndarray, capacitance: np
     return np.where(has, found, dynamic_only)
 
 
+def terminal_overhead_w(terminal_power_w: float) -> float:
+    """Terminal electronics a model transfer keeps busy (W): one terminal at each end, both charged to the sender.
+
+    Charging the pair to the sender is exact per satellite when both directions of a link run at the same rate (at
+    the rate cap, where the planner's knee rule puts every link); docs/physical-model.md, "Energy accounting".
+
+    >>> terminal_overhead_w(8.0)
+    16.0
+    """
+    return 2.0 * float(terminal_power_w)
+
+
 def transfer_costs(bits: float | np.ndarray, rate_per_watt: np.ndarray, power_w: np.ndarray, max_rate_bps: float,
                    delay_s: float | np.ndarray = 0.0, overhead_w: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Time (s) and sender energy (J) of sending `bits` over links given as plain arrays.
@@ -138,13 +150,13 @@ def transfer_costs(bits: float | np.ndarray, rate_per_watt: np.ndarray, power_w:
 def link_costs(problem: SpanningProblem, edge: np.ndarray, tx_power_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Time (s) and energy (J) of sending the model over `edge` at power `tx_power_w` (terminals included)."""
     return transfer_costs(problem.model_bits, problem.rate_per_watt[edge], tx_power_w, problem.max_rate_bps,
-                          problem.delay_s[edge], 2.0 * problem.terminal_power_w)
+                          problem.delay_s[edge], terminal_overhead_w(problem.terminal_power_w))
 
 
 def acquisition_costs(problem: SpanningProblem, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Time (s) to acquire each link in `edge` and the energy (J) of its two terminals meanwhile."""
     acq = problem.acquisition_s[edge]
-    return acq, 2.0 * problem.terminal_power_w * acq
+    return acq, terminal_overhead_w(problem.terminal_power_w) * acq
 
 
 def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, down_link_s: np.ndarray,

@@ -10,7 +10,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
 
 from optimization.bound import bound_terms, drift_exposure
-from optimization.costs import round_costs
+from optimization.costs import round_costs, terminal_overhead_w
 from optimization.errors import InvalidProblemError
 from optimization.forests import orient_forest
 from optimization.problem import SpanningProblem, as_vector
@@ -59,7 +59,7 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     hop = airtime + problem.delay_s
     # Transmit energy at the cap-reaching power, plus both terminals' electronics for the air time. The exchange
     # runs over links kept up for it, so no acquisition is charged (docs/physical-model.md).
-    joules = problem.model_bits / problem.rate_per_watt + 2.0 * problem.terminal_power_w * airtime
+    joules = problem.model_bits / problem.rate_per_watt + terminal_overhead_w(problem.terminal_power_w) * airtime
     w = np.r_[hop, hop] + 1e-300  # scipy drops explicit zeros
     graph = coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
     dist, pred = dijkstra(graph, indices=roots, return_predecessors=True)

@@ -27,6 +27,7 @@ from optimization.ccr import DEFAULT_SLACK, TopologyCCR, build_ccr, floor_value,
 from optimization.errors import OptimizationError
 from optimization.posynomials import Layout, Table, TableBuilder, condense, condense_groups, stack
 from optimization.problem import SpanningProblem
+from optimization.costs import terminal_overhead_w
 
 GHZ, MBIT = 1e9, 1e6
 FREE = 15.0  # |log| bound on auxiliary variables: keeps interior-point solvers away from overflow
@@ -217,7 +218,7 @@ def build_program(
     kappa = 0.5 * res.capacitance * GHZ**3
     static = res.static_power_w * gcycles  # J per (step x sample) per GHz^-1: P_static e B c / f
     heated = np.flatnonzero(static > 0)
-    over = 2.0 * problem.terminal_power_w  # both terminals' electronics for the air time (optimization.costs)
+    over = terminal_overhead_w(problem.terminal_power_w)  # both terminals for the air time
     acq = problem.acquisition_s[arcs.edge]
     acquired = np.flatnonzero(acq > 0)
     arc_ids = np.arange(a)
@@ -385,7 +386,7 @@ def _objective_table(
         if len(heated):  # static power while training: P_static e B c / f
             obj.add(lw + np.log(static[heated]), np.zeros(len(heated), int), ("e", heated, 1.0), ("B", heated, 1.0),
                     ("f", heated, -1.0))
-        over = 2.0 * problem.terminal_power_w
+        over = terminal_overhead_w(problem.terminal_power_w)
         if over > 0:  # terminal electronics for the air time, and while acquiring new links
             obj.add(lw + np.log(over), np.zeros(len(senders), int), ("au", senders, 1.0))
             obj.add(lw + np.log(over), np.zeros(a, int), ("x", arc_ids, 1.0), ("ld", arc_ids, 1.0))

@@ -12,6 +12,7 @@ from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_d
 from optimization.evaluate import objective_scales
 from optimization.formulation import GHZ, MBIT, SignomialProgram, edge_floor
 from optimization.solvers import SolveRecord, solve_with_fallback
+from optimization.costs import terminal_overhead_w
 
 
 def _table_terms(table, layout, var: dict) -> list:
@@ -114,7 +115,7 @@ class GPReferenceSubproblem:
             ]
         gcycles = res.cycles_per_sample / GHZ
         kappa = 0.5 * res.capacitance * GHZ**3
-        over = 2.0 * P.terminal_power_w  # both terminals' electronics for the air time
+        over = terminal_overhead_w(P.terminal_power_w)  # both terminals for the air time
         acq = P.acquisition_s[arcs.edge]
         for i in np.flatnonzero(acq > 0):  # a child sends once its uplink is acquired
             cons.append(xa(i) * acq[i] <= tu[arcs.tail[i]])
@@ -200,7 +201,7 @@ class GPReferenceSubproblem:
             static = P.resources.static_power_w * P.resources.cycles_per_sample / GHZ
             if (static > 0).any():  # P_static e B c / f while training
                 compute += cp.sum(cp.multiply(static, cp.multiply(cp.multiply(var["e"], var["B"]), var["f"] ** -1)))
-            over = 2.0 * P.terminal_power_w
+            over = terminal_overhead_w(P.terminal_power_w)
             if over > 0:  # the terminals over the air time and while acquiring
                 links += over * (cp.sum(var["au"][senders]) + cp.sum(cp.multiply(x, var["ld"])))
                 acq = P.acquisition_s[arcs.edge]

@@ -40,7 +40,8 @@ from scipy.sparse.csgraph import dijkstra
 
 from optimization.bound import (C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares,
                                 drift_exposure)
-from optimization.costs import acquisition_costs, energy_optimal_clock, fastest_clock_within, link_costs
+from optimization.costs import (acquisition_costs, energy_optimal_clock, fastest_clock_within, link_costs,
+                                terminal_overhead_w)
 from optimization.defaults import Resources
 from optimization.errors import InfeasibleBudgetError
 from optimization.evaluate import PlanCosts, evaluate, lateness_rate, mixing_costs, objective_scales
@@ -482,7 +483,7 @@ def tune_powers(problem: SpanningProblem, parent: np.ndarray, power: np.ndarray,
     ends = np.r_[kids, parent[kids]]
     rpw = np.r_[problem.rate_per_watt[uplink[kids]], problem.rate_per_watt[uplink[kids]]]
     p_now, p_low = power[ends], np.where(np.isfinite(low[ends]), low[ends], power[ends])
-    over = 2.0 * problem.terminal_power_w  # the terminals draw for the air time too
+    over = terminal_overhead_w(problem.terminal_power_w)  # the terminals draw for the air time too
     e_now = np.bincount(ends, weights=(p_now + over) * bits / np.minimum(rpw * p_now, cap), minlength=problem.num_nodes)
     e_low = np.bincount(ends, weights=(p_low + over) * bits / np.minimum(rpw * p_low, cap), minlength=problem.num_nodes)
     saving = coef_energy * (e_now - e_low)

@@ -128,11 +128,6 @@ def tree_links(plan: RoundPlan) -> np.ndarray:
     return np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), np.int64)
 
 
-def terminal_overhead_w(ctx: RoundContext) -> float:
-    """Electrical power of the two terminals a transfer keeps busy (W), charged to the sender."""
-    return 2.0 * float(ctx.scenario.link_params.terminal_power_w)
-
-
 def uplink_acquisition_s(ctx: RoundContext, parent: np.ndarray) -> np.ndarray:
     """(N,) time to acquire each node's link to its parent (0 at roots and for links up last round)."""
     parent = np.asarray(parent)

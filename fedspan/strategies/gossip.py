@@ -11,7 +11,7 @@ from fedspan.backend import RoundUpdate
 from fedspan.clock import RoundCost
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, compute_load, default_resources
 from fedspan.strategies.registry import register_strategy
-from optimization.costs import transfer_costs
+from optimization.costs import terminal_overhead_w, transfer_costs
 
 
 def metropolis_weights(edges: np.ndarray, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +57,7 @@ class Gossip(AggregationStrategy):
         sender = np.r_[edges[:, 0], edges[:, 1]]
         link_time, link_e = transfer_costs(sc.model_bits, np.r_[rpw, rpw], plan.tx_power_w[sender],
                                            sc.link_params.max_rate_bps, np.r_[delay, delay],
-                                           2.0 * sc.link_params.terminal_power_w)
+                                           terminal_overhead_w(sc.link_params.terminal_power_w))
         tx = np.bincount(sender, weights=link_e, minlength=n)
         slowest = np.zeros(n)
         np.maximum.at(slowest, sender, link_time)

@@ -16,7 +16,7 @@ from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPla
                                      geometric_links)
 from fedspan.strategies.forests import plane_chains
 from fedspan.strategies.registry import register_strategy
-from optimization.costs import transfer_costs
+from optimization.costs import terminal_overhead_w, transfer_costs
 
 
 def plane_index(scenario: Any) -> np.ndarray:
@@ -101,7 +101,7 @@ class PlaneRing(AggregationStrategy):
         rpw[ring], delay[ring] = geometric_links(ctx, order[ring], nxt[ring])
         power = plan.tx_power_w[order]
         chunk_t, chunk_e = transfer_costs(sc.model_bits / m, rpw, power, sc.link_params.max_rate_bps, delay,
-                                          2.0 * sc.link_params.terminal_power_w)
+                                          terminal_overhead_w(sc.link_params.terminal_power_w))
         step = np.zeros(len(size))
         np.maximum.at(step, p_o, np.where(m > 1, chunk_t, 0.0))
         load = compute_load(ctx, plan)
@@ -113,7 +113,7 @@ class PlaneRing(AggregationStrategy):
         np.maximum.at(slowest, p_o, acquire)  # the plane's exchange starts once its ring is up
         plane_done = slowest + 2 * (size - 1).clip(min=0) * step
         tx, acquired = np.zeros(n), np.zeros(n)
-        acquired[order] = 2.0 * sc.link_params.terminal_power_w * acquire  # both terminals, charged to the sender
+        acquired[order] = terminal_overhead_w(sc.link_params.terminal_power_w) * acquire
         tx[order] = 2 * (m - 1) * chunk_e + acquired[order]
         done = np.zeros(n)
         done[order] = plane_done[p_o]
