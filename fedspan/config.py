@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # optimization imports CVXPY: loaded only where a tree count 
 COMMANDS = ("plan", "run", "compare")
 #: Most rounds a run or plan may have (a year of rounds at a 10-minute cadence is 52,560).
 MAX_ROUNDS = 1_000_000
+#: Widest model a run may ask for (--model-width): an mlp of 4096 hidden units on 64x64x3 images has 50M parameters.
+MAX_MODEL_WIDTH = 4096
 PARTITIONS = ("iid", "dirichlet", "regional")
 #: How rounds are timed. "cadence": round k starts at tick k * round_interval_s (or when round k - 1 ends, if
 #: later), and the planner treats latency up to the tick as free. "back-to-back": each round starts when the
@@ -361,6 +363,10 @@ class SimulationConfig:
     arrival_rate: float = setting(0.05, "Regional: samples per second while over a region.", panel=LEARNING,
                                   min=0.0)
     model: str = setting("mlp", "Model trained on every satellite.", panel=LEARNING, parse=MODEL)
+    model_width: int | None = setting(None, "Width of --model: hidden units of mlp, base channels of cnn, cnn-large "
+                                      "and resnet (default: the model's own, docs in fedspan.models.make_model). "
+                                      "mlp at 1280 on 28x28 images has 1.02M parameters.", panel=LEARNING, min=1,
+                                      max=MAX_MODEL_WIDTH)
     lr: float = setting(0.05, "Local SGD learning rate.", panel=LEARNING, min=1e-9)
     local_steps: int = setting(5, "Default local steps e (Fed-Span optimises it).", panel=LEARNING, min=1)
     batch_size: int = setting(32, "Default mini-batch B (Fed-Span optimises it).", panel=LEARNING, min=1)
@@ -421,6 +427,10 @@ class SimulationConfig:
                                 max=0.999, ignored_by=_NOT_PLANNED)
     energy_budget_j: float = setting(math.inf, "Battery per satellite for the whole run, J.", panel=RUN,
                                      aliases=("energy_budget",), min=0.0, ignored_by=_NOT_PLANNED)
+    stop_at_accuracy: float | None = setting(None, "Stop after the first round whose test accuracy reaches this "
+                                             "(0 < A <= 1); --rounds stays the cap and the planning horizon, so the "
+                                             "rounds run are those of a full run.", panel=RUN, min=1e-9, max=1.0,
+                                             ignored_by=_NOT_PLANNED, metavar="A")
     output_dir: str | None = setting(None, "Output folder.", panel=OUTPUT, aliases=("out",), flags=("-o",),
                                      parse=parse_output_dir, metavar="DIR")
     resume: bool = setting(True, "Resume from the output folder's checkpoint if there is one.", panel=RUN,
@@ -433,6 +443,10 @@ class SimulationConfig:
              f"must be an integer in 1 .. {MAX_ROUNDS}"),
             (self.max_train is None or self.max_train >= 1, "max_train", "must be an integer >= 1"),
             (self.max_test is None or self.max_test >= 1, "max_test", "must be an integer >= 1"),
+            (self.model_width is None or (isinstance(self.model_width, int) and 1 <= self.model_width
+                                          <= MAX_MODEL_WIDTH), "model_width", f"must be an integer in 1 .. {MAX_MODEL_WIDTH}"),
+            (self.stop_at_accuracy is None or 0 < self.stop_at_accuracy <= 1, "stop_at_accuracy",
+             "must be a number in (0, 1]"),
             (math.isfinite(self.round_interval_s) and self.round_interval_s > 0, "round_interval_s",
              "must be a finite number > 0"),
             (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**63, "seed",
@@ -508,6 +522,9 @@ class SimulationConfig:
             d.pop("hardware", None)
         if d.get("fleet") is None:
             d.pop("fleet", None)
+        if d.get("model_width") is None:  # checkpoints written before the option existed stay resumable
+            d.pop("model_width", None)
+        d.pop("stop_at_accuracy", None)  # where a run stops changes no round: a resumed run may move it
         return d
 
 

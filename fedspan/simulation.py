@@ -124,7 +124,8 @@ class Simulation:
         config.validate()
         self.config = c = config
         self.dataset = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed)
-        self.model = make_model(c.model, self.dataset.input_shape, self.dataset.num_classes, seed=c.seed)
+        self.model = make_model(c.model, self.dataset.input_shape, self.dataset.num_classes, width=c.model_width,
+                                seed=c.seed)
         self.trainer = BatchedTrainer(self.model, self.dataset.x_train, self.dataset.y_train, c.lr)
         flops = model_flops(c, self.model, self.dataset.input_shape)
         self.scenario = scenario_for(c, c.model_bits or model_bits(self.model), flops)
@@ -565,7 +566,7 @@ def build_scenario(c: SimulationConfig, bits: float | None = None) -> tuple[Scen
     flops = None
     if bits is None or c.hardware != "paper" or c.fleet is not None:
         data = load_dataset(c.dataset, root=c.data_root)
-        model = make_model(c.model, data.input_shape, data.num_classes, seed=c.seed)
+        model = make_model(c.model, data.input_shape, data.num_classes, width=c.model_width, seed=c.seed)
         bits = float(model_bits(model)) if bits is None else bits
         flops = model_flops(c, model, data.input_shape)
     return scenario_for(c, bits, flops), float(bits)
@@ -646,7 +647,7 @@ def _run(sim: Simulation, config: SimulationConfig, out: Path | None, progress: 
     if out is not None:  # the rounds so far, then one appended line per round
         write_metrics(out, [RoundMetrics(**m) for m in state.metrics], _summary(config, state, ledger))
     try:
-        while state.next_round < config.rounds:
+        while state.next_round < config.rounds and not _target_reached(config, state):
             metrics = sim.step(state, ledger)
             if out is not None:
                 save_checkpoint(ckpt_path, state, config.fingerprint())
@@ -661,6 +662,14 @@ def _run(sim: Simulation, config: SimulationConfig, out: Path | None, progress: 
             files = list(write_metrics(out, rows, _summary(config, state, ledger)))
     return RunResult(config=config, metrics=rows, ledger=ledger, models=state.models,
                      global_model=sim.global_model(state), output_files=files, resumed_from_round=resumed)
+
+
+def _target_reached(config: SimulationConfig, state: SimulationState) -> bool:
+    """Whether the run has a stop accuracy and its last round reached it (the run ends there)."""
+    if config.stop_at_accuracy is None or not state.metrics:
+        return False
+    accuracy = state.metrics[-1]["test_accuracy"]
+    return accuracy is not None and accuracy >= config.stop_at_accuracy
 
 
 def _summary(config: SimulationConfig, state: SimulationState, ledger: EnergyLedger) -> dict[str, Any]:

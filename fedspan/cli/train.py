@@ -141,7 +141,11 @@ def run_with_progress(sim: Any, label: str, on_start: Optional[Callable[[int], N
                 bar.note(f"round {m.round}: {m.faults} (latency {m.fault_extra_latency_s:+.3g} s, energy "
                          f"+{m.fault_extra_energy_j:.3g} J spent, {m.fault_saved_energy_j:.3g} J not spent)")
             bar.advance(count, f"acc {m.test_accuracy:.3f}, t = {m.time_s:.0f} s")
-            if count < total:
+            stop = sim.stop_at_accuracy
+            if stop is not None and count < total and m.test_accuracy >= stop:
+                bar.note(f"round {m.round}: test accuracy {m.test_accuracy:.4g} reached --stop-at-accuracy {stop:g}; "
+                         f"the run stops here ({count} of {total} rounds)")
+            elif count < total:
                 bar.working(f"round {count}")
 
         try:
