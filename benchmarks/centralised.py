@@ -27,6 +27,7 @@ class CentralJob:
     max_test: int | None
     data_root: str | None
     lr: float = 0.05
+    model_width: int | None = None
     batch_size: int = 32
     epochs: int = EPOCHS
     seed: int = 0
@@ -34,16 +35,18 @@ class CentralJob:
     @property
     def key(self) -> str:
         """The lookup key scenarios use: dataset, model and training subset."""
-        return central_key(self.dataset, self.model, self.max_train, self.max_test, self.lr)
+        return central_key(self.dataset, self.model, self.max_train, self.max_test, self.lr, self.model_width)
 
     def describe(self) -> str:
         """Short label for progress lines."""
         return f"centralised: {self.key}"
 
 
-def central_key(dataset: str, model: str, max_train: int | None, max_test: int | None, lr: float) -> str:
-    """``dataset/model/train/test/lr`` (``all`` for no cap)."""
-    return f"{dataset}/{model}/{max_train or 'all'}/{max_test or 'all'}/lr{lr:g}"
+def central_key(dataset: str, model: str, max_train: int | None, max_test: int | None, lr: float,
+                width: int | None = None) -> str:
+    """``dataset/model[-wWIDTH]/train/test/lr`` (``all`` for no cap)."""
+    name = model if width is None else f"{model}-w{width}"
+    return f"{dataset}/{name}/{max_train or 'all'}/{max_test or 'all'}/lr{lr:g}"
 
 
 def run_central(job: CentralJob) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def run_central(job: CentralJob) -> dict[str, Any]:
     torch.set_num_threads(1)
     begin = time.perf_counter()
     data = load_dataset(job.dataset, root=job.data_root).subset(job.max_train, job.max_test, seed=job.seed)
-    model = make_model(job.model, data.input_shape, data.num_classes, seed=job.seed)
+    model = make_model(job.model, data.input_shape, data.num_classes, width=job.model_width, seed=job.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=job.lr)
     generator = torch.Generator().manual_seed(job.seed)
     curve = []
@@ -83,6 +86,7 @@ def central_jobs(scenarios: Any, data_dir: Path) -> list[CentralJob]:
     """One centralised run per distinct (dataset, model, max_train, max_test, lr) among ``scenarios``."""
     seen: dict[str, CentralJob] = {}
     for s in scenarios:
-        job = CentralJob(s.dataset, s.model, s.max_train, s.max_test, s.data_root(data_dir), lr=s.lr)
+        job = CentralJob(s.dataset, s.model, s.max_train, s.max_test, s.data_root(data_dir), lr=s.lr,
+                         model_width=s.model_width)
         seen.setdefault(job.key, job)
     return list(seen.values())

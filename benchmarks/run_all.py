@@ -3,7 +3,8 @@
 Run: python benchmarks/run_all.py [--quick] [--workers 2] [--out benchmarks/out | --publish] [--no-speed]
      [--only SUBSTRING] [--readme README.md]
 
-Default mode takes about 55 minutes on 2 cores (52.5 min measured, 2026-11-26), ``--quick`` (CI smoke) for under 3. Writes
+Default mode takes under 75 minutes on 2 cores, ``--quick`` (CI smoke) under 3 (the README states the measured
+times). Writes
 ``results.json`` (definitions, per-run curves, summaries, sweeps), ``speed.json``, PNG figures and ``table.md``
 into the scratch folder ``benchmarks/out/`` (ignored by git) or ``--out``. Only ``--publish`` (a full default-mode
 run of every scenario and method) writes the committed ``benchmarks/results/`` and regenerates the README's marked
@@ -32,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import figures  # noqa: E402
 import make_table  # noqa: E402
 from centralised import CentralJob, central_jobs, central_key, central_task  # noqa: E402
-from comparison import Job, Task, matched_knobs, run_tasks, simulation_task  # noqa: E402
+from comparison import Job, Task, run_tasks, simulation_task  # noqa: E402
 from scenarios import REFERENCE, Scenario, Suite, default_suite, quick_suite, shared_data_dir  # noqa: E402
 from speed import speed_report  # noqa: E402
 from summary import mean_curves, summarize_scenario  # noqa: E402
@@ -51,7 +52,9 @@ def definitions(suite: Suite) -> dict[str, str]:
                   f"{suite.central_epochs} epochs; measured by the suite in the same run).",
         "time": "Time-to-target = simulated seconds until the first model at or above the target exists (start of "
                 "that round + its latency); energy-to-target = cumulative energy of all satellites up to that round; "
-                "'not reached' = not within the scenario's rounds.",
+                "'not reached' = not within the scenario's rounds. Rounds follow a rule fixed before the run: every "
+                "run stops at the first round whose model reaches the target, or at the scenario's cap (the "
+                "battery day runs all its rounds), so 'last accuracy' is the accuracy where a run stopped.",
         "cadence": "'b2b' scenarios run rounds back to back (the next starts when the previous ends); 'cad' "
                    "scenarios start a round every 600 s, and Fed-Span plans with the latency up to the next tick "
                    "free (`schedule = cadence`).",
@@ -61,18 +64,15 @@ def definitions(suite: Suite) -> dict[str, str]:
     }
 
 
-def plan_tasks(suite: Suite, data_dir: Path, only: str | None = None,
-               method_labels: set[str] | None = None) -> tuple[list[Task], list[Job], list[dict[str, str]]]:
-    """The pool tasks of the suite, the matched-baseline jobs that wait for Fed-Span's knobs, and the
-    scenarios skipped for missing data (with the reason).
+def plan_jobs(suite: Suite, data_dir: Path, only: str | None = None,
+              method_labels: set[str] | None = None) -> tuple[list[Job], list[Scenario], list[dict[str, str]]]:
+    """The comparison's simulations, the scenarios they run, and the scenarios skipped for missing data.
 
-    ``only`` (a scenario-name substring) or ``method_labels`` restrict the comparison and drop the sweeps.
+    ``only`` (a scenario-name substring) or ``method_labels`` restrict the comparison (and drop the sweeps).
     """
-    tasks: list[Task] = []
-    deferred: list[Job] = []
+    jobs: list[Job] = []
     skipped = []
     running: list[Scenario] = []
-    have: set[tuple[str, int, int]] = set()
     for scenario in suite.scenarios:
         if only and only not in scenario.name:
             continue
@@ -84,34 +84,31 @@ def plan_tasks(suite: Suite, data_dir: Path, only: str | None = None,
         for method in suite.methods_for(scenario):
             if method_labels is not None and method.label not in method_labels and not method.is_fedspan:
                 continue
-            for seed in scenario.seeds:
-                job = Job(scenario, method, seed, str(data_dir))
-                if method.matched:
-                    deferred.append(job)
-                    continue
-                tasks.append(simulation_task(job))
-                if method.is_fedspan:
-                    have.add((scenario.name, method.num_trees, seed))
-    tasks += [central_task(replace(j, epochs=suite.central_epochs)) for j in central_jobs(running, data_dir)]
-    if only is None and method_labels is None:
-        tasks += [simulation_task(j) for j in k_jobs(suite.k_sweep, suite.k_values, str(data_dir), have)]
-        tasks += [simulation_task(j) for j in weight_jobs(suite.weights_sweep, suite.weight_grid, str(data_dir))]
-        tasks += [size_task(n) for n in suite.sizes]
-    return tasks, deferred, skipped
+            jobs += [Job(scenario, method, seed, str(data_dir)) for seed in scenario.seeds_for(method)]
+    return jobs, running, skipped
 
 
-def matched_tasks(deferred: list[Job], outcomes: list[dict[str, Any]]) -> tuple[list[Task], list[dict[str, str]]]:
-    """Matched-baseline tasks with Fed-Span's steps and batch from the same scenario and seed."""
-    knobs = {(o["scenario"], o["seed"]): matched_knobs(o) for o in outcomes
-             if o.get("tag") == "compare" and o.get("method") == REFERENCE}
-    tasks, failures = [], []
-    for job in deferred:
-        key = (job.scenario.name, job.seed)
-        if key not in knobs:
-            failures.append({"job": job.describe(), "error": "no Fed-Span run to match (it failed or did not run)"})
-            continue
-        tasks.append(simulation_task(replace(job, overrides=knobs[key])))
-    return tasks, failures
+def targets(suite: Suite, scenarios: list[Scenario], central: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each scenario's target accuracy: ``target_fraction`` of its centralised accuracy (when that run succeeded)."""
+    out = {}
+    for s in scenarios:
+        key = central_key(s.dataset, s.model, s.max_train, s.max_test, s.lr, s.model_width)
+        if key in central:
+            out[s.name] = suite.target_fraction * central[key]["accuracy"]
+    return out
+
+
+def stopping(jobs: list[Job], target: dict[str, float]) -> list[Job]:
+    """The jobs with the rule fixed before the run: stop at the scenario's target (where it stops early), else the cap."""
+    return [replace(j, overrides=(("stop_at_accuracy", target[j.scenario.name]),))
+            if j.scenario.stop_at_target and j.scenario.name in target else j for j in jobs]
+
+
+def sweep_jobs(suite: Suite, data_dir: Path, jobs: list[Job]) -> list[Job]:
+    """The K sweep (the K the comparison did not run) and the weights sweep."""
+    have = {(j.scenario.name, j.method.num_trees, j.seed) for j in jobs if j.method.is_fedspan}
+    return (k_jobs(suite.k_sweep, suite.k_values, str(data_dir), have)
+            + weight_jobs(suite.weights_sweep, suite.weight_grid, str(data_dir)))
 
 
 def _describe(arg: Any) -> str:
@@ -147,7 +144,8 @@ def summarize(suite: Suite, outcomes: list[dict[str, Any]], out: Path) -> dict[s
     scenarios, figs = {}, []
     for scenario in suite.scenarios:
         mine = [r for r in compare if r["scenario"] == scenario.name]
-        key = central_key(scenario.dataset, scenario.model, scenario.max_train, scenario.max_test, scenario.lr)
+        key = central_key(scenario.dataset, scenario.model, scenario.max_train, scenario.max_test, scenario.lr,
+                          scenario.model_width)
         if not mine or key not in central:
             continue
         summary = summarize_scenario(mine, suite.target_fraction * central[key]["accuracy"], REFERENCE)
@@ -208,23 +206,28 @@ def main(argv: list[str] | None = None) -> int:
     chosen = None if args.methods is None else {m.strip() for m in args.methods.split(",") if m.strip()}
     if chosen is not None and chosen - labels:
         parser.error(f"unknown method(s) {', '.join(sorted(chosen - labels))}; choose from {', '.join(sorted(labels))}")
-    tasks, deferred, skipped = plan_tasks(suite, data_dir, args.only, chosen)
+    jobs, running, skipped = plan_jobs(suite, data_dir, args.only, chosen)
     for skip in skipped:
         console.print(f"[yellow]skipping[/yellow] {skip['scenario']}: {skip['reason']}")
-    console.print(f"{suite.mode} suite: {len(tasks) + len(deferred)} runs on {args.workers} worker(s) "
-                  f"({len(deferred)} matched baselines after Fed-Span's runs); data from {data_dir}")
+    everything = args.only is None and chosen is None
+    if everything:
+        jobs += sweep_jobs(suite, data_dir, jobs)
+    sizes = [size_task(n) for n in suite.sizes] if everything else []
+    centrals = [central_task(replace(j, epochs=suite.central_epochs)) for j in central_jobs(running, data_dir)]
+    console.print(f"{suite.mode} suite: {len(centrals)} centralised yardsticks, then {len(jobs) + len(sizes)} runs "
+                  f"on {args.workers} worker(s); data from {data_dir}")
     raw = args.out / "runs-raw.json"
     if args.from_raw:
         saved = make_table.load_json(raw)
         outcomes, failures, skipped = saved["outcomes"], saved["failures"], saved["skipped"]
         begin -= saved["wall_s"]
     else:
-        outcomes, failures = execute(tasks, args.workers, console)
-        second, unmatched = matched_tasks(deferred, outcomes)
-        failures += unmatched
-        if second:
-            more, more_failures = execute(second, args.workers, console)
-            outcomes, failures = outcomes + more, failures + more_failures
+        # The yardsticks first: each scenario's target is fixed before its runs, which stop there.
+        outcomes, failures = execute(centrals, args.workers, console)
+        target = targets(suite, running, {o["key"]: o for o in outcomes if o["tag"] == "central"})
+        more, more_failures = execute([simulation_task(j) for j in stopping(jobs, target)] + sizes, args.workers,
+                                      console)
+        outcomes, failures = outcomes + more, failures + more_failures
         # Saved before summarizing, so a figure or table problem never costs the runs.
         # Not JSON-safe on purpose: --from-raw must get NaN curves back as NaN, not null.
         atomic_write_text(raw, json.dumps({"outcomes": outcomes, "failures": failures, "skipped": skipped,

@@ -44,62 +44,83 @@ def missing_shared(key: str, data_dir: Path) -> str | None:
     return f"{data_dir / absent[0]} not present" if absent else None
 
 
+#: Where a method's row belongs: the comparison ("main"), the attribution of a difference ("ablation"), the
+#: oracle grid of fixed learning knobs ("grid"), the battery-unaware plan ("battery").
+ROLES = ("main", "ablation", "grid", "battery")
+
+
 @dataclass(frozen=True)
 class Method:
-    """One column of the comparison: a registered strategy with its tree count and options.
+    """One column of the comparison: a registered strategy with its tree count, options and config overrides.
 
-    ``matched``: the baseline runs with local steps and batch set to the ones Fed-Span chose in the same
-    scenario and seed (its data-weighted means over the run, rounded), instead of the run's defaults.
+    ``overrides``: SimulationConfig fields set for this method only (a grid point's local steps and batch, the
+    battery-unaware planning switch).
     """
 
     label: str
     strategy: str
     num_trees: int = 1
     options: tuple[tuple[str, Any], ...] = ()
-    matched: bool = False
-    ablation: bool = False  # runs only in scenarios with ablations
+    overrides: tuple[tuple[str, Any], ...] = ()
+    role: str = "main"
 
     @property
     def is_fedspan(self) -> bool:
         """Whether this is the optimizer's full plan (the method the others are compared against)."""
-        return self.strategy == "fedspan" and not self.options
+        return self.strategy == "fedspan" and not self.options and not self.overrides
+
+    @property
+    def ablation(self) -> bool:
+        """Whether the row explains a difference rather than competes (ablations, grid points, battery-unaware)."""
+        return self.role != "main"
 
     @property
     def uses_planner(self) -> bool:
         """Whether the run re-plans with the optimizer each round (slow jobs start first)."""
-        return self.strategy == "fedspan" and dict(self.options).get("topology") != "bfs"
+        return self.strategy == "fedspan"
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A constellation x dataset x partition x schedule setting, run for ``rounds`` rounds with each seed."""
+    """A hardware x constellation x dataset x partition x schedule setting, run with each seed.
+
+    Rounds follow a rule fixed before the run: every run stops at the first round whose model reaches the
+    target (``stop_at_target``), or at the cap ``rounds``; the battery-day settings run the whole day.
+    """
 
     name: str
     constellation: str  # Walker preset or a file name inside the shared data folder
     dataset: str
     partition: str = "iid"
     alpha: float = 0.3
-    rounds: int = 8
+    rounds: int = 8  # the cap
     seeds: tuple[int, ...] = (0, 1, 2)
     max_train: int | None = None
     max_test: int | None = 2000
-    schedule: str = "back-to-back"  # or "cadence": a round every CADENCE_S seconds
+    schedule: str = "back-to-back"  # or "cadence": a round every interval_s seconds
+    interval_s: float = CADENCE_S
     model: str = "mlp"
+    model_width: int | None = None
+    hardware: str = "paper"
     lr: float = 0.05  # local SGD step size of every method, and of the centralised yardstick
-    rate_cap_bps: float | None = None  # laser terminal cap; None: SimulationConfig's default (10 Gbit/s)
-    methods: tuple[str, ...] | None = None  # method labels; None: every non-ablation method
-    ablations: bool = False  # also run the ablation methods
+    rate_cap_bps: float | None = None  # laser terminal cap (paper profile); None: SimulationConfig's default
+    methods: tuple[str, ...] | None = None  # method labels; None: every method
+    left_out: str = ""  # why the methods not in ``methods`` were left out
+    grid: bool = True  # run the oracle grid of fixed knobs
+    grid_seeds: tuple[int, ...] | None = None  # None: the scenario's seeds
+    stop_at_target: bool = True
+    battery: bool = False  # batteries bind: also run Fed-Span planning as if they did not
     note: str = ""
 
     @property
     def size_hint(self) -> int:
         """Satellites, roughly (for scheduling the pool): the presets' sizes, a TLE file as the big snapshot."""
-        return {"small": 66, "starlink-shell1": 1584}.get(self.constellation, 5236)
+        return {"small": 66, "starlink-shell1": 1584, "cubesat-string": 45}.get(self.constellation, 5236)
 
     @property
     def round_interval_s(self) -> float:
         """The cadence (unused back to back, where each round starts when the previous ends)."""
-        return CADENCE_S
+        return self.interval_s
 
     def requirements(self) -> tuple[str, ...]:
         """Shared-data keys this scenario needs."""
@@ -122,13 +143,21 @@ class Scenario:
         return str(data_dir / DATA_SUBDIR[self.dataset]) if self.dataset in DATA_SUBDIR else None
 
     def config_dict(self, method: Method, seed: int, data_dir: Path) -> dict[str, Any]:
-        """Keyword arguments of ``SimulationConfig`` for one run."""
+        """Keyword arguments of ``SimulationConfig`` for one run (the stop accuracy is added once known)."""
         extra = {} if self.rate_cap_bps is None else {"rate_cap_bps": self.rate_cap_bps}
         return {"constellation": self.constellation_path(data_dir), "rounds": self.rounds,
                 "round_interval_s": self.round_interval_s, "schedule": self.schedule, "dataset": self.dataset,
                 "data_root": self.data_root(data_dir), "max_train": self.max_train, "max_test": self.max_test,
-                "partition": self.partition, "alpha": self.alpha, "model": self.model, "lr": self.lr, "strategy": method.strategy,
-                "strategy_options": dict(method.options), "num_trees": method.num_trees, "seed": seed, **extra}
+                "partition": self.partition, "alpha": self.alpha, "model": self.model,
+                "model_width": self.model_width, "hardware": self.hardware, "lr": self.lr,
+                "strategy": method.strategy, "strategy_options": dict(method.options), "num_trees": method.num_trees,
+                "seed": seed, **extra, **dict(method.overrides)}
+
+    def seeds_for(self, method: Method) -> tuple[int, ...]:
+        """The seeds a method runs: the grid may run fewer (suite time)."""
+        if method.role == "grid" and self.grid_seeds is not None:
+            return self.grid_seeds
+        return self.seeds
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe description."""
@@ -154,44 +183,65 @@ class Suite:
     central_epochs: int = 10
 
     def methods_for(self, scenario: Scenario) -> tuple[Method, ...]:
-        """The methods a scenario runs: its named subset, else every main method, plus ablations if asked."""
-        chosen = tuple(m for m in self.methods if (scenario.ablations or not m.ablation))
-        if scenario.methods is None:
-            return chosen
-        return tuple(m for m in chosen if m.label in scenario.methods or m.is_fedspan)
+        """The methods a scenario runs: its named subset (else all), its grid if asked, the battery row if it binds."""
+        chosen = []
+        for m in self.methods:
+            if (m.role == "grid" and not scenario.grid) or (m.role == "battery" and not scenario.battery):
+                continue
+            if scenario.methods is not None and m.role in ("main", "ablation") and not m.is_fedspan \
+                    and m.label not in scenario.methods:
+                continue
+            chosen.append(m)
+        return tuple(chosen)
 
 
 REFERENCE = "Fed-Span K=1"
+MANAGED = ", managed"  # suffix of a baseline's power-managed twin
 
-#: The baselines of the learning layer: (label, strategy).
-BASELINES = (("distance MST", "mst"), ("BFS tree", "bfs"), ("random tree", "random-tree"),
-             ("star FedAvg (ground)", "star"), ("FedISL plane relay", "fedisl"), ("plane ring all-reduce", "ring"),
-             ("gossip (D-PSGD)", "gossip"))
+#: The baselines of the learning layer: (label, strategy, its power management).
+#: Forests and FedISL's plane chains run the exact allocator on their own topology (clocks, powers and the same
+#: time-to-accuracy knob rule as Fed-Span); ring all-reduce, gossip and the ground star, which the allocator cannot
+#: price, run the slowest clock that does not lengthen the round (or misses no cadence tick).
+BASELINES = (("distance MST", "mst", "exact"), ("BFS tree", "bfs", "exact"), ("random tree", "random-tree", "exact"),
+             ("star FedAvg (ground)", "star", "dvfs"), ("FedISL plane relay", "fedisl", "exact"),
+             ("plane ring all-reduce", "ring", "dvfs"), ("gossip (D-PSGD)", "gossip", "dvfs"))
+
+#: The oracle grid of fixed knobs (issue #22): local steps x batch, on the BFS tree with exact clocks and powers.
+GRID_STEPS = (1, 2, 5, 10)
+GRID_BATCHES = (8, 32, 64)
+GRID_TOPOLOGY = ("bfs", "BFS")
+#: The resources ablation: the BFS tree with exact clocks and powers at the run's default steps and batch.
+BFS_DVFS = "BFS tree, exact clocks, default knobs"
+UNAWARE = "Fed-Span, battery-unaware"
 
 
-def methods(msf_trees: int | None = None) -> tuple[Method, ...]:
-    """Fed-Span, every baseline, and the ablations that say where a difference comes from.
+def grid_label(steps: int, batch: int) -> str:
+    """The row label of one grid point."""
+    return f"grid: {GRID_TOPOLOGY[1]} e={steps} B={batch}"
 
-    Ablations: Fed-Span's forest with the default resources (what the topology alone does), the BFS forest
-    with Fed-Span's exact resources (what the resources alone do), and every baseline with the local steps
-    and batch Fed-Span chose (whether Fed-Span only wins by training differently).
+
+def methods(steps: tuple[int, ...] = GRID_STEPS, batches: tuple[int, ...] = GRID_BATCHES) -> tuple[Method, ...]:
+    """Fed-Span; every baseline as is (race to idle) and power-managed; the ablations; the oracle grid.
+
+    The claim is scored against the stronger version of each baseline. Ablations: the BFS tree with exact clocks
+    at the default knobs (between "BFS tree" and "BFS tree, managed": what clocks alone do, then what the knob
+    rule adds), and Fed-Span planning as if batteries were unlimited (settings where they bind).
     """
     main = [Method(REFERENCE, "fedspan", 1)]
-    if msf_trees:
-        main.append(Method(f"Fed-Span MSF K={msf_trees}", "fedspan", msf_trees))
-    main += [Method(label, strategy) for label, strategy in BASELINES]
-    ablations = [Method("Fed-Span forest, default resources", "fedspan", 1, (("resources", "default"),), ablation=True),
-                 Method("BFS forest, Fed-Span resources", "fedspan", 1, (("topology", "bfs"),), ablation=True)]
-    ablations += [Method(f"{label}, Fed-Span's steps and batch", strategy, matched=True, ablation=True)
-                  for label, strategy in BASELINES]
-    return tuple(main + ablations)
+    for label, strategy, power in BASELINES:
+        main += [Method(label, strategy), Method(label + MANAGED, strategy, options=(("power", power),))]
+    extra = [Method(BFS_DVFS, "bfs", options=(("power", "dvfs"),), role="ablation"),
+             Method(UNAWARE, "fedspan", overrides=(("battery_planning", "ignore"),), role="battery")]
+    grid = [Method(grid_label(e, b), GRID_TOPOLOGY[0], options=(("power", "dvfs"),),
+                   overrides=(("local_steps", e), ("batch_size", b)), role="grid") for e in steps for b in batches]
+    return tuple(main + extra + grid)
 
 
 def quick_suite() -> Suite:
-    """CI smoke: one tiny scenario with ablations, one seed, two rounds, small sweeps; a few minutes."""
-    tiny = Scenario("small66-digits-iid", "small", "digits", "iid", rounds=2, seeds=(0,), max_train=600,
-                    max_test=300, ablations=True)
-    return Suite(mode="quick", methods=methods(), scenarios=(tiny,), k_values=(1, 3), k_sweep=tiny,
+    """CI smoke: one tiny scenario, one seed, at most four rounds, a 2 x 2 grid, small sweeps; a few minutes."""
+    tiny = Scenario("small66-digits-iid", "small", "digits", "iid", rounds=4, seeds=(0,), max_train=600,
+                    max_test=300)
+    return Suite(mode="quick", methods=methods((1, 5), (8, 32)), scenarios=(tiny,), k_values=(1, 3), k_sweep=tiny,
                  weight_grid=((1.0, 1.0, 1.0), (0.0, 0.0, 1.0)),
                  weights_sweep=Scenario("weights", "small", "digits", rounds=1, seeds=(0,), max_train=600,
                                         max_test=300),
@@ -206,55 +256,43 @@ def _both_schedules(name: str, rounds: dict[str, int], **kw: Any) -> tuple[Scena
                  for tag, schedule in (("b2b", "back-to-back"), ("cad", "cadence")))
 
 
+#: The round caps, fixed before the run (a run stops at the target or here): the small shells reached 90 % of
+#: centralised within 12 rounds back to back and 9 on the cadence in the previous suite (2026-11-26), so the caps
+#: leave 2.5x and 2.2x that.
+CAPS = {"back-to-back": 30, "cadence": 20}
+
+
 def default_suite() -> Suite:
-    """The README's numbers: about 55 minutes on 2 cores (52.5 min measured).
+    """The README's evidence: Fed-Span against every baseline both ways, the oracle grid, the hardware profiles.
 
-    Four datasets on the 66-satellite shell (Dirichlet 0.3 non-IID, 3 seeds, ablations), a
-    communication-heavy setting (a 1.08M-parameter CNN over 1 Gbit/s lasers), Starlink shell 1 (1584
-    satellites, 3 seeds) and the real 5236-satellite snapshot (1 seed), each back to back and on a 600 s
-    cadence. Rounds are set so that the methods reach the target (90 % of centralised) where they can.
-
-    The larger settings run a subset of the baselines (suite time). Every tree baseline trains the same
-    model (all satellites, default steps and batch: bit-identical accuracy in the earlier full runs at
-    66, 1584 and 5236 satellites) at the same energy, and they differ only in round latency, where the BFS
-    tree was the fastest at every size; so the BFS tree stands for them, with FedISL (the literature's plane
-    relay) and the ground star. Gossip keeps one model per satellite, which costs more than the rest
-    together at 1584 and 5236 satellites and for the 1M-parameter CNN.
+    Settings: the `paper` profile (66 satellites, MNIST Dirichlet 0.3), `broadband` and `smallsat-edge` on the same
+    shell, `smallsat-edge` over a whole day on a 30-minute cadence with shadow and batteries, `cubesat` with a
+    1.02M-parameter model over 1 Mbit/s S-band crosslinks (communication-bound), and Starlink shell 1 (1584
+    satellites, one seed, a subset of methods: suite time). Rounds: every run stops at the target or at a cap set
+    before the run (``CAPS``); the day runs all 48 rounds.
     """
-    small = dict(constellation="small", partition="dirichlet", alpha=0.3, seeds=(0, 1, 2), ablations=True)
-    # Long enough for every tree method to reach 90 % of centralised on the small shell (MNIST: rounds 9-12
-    # back to back, 5-9 on the cadence); a method that does not is reported as "not reached in N rounds".
-    rounds = {"back-to-back": 20, "cadence": 12}
-    large = ("BFS tree", "FedISL plane relay", "star FedAvg (ground)")
+    small = dict(constellation="small", dataset="mnist", partition="dirichlet", alpha=0.3, max_train=6000)
     scenarios = (
-        *_both_schedules("small66-digits-dir0.3", rounds, dataset="digits", max_test=None, **small),
-        *_both_schedules("small66-mnist-dir0.3", rounds, dataset="mnist", max_train=6000, **small),
-        # Fashion-MNIST back to back: Fed-Span's short rounds (batch 8, ~4 steps) learn less each; 20 rounds
-        # left 2 of its 3 seeds (and one of gossip's) below the target, so this setting runs longer.
-        *_both_schedules("small66-fmnist-dir0.3", {"back-to-back": 32, "cadence": 12}, dataset="fashion-mnist",
-                         max_train=6000, **small),
-        *_both_schedules("small66-satimage-dir0.3", rounds, dataset="satimage", **small),
-        # cnn-large trains at ~6.5 s per round of 66 x 5 x 32 on one core (fedspan.training), 20x the MLP: one
-        # seed. IID data and lr 0.1: the setting isolates the payload, and plain SGD on this CNN needs ~20
-        # rounds even so (Dirichlet 0.3 at lr 0.05 reached 0.52 after 10).
-        *_both_schedules("small66-mnist-cnnlarge-1gbps", {"back-to-back": 20, "cadence": 18}, constellation="small",
-                         dataset="mnist", partition="iid", max_train=6000, seeds=(0,), model="cnn-large", lr=0.1,
-                         rate_cap_bps=1e9, methods=large,
-                         note="communication-heavy: cnn-large, 1.08M parameters (35 Mbit per model), over 1 Gbit/s "
-                              "lasers; IID, lr 0.1, 1 seed; BFS tree, FedISL and star (suite time)"),
-        # lr 0.1 at 1584 and 5236 satellites: each satellite holds 4-10 samples and every round averages
-        # thousands of gradients, so the step can be twice the small shell's (lr 0.05 needed ~2x the rounds).
-        # Rounds from the previous suite run: at 14 / 12 Fed-Span reached the target in 2 of 3 seeds on shell 1,
-        # and no method reached it at 18 / 14 on the real snapshot (Fed-Span 0.876 and 0.867 of 0.877).
-        *_both_schedules("shell1-1584-mnist-dir0.3", {"back-to-back": 18, "cadence": 16},
-                         constellation="starlink-shell1", dataset="mnist", partition="dirichlet", alpha=0.3,
-                         max_train=16000, seeds=(0, 1, 2), lr=0.1, methods=large,
-                         note="Starlink shell 1; lr 0.1; BFS tree, FedISL and star (suite time)"),
-        *_both_schedules("starlink-real-5236-mnist-dir0.3", {"back-to-back": 22, "cadence": 20},
-                         constellation="starlink-2024-05.tle", dataset="mnist", partition="dirichlet", alpha=0.3,
-                         max_train=20000, seeds=(0,), lr=0.1, methods=large,
-                         note="real Starlink snapshot (2024-05), lr 0.1, 1 seed; BFS tree, FedISL and star "
-                              "(suite time)"),
+        *_both_schedules("paper-small66-mnist-dir0.3", CAPS, **small),
+        *_both_schedules("broadband-small66-mnist-dir0.3", CAPS, hardware="broadband", **small),
+        Scenario("smallsat-edge-small66-mnist-dir0.3-b2b", rounds=CAPS["back-to-back"], hardware="smallsat-edge",
+                 **small),
+        # A whole day (48 rounds of 30 min) with shadow and batteries: the energy-bound setting; no early stop.
+        Scenario("smallsat-edge-small66-digits-dir0.3-day", "small", "digits", "dirichlet", max_test=None,
+                 schedule="cadence", interval_s=1800.0, rounds=48, hardware="smallsat-edge", stop_at_target=False,
+                 battery=True, note="a full day on a 30-minute cadence; batteries and shadow; all 48 rounds run"),
+        # Communication-bound: a 1.02M-parameter MLP (32.6 Mbit) over 1 Mbit/s crosslinks, ~1430 s a round. A
+        # round is longer than the 600 s cadence, so a cadence run equals back to back: one schedule, one seed.
+        Scenario("cubesat-string45-mnist-1M-b2b", "cubesat-string", "mnist", "iid", rounds=12, seeds=(0,),
+                 max_train=3000, max_test=1000, model_width=1280, hardware="cubesat", lr=0.1,
+                 note="communication-bound: 1.02M parameters over 1 Mbit/s S-band crosslinks; IID, lr 0.1, one "
+                      "seed; back to back only (a round outlasts the 600 s cadence)"),
+        Scenario("paper-shell1-1584-mnist-dir0.3-b2b", "starlink-shell1", "mnist", "dirichlet", rounds=18, seeds=(0,),
+                 max_train=16000, lr=0.1, grid=False,
+                 methods=("BFS tree", "BFS tree" + MANAGED, "FedISL plane relay", "FedISL plane relay" + MANAGED,
+                          "star FedAvg (ground)", "star FedAvg (ground)" + MANAGED),
+                 left_out="MST, random tree, ring and gossip (gossip keeps 1584 models), and the grid: suite time",
+                 note="Starlink shell 1, lr 0.1, one seed"),
     )
     return Suite(mode="default", methods=methods(), scenarios=scenarios, k_values=(1, 3, 6),
                  k_sweep=scenarios[0],

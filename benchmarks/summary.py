@@ -14,8 +14,10 @@ from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
 #: metric -> True when lower is better.
-METRICS: dict[str, bool] = {"time_to_target_s": True, "energy_to_target_j": True, "mean_latency_s": True,
-                            "final_accuracy": False, "energy_per_round_j": True}
+METRICS: dict[str, bool] = {"time_to_target_s": True, "energy_to_target_j": True, "rounds_to_target": True,
+                            "mean_latency_s": True, "final_accuracy": False, "energy_per_round_j": True}
+#: Per-run battery counts (settings with batteries): summed over rounds, or the lowest state of charge.
+BATTERY = ("battery_violations", "sat_out", "min_state_of_charge")
 
 
 def first_reached(accuracy: Sequence[float], target: float) -> int | None:
@@ -33,11 +35,25 @@ def run_outcome(curve: dict[str, list[float]], target: float) -> dict[str, float
     return {
         "time_to_target_s": None if hit is None else curve["time_s"][hit] + curve["latency_s"][hit],
         "energy_to_target_j": None if hit is None else curve["cumulative_energy_j"][hit],
+        "rounds_to_target": None if hit is None else hit + 1,
+        "battery_violations": _total(curve.get("battery_violations")),
+        "sat_out": _total(curve.get("sat_out")),
+        "min_state_of_charge": min((v for v in curve.get("min_state_of_charge") or [] if _finite(v)), default=None),
         "mean_latency_s": sum(curve["latency_s"]) / rounds,
         "final_accuracy": curve["test_accuracy"][-1],
         "energy_per_round_j": curve["cumulative_energy_j"][-1] / rounds,
         "mean_participating": sum(curve["participating"]) / rounds,
     }
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _total(values: list[float | None] | None) -> float | None:
+    """Sum of the finite values, None when the column is absent (runs from before it existed)."""
+    have = [v for v in values or [] if _finite(v)]
+    return float(sum(have)) if values else None
 
 
 def spread(values: Iterable[float | None]) -> dict[str, float | int | None]:
@@ -93,7 +109,8 @@ def summarize_scenario(runs: list[dict[str, Any]], target: float, reference: str
     stats: dict[str, dict[str, Any]] = {}
     for label, rs in by_method.items():
         outcomes = [run_outcome(r["curve"], target) for r in rs]
-        stats[label] = {key: spread(o[key] for o in outcomes) for key in (*METRICS, "mean_participating")}
+        stats[label] = {key: spread(o[key] for o in outcomes) for key in (*METRICS, *BATTERY, "mean_participating")}
+        stats[label]["role"] = rs[0].get("role", "ablation" if rs[0].get("ablation") else "main")
         stats[label]["seeds"] = sorted(r["seed"] for r in rs)
         stats[label]["rounds"] = max(len(r["curve"]["test_accuracy"]) for r in rs)
         stats[label]["wall_s"] = sum(r["wall_s"] for r in rs)

@@ -72,6 +72,9 @@ WALKER_PRESETS: dict[str, WalkerSpec] = {
     "small": WalkerSpec(53.0, 66, 6, 1, 550.0),
     "iridium": WalkerSpec(86.4, 66, 6, 2, 780.0),
     "oneweb": WalkerSpec(87.9, 648, 18, 1, 1200.0),
+    # A CubeSat "string of pearls" (one plane, as Planet's flocks are deployed): 45 satellites 966 km apart at
+    # 550 km, within the 1000 km reach of the `cubesat` profile's S-band crosslinks (physical-params.md S42).
+    "cubesat-string": WalkerSpec(53.0, 45, 1, 0, 550.0),
 }
 
 

@@ -26,7 +26,11 @@ def test_quick_run_writes_results_figures_and_table(tmp_path):
     assert set(summary["methods"]) == {"Fed-Span K=1", "distance MST", "star FedAvg (ground)"}
     runs = {r["method"]: r for r in results["runs"]}
     fs, mst = runs["Fed-Span K=1"]["curve"], runs["distance MST"]["curve"]
-    assert len(fs["test_accuracy"]) == 2 and all(0.0 <= a <= 1.0 for a in fs["test_accuracy"])
+    target = summary["target_accuracy"]
+    for c in (fs, mst):  # each run stops at the first round at the target, or at the cap of 4
+        acc = c["test_accuracy"]
+        assert all(0.0 <= a <= 1.0 for a in acc) and all(a < target for a in acc[:-1])
+        assert len(acc) == 4 or acc[-1] >= target
     # Same seed, same data and initial model: the two plans differ, so do their clocks and ledgers.
     assert fs["latency_s"] != mst["latency_s"] and fs["cumulative_energy_j"][-1] > 0
     assert summary["methods"]["star FedAvg (ground)"]["mean_participating"]["mean"] < 66
@@ -67,22 +71,14 @@ def test_suites_run_every_baseline_with_the_same_seeds():
         strategies = {m.strategy for m in suite.methods}
         assert strategies >= set(strategy_names()) - {"replay"}  # every registered policy is compared
         assert max(suite.k_values) >= 3  # the MSF is measured by the K sweep
-        labels = {m.label for m in suite.methods}
-        assert {"Fed-Span forest, default resources", "BFS forest, Fed-Span resources"} <= labels
-        matched = {m.strategy for m in suite.methods if m.matched}
-        assert matched == {m.strategy for m in suite.methods if not m.ablation and not m.is_fedspan}
         assert suite.target_fraction == 0.9
+        for scenario in suite.scenarios:  # every method of a scenario runs its seeds (the grid may run fewer)
+            for method in suite.methods_for(scenario):
+                assert set(scenario.seeds_for(method)) <= set(scenario.seeds)
     default = default_suite()
     for scenario in default.scenarios:
-        # three seeds, except the real snapshot and the 1M-parameter model (each one seed: suite time)
-        assert len(scenario.seeds) >= 3 or scenario.constellation.endswith(".tle") or scenario.model == "cnn-large"
-    settings = {}
-    for scenario in default.scenarios:  # every setting runs back to back and on the cadence
-        settings.setdefault(scenario.name.rsplit("-", 1)[0], set()).add(scenario.schedule)
-    assert all(v == {"back-to-back", "cadence"} for v in settings.values())
-    datasets = {s.dataset for s in default.scenarios}
-    assert {"digits", "mnist", "fashion-mnist", "satimage"} <= datasets
-    assert any(s.model == "cnn-large" and s.rate_cap_bps == 1e9 for s in default.scenarios)
+        # three seeds, except the 1M-parameter model and Starlink shell 1 (each one seed: suite time)
+        assert len(scenario.seeds) >= 3 or scenario.model_width or scenario.constellation == "starlink-shell1"
 
 
 def test_size_sweep_spans_66_to_1584_satellites_and_the_quick_suite_stays_tiny():
@@ -95,29 +91,41 @@ def test_size_sweep_spans_66_to_1584_satellites_and_the_quick_suite_stays_tiny()
     assert all(0 < size_task(n)[2] < 10 for n in sizes)  # rough seconds, as Job.cost_hint
 
 
-def test_scenario_lr_reaches_the_runs_and_the_centralised_yardstick(tmp_path):
+def test_scenario_settings_reach_the_runs_and_the_centralised_yardstick(tmp_path):
     from centralised import central_jobs
     from comparison import Job
 
     suite = default_suite()
-    large = [s for s in suite.scenarios if s.constellation != "small"]
-    assert large and all(s.lr == 0.1 for s in large)
-    shell = next(s for s in large if s.constellation == "starlink-shell1")
-    small = next(s for s in suite.scenarios if s.constellation == "small" and s.model == "mlp")
+    shell = next(s for s in suite.scenarios if s.constellation == "starlink-shell1")
+    small = next(s for s in suite.scenarios if s.constellation == "small" and s.hardware == "paper")
+    wide = next(s for s in suite.scenarios if s.model_width)
     method = suite.methods[0]
     assert shell.config_dict(method, 0, tmp_path)["lr"] == 0.1
     assert small.config_dict(method, 0, tmp_path)["lr"] == 0.05
-    keys = {j.key: j.lr for j in central_jobs([shell, small], tmp_path)}
-    assert len(keys) == 2 and set(keys.values()) == {0.05, 0.1} and all(k.endswith(f"lr{v:g}") for k, v in keys.items())
-    # The large settings run the fastest tree baseline, the literature's plane relay and the ground star.
-    assert all({"BFS tree", "FedISL plane relay", "star FedAvg (ground)"} <= set(s.methods) for s in large)
-    # The pool starts the costly jobs first: bigger constellations and the planner cost more.
-    big = next(s for s in large if s.constellation.endswith(".tle"))
+    config = wide.config_dict(method, 0, tmp_path)
+    assert config["hardware"] == "cubesat" and config["model_width"] == 1280
+    keys = {j.key: j.lr for j in central_jobs([shell, small, wide], tmp_path)}
+    assert len(keys) == 3 and any("mlp-w1280" in k for k in keys)  # the wide model has its own yardstick
+    assert all(k.endswith(f"lr{v:g}") for k, v in keys.items())
+    # The pool starts the costly jobs first: bigger constellations, wider models and the planner cost more.
     fedspan = next(m for m in suite.methods if m.is_fedspan)
     baseline = next(m for m in suite.methods if m.label == "BFS tree")
     hints = [Job(s, m, 0, str(tmp_path)).cost_hint / s.rounds for s, m in
-             ((small, baseline), (small, fedspan), (shell, baseline), (big, baseline), (big, fedspan))]
-    assert hints == sorted(hints)
+             ((small, baseline), (small, fedspan), (shell, baseline), (shell, fedspan))]
+    assert hints == sorted(hints) and Job(wide, baseline, 0, "").cost_hint > Job(small, baseline, 0, "").cost_hint
+
+
+def test_the_stop_rule_is_fixed_before_the_runs(tmp_path):
+    from comparison import Job
+
+    suite = default_suite()
+    jobs, running, _ = run_all.plan_jobs(suite, tmp_path)  # no shared data here: the bundled digits day remains
+    day = next(s for s in suite.scenarios if s.battery)
+    assert [s.name for s in running] == [day.name]
+    stopped = run_all.stopping([Job(s, suite.methods[0], 0, "") for s in suite.scenarios],
+                               {s.name: 0.8 for s in suite.scenarios})
+    for job in stopped:  # every run stops at its target, except the battery day, which runs all its rounds
+        assert dict(job.overrides).get("stop_at_accuracy") == (None if job.scenario.battery else 0.8)
 
 
 def _committed_digests() -> dict[str, str]:
