@@ -206,7 +206,7 @@ def positive(unit: str) -> Callable[[Any], float]:
 
 def parse_hardware(value: Any) -> str:
     """A built-in hardware profile name (``fedspan.hardware.PROFILES``) or an existing TOML profile file."""
-    from fedspan.hardware.profiles import PROFILES
+    from fedspan.hardware.builtin import PROFILES
 
     text = str(value).strip()
     if text in PROFILES or (text and Path(text).is_file()):
@@ -229,7 +229,7 @@ def parse_fleet(value: Any) -> str | None:
 
 def parse_mix(text: str) -> dict[str, float]:
     """``mix:cubesat=0.5,smallsat-edge=0.5`` -> {profile: weight}; ValueError naming the bad part."""
-    from fedspan.hardware.profiles import PROFILES
+    from fedspan.hardware.builtin import PROFILES
 
     weights: dict[str, float] = {}
     for part in text[len("mix:"):].split(","):

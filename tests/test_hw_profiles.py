@@ -251,7 +251,8 @@ def test_oversized_and_binary_files_are_refused_before_parsing(tmp_path: Path) -
         hardware_profile(tmp_path)  # a folder is neither a name nor a file
 
 
-@pytest.mark.parametrize("name", ["fedspan.hardware.profiles", "fedspan.hardware.flops", "fedspan.hardware.fleet"])
+@pytest.mark.parametrize("name", ["fedspan.hardware.profiles", "fedspan.hardware.profile_file", "fedspan.hardware.flops",
+                                  "fedspan.hardware.fleet"])
 def test_docstring_examples(name: str) -> None:
     import doctest
     import importlib

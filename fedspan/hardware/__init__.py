@@ -4,15 +4,9 @@ Pure data and functions; the scenario and the CLI turn them into the optimizer's
 See ``docs/physical-model.md`` for every number, its source and how solid it is.
 """
 
-from fedspan.hardware.profiles import (
-    PROFILES,
-    ComputeSpec,
-    HardwareError,
-    HardwareProfile,
-    LinkSpec,
-    PowerSpec,
-    hardware_profile,
-)
+from fedspan.hardware.builtin import PROFILES
+from fedspan.hardware.profile_file import hardware_profile
+from fedspan.hardware.profiles import ComputeSpec, HardwareError, HardwareProfile, LinkSpec, PowerSpec
 
 __all__ = [
     "PROFILES",

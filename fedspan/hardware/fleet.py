@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from fedspan.hardware.profiles import PROFILES, HardwareError, HardwareProfile
+from fedspan.hardware.builtin import PROFILES
+from fedspan.hardware.profiles import HardwareError, HardwareProfile
 
 __all__ = ["Fleet", "MAX_FLEET_FILE_BYTES", "FLEET_COLUMNS", "seeded_mix", "read_fleet_csv", "satellite_arrays"]
 
