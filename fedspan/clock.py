@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import dijkstra
 
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
 from optimization.costs import compute_costs, terminal_overhead_w, transfer_costs, walk_forest
+from optimization.exchange import exchange_route
 from optimization.forests import find_edges  # noqa: F401  (re-exported: the edge lookup's home)
 
 
@@ -177,11 +176,12 @@ def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: 
     The leader is the root minimizing the slowest path; models travel store-and-forward, up and
     back, so latency is twice the slowest path and each hop is paid twice by its sender.
 
-    Same leader rule and latency as ``optimization.evaluate.mixing_costs``, but deliberately not
-    that function: the planner's estimate prices each hop at the lower endpoint's *maximum* power
-    and energy ``model_bits / rate_per_watt`` as one total, while the clock uses the round's actual
-    link rates (``rate_bps``), charges each sender at its planned power, and returns the
-    per-satellite energy, the reachable roots and the leader that the ledger and the fault model need.
+    The route (leader, paths, latency) is :func:`optimization.exchange.exchange_route`, as the planner's
+    ``optimization.evaluate.mixing_costs``; the pricing differs on purpose: the planner prices each hop
+    at the lower endpoint's *maximum* power and energy ``model_bits / rate_per_watt`` as one total, while
+    the clock uses the round's actual link rates (``rate_bps``), charges each sender at its planned
+    power, and returns the per-satellite energy, the reachable roots and the leader that the ledger and
+    the fault model need.
     """
     roots = np.asarray(roots, dtype=np.int64)
     tx_e = np.zeros(num_nodes)
@@ -189,31 +189,14 @@ def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: 
         return MixingCost(0.0, tx_e, np.ones(len(roots), bool), int(roots[0]) if len(roots) else -1)
     hop = model_bits / np.asarray(rate_bps, float) + np.asarray(delay_s, float)
     e = np.asarray(edges)
-    g = coo_matrix((np.r_[hop, hop], (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
-                   shape=(num_nodes, num_nodes)).tocsr()
-    dist, pred = dijkstra(g, indices=roots, return_predecessors=True)
-    to_roots = dist[:, roots]
-    reach_count = np.isfinite(to_roots).sum(1)
-    worst = np.where(np.isfinite(to_roots), to_roots, 0.0).max(1)
-    best = int(np.lexsort((worst, -reach_count))[0])
-    reachable = np.isfinite(to_roots[best])
+    route = exchange_route(num_nodes, e, hop, roots)
     power = np.asarray(tx_power_w, float)
-    senders, receivers = [], []
-    leader = int(roots[best])
-    # Collect each root's path to the leader (K paths of a few hops), then price them at once.
-    for r in roots[reachable]:
-        node = int(r)
-        while node != leader:
-            prev = int(pred[best, node])
-            senders.append(node)
-            receivers.append(prev)
-            node = prev
-    if senders:
-        s_arr, r_arr = np.asarray(senders), np.asarray(receivers)
+    s_arr, r_arr = route.senders, route.receivers
+    if len(s_arr):
         bits_time = model_bits / np.asarray(rate_bps, float)[edge_index(e, num_nodes, s_arr, r_arr)]
         np.add.at(tx_e, s_arr, power[s_arr] * bits_time)  # up to the leader
         np.add.at(tx_e, r_arr, power[r_arr] * bits_time)  # the mix back down
-    latency = 2.0 * float(to_roots[best][reachable].max())
+    reachable, leader, latency = route.reachable, int(roots[route.leader]), route.latency_s
     return MixingCost(latency, tx_e, reachable, leader)
 
 

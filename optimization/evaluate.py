@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import dijkstra, minimum_spanning_tree
+from scipy.sparse.csgraph import minimum_spanning_tree
 
 from optimization.bound import bound_terms, drift_exposure
 from optimization.costs import round_costs, terminal_overhead_w
 from optimization.errors import InvalidProblemError
-from optimization.forests import orient_forest
+from optimization.exchange import exchange_route
+from optimization.forests import find_edges, orient_forest
 from optimization.problem import SpanningProblem, as_vector
 
 
@@ -60,24 +61,12 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     # Transmit energy at the cap-reaching power, plus both terminals' electronics for the air time. The exchange
     # runs over links kept up for it, so no acquisition is charged (docs/physical-model.md).
     joules = problem.model_bits / problem.rate_per_watt + terminal_overhead_w(problem.terminal_power_w) * airtime
-    w = np.r_[hop, hop] + 1e-300  # scipy drops explicit zeros
-    graph = coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(n, n)).tocsr()
-    dist, pred = dijkstra(graph, indices=roots, return_predecessors=True)
-    to_roots = dist[:, roots]
-    reach = np.isfinite(to_roots)
-    worst = np.where(reach, to_roots, 0.0).max(axis=1)
-    best = int(np.lexsort((worst, -reach.sum(axis=1)))[0])
-    energy_graph = coo_matrix((np.r_[joules, joules] + 1e-300, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
-                              shape=(n, n)).tocsr()
-    # Energy along the latency-shortest paths: walk each reachable root's predecessor chain once.
+    route = exchange_route(n, e, hop, roots)
+    rows, _ = find_edges(e, n, route.senders, route.receivers)
     total = 0.0
-    for r in roots[reach[best]]:
-        node = int(r)
-        while node != roots[best]:
-            prev = int(pred[best, node])
-            total += float(energy_graph[prev, node])
-            node = prev
-    return 2.0 * float(worst[best]), 2.0 * total
+    for j in joules[rows]:  # in path order, as the route walks them
+        total += float(j)
+    return route.latency_s, 2.0 * total
 
 
 #: Objective units per reference round time (the latency scale) that a cadence round pays for each second past its

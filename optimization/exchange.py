@@ -1,0 +1,65 @@
+"""The root-to-root exchange that merges a forest's cluster models: one route for the planner and the clock.
+
+Every root sends its model to a leader root along the fastest path of the round's link graph and gets the mix
+back the same way (store and forward). The leader is the root that reaches the most roots, and among those the
+one whose slowest path is shortest. The planner prices the route at the candidate links' cap-reaching power
+(:func:`optimization.evaluate.mixing_costs`); the simulated clock prices it at the round's actual rates and powers
+(``fedspan.clock.mixing_cost``). Both take the route from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
+
+
+@dataclass(frozen=True)
+class ExchangeRoute:
+    """Where the cluster models travel in one exchange.
+
+    ``leader``: position in ``roots`` of the leader; ``reachable``: (K,) which roots reach it; ``senders`` and
+    ``receivers``: the hops toward the leader, path by path in root order (each is also used once the other way
+    for the mix back); ``latency_s``: twice the slowest reachable path (s).
+    """
+
+    leader: int
+    reachable: np.ndarray
+    senders: np.ndarray
+    receivers: np.ndarray
+    latency_s: float
+
+
+def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: np.ndarray) -> ExchangeRoute:
+    """The leader and the fastest paths of an exchange among ``roots`` over undirected ``edges`` with hop times
+    ``hop_s`` (s, one per edge). Roots in other components are not reachable and not routed.
+
+    >>> import numpy as np
+    >>> r = exchange_route(4, np.array([[0, 1], [1, 2], [2, 3]]), np.array([1.0, 1.0, 5.0]), np.array([0, 2, 3]))
+    >>> int(r.leader), r.latency_s, r.senders.tolist(), r.receivers.tolist()
+    (1, 10.0, [0, 1, 3], [1, 2, 2])
+    """
+    roots = np.asarray(roots, dtype=np.int64)
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    hop = np.asarray(hop_s, float)
+    w = np.r_[hop, hop] + 1e-300  # scipy drops explicit zeros
+    graph = coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(num_nodes, num_nodes)).tocsr()
+    dist, pred = dijkstra(graph, indices=roots, return_predecessors=True)
+    to_roots = dist[:, roots]
+    reach = np.isfinite(to_roots)
+    worst = np.where(reach, to_roots, 0.0).max(axis=1)
+    best = int(np.lexsort((worst, -reach.sum(axis=1)))[0])
+    leader = int(roots[best])
+    senders, receivers = [], []
+    # Each reachable root's predecessor chain toward the leader: K paths of a few hops.
+    for r in roots[reach[best]]:
+        node = int(r)
+        while node != leader:
+            prev = int(pred[best, node])
+            senders.append(node)
+            receivers.append(prev)
+            node = prev
+    return ExchangeRoute(best, reach[best], np.asarray(senders, np.int64), np.asarray(receivers, np.int64),
+                         2.0 * float(worst[best]))
