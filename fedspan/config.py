@@ -368,8 +368,10 @@ class SimulationConfig:
     strategy_options: dict[str, Any] = setting(
         help="Policy option key=value, repeatable (a table in a config file). fedspan takes num_trees, mix_every, "
              "sca_iters (SCA iterations) and search_time_s (seconds of local search per round; default 1 s + 1 s "
-             "per 1000 satellites, at most 20 s); mst, bfs and random-tree take power=default|dvfs|exact (full "
-             "clock; exact clocks and powers with the run's steps and batch; exact clocks, powers, steps and batch).",
+             "per 1000 satellites, at most 20 s); mst, bfs, random-tree and fedisl take power=default|dvfs|exact (full "
+             "clock; exact clocks and powers with the run's steps and batch; exact clocks, powers, steps and batch), "
+             "ring, gossip and star power=default|dvfs (dvfs: each clock the slowest that keeps the round's time or "
+             "deadline, never below the energy-optimal clock).",
         factory=dict, panel=OUTPUT, aliases=("strategy_option",), parse=parse_strategy_options, metavar="KEY=VALUE")
     num_trees: TreeCount = setting(1, "Trees K of the spanning forest, or 'auto' (the planner picks K each round; "
                              "trees merge into one model).", aliases=("trees",), parse=parse_trees, metavar="K|auto")
