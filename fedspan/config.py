@@ -41,6 +41,9 @@ PARTITIONS = ("iid", "dirichlet", "regional")
 #: later), and the planner treats latency up to the tick as free. "back-to-back": each round starts when the
 #: previous one ends (round_interval_s unused) and the planner prices latency by its weight.
 SCHEDULES = ("cadence", "back-to-back")
+#: How policies see batteries (``battery_planning``): "aware" plans within each battery's budget and sits out who
+#: cannot pay; "ignore" plans as if batteries were unlimited (the batteries still charge and drain).
+BATTERY_PLANNING = ("aware", "ignore")
 BACKENDS = ("inprocess", "distributed")
 SCENARIO, LEARNING, RUN, OUTPUT = "Scenario", "Learning", "Run", "Options"
 
@@ -421,6 +424,12 @@ class SimulationConfig:
                                            parse=parse_faults, ignored_by=_NOT_PLANNED, metavar="JSON|FILE")
     fault_rate: float = setting(0.0, "Random fault probability per satellite and round.", panel=RUN, min=0.0,
                                 max=0.999, ignored_by=_NOT_PLANNED)
+    battery_planning: str = setting("aware", "With a battery (--hardware): aware plans every round within what each "
+                                    "battery can give and sits out a satellite that cannot pay; ignore plans as if "
+                                    "batteries were unlimited (they still charge and drain; metrics count "
+                                    "battery_violations, satellites ending a round below their depth-of-discharge "
+                                    "floor).", panel=RUN, parse=Choice("battery planning", lambda: BATTERY_PLANNING),
+                                    ignored_by=_NOT_PLANNED)
     energy_budget_j: float = setting(math.inf, "Battery per satellite for the whole run, J.", panel=RUN,
                                      aliases=("energy_budget",), min=0.0, ignored_by=_NOT_PLANNED)
     output_dir: str | None = setting(None, "Output folder.", panel=OUTPUT, aliases=("out",), flags=("-o",),
@@ -441,6 +450,8 @@ class SimulationConfig:
              "must be an integer in 0 .. 2**63-1"),
             (self.partition in PARTITIONS, "partition", f"must be one of {', '.join(PARTITIONS)}"),
             (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
+            (self.battery_planning in BATTERY_PLANNING, "battery_planning",
+             f"must be one of {', '.join(BATTERY_PLANNING)}"),
             (self.alpha > 0, "alpha", "must be > 0"),
             (math.isfinite(self.lr) and self.lr > 0, "lr", "must be a finite number > 0"),
             (math.isfinite(self.smoothness) and self.smoothness > 0, "smoothness", "must be a finite number > 0"),
@@ -510,6 +521,8 @@ class SimulationConfig:
             d.pop("hardware", None)
         if d.get("fleet") is None:
             d.pop("fleet", None)
+        if d.get("battery_planning") == "aware":  # checkpoints written before the switch stay resumable
+            d.pop("battery_planning", None)
         return d
 
 

@@ -139,3 +139,83 @@ def test_fedspan_run_with_a_managed_ring_spends_less_at_the_same_accuracy(capsys
         assert managed["test_accuracy"] == base["test_accuracy"]
     help_text = " ".join(run_cli(["run", "--help"], capsys)[1].split())
     assert "fedisl take power=default|dvfs|exact" in help_text and "ring, gossip and star power=default|dvfs" in help_text
+
+
+# --- battery-unaware planning (battery_planning="ignore") ----------------------------------------------------------
+#: smallsat-edge batteries (300 Wh, 25 % depth of discharge) with a 3 Tbit model: a transfer costs kJ, so a round
+#: planned without batteries drains some below their floor within the first round, while battery-aware planning
+#: sits those satellites out.
+HEAVY = dict(constellation="small", hardware="smallsat-edge", strategy="bfs", round_interval_s=3000.0,
+             model_bits=3e12, max_train=200, max_test=100)
+
+
+def _battery_rounds(mode: str, rounds: int = 2):
+    """Run ``rounds`` steps of the heavy configuration: per round its metrics and every battery after it (J)."""
+    import warnings
+
+    from fedspan.clock import EnergyLedger
+    from fedspan.simulation import Simulation, SimulationConfig
+
+    sim = Simulation(SimulationConfig(rounds=rounds, battery_planning=mode, **HEAVY))
+    state = sim.initial_state()
+    ledger = EnergyLedger(sim.num_satellites)
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rounds with satellites sat out warn once
+        for _ in range(rounds):
+            metrics = sim.step(state, ledger)
+            out.append((metrics, np.asarray(state.extra["soc_j"], float).copy()))
+    return sim, out
+
+
+def test_battery_unaware_planning_drains_batteries_below_their_floor_and_counts_them():
+    """aware: satellites sit out and no battery ends below its floor (0 violations); ignore: nobody sits out,
+    batteries still drain as the physics says, and battery_violations counts exactly those below the floor."""
+    sim, aware = _battery_rounds("aware")
+    _, ignore = _battery_rounds("ignore")
+    floor = np.broadcast_to(np.asarray(sim.scenario.power.floor_j, float), (sim.num_satellites,))
+    assert sum(m.sat_out for m, _ in aware) > 0 and all(m.battery_violations == 0 for m, _ in aware)
+    assert all((soc >= floor).all() for _, soc in aware)
+    assert all(m.sat_out == 0 for m, _ in ignore)
+    assert [m.battery_violations for m, _ in ignore] == [int((soc < floor).sum()) for _, soc in ignore]
+    assert sum(m.battery_violations for m, _ in ignore) > 0
+    first = ignore[0][0]
+    assert first.participating == first.available  # planned as if unlimited: everyone available trains
+
+
+def test_battery_planning_is_a_run_option_with_the_new_metrics_column(capsys, tmp_path):
+    """--battery-planning in --help; a bad value is a one-line error; `fedspan run --battery-planning ignore`
+    writes battery_violations > 0 to metrics.csv, and an aware run's column is 0."""
+    help_text = " ".join(run_cli(["run", "--help"], capsys)[1].split())
+    assert "--battery-planning" in help_text and "battery_violations" in help_text
+    code, _, err = run_cli(["run", "--battery-planning", "sometimes", "-o", str(tmp_path / "bad")], capsys)
+    assert code != 0 and "aware, ignore" in err and len(err.strip().splitlines()) == 1
+    args = ["run", "--preset", "small", "--hardware", "smallsat-edge", "--strategy", "bfs", "--rounds", "1",
+            "--round-interval-s", "3000", "--model-bits", "3e12", "--max-train", "200", "--max-test", "100"]
+    counts = {}
+    for mode in ("aware", "ignore"):
+        code, _, err = run_cli([*args, "--battery-planning", mode, "-o", str(tmp_path / mode)], capsys)
+        assert code == 0, err
+        with (tmp_path / mode / "metrics.csv").open() as fh:
+            counts[mode] = [int(row["battery_violations"]) for row in csv.DictReader(fh)]
+    assert counts["aware"] == [0] and counts["ignore"][0] > 0
+
+
+def test_a_checkpoint_without_the_battery_violations_column_still_resumes(capsys, tmp_path):
+    """A checkpoint written before the column (its rows lack the key) resumes, the old rows getting 0."""
+    from fedspan.checkpoint import _decode, load_checkpoint, save_checkpoint
+
+    args = ["run", "--preset", "small", "--strategy", "mst", "--rounds", "2", "--max-train", "200", "--max-test",
+            "100", "-o", str(tmp_path)]
+    assert run_cli([*args[:6], "1", *args[7:]], capsys)[0] == 0
+    path = tmp_path / "checkpoint.pt"
+    old = load_checkpoint(path)
+    for row in old.metrics:
+        del row["battery_violations"]
+    meta, _ = _decode(path, path.read_bytes())
+    save_checkpoint(path, old, meta["fingerprint"])
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    with (tmp_path / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["battery_violations"] for row in rows] == ["0", "0"]
