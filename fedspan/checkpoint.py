@@ -218,11 +218,13 @@ _METRIC_KINDS = {"round": "count", "time_s": "finite>=0", "latency_s": "finite>=
                  "probe_loss_after": "real|nan", "probe_grad_sq": "real|nan", "predicted_decrease": "real|nan",
                  "observed_decrease": "real|nan", "min_state_of_charge": "real|nan", "mean_state_of_charge": "real|nan",
                  "sat_out": "count", "static_energy_j": "finite>=0", "acquisition_energy_j": "finite>=0",
-                 "mean_cpu_hz": "real|nan", "mean_tx_power_w": "real|nan", "fault_saved_energy_j": "finite>=0"}
-#: Columns added with hardware profiles: a checkpoint written before them lacks them and gets their defaults.
+                 "mean_cpu_hz": "real|nan", "mean_tx_power_w": "real|nan", "fault_saved_energy_j": "finite>=0",
+                 "battery_violations": "count"}
+#: Columns added since hardware profiles: a checkpoint written before them lacks them and gets their defaults.
 _METRICS_ADDED = {"min_state_of_charge": float("nan"), "mean_state_of_charge": float("nan"), "sat_out": 0,
                   "static_energy_j": 0.0, "acquisition_energy_j": 0.0,
-                  "mean_cpu_hz": float("nan"), "mean_tx_power_w": float("nan"), "fault_saved_energy_j": 0.0}
+                  "mean_cpu_hz": float("nan"), "mean_tx_power_w": float("nan"), "fault_saved_energy_j": 0.0,
+                  "battery_violations": 0}
 
 
 def _value_problem(value: Any, kind: str) -> str | None:

@@ -43,6 +43,9 @@ PARTITIONS = ("iid", "dirichlet", "regional")
 #: later), and the planner treats latency up to the tick as free. "back-to-back": each round starts when the
 #: previous one ends (round_interval_s unused) and the planner prices latency by its weight.
 SCHEDULES = ("cadence", "back-to-back")
+#: How policies see batteries (``battery_planning``): "aware" plans within each battery's budget and sits out who
+#: cannot pay; "ignore" plans as if batteries were unlimited (the batteries still charge and drain).
+BATTERY_PLANNING = ("aware", "ignore")
 BACKENDS = ("inprocess", "distributed")
 SCENARIO, LEARNING, RUN, OUTPUT = "Scenario", "Learning", "Run", "Options"
 
@@ -374,8 +377,10 @@ class SimulationConfig:
     strategy_options: dict[str, Any] = setting(
         help="Policy option key=value, repeatable (a table in a config file). fedspan takes num_trees, mix_every, "
              "sca_iters (SCA iterations) and search_time_s (seconds of local search per round; default 1 s + 1 s "
-             "per 1000 satellites, at most 20 s); mst, bfs and random-tree take power=default|dvfs|exact (full "
-             "clock; exact clocks and powers with the run's steps and batch; exact clocks, powers, steps and batch).",
+             "per 1000 satellites, at most 20 s); mst, bfs, random-tree and fedisl take power=default|dvfs|exact (full "
+             "clock; exact clocks and powers with the run's steps and batch; exact clocks, powers, steps and batch), "
+             "ring, gossip and star power=default|dvfs (dvfs: each clock the slowest that keeps the round's time or "
+             "deadline, never below the energy-optimal clock).",
         factory=dict, panel=OUTPUT, aliases=("strategy_option",), parse=parse_strategy_options, metavar="KEY=VALUE")
     num_trees: TreeCount = setting(1, "Trees K of the spanning forest, or 'auto' (the planner picks K each round; "
                              "trees merge into one model).", aliases=("trees",), parse=parse_trees, metavar="K|auto")
@@ -425,6 +430,12 @@ class SimulationConfig:
                                            parse=parse_faults, ignored_by=_NOT_PLANNED, metavar="JSON|FILE")
     fault_rate: float = setting(0.0, "Random fault probability per satellite and round.", panel=RUN, min=0.0,
                                 max=0.999, ignored_by=_NOT_PLANNED)
+    battery_planning: str = setting("aware", "With a battery (--hardware): aware plans every round within what each "
+                                    "battery can give and sits out a satellite that cannot pay; ignore plans as if "
+                                    "batteries were unlimited (they still charge and drain; metrics count "
+                                    "battery_violations, satellites ending a round below their depth-of-discharge "
+                                    "floor).", panel=RUN, parse=Choice("battery planning", lambda: BATTERY_PLANNING),
+                                    ignored_by=_NOT_PLANNED)
     energy_budget_j: float = setting(math.inf, "Battery per satellite for the whole run, J.", panel=RUN,
                                      aliases=("energy_budget",), min=0.0, ignored_by=_NOT_PLANNED)
     stop_at_accuracy: float | None = setting(None, "Stop after the first round whose test accuracy reaches this "
@@ -453,6 +464,8 @@ class SimulationConfig:
              "must be an integer in 0 .. 2**63-1"),
             (self.partition in PARTITIONS, "partition", f"must be one of {', '.join(PARTITIONS)}"),
             (self.schedule in SCHEDULES, "schedule", f"must be one of {', '.join(SCHEDULES)}"),
+            (self.battery_planning in BATTERY_PLANNING, "battery_planning",
+             f"must be one of {', '.join(BATTERY_PLANNING)}"),
             (self.alpha > 0, "alpha", "must be > 0"),
             (math.isfinite(self.lr) and self.lr > 0, "lr", "must be a finite number > 0"),
             (math.isfinite(self.smoothness) and self.smoothness > 0, "smoothness", "must be a finite number > 0"),
@@ -525,6 +538,8 @@ class SimulationConfig:
         if d.get("model_width") is None:  # checkpoints written before the option existed stay resumable
             d.pop("model_width", None)
         d.pop("stop_at_accuracy", None)  # where a run stops changes no round: a resumed run may move it
+        if d.get("battery_planning") == "aware":  # checkpoints written before the switch stay resumable
+            d.pop("battery_planning", None)
         return d
 
 

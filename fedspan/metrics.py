@@ -64,6 +64,9 @@ class RoundMetrics:
     #: fault_extra_energy_j, the energy they added (re-sends, wasted messages, longer repaired links), both >= 0,
     #: energy_j = planned + fault_extra_energy_j - fault_saved_energy_j.
     fault_saved_energy_j: float = 0.0
+    #: Satellites whose battery ended the round below its depth-of-discharge floor (0 without batteries; planning
+    #: with battery_planning="aware" keeps it 0 unless the bus alone drains a battery).
+    battery_violations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-safe apart from NaN, which JSON writers map to null)."""

@@ -46,7 +46,7 @@ from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_
 from optimization.bound import drift_exposure, predicted_decrease
 from optimization.problem import LearningConstants, ObjectiveWeights
 from orbits.links import LinkParams
-from orbits.power import round_budget_j, step_battery
+from orbits.power import below_floor, round_budget_j, step_battery
 from orbits.sun import sunlit_fraction
 
 #: Energy kept back at the end of a round for the bus through the longest eclipse ahead (s of bus load):
@@ -244,6 +244,8 @@ class Simulation:
                                                             "budget or dropped by SGP4)")
         budget = self.round_budget(budget_left, r)
         battery = self._battery_budget(state, time_s)
+        if c.battery_planning == "ignore":
+            battery = None  # planned as if unlimited; _step_battery still settles the real batteries
         flat = np.zeros(n, bool)
         if battery is not None:
             budget = battery if budget is None else np.minimum(budget, battery)
@@ -315,7 +317,7 @@ class Simulation:
         test_loss, test_acc = evaluate(self.model, global_model, self.dataset.x_test, self.dataset.y_test)
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
-        min_soc, mean_soc = self._step_battery(state, time_s, energy)
+        min_soc, mean_soc, violations = self._step_battery(state, time_s, energy)
         state.extra["links_up"] = self.strategy.links_used(ctx, final_plan).tolist()
         record = RoundRecord(round_index=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s,
                              compute_energy_j=cost.compute_energy_j, transmit_energy_j=cost.transmit_energy_j,
@@ -344,7 +346,7 @@ class Simulation:
             min_state_of_charge=min_soc, mean_state_of_charge=mean_soc, sat_out=int(sat_out.sum()),
             static_energy_j=float(np.sum(cost.static_energy_j)) if cost.static_energy_j is not None else 0.0,
             acquisition_energy_j=float(np.sum(cost.acquisition_energy_j))
-            if cost.acquisition_energy_j is not None else 0.0)
+            if cost.acquisition_energy_j is not None else 0.0, battery_violations=violations)
         metrics.observed_decrease = metrics.probe_loss_before - metrics.probe_loss_after
         state.next_round = r + 1
         state.next_time_s = self.next_start(r, time_s, cost.latency_s + plan.idle_s)
@@ -390,16 +392,17 @@ class Simulation:
         return round_budget_j(self._soc(state), self.sunlight.sunlit_s, length, power,
                               reserve_j=bus * ECLIPSE_RESERVE_S)
 
-    def _step_battery(self, state: SimulationState, time_s: float, spent_j: np.ndarray) -> tuple[float, float]:
-        """Charge, bus load and this round's spend applied to every battery; the lowest and mean state of charge."""
+    def _step_battery(self, state: SimulationState, time_s: float, spent_j: np.ndarray) -> tuple[float, float, int]:
+        """Charge, bus load and this round's spend applied to every battery: the lowest and mean state of charge
+        (fractions of capacity) and how many batteries ended below their depth-of-discharge floor."""
         power = self.scenario.power
         if power is None:
-            return float("nan"), float("nan")
+            return float("nan"), float("nan"), 0
         step = step_battery(self._soc(state), self.sunlight.sunlit_s, self.sunlight.length_s, spent_j, power)
         state.extra["soc_j"] = np.asarray(step.soc_j, float).tolist()
         capacity = np.broadcast_to(np.asarray(power.capacity_j, float), (self.num_satellites,))
         fraction = np.asarray(step.soc_j, float) / capacity
-        return float(np.min(fraction)), float(np.mean(fraction))
+        return float(np.min(fraction)), float(np.mean(fraction)), below_floor(step.soc_j, power)
 
     def _empty_round(self, state: SimulationState, ledger: EnergyLedger, time_s: float, why: str) -> RoundMetrics:
         """Record a round in which nobody can take part: no training, no cost, the model unchanged."""
@@ -412,13 +415,15 @@ class Simulation:
         ledger.add(RoundRecord(round_index=r, time_s=time_s, latency_s=0.0, idle_s=0.0,
                                compute_energy_j=np.zeros(n), transmit_energy_j=np.zeros(n)))
         min_soc = mean_soc = float("nan")
+        violations = 0
         if self.scenario.power is not None:  # the batteries still charge and carry the bus
             self._battery_budget(state, time_s)
-            min_soc, mean_soc = self._step_battery(state, time_s, np.zeros(n))
+            min_soc, mean_soc, violations = self._step_battery(state, time_s, np.zeros(n))
         metrics = RoundMetrics(round=r, time_s=time_s, latency_s=0.0, idle_s=0.0, energy_j=0.0,
                                cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
                                train_loss=float("nan"), participating=0, available=0, messages=0, num_roots=0,
-                               faults=why, min_state_of_charge=min_soc, mean_state_of_charge=mean_soc)
+                               faults=why, min_state_of_charge=min_soc, mean_state_of_charge=mean_soc,
+                               battery_violations=violations)
         state.next_round = r + 1
         state.next_time_s = self.next_start(r, time_s, 0.0)
         state.last_latency_s = 0.0

@@ -295,3 +295,17 @@ def step_battery(
         fl_j=fl_served,
         shortfall_j=(bus - bus_served) + (fl - fl_served),
     )
+
+
+def below_floor(soc_j: ArrayLike, system: PowerSystem) -> int:
+    """How many batteries hold less than their depth-of-discharge floor (``system.floor_j``, J).
+
+    A battery below its floor has been drawn deeper than its cycle life allows: what battery-aware planning never
+    does (unless the bus alone drains it) and what a battery-unaware plan can.
+
+    >>> six_u = PowerSystem(array_w=20.0, bus_w=5.0, capacity_j=1000.0, max_depth_of_discharge=0.2)
+    >>> below_floor([1000.0, 800.0, 799.0], six_u)
+    1
+    """
+    soc = np.asarray(soc_j, float)
+    return int(np.count_nonzero(soc < np.broadcast_to(system.floor_j, soc.shape)))

@@ -10,6 +10,7 @@ import torch
 from fedspan.backend import RoundUpdate
 from fedspan.clock import RoundCost
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, compute_load, default_resources
+from fedspan.strategies.power import SIMPLE_POWER_MODES, check_power, with_slowest_clocks
 from fedspan.strategies.registry import register_strategy
 from optimization.costs import terminal_overhead_w, transfer_costs
 
@@ -33,9 +34,17 @@ def usable_links(ctx: RoundContext) -> np.ndarray:
 
 @register_strategy("gossip")
 class Gossip(AggregationStrategy):
-    """D-PSGD with Metropolis weights over the round's ISL graph; one model per satellite."""
+    """D-PSGD with Metropolis weights over the round's ISL graph; one model per satellite.
+
+    ``power`` ("default" or "dvfs", :data:`~fedspan.strategies.power.SIMPLE_POWER_MODES`): "dvfs" runs the simple
+    slowest-clock policy (:func:`~fedspan.strategies.power.slowest_clocks`); every exchange starts when the
+    slowest trainer is done, so back to back each satellite finishes its compute just then.
+    """
 
     tree_clock = False
+
+    def __init__(self, power: str = "default") -> None:
+        self.power = check_power(self.name, power, SIMPLE_POWER_MODES)
 
     def num_models(self, scenario: Any) -> int:
         """Every satellite keeps its own model."""
@@ -44,11 +53,16 @@ class Gossip(AggregationStrategy):
     def plan_round(self, ctx: RoundContext) -> RoundPlan:
         """No tree: each satellite trains its own model."""
         n = len(ctx.available)
-        return RoundPlan(parent=np.full(n, -1, np.int64), tree_of=np.arange(n), participating=ctx.available.copy(),
+        plan = RoundPlan(parent=np.full(n, -1, np.int64), tree_of=np.arange(n), participating=ctx.available.copy(),
                          **default_resources(ctx))
+        if self.power == "default":
+            return plan
+        exchange_s, _ = self._exchange(ctx, plan)
+        # Synchronous: every exchange waits for the slowest trainer, so all share the longest exchange's window.
+        return with_slowest_clocks(self, ctx, plan, float(exchange_s[plan.participating].max(initial=0.0)))
 
-    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
-        """Each satellite sends its model to every neighbour, ``terminals`` links at a time."""
+    def _exchange(self, ctx: RoundContext, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) s each satellite's sends take after training (``terminals`` links at a time) and their energy (J)."""
         snap, sc = ctx.snapshot, ctx.scenario
         n = len(plan.parent)
         keep = usable_links(ctx)
@@ -63,10 +77,15 @@ class Gossip(AggregationStrategy):
         np.maximum.at(slowest, sender, link_time)
         deg = np.bincount(sender, minlength=n)
         waves = np.ceil(deg / np.maximum(np.asarray(sc.resources.terminals, float), 1.0))
+        return waves * slowest, tx
+
+    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
+        """Each satellite sends its model to every neighbour, ``terminals`` links at a time."""
+        exchange_s, tx = self._exchange(ctx, plan)
         load = compute_load(ctx, plan)
         compute_t = np.where(plan.participating, load.time_s(), 0.0)
         # Everyone exchanges after the slowest trainer is done (synchronous D-PSGD).
-        done = np.where(plan.participating, compute_t.max(initial=0.0) + waves * slowest, 0.0)
+        done = np.where(plan.participating, compute_t.max(initial=0.0) + exchange_s, 0.0)
         return RoundCost(latency_s=float(done.max(initial=0.0)), up_done_s=done, down_done_s=done,
                          compute_energy_j=np.where(plan.participating, load.energy_j(), 0.0), transmit_energy_j=tx)
 

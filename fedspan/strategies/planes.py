@@ -7,16 +7,20 @@ with the laser budget of ``orbits.links`` (it need not be one of the k-nearest c
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from fedspan.clock import RoundCost, mixing_cost
+from fedspan.clock import MixingCost, RoundCost, mixing_cost
 from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, compute_load, default_resources,
                                      geometric_links)
 from fedspan.strategies.forests import plane_chains
+from fedspan.strategies.power import (POWER_MODES, SIMPLE_POWER_MODES, check_power, forest_comm_s, forest_power,
+                                      with_slowest_clocks)
 from fedspan.strategies.registry import register_strategy
 from optimization.costs import terminal_overhead_w, transfer_costs
+from optimization.forests import find_edges
 
 
 def plane_index(scenario: Any) -> np.ndarray:
@@ -28,8 +32,15 @@ def plane_index(scenario: Any) -> np.ndarray:
 class FedISL(AggregationStrategy):
     """Intra-plane relay to one sink per plane; sinks merge their sums every round (one model).
 
-    The sink slot advances by one every round, spreading the sink's extra relaying load.
+    The sink slot advances by one every round, spreading the sink's extra relaying load. ``power``
+    (:data:`~fedspan.strategies.power.POWER_MODES`): the plane chains are a forest over the round's satellites,
+    so "dvfs" and "exact" are the forest baselines' exact allocations on it where every chain link is a
+    candidate link of the round; otherwise "dvfs" (and "exact") run the simple slowest-clock policy
+    (:func:`~fedspan.strategies.power.slowest_clocks`) and ``plan.info`` says so.
     """
+
+    def __init__(self, power: str = "default") -> None:
+        self.power = check_power(self.name, power, POWER_MODES)
 
     def plan_round(self, ctx: RoundContext) -> RoundPlan:
         """Chains toward each plane's sink; every satellite contributes to the single model."""
@@ -38,18 +49,66 @@ class FedISL(AggregationStrategy):
         parent = plane_chains(sc.plane_ids, sc.index_in_plane, ctx.available,
                               sink_slot=np.full(num_planes, ctx.round_index))
         n = len(parent)
-        return RoundPlan(parent=parent, tree_of=np.zeros(n, np.int64), participating=ctx.available.copy(),
+        plan = RoundPlan(parent=parent, tree_of=np.zeros(n, np.int64), participating=ctx.available.copy(),
                          **default_resources(ctx))
+        return plan if self.power == "default" else self._managed(ctx, plan)
+
+    def _managed(self, ctx: RoundContext, plan: RoundPlan) -> RoundPlan:
+        """The plan with the power mode's resources: exact on the chains where they are candidate links."""
+        problem, nodes = ctx.scenario.problem(ctx.snapshot, ctx.available, ctx.sample_weight, 1,
+                                              energy_budget_j=ctx.energy_budget_j, deadline_s=ctx.deadline_s,
+                                              links_up=ctx.links_up)
+        local = np.full(len(plan.parent), -1, np.int64)
+        local[nodes] = np.arange(len(nodes))
+        up = plan.parent[nodes]
+        sub_parent = np.where(up >= 0, local[np.maximum(up, 0)], -1)
+        kids = np.flatnonzero(sub_parent >= 0)
+        _, found = find_edges(problem.edges, problem.num_nodes, kids, sub_parent[kids])
+        if found.all() and ((up < 0) | (sub_parent >= 0)).all():
+            # The sinks merge their sums every round: the planner prices that exchange every round.
+            problem = replace(problem, num_trees=int((sub_parent < 0).sum()),
+                              learning=replace(problem.learning, mix_every=1))
+            overrides = forest_power(ctx, problem, sub_parent, self.power)
+            info = overrides.pop("info", {})
+            resources = {key: getattr(plan, key).copy() for key in overrides}
+            for key, values in overrides.items():
+                resources[key][nodes] = values
+            return replace(plan, info={**plan.info, **info}, **resources)
+        missing = kids[~found]
+        note = (f"plane-chain link ({int(nodes[missing[0]])}, {int(plan.parent[nodes[missing[0]]])}) and "
+                f"{len(missing) - 1} more are not candidate links of the round: the simple slowest-clock policy"
+                if len(missing) else "the chains leave the round's satellites: the simple slowest-clock policy")
+        cost = self.round_cost(ctx, plan)
+        comm = forest_comm_s(ctx, plan, cost.latency_s, cost.down_done_s)
+        return with_slowest_clocks(self, ctx, plan, comm, {"power": self.power, "fallback": note})
+
+
+@dataclass(frozen=True)
+class RingExchange:
+    """The all-reduce of a ring plan: participants in ring order and what their links take."""
+
+    order: np.ndarray  # (M,) participants in ring order, plane by plane
+    plane: np.ndarray  # (M,) dense plane of each
+    size: np.ndarray  # (P,) participants per plane
+    chunk_e: np.ndarray  # (M,) J per S/m chunk sent to the ring successor
+    acquire_s: np.ndarray  # (M,) s to acquire the link to the successor (0 when up last round)
+    exchange_s: np.ndarray  # (P,) s of the plane's 2(m-1) steps, each as slow as its slowest link
 
 
 @register_strategy("ring")
 class PlaneRing(AggregationStrategy):
-    """Ring all-reduce inside every plane (one model per plane), planes mixed every ``mix_every``."""
+    """Ring all-reduce inside every plane (one model per plane), planes mixed every ``mix_every``.
+
+    ``power`` ("default" or "dvfs", :data:`~fedspan.strategies.power.SIMPLE_POWER_MODES`): "dvfs" runs the simple
+    slowest-clock policy (:func:`~fedspan.strategies.power.slowest_clocks`), each satellite finishing its compute
+    when its plane's exchange must start for the round to end at the race-to-idle time (or the deadline).
+    """
 
     tree_clock = False
 
-    def __init__(self, mix_every: int | None = None) -> None:
+    def __init__(self, mix_every: int | None = None, power: str = "default") -> None:
         self.mix_every = mix_every
+        self.power = check_power(self.name, power, SIMPLE_POWER_MODES)
 
     def num_models(self, scenario: Any) -> int:
         """One model per orbital plane."""
@@ -60,8 +119,15 @@ class PlaneRing(AggregationStrategy):
         sc = ctx.scenario
         parent = plane_chains(sc.plane_ids, sc.index_in_plane, ctx.available)
         mix_every = ctx.mix_every if self.mix_every is None else self.mix_every
-        return RoundPlan(parent=parent, tree_of=plane_index(sc), participating=ctx.available.copy(),
+        plan = RoundPlan(parent=parent, tree_of=plane_index(sc), participating=ctx.available.copy(),
                          mix=mix_every > 0 and (ctx.round_index + 1) % mix_every == 0, **default_resources(ctx))
+        if self.power == "default":
+            return plan
+        ex = self._exchange(ctx, plan)
+        comm = np.zeros(len(parent))
+        comm[ex.order] = ex.exchange_s[ex.plane]
+        mix = self._mixing(ctx, plan)
+        return with_slowest_clocks(self, ctx, plan, comm + (mix.latency_s if mix is not None else 0.0))
 
     @staticmethod
     def _rings(ctx: RoundContext, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -86,13 +152,9 @@ class PlaneRing(AggregationStrategy):
         pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
         return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)
 
-    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
-        """Ring all-reduce: 2(m-1) steps of S/m bits, each step as slow as the plane's slowest link.
-
-        A ring link not up in the previous round is acquired from the round's start, beside training.
-        """
+    def _exchange(self, ctx: RoundContext, plan: RoundPlan) -> RingExchange:
+        """The rings' links at the plan's powers: 2(m-1) steps of S/m bits per plane, and their acquisition."""
         sc = ctx.scenario
-        n = len(plan.parent)
         order, nxt, p_o, size = self._rings(ctx, plan)
         m = size[p_o]
         # A plane with one participant (an orbit-raising satellite in a real file) has no ring link.
@@ -104,26 +166,46 @@ class PlaneRing(AggregationStrategy):
                                           terminal_overhead_w(sc.link_params.terminal_power_w))
         step = np.zeros(len(size))
         np.maximum.at(step, p_o, np.where(m > 1, chunk_t, 0.0))
+        acquire = np.zeros(len(order))
+        acquire[ring] = sc.acquisition_s(order[ring], nxt[ring], ctx.links_up)
+        return RingExchange(order=order, plane=p_o, size=size, chunk_e=chunk_e, acquire_s=acquire,
+                            exchange_s=2 * (size - 1).clip(min=0) * step)
+
+    @staticmethod
+    def _mixing(ctx: RoundContext, plan: RoundPlan) -> MixingCost | None:
+        """The planes' root-to-root mix after the round (``plan.mix``), else None."""
+        if not plan.mix:
+            return None
+        return mixing_cost(plan.roots, len(plan.parent), ctx.snapshot.edges, ctx.snapshot.rate_bps,
+                           ctx.snapshot.delay_s, ctx.scenario.model_bits, plan.tx_power_w)
+
+    def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
+        """Ring all-reduce: 2(m-1) steps of S/m bits, each step as slow as the plane's slowest link.
+
+        A ring link not up in the previous round is acquired from the round's start, beside training.
+        """
+        sc = ctx.scenario
+        n = len(plan.parent)
+        ex = self._exchange(ctx, plan)
+        order, p_o, size = ex.order, ex.plane, ex.size
+        m = size[p_o]
         load = compute_load(ctx, plan)
         compute_t = np.where(plan.participating, load.time_s(), 0.0)
         slowest = np.zeros(len(size))
         np.maximum.at(slowest, p_o, compute_t[order])
-        acquire = np.zeros(len(order))
-        acquire[ring] = sc.acquisition_s(order[ring], nxt[ring], ctx.links_up)
-        np.maximum.at(slowest, p_o, acquire)  # the plane's exchange starts once its ring is up
-        plane_done = slowest + 2 * (size - 1).clip(min=0) * step
+        np.maximum.at(slowest, p_o, ex.acquire_s)  # the plane's exchange starts once its ring is up
+        plane_done = slowest + ex.exchange_s
         tx, acquired = np.zeros(n), np.zeros(n)
-        acquired[order] = terminal_overhead_w(sc.link_params.terminal_power_w) * acquire
-        tx[order] = 2 * (m - 1) * chunk_e + acquired[order]
+        acquired[order] = terminal_overhead_w(sc.link_params.terminal_power_w) * ex.acquire_s
+        tx[order] = 2 * (m - 1) * ex.chunk_e + acquired[order]
         done = np.zeros(n)
         done[order] = plane_done[p_o]
         cost = RoundCost(latency_s=float(plane_done.max(initial=0.0)), up_done_s=done, down_done_s=done,
                          compute_energy_j=np.where(plan.participating, load.energy_j(), 0.0), transmit_energy_j=tx,
                          static_energy_j=np.where(plan.participating, load.static_energy_j(), 0.0),
                          acquisition_energy_j=acquired)
-        if plan.mix:
-            mix = mixing_cost(plan.roots, n, ctx.snapshot.edges, ctx.snapshot.rate_bps, ctx.snapshot.delay_s,
-                              sc.model_bits, plan.tx_power_w)
+        mix = self._mixing(ctx, plan)
+        if mix is not None:
             cost.latency_s += mix.latency_s
             cost.transmit_energy_j += mix.transmit_energy_j
         return cost

@@ -14,16 +14,8 @@ from optimization.forests import bfs_forest, component_count, distance_forest, r
 from fedspan.aggregation import should_mix
 from fedspan.strategies.base import AggregationStrategy, RoundContext, RoundPlan, StrategyError, default_resources
 from fedspan.strategies.forests import assign_model_ids, lift_forest
+from fedspan.strategies.power import POWER_MODES, check_power, forest_power, resource_overrides  # noqa: F401  (POWER_MODES re-exported)
 from fedspan.strategies.registry import register_strategy
-
-
-#: Power management a baseline forest policy may run with (``--strategy-options power=...``):
-#: "default": every clock and transmitter at full power with the run's steps and batch ("race to idle");
-#: "dvfs": the run's steps and batch, each clock and power chosen exactly for the objective on the policy's own
-#: forest (the slowest clock that meets the cadence, or the energy-optimal one with static power);
-#: "exact": clocks, powers, local steps and batches chosen exactly on the policy's own forest, as Fed-Span does
-#: on its forest (``optimization.resources.optimal_resources``).
-POWER_MODES = ("default", "dvfs", "exact")
 
 
 class ForestStrategy(AggregationStrategy):
@@ -39,29 +31,12 @@ class ForestStrategy(AggregationStrategy):
             self.num_trees: TreeCount = parse_tree_count(num_trees)
         except ValueError as exc:
             raise StrategyError(f"strategy '{self.name}': num_trees: {exc}") from None
-        if power not in POWER_MODES:
-            raise StrategyError(f"strategy '{self.name}': power must be one of {', '.join(POWER_MODES)}, got {power!r}")
         self.mix_every = mix_every
-        self.power = power
+        self.power = check_power(self.name, power)
 
     def managed(self, ctx: RoundContext, problem: Any, parent: np.ndarray) -> dict[str, Any]:
         """Resource overrides of the policy's power management on its own forest (empty for "default")."""
-        if self.power == "default":
-            return {}
-        from optimization.resources import ForestValuer, optimal_resources
-
-        try:
-            if self.power == "exact":
-                res, costs = optimal_resources(problem, parent)
-                return {**_resource_overrides(res), "info": {"power": "exact", "objective": costs.objective}}
-            n = problem.num_nodes  # the run's steps and batch, as the policy trains them
-            steps, batch = np.full(n, float(ctx.local_steps)), np.full(n, float(ctx.batch_size))
-            valued = ForestValuer(problem, steps, batch, np.zeros(n)).value(parent)
-        except OptimizationError as exc:
-            return {"info": {"power": self.power, "fallback": f"power management failed: {exc}"}}
-        if valued is None:
-            return {"info": {"power": "dvfs", "fallback": "no clocks fit the budgets at the run's steps and batch"}}
-        return {"cpu_hz": valued.cpu_hz, "tx_power_w": valued.tx_power_w, "info": {"power": "dvfs"}}
+        return forest_power(ctx, problem, parent, self.power)
 
     def num_models(self, scenario: Any) -> int:
         """One model per tree; with ``num_trees='auto'`` one global model (trees merge every round).
@@ -108,13 +83,6 @@ class ForestStrategy(AggregationStrategy):
         return RoundPlan(parent=parent, tree_of=tree_of, participating=participating, idle_s=idle_s,
                          mix=num_models > 1 and should_mix(ctx.round_index, mix_every),
                          info=info, **resources)
-
-
-def _resource_overrides(res: Any) -> dict[str, np.ndarray]:
-    """A plan's or a ``Resources``' clocks and powers, and its steps and batches as integers >= 1."""
-    return {"cpu_hz": np.asarray(res.cpu_hz, float), "tx_power_w": np.asarray(res.tx_power_w, float),
-            "local_steps": np.maximum(np.rint(res.local_steps), 1).astype(np.int64),
-            "batch_size": np.maximum(np.rint(res.batch_size), 1).astype(np.int64)}
 
 
 @register_strategy("fedspan")
@@ -175,7 +143,7 @@ class FedSpan(ForestStrategy):
             return np.asarray(plan.parent), {"info": {"status": str(plan.status), "source": plan.source}}
         sca_steps = [h for h in plan.history if h.get("phase") == "sca" and "iteration" in h]
         return np.asarray(plan.parent), {
-            **_resource_overrides(plan),
+            **resource_overrides(plan),
             "idle_s": float(np.max(plan.idle_s)) if np.size(plan.idle_s) else 0.0,
             "info": {"status": str(plan.status), "fallback": plan.fallback, "source": plan.source,
                      "warnings": list(plan.warnings), "predicted_latency_s": plan.latency_s,
@@ -196,7 +164,7 @@ class FedSpan(ForestStrategy):
             res, costs = optimal_resources(problem, parent)
         except OptimizationError as exc:
             return parent, {"info": {"fallback": str(exc)}}
-        return parent, {**_resource_overrides(res),
+        return parent, {**resource_overrides(res),
                         "info": {"objective": costs.objective, "source": "bfs"}}
 
 
