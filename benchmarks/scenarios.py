@@ -196,7 +196,7 @@ class Suite:
 
 
 REFERENCE = "Fed-Span K=1"
-MANAGED = ", managed"  # suffix of a baseline's power-managed twin
+MANAGED = " (managed)"  # suffix of a baseline's power-managed twin (labels hold no comma: --methods splits on them)
 
 #: The baselines of the learning layer: (label, strategy, its power management).
 #: Forests and FedISL's plane chains run the exact allocator on their own topology (clocks, powers and the same
@@ -211,8 +211,8 @@ GRID_STEPS = (1, 2, 5, 10)
 GRID_BATCHES = (8, 32, 64)
 GRID_TOPOLOGY = ("bfs", "BFS")
 #: The resources ablation: the BFS tree with exact clocks and powers at the run's default steps and batch.
-BFS_DVFS = "BFS tree, exact clocks, default knobs"
-UNAWARE = "Fed-Span, battery-unaware"
+BFS_DVFS = "BFS tree (exact clocks only)"
+UNAWARE = "Fed-Span (battery-unaware)"
 
 
 def grid_label(steps: int, batch: int) -> str:
@@ -238,9 +238,9 @@ def methods(steps: tuple[int, ...] = GRID_STEPS, batches: tuple[int, ...] = GRID
 
 
 def quick_suite() -> Suite:
-    """CI smoke: one tiny scenario, one seed, at most four rounds, a 2 x 2 grid, small sweeps; a few minutes."""
-    tiny = Scenario("small66-digits-iid", "small", "digits", "iid", rounds=4, seeds=(0,), max_train=600,
-                    max_test=300)
+    """CI smoke: one tiny scenario, one seed, at most six rounds, a 2 x 2 grid, small sweeps; a few minutes."""
+    tiny = Scenario("small66-digits-iid", "small", "digits", "iid", rounds=6, seeds=(0,), max_train=600,
+                    max_test=300, lr=0.1)
     return Suite(mode="quick", methods=methods((1, 5), (8, 32)), scenarios=(tiny,), k_values=(1, 3), k_sweep=tiny,
                  weight_grid=((1.0, 1.0, 1.0), (0.0, 0.0, 1.0)),
                  weights_sweep=Scenario("weights", "small", "digits", rounds=1, seeds=(0,), max_train=600,

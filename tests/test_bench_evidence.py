@@ -35,7 +35,7 @@ def test_a_managed_baseline_that_beats_fedspan_overturns_the_claim_and_the_cause
     c = evidence.claim(summarize_scenario(runs, 0.7, "Fed-Span K=1"))
     # Against the unmanaged BFS tree alone Fed-Span would win; the managed one is twice as fast.
     assert not c["time"]["won"] and c["time"]["leader"] == "BFS tree" + MANAGED and c["time"]["ratio"] == 2.0
-    assert c["time"]["cause"] == "BFS tree, managed: 2 rounds x 0.5 s; Fed-Span K=1: 2 rounds x 1 s"
+    assert c["time"]["cause"] == "BFS tree (managed): 2 rounds x 0.5 s; Fed-Span K=1: 2 rounds x 1 s"
     # Energy: the star needs 4 rounds of 1 J, Fed-Span 2 of 2 J: a tie goes to Fed-Span, not a loss.
     assert c["energy"]["won"] and c["energy"]["ratio"] == 1.0
     assert c["stronger"]["BFS tree"] == {"time": "BFS tree" + MANAGED, "energy": "BFS tree" + MANAGED}
