@@ -40,7 +40,8 @@ from optimization.problem import SpanningProblem, fixed_tree_count
 from optimization.resources import optimal_resources
 from optimization.rounding import candidate_forests, edge_costs
 from optimization.sca import SCAOptions, run_sca
-from optimization.search import SMALL_SEARCH_UP_TO, local_search, spt_start
+from optimization.search import SMALL_SEARCH_UP_TO, local_search
+from optimization.starts import spt_start
 from optimization.solvers import default_chain
 
 
