@@ -32,7 +32,7 @@ per-link power rule follows from the monomial free-space-optics rate of the desi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from optimization.defaults import Resources
 from optimization.errors import InfeasibleBudgetError
 from optimization.evaluate import PlanCosts, evaluate, mixing_costs
 from optimization.forests import validate_forest
+from optimization.knobs import choose_knobs, pin_knobs, to_target
 from optimization.problem import SpanningProblem
 from optimization.valuation import (  # noqa: F401  (re-exported: their home is optimization.valuation)
     ForestTimes,
@@ -306,8 +307,14 @@ def optimal_resources(problem: SpanningProblem, parent: np.ndarray,
     >>> d = fastest_feasible_resources(p, parent)
     >>> costs.objective < evaluate(p, parent, d.cpu_hz, d.tx_power_w, d.local_steps, d.batch_size).objective
     True
+
+    With a progress model (``problem.progress``) the steps and batch are the time-to-accuracy choice of
+    :func:`optimization.knobs.choose_knobs` on this forest, the clocks and powers are exact for them, and the
+    returned costs' ``objective`` is the to-target objective J (:func:`optimization.knobs.to_target`).
     """
     parent = np.asarray(parent)
+    if problem.progress is not None:
+        return _resources_for_time(problem, parent, idle_s, powers)
     uplink = validate_forest(problem, parent)
     n = problem.num_nodes
     idle = np.broadcast_to(np.asarray(problem.min_idle_s if idle_s is None else idle_s, float), (n,)).copy()
@@ -320,6 +327,19 @@ def optimal_resources(problem: SpanningProblem, parent: np.ndarray,
             if costs2.objective < costs.objective:
                 res, costs = res2, costs2
     return res, costs
+
+
+def _resources_for_time(problem: SpanningProblem, parent: np.ndarray, idle_s: np.ndarray | float | None,
+                        powers: bool) -> tuple[Resources, PlanCosts]:
+    """Knobs for time to accuracy, then exact clocks and powers with them pinned; J as the objective."""
+    idle = np.broadcast_to(np.asarray(problem.min_idle_s if idle_s is None else idle_s, float),
+                           (problem.num_nodes,)).copy()
+    choice = choose_knobs(problem, parent, idle_s=idle)
+    res, _ = optimal_resources(pin_knobs(problem, *choice.knobs()), parent, idle, powers=powers)
+    costs = evaluate(problem, parent, res.cpu_hz, res.tx_power_w, res.local_steps, res.batch_size, idle)
+    target = to_target(problem, problem.progress, parent, res.cpu_hz, res.tx_power_w, res.local_steps,
+                       res.batch_size, idle)
+    return res, replace(costs, objective=target.objective)
 
 
 def _resources_at(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray, power: np.ndarray,
