@@ -191,3 +191,113 @@ def test_exact_resources_use_the_knob_rule_with_a_progress_model():
     assert costs.objective <= choice.objective * (1 + 1e-9)  # power tuning may only help
     by_bound, _ = optimal_resources(star(), STAR)
     assert (by_bound.batch_size != res.batch_size).any()
+
+
+# --- the probe (fedspan.knob_probe) and the run ------------------------------------------------------
+def _linear_clients(n: int = 6, size: int = 40, seed: int = 0):
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, 3, generator=gen, dtype=torch.float64), torch.zeros(size, dtype=torch.long))
+            for _ in range(n)]
+
+
+def test_probe_fits_additive_local_steps_to_an_exponent_of_one():
+    """A loss linear in the weights has a constant gradient: e local steps decrease it exactly e times as much
+    as one (every satellite, every batch), so the fit is a = 1; a strongly convex quadratic with a large step
+    saturates after a step or two, so a is small."""
+    import torch
+    from torch import nn
+
+    from fedspan.knob_probe import fit_progress_model
+
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1, dtype=torch.float64)
+    clients = _linear_clients()
+
+    def linear(out, _y):
+        return -out.mean() + 0.0 * out.sum()  # d/dw is the mean input: constant in w
+
+    fitted = fit_progress_model(model, clients, lr=0.01, batch=40, seed=3, loss_fn=linear)
+    assert fitted.model.step_exponent == pytest.approx(1.0, abs=1e-6)
+    assert fitted.diagnostics["trial_steps"] == [1, 2, 4, 8]
+    again = fit_progress_model(model, clients, lr=0.01, batch=40, seed=3, loss_fn=linear)
+    assert again.model == fitted.model  # deterministic
+
+    def quadratic(out, _y):
+        return 0.5 * (out ** 2).mean()
+
+    saturating = fit_progress_model(model, clients, lr=0.9, batch=40, seed=3, loss_fn=quadratic)
+    assert saturating.model.step_exponent < 0.5
+    # Steps outside the run's bounds are not tried.
+    assert fit_progress_model(model, clients, lr=0.01, step_bounds=(2, 5), loss_fn=linear).diagnostics[
+        "trial_steps"] == [2, 4]
+
+
+def test_gradient_noise_scale_is_trace_over_squared_gradient():
+    """Per-sample gradients x_i of the linear loss: B_noise = mean_n var_n(x) summed over coordinates / |mean x|^2."""
+    import torch
+    from torch import nn
+
+    from fedspan.calibration import PooledSample
+    from fedspan.knob_probe import gradient_noise_scale
+
+    model = nn.Linear(3, 1, bias=False, dtype=torch.float64)
+    clients = _linear_clients(n=4, size=30, seed=1)
+    sample = PooledSample(model, clients, lambda out, _y: -out.mean(), batch=30)
+    b_noise, trace, g_sq = gradient_noise_scale(sample)
+    xs = [x.numpy() for x, _ in clients]
+    expect_trace = np.mean([x.var(axis=0, ddof=1).sum() for x in xs])
+    expect_g = np.mean([x.mean(axis=0) for x in xs], axis=0)
+    assert trace == pytest.approx(expect_trace, rel=1e-9)
+    assert g_sq == pytest.approx(float(expect_g @ expect_g), rel=1e-9)
+    assert b_noise == pytest.approx(expect_trace / float(expect_g @ expect_g), rel=1e-9)
+
+
+def test_run_with_default_knobs_records_the_fitted_model(tmp_path, capsys):
+    import json
+
+    from cli_run import run_cli
+    from fedspan.checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+    code, _, err = run_cli(["run", "--preset", "small", "--rounds", "2", "-o", str(tmp_path)], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert summary["config"]["knobs"] == "time-to-accuracy"
+    model = ProgressModel.from_dict(summary["progress_model"])
+    assert model.b_noise > 0 and 0.05 <= model.step_exponent <= 1
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert state.extra["progress_model"] == summary["progress_model"]  # a resumed run reuses it
+
+
+def test_resumed_run_reuses_the_checkpointed_model_without_probing(tmp_path, monkeypatch):
+    import fedspan.knob_probe as probe
+    from fedspan.simulation import SimulationConfig, run_simulation
+
+    cfg = SimulationConfig(rounds=2, output_dir=str(tmp_path), max_train=400, max_test=100)
+
+    def stop(_metrics):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_simulation(cfg, on_round=stop)
+
+    def refuse(*_a, **_k):
+        raise AssertionError("probed again on resume")
+
+    monkeypatch.setattr(probe, "fit_progress_model", refuse)
+    again = run_simulation(cfg)
+    assert again.resumed_from_round == 1 and len(again.metrics) == 2
+
+
+def test_knobs_bound_plans_as_before_and_bad_models_are_refused(tmp_path):
+    from fedspan.checkpoint import _extra_problem
+    from fedspan.simulation import SimulationConfig, SimulationError, run_simulation
+
+    run = run_simulation(SimulationConfig(rounds=1, knobs="bound", max_train=400, max_test=100))
+    assert run.metrics[0].mean_batch_size == 8  # the bound's rule: the smallest batch
+    with pytest.raises(SimulationError, match="knobs"):
+        SimulationConfig(knobs="fastest").validate()
+    assert _extra_problem({"progress_model": {"b_noise": 3.0, "step_exponent": 0.5}}, 4) is None
+    assert "progress_model" in _extra_problem({"progress_model": {"b_noise": -1.0, "step_exponent": 0.5}}, 4)
+    assert "progress_model" in _extra_problem({"progress_model": {"b_noise": 1.0}}, 4)
