@@ -60,6 +60,95 @@ def _flat_params(model: nn.Module) -> tuple[torch.Tensor, list[tuple[str, torch.
     return torch.cat([p.detach().reshape(-1) for _, p in named]), param_shapes(model)
 
 
+class PooledSample:
+    """A seeded subsample of every satellite's data, pooled, with per-sample gradients by ``vmap(grad(...))``.
+
+    Satellite n contributes at most ``batch`` of its samples; sample i of satellite n weighs ``rho_n / used_n``
+    in the pooled loss, so ``pooled_loss(w)`` estimates F = sum_n rho_n F_n (rho_n: data shares). Shared by the
+    bound's calibration (:func:`estimate_constants`) and the time-to-accuracy probe (``fedspan.knob_probe``).
+    """
+
+    def __init__(self, model: nn.Module, client_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                 loss_fn: LossFn = F.cross_entropy, *, batch: int = 256, chunk: int = 2048, seed: int = 0) -> None:
+        if not client_data:
+            raise CalibrationError("client_data is empty: no satellites to calibrate")
+        if batch < 2 or chunk < 1:
+            raise CalibrationError(f"need batch >= 2, chunk >= 1; got batch={batch}, chunk={chunk}")
+        self.w0, shapes = _flat_params(model)
+        self.device, self.dtype = self.w0.device, self.w0.dtype
+        buffers = {n: b.detach() for n, b in model.named_buffers()}
+        gen = np.random.default_rng(seed)
+        sizes = np.array([len(y) for _, y in client_data], dtype=float)
+        if sizes.sum() <= 0:
+            raise CalibrationError("every satellite has zero samples")
+        self.rho = sizes / sizes.sum()
+        xs, ys, owner = [], [], []
+        for n, (x, y) in enumerate(client_data):
+            if len(x) != len(y):
+                raise CalibrationError(f"satellite {n}: {len(x)} inputs but {len(y)} labels")
+            if len(y) == 0:
+                continue
+            idx = np.arange(len(y)) if len(y) <= batch else np.sort(gen.choice(len(y), batch, replace=False))
+            sel = torch.from_numpy(idx)
+            xs.append(x[sel].to(self.device))
+            ys.append(y[sel].to(self.device))
+            owner.append(np.full(len(idx), n))
+        self.X, self.Y = torch.cat(xs), torch.cat(ys)
+        own_np = np.concatenate(owner)
+        self.own = torch.from_numpy(own_np).to(self.device)
+        self.num, self.chunk = len(client_data), chunk
+        self.used = np.bincount(own_np, minlength=self.num).astype(float)
+        self.sample_w = torch.as_tensor(self.rho[own_np] / self.used[own_np], dtype=self.dtype, device=self.device)
+
+        self.model, self.shapes, self.buffers, self.loss_fn = model, shapes, buffers, loss_fn
+
+        def one_loss(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return self.batch_loss(w, x.unsqueeze(0), y.unsqueeze(0))
+
+        self.per_sample_grad = vmap(grad(one_loss), in_dims=(None, 0, 0))
+        self.per_sample_loss = vmap(one_loss, in_dims=(None, 0, 0))
+
+    def batch_loss(self, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The model's loss at the flat parameters ``w`` on a batch (x, y) (differentiable)."""
+        out = functional_call(self.model, (unflatten(w, self.shapes), self.buffers), (x,))
+        return self.loss_fn(out, y)
+
+    def pooled_loss(self, w: torch.Tensor) -> torch.Tensor:
+        """The weighted pooled loss at the flat parameters ``w`` (differentiable)."""
+        total = w.new_zeros(())
+        for s in range(0, len(self.Y), self.chunk):
+            part = slice(s, s + self.chunk)
+            total = total + (self.per_sample_loss(w, self.X[part], self.Y[part]) * self.sample_w[part]).sum()
+        return total
+
+    def satellite_stats(self, w: torch.Tensor, with_variance: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each satellite's mean gradient g_n (num, P), and sum_i ||g_i - g_n||^2 (num,) if asked (else 0)."""
+        gsum = torch.zeros(self.num, w.numel(), dtype=self.dtype, device=self.device)
+        sq = torch.zeros(self.num, dtype=self.dtype, device=self.device)
+        grads = []
+        for s in range(0, len(self.Y), self.chunk):
+            g = self.per_sample_grad(w, self.X[s:s + self.chunk], self.Y[s:s + self.chunk]).detach()
+            gsum.index_add_(0, self.own[s:s + self.chunk], g)
+            if with_variance:
+                grads.append(g)
+        cnt = torch.as_tensor(np.maximum(self.used, 1.0), dtype=self.dtype, device=self.device)
+        gmean = gsum / cnt[:, None]
+        for s, g in zip(range(0, len(self.Y), self.chunk), grads):
+            o = self.own[s:s + self.chunk]
+            sq.index_add_(0, o, ((g - gmean[o]) ** 2).sum(dim=1))
+        return gmean, sq
+
+    def variances(self, sq: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """sigma_n^2 (the sample variance over used_n - 1 of one sample's gradient) per satellite, and which
+        satellites had >= 2 samples; the others get the size-weighted mean of those that had."""
+        used = self.used
+        var = np.full(self.num, np.nan)
+        ok = used >= 2
+        var[ok] = sq.cpu().numpy()[ok] / (used[ok] - 1.0)  # unbiased: sample variance over D_n - 1
+        fallback = float(np.average(var[ok], weights=used[ok])) if ok.any() else _TINY
+        return np.maximum(np.where(ok, var, fallback), _TINY), ok
+
+
 def estimate_constants(
     model: nn.Module,
     client_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
@@ -82,79 +171,15 @@ def estimate_constants(
     dissimilarity fit. ``loss_lower_bound`` is F* (0 for cross entropy). The model is not changed.
     """
     t0 = time.perf_counter()
-    if not client_data:
-        raise CalibrationError("client_data is empty: no satellites to calibrate")
-    if batch < 2 or probes < 1 or points < 1 or chunk < 1:
-        raise CalibrationError(f"need batch >= 2, probes >= 1, points >= 1, chunk >= 1; got "
-                               f"batch={batch}, probes={probes}, points={points}, chunk={chunk}")
-    w0, shapes = _flat_params(model)
-    device, dtype = w0.device, w0.dtype
-    buffers = {n: b.detach() for n, b in model.named_buffers()}
-    gen = np.random.default_rng(seed)
-
-    # Pool a per-satellite subsample; remember who owns each row.
-    sizes = np.array([len(y) for _, y in client_data], dtype=float)
-    if sizes.sum() <= 0:
-        raise CalibrationError("every satellite has zero samples")
-    rho = sizes / sizes.sum()
-    xs, ys, owner = [], [], []
-    for n, (x, y) in enumerate(client_data):
-        if len(x) != len(y):
-            raise CalibrationError(f"satellite {n}: {len(x)} inputs but {len(y)} labels")
-        if len(y) == 0:
-            continue
-        idx = np.arange(len(y)) if len(y) <= batch else np.sort(gen.choice(len(y), batch, replace=False))
-        sel = torch.from_numpy(idx)
-        xs.append(x[sel].to(device))
-        ys.append(y[sel].to(device))
-        owner.append(np.full(len(idx), n))
-    X, Y = torch.cat(xs), torch.cat(ys)
-    own_np = np.concatenate(owner)
-    own = torch.from_numpy(own_np).to(device)
-    num = len(client_data)
-    used = np.bincount(own_np, minlength=num).astype(float)
-    # Pooled loss weights: sample i of satellite n weighs rho_n / used_n, so sum_i w_i f_i = F.
-    sample_w = torch.as_tensor(rho[own_np] / used[own_np], dtype=dtype, device=device)
-
-    def one_loss(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = functional_call(model, (unflatten(w, shapes), buffers), (x.unsqueeze(0),))
-        return loss_fn(out, y.unsqueeze(0))
-
-    per_sample_grad = vmap(grad(one_loss), in_dims=(None, 0, 0))
-    per_sample_loss = vmap(one_loss, in_dims=(None, 0, 0))
-
-    def pooled_loss(w: torch.Tensor) -> torch.Tensor:
-        total = w.new_zeros(())
-        for s in range(0, len(Y), chunk):
-            total = total + (per_sample_loss(w, X[s:s + chunk], Y[s:s + chunk]) * sample_w[s:s + chunk]).sum()
-        return total
-
-    def satellite_stats(w: torch.Tensor, with_variance: bool):
-        """Each satellite's mean gradient g_n, and sum_i ||g_i - g_n||^2 if asked."""
-        gsum = torch.zeros(num, w.numel(), dtype=dtype, device=device)
-        sq = torch.zeros(num, dtype=dtype, device=device)
-        grads = []
-        for s in range(0, len(Y), chunk):
-            g = per_sample_grad(w, X[s:s + chunk], Y[s:s + chunk]).detach()
-            gsum.index_add_(0, own[s:s + chunk], g)
-            if with_variance:
-                grads.append(g)
-        cnt = torch.as_tensor(np.maximum(used, 1.0), dtype=dtype, device=device)
-        gmean = gsum / cnt[:, None]
-        if with_variance:
-            for s, g in zip(range(0, len(Y), chunk), grads):
-                o = own[s:s + chunk]
-                sq.index_add_(0, o, ((g - gmean[o]) ** 2).sum(dim=1))
-        return gmean, sq
+    if probes < 1 or points < 1:
+        raise CalibrationError(f"need probes >= 1, points >= 1; got probes={probes}, points={points}")
+    sample = PooledSample(model, client_data, loss_fn, batch=batch, chunk=chunk, seed=seed)
+    w0, dtype, device, rho, used = sample.w0, sample.dtype, sample.device, sample.rho, sample.used
+    pooled_loss, satellite_stats = sample.pooled_loss, sample.satellite_stats
 
     # --- gradient variance at the starting point -------------------------------------------
     gmean, sq = satellite_stats(w0, with_variance=True)
-    var = np.full(num, np.nan)
-    ok = used >= 2
-    var[ok] = (sq.cpu().numpy()[ok] / (used[ok] - 1.0))  # unbiased: sample variance over D_n - 1
-    fallback = float(np.average(var[ok], weights=used[ok])) if ok.any() else _TINY
-    var = np.where(ok, var, fallback)
-    var = np.maximum(var, _TINY)
+    var, ok = sample.variances(sq)
 
     # --- smoothness: power iteration on the pooled Hessian ---------------------------------
     grad_pooled = grad(pooled_loss)

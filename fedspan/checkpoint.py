@@ -319,6 +319,20 @@ def _extra_problem(extra: Any, n: int) -> str | None:
         if not isinstance(soc, list) or len(soc) != n or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in soc):
             return f"extra.soc_j must be {n} finite battery charges >= 0 (J)"
+    if "progress_model" in extra:
+        return _progress_problem(extra["progress_model"])
+    return None
+
+
+def _progress_problem(model: Any) -> str | None:
+    """The fitted time-to-accuracy model: a table of b_noise >= 0 (samples) and step_exponent in [0, 1]."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not isinstance(model, dict) or set(model) != {"b_noise", "step_exponent"} \
+            or not all(number(v) for v in model.values()) or model["b_noise"] < 0 \
+            or not 0 <= model["step_exponent"] <= 1:
+        return "extra.progress_model must be {b_noise: number >= 0, step_exponent: number in [0, 1]}"
     return None
 
 

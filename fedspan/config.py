@@ -47,6 +47,9 @@ SCHEDULES = ("cadence", "back-to-back")
 #: cannot pay; "ignore" plans as if batteries were unlimited (the batteries still charge and drain).
 BATTERY_PLANNING = ("aware", "ignore")
 BACKENDS = ("inprocess", "distributed")
+#: How the planner chooses local steps and batch: for time to accuracy (a probe before round 0 fits the rounds-to-
+#: target model; docs/convergence-bound.md), or by the convergence bound in its objective (the rule before).
+KNOB_RULES = ("time-to-accuracy", "bound")
 SCENARIO, LEARNING, RUN, OUTPUT = "Scenario", "Learning", "Run", "Options"
 
 
@@ -398,6 +401,11 @@ class SimulationConfig:
     calibrate_every: int = setting(0, "With --calibrate: probe again every N rounds on the current model and data "
                                    "(the constants follow training and drifting data); 0: only before round 0.",
                                    panel=LEARNING, ignored_by=_NOT_PLANNED, min=0)
+    knobs: str = setting("time-to-accuracy", "How local steps and batch are planned: time-to-accuracy (a probe "
+                         "before round 0 fits rounds to target against e and B; the planner minimises time and energy "
+                         "to the target, the bound is reported as a certificate) or bound (the convergence bound in the "
+                         "objective chooses them). fedspan plan has no model to probe and uses bound.",
+                         panel=LEARNING, parse=Choice("knob rule", lambda: KNOB_RULES), ignored_by=_NOT_PLANNED)
     terminals: int = setting(4, "Laser terminals per satellite (tree degree limit).", min=1, max=64)
     rate_cap_bps: float = setting(10e9, "Laser terminal rate cap in bit/s.", aliases=("rate_cap",),
                                   parse=positive("bit/s"))
@@ -486,6 +494,7 @@ class SimulationConfig:
             (self.energy_budget_j > 0, "energy_budget_j", "must be > 0"),
             (self.window_s is None or self.window_s >= 0, "window_s", "must be >= 0"),
             (isinstance(self.calibrate, bool), "calibrate", "must be true or false"),
+            (self.knobs in KNOB_RULES, "knobs", f"must be one of {', '.join(KNOB_RULES)}"),
         ]
         for ok, name, why in checks:
             if not ok:
@@ -531,6 +540,8 @@ class SimulationConfig:
             d.pop("calibrate", None)
         if not d.get("calibrate_every"):
             d.pop("calibrate_every", None)
+        if d.get("knobs") == "bound":  # checkpoints written before the option (the bound's knobs) stay resumable
+            d.pop("knobs", None)
         if d.get("hardware") == "paper":  # checkpoints written before hardware profiles stay resumable
             d.pop("hardware", None)
         if d.get("fleet") is None:

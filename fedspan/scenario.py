@@ -14,6 +14,7 @@ import numpy as np
 
 from fedspan.errors import FedSpanError
 from optimization.problem import LearningConstants, ObjectiveWeights, SatelliteResources, SpanningProblem
+from optimization.progress_model import ProgressModel
 from orbits.constellation import Constellation
 from orbits.errors import OrbitsError
 from orbits.isl import Snapshot, snapshots
@@ -51,6 +52,8 @@ class ScenarioConfig:
     #: Per-satellite hardware arrays (``fedspan.hardware.fleet.satellite_arrays``): compute, static power, power
     #: system. None: every satellite alike with the scalar fields above (the paper's model).
     hardware: dict[str, np.ndarray] | None = None
+    #: Rounds-to-target model the planner chooses steps and batch with (``fedspan.knob_probe``); None: the bound.
+    progress: ProgressModel | None = None
 
 
 #: Well-known polar and mid-latitude gateway sites (approximate public coordinates).
@@ -211,7 +214,7 @@ class Scenario:
             max_rate_bps=self.link_params.max_rate_bps, resources=sub, model_bits=self.model_bits,
             learning=c.learning, weights=c.weights, num_trees=num_trees, root_eligible=root_eligible,
             local_steps_bounds=c.local_steps_bounds, batch_bounds=c.batch_bounds, deadline_s=deadline_s,
-            terminal_power_w=self.link_params.terminal_power_w, acquisition_s=acquisition)
+            terminal_power_w=self.link_params.terminal_power_w, acquisition_s=acquisition, progress=c.progress)
         return problem, nodes
 
     def ground_links(self, time_s: float) -> GroundLinks:

@@ -45,6 +45,7 @@ from fedspan.strategies.isolated import plan_round
 from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
 from optimization.bound import drift_exposure, predicted_decrease
 from optimization.problem import LearningConstants, ObjectiveWeights
+from optimization.progress_model import ProgressModel
 from orbits.links import LinkParams
 from orbits.power import below_floor, round_budget_j, step_battery
 from orbits.sun import sunlit_fraction
@@ -176,6 +177,20 @@ class Simulation:
         self.scenario.config.learning = replace(learning, grad_variance=sigma2)
         return cal
 
+    def _progress_model(self, state: SimulationState) -> ProgressModel:
+        """The run's time-to-accuracy model: the checkpoint's (a resumed run does not probe again), else fitted
+        on the initial model and the round-0 data (seeded) and kept in ``state.extra`` and the run summary."""
+        from fedspan.knob_probe import fit_progress_model
+
+        if "progress_model" not in state.extra:
+            parts = self.client_data(self.initial_state(), 0.0)
+            x, y = self.dataset.x_train, self.dataset.y_train
+            index = [torch.as_tensor(ix, dtype=torch.long) for ix in parts]
+            fitted = fit_progress_model(self.model, [(x[ix], y[ix]) for ix in index], self.config.lr,
+                                        step_bounds=self.scenario.config.local_steps_bounds, seed=self.config.seed)
+            state.extra["progress_model"] = fitted.model.to_dict()
+        return ProgressModel.from_dict(state.extra["progress_model"])
+
     def _default_backend(self) -> TrainingBackend:
         if self.config.backend == "distributed":
             from fedspan.distributed_backend import TorchDistributedBackend  # torch.distributed only when asked
@@ -231,6 +246,8 @@ class Simulation:
         c, n = self.config, self.num_satellites
         r = state.next_round
         time_s = state.next_time_s
+        if c.knobs == "time-to-accuracy" and self.scenario.config.progress is None:
+            self.scenario.config.progress = self._progress_model(state)
         window = c.window_s if c.window_s is not None else max(state.last_latency_s, 10.0)
         snapshot = self.scenario.snapshot(time_s, window)
         data = self.client_data(state, time_s)
@@ -680,4 +697,5 @@ def _target_reached(config: SimulationConfig, state: SimulationState) -> bool:
 def _summary(config: SimulationConfig, state: SimulationState, ledger: EnergyLedger) -> dict[str, Any]:
     final = state.metrics[-1]["test_accuracy"] if state.metrics else None
     return {"strategy": config.strategy, "rounds_done": state.next_round, "total_energy_j": ledger.total_energy_j,
-            "total_latency_s": ledger.total_latency_s, "final_accuracy": final, "config": config.to_dict()}
+            "total_latency_s": ledger.total_latency_s, "final_accuracy": final, "config": config.to_dict(),
+            "progress_model": state.extra.get("progress_model")}

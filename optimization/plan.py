@@ -51,6 +51,9 @@ class SpanningPlan:
     source: str = ""
     #: Phases that failed or were cut short (an SCA solve that failed, a time limit), one line each.
     warnings: list[str] = field(default_factory=list)
+    #: How the local steps and batch were chosen for time to accuracy (``KnobChoice.to_dict()`` on the final
+    #: forest, plus the progress model); None when the bound in the objective chose them.
+    knobs: dict | None = None
 
     @property
     def num_trees(self) -> int:

@@ -12,6 +12,11 @@ Phases (each recorded in the plan's history and named in `SpanningPlan.source`):
 
 The answer is the best forest seen, scored by :func:`optimization.evaluate`, so it is never worse than
 any start point.
+
+With a progress model (``problem.progress``) the local steps and batch are chosen for time to accuracy
+(:func:`optimization.knobs.choose_knobs`) on the warm-start forest, the phases above plan the forest, clocks
+and powers with those knobs pinned, and the choice is checked again on the final forest (re-planned once
+if it changes). The bound is still computed and reported as the plan's certificate.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from optimization.forests import (
     validate_forest,
 )
 from optimization.formulation import Arcs, build_program, fractional_point, initial_point
+from optimization.knobs import choose_knobs, pin_knobs, to_target
 from optimization.plan import PlanStatus, SpanningPlan
 from optimization.problem import SpanningProblem, fixed_tree_count
 from optimization.resources import optimal_resources
@@ -216,6 +222,68 @@ def solve(problem: SpanningProblem, options: SolveOptions | None = None) -> Span
        Optimization and Engineering 8(1), 67-127, 2007.
     """
     options = options or SolveOptions()
+    if problem.progress is not None:
+        return _solve_for_time(problem, options)
+    return _solve_fixed(problem, options)
+
+
+def _solve_for_time(problem: SpanningProblem, options: SolveOptions) -> SpanningPlan:
+    """Knobs for time to accuracy on the warm-start forest, the plan with them pinned, the choice re-checked
+    on the final forest (re-planned once if it changes); the plan with the least to-target objective wins.
+
+    The returned plan's ``objective`` and ``warm_start_objective`` are to-target objectives J
+    (:func:`optimization.knobs.to_target`); ``bound`` is the convergence bound of its knobs (the certificate).
+    """
+    t0 = time.perf_counter()
+    model = problem.progress
+    warm_parent = _warm_forest(problem)
+    choice = choose_knobs(problem, warm_parent)
+    tried: list[tuple[float, SpanningPlan]] = []
+    seen: set[tuple[int, int]] = set()
+    for _ in range(2):
+        seen.add(choice.knobs())
+        plan = _solve_fixed(pin_knobs(problem, *choice.knobs()), options)
+        cost = to_target(problem, model, plan.parent, plan.cpu_hz, plan.tx_power_w, plan.local_steps,
+                         plan.batch_size, plan.idle_s)
+        again = choose_knobs(problem, plan.parent)
+        plan.knobs = {**again.to_dict(), "local_steps": choice.local_steps, "batch_size": choice.batch_size,
+                      "rounds_factor": cost.rounds_factor, "energy_j": cost.energy_j, "latency_s": cost.latency_s,
+                      "objective": cost.objective, "rechosen": list(again.knobs()), "progress": model.to_dict()}
+        plan.history.append({"phase": "knobs", "source": "time-to-accuracy", "objective": cost.objective,
+                             "local_steps": choice.local_steps, "batch_size": choice.batch_size,
+                             "rechosen": list(again.knobs())})
+        tried.append((cost.objective, plan))
+        if again.knobs() in seen:
+            break
+        choice = again
+    objective, plan = min(tried, key=lambda jp: jp[0])
+    plan.objective = objective
+    plan.warm_start_objective = _warm_to_target(problem, warm_parent)
+    plan.timings = {**plan.timings, "knobs_total_s": time.perf_counter() - t0}
+    return plan
+
+
+def _warm_forest(problem: SpanningProblem) -> np.ndarray:
+    """The forest the knobs are first chosen on: the distance forest, else the BFS forest (K fixed, or the
+    component count for "auto")."""
+    k = fixed_tree_count(problem.num_trees) or component_count(problem)
+    try:
+        return distance_forest(problem, k)
+    except OptimizationError:
+        return bfs_forest(problem, k)
+
+
+def _warm_to_target(problem: SpanningProblem, parent: np.ndarray) -> float:
+    """The to-target objective of the distance forest with default resources (fewest steps, smallest batch)."""
+    try:
+        d = fastest_feasible_resources(problem, parent)
+    except OptimizationError:
+        return float("inf")
+    return to_target(problem, problem.progress, parent, d.cpu_hz, d.tx_power_w, d.local_steps, d.batch_size).objective
+
+
+def _solve_fixed(problem: SpanningProblem, options: SolveOptions) -> SpanningPlan:
+    """:func:`solve` with the knobs chosen by the objective (``problem.progress`` is not used)."""
     say = options.progress or (lambda _text: None)
     t0 = time.perf_counter()
     check_budgets_reachable(problem)

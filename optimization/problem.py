@@ -8,6 +8,7 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from optimization.errors import InvalidProblemError, NonFiniteInputError
+from optimization.progress_model import ProgressModel
 
 SPEED_OF_LIGHT_KM_S = 299_792.458
 
@@ -227,6 +228,10 @@ class SpanningProblem:
     #: Acquisition starts at the round's start, beside training, so a child sends no earlier than its uplink's
     #: acquisition ends; both terminals draw terminal_power_w meanwhile (charged to the child). None: all 0.
     acquisition_s: np.ndarray | None = None
+    #: Rounds-to-target model (docs/convergence-bound.md, "Planning for time to accuracy"). With one, the planner
+    #: chooses the local steps and batch for time to accuracy (:func:`optimization.knobs.choose_knobs`) and the bound
+    #: stays a certificate; None: the knobs are chosen by the bound in the objective, as before.
+    progress: ProgressModel | None = None
     #: Derived values (objective scales); not an init field, so `dataclasses.replace` starts a fresh one.
     cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -267,6 +272,8 @@ class SpanningProblem:
         if self.deadline_s is not None:
             self.deadline_s = _positive_scalar("deadline_s", self.deadline_s)
         self.resources = (self.resources or SatelliteResources.uniform(n)).validated(n)
+        if self.progress is not None and not isinstance(self.progress, ProgressModel):
+            raise InvalidProblemError(f"progress = {self.progress!r} must be a ProgressModel or None")
         self._check_learning()
         self._check_weights()
         self._check_bounds()
@@ -346,7 +353,8 @@ class SpanningProblem:
                 f"the step-size condition allows with learning_rate = {self.learning.learning_rate}"
             )
         few = self.resources.num_samples < self.batch_bounds[0]
-        if few.any():
+        # A pinned batch (low == high) means min(B, D_n) for each satellite (batch_limits): no satellite is too small.
+        if few.any() and self.batch_bounds[0] < self.batch_bounds[1]:
             i = int(np.flatnonzero(few)[0])
             raise InvalidProblemError(
                 f"resources.num_samples[{i}] = {self.resources.num_samples[i]:g} is below the minimum batch {self.batch_bounds[0]}"
@@ -363,7 +371,11 @@ class SpanningProblem:
         return float(lo), float(min(hi, np.floor(self.learning.max_local_steps())))
 
     def batch_limits(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-satellite batch bounds: a batch never exceeds the satellite's data."""
+        """Per-satellite batch bounds (samples): a batch never exceeds the satellite's data.
+
+        The low bound is ``batch_bounds[0]`` (validation keeps every satellite's data above it) except for a
+        pinned batch ``(B, B)``, which a satellite holding fewer than B samples runs as one full batch.
+        """
         lo, hi = self.batch_bounds
-        n = self.num_nodes
-        return np.full(n, float(lo)), np.minimum(float(hi), self.resources.num_samples)
+        samples = self.resources.num_samples
+        return np.minimum(float(lo), samples), np.minimum(float(hi), samples)
