@@ -78,7 +78,7 @@ def run_job(job: Job) -> dict[str, Any]:
             "weights": list(config.weights), "smoothness": config.smoothness, "config": config.to_dict(),
             "num_trees": job.method.num_trees, "strategy": job.method.strategy, "overrides": dict(job.overrides),
             "ablation": job.method.ablation, "role": job.method.role,
-            "wall_s": wall, "fallback_rounds": fallbacks, "curve": curve}
+            "wall_s": wall, "fallback_rounds": fallbacks, "curve": curve, "progress_model": result.progress_model}
 
 
 Task = tuple[Callable[[Any], dict[str, Any]], Any, float]  # (function, argument, relative cost)

@@ -7,9 +7,12 @@ only when every seed reached the target) and returns plain dicts; :func:`evidenc
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
-from scenarios import BASELINES, BFS_DVFS, MANAGED, REFERENCE, UNAWARE
+
+from scenarios import BASELINES, BFS_DVFS, BOUND_KNOBS, MANAGED, REFERENCE, UNAWARE
 
 TIME, ENERGY = "time_to_target_s", "energy_to_target_j"
 #: Fed-Span's knobs are "within reach of the oracle" when its time and energy to target are at most this
@@ -83,9 +86,35 @@ def knobs(summary: dict[str, Any]) -> dict[str, Any] | None:
         row[key] = {"best": best, "fedspan": _ratio(stats, REFERENCE, best, metric),
                     "bfs_managed": _ratio(stats, "BFS tree" + MANAGED, best, metric),
                     "reached": sum(complete_mean(stats, g, metric) is not None for g in grid)}
+        row[key]["bound"] = _ratio(stats, BOUND_KNOBS, best, metric)
     fs = (row["time"]["fedspan"], row["energy"]["fedspan"])
     row["within"] = all(r is not None and r <= KNOB_TOLERANCE for r in fs)
+    row["fit"] = model_fit(stats, grid)
     return row
+
+
+def model_fit(stats: dict[str, Any], grid: list[str]) -> dict[str, Any] | None:
+    """How well the fitted progress model predicts the grid's rounds to target: ``R = s / (e^a B^b)`` with the
+    run's fitted (a, b), the one scale s fitted to the grid (least squares in log space) and B the batch the grid
+    point really trained (a satellite with fewer samples trains on all of them). The error of a point is
+    ``max(R_obs / R_pred, R_pred / R_obs)``; None without a model or with fewer than two points at the target."""
+    model = stats.get(REFERENCE, {}).get("progress_model")
+    if not model:
+        return None
+    a, b = model["step_exponent"], model["batch_exponent"]
+    logs = []
+    for label in grid:
+        rounds, match = complete_mean(stats, label, "rounds_to_target"), re.search(r"e=(\d+) B=(\d+)", label)
+        batch = stats[label].get("knobs", {}).get("mean_batch_size", {}).get("mean") or (match and float(match[2]))
+        if rounds is None or match is None or not batch:
+            continue
+        logs.append((math.log(rounds), -a * math.log(float(match[1])) - b * math.log(batch)))
+    if len(logs) < 2:
+        return None
+    scale = sum(o - p for o, p in logs) / len(logs)
+    errors = sorted(math.exp(abs(o - p - scale)) for o, p in logs)
+    return {"points": len(logs), "median_error": errors[len(errors) // 2], "max_error": errors[-1],
+            "step_exponent": a, "batch_exponent": b}
 
 
 def shares(summary: dict[str, Any]) -> dict[str, Any]:
@@ -175,15 +204,24 @@ def evidence_lines(results: dict[str, Any]) -> list[str]:
         out += ["**Fed-Span's knobs against the oracle grid.** Fixed (local steps e x batch B) on the BFS tree with "
                 "exact clocks and powers, run to the target; Fed-Span's time and energy to target ÷ the best grid "
                 f"point's (goal: both <= {KNOB_TOLERANCE:.2f}). 'BFS managed' is the same knob rule on the BFS tree "
-                "itself: the knob rule alone, with the topology held fixed.", "",
+                "itself: the knob rule alone, with the topology held fixed; 'bound knobs' is Fed-Span choosing its knobs by the "
+                "convergence bound (the rule before). The last column is the time-to-accuracy model the run fitted "
+                "(exponents of steps and batch) and how far its predicted rounds to target are from the grid's "
+                "(one scale fitted; error = the larger of predicted/observed and its inverse).", "",
                 "| scenario | Fed-Span e, B (means) | best grid point (time) | Fed-Span ÷ it | BFS managed ÷ it "
-                "| best grid point (energy) | Fed-Span ÷ it | BFS managed ÷ it | within |",
-                "|---|---|---|---|---|---|---|---|---|"]
+                "| bound knobs ÷ it | best grid point (energy) | Fed-Span ÷ it | BFS managed ÷ it | bound knobs ÷ it "
+                "| within | model a, b; fit error median (max) |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, k in graded.items():
             knob = "—" if k["steps"] is None else f"{k['steps']:.1f}, {k['batch']:.0f}"
-            out.append(f"| {name} | {knob} | {_short(k['time']['best'])} | {_r(k['time']['fedspan'])} | "
-                       f"{_r(k['time']['bfs_managed'])} | {_short(k['energy']['best'])} | {_r(k['energy']['fedspan'])} "
-                       f"| {_r(k['energy']['bfs_managed'])} | {'✓' if k['within'] else '✗'} |")
+            fit = k["fit"]
+            fit_text = "—" if fit is None else (f"{fit['step_exponent']:.2f}, {fit['batch_exponent']:.2f}; "
+                                                f"{fit['median_error']:.2f}x ({fit['max_error']:.2f}x) over "
+                                                f"{fit['points']} points")
+            t, e = k["time"], k["energy"]
+            out.append(f"| {name} | {knob} | {_short(t['best'])} | {_r(t['fedspan'])} | {_r(t['bfs_managed'])} | "
+                       f"{_r(t['bound'])} | {_short(e['best'])} | {_r(e['fedspan'])} | {_r(e['bfs_managed'])} | "
+                       f"{_r(e['bound'])} | {'✓' if k['within'] else '✗'} | {fit_text} |")
         out += ["", f"- Within {KNOB_TOLERANCE:.2f}x of the best grid point in time and energy: **"
                     f"{scored['knobs_within']} of {scored['knobs_total']}** scenarios (goal >= 80 %).", ""]
     out += ["**Where the wins come from.** Ratios of time to target (energy in brackets); < 1: the first named is "

@@ -213,6 +213,8 @@ GRID_TOPOLOGY = ("bfs", "BFS")
 #: The resources ablation: the BFS tree with exact clocks and powers at the run's default steps and batch.
 BFS_DVFS = "BFS tree (exact clocks only)"
 UNAWARE = "Fed-Span (battery-unaware)"
+#: The knob-rule ablation: Fed-Span choosing steps and batch by the worst-case bound (the rule before #22).
+BOUND_KNOBS = "Fed-Span (bound knobs)"
 
 
 def grid_label(steps: int, batch: int) -> str:
@@ -231,6 +233,7 @@ def methods(steps: tuple[int, ...] = GRID_STEPS, batches: tuple[int, ...] = GRID
     for label, strategy, power in BASELINES:
         main += [Method(label, strategy), Method(label + MANAGED, strategy, options=(("power", power),))]
     extra = [Method(BFS_DVFS, "bfs", options=(("power", "dvfs"),), role="ablation"),
+             Method(BOUND_KNOBS, "fedspan", overrides=(("knobs", "bound"),), role="ablation"),
              Method(UNAWARE, "fedspan", overrides=(("battery_planning", "ignore"),), role="battery")]
     grid = [Method(grid_label(e, b), GRID_TOPOLOGY[0], options=(("power", "dvfs"),),
                    overrides=(("local_steps", e), ("batch_size", b)), role="grid") for e in steps for b in batches]

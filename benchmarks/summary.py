@@ -111,6 +111,7 @@ def summarize_scenario(runs: list[dict[str, Any]], target: float, reference: str
         outcomes = [run_outcome(r["curve"], target) for r in rs]
         stats[label] = {key: spread(o[key] for o in outcomes) for key in (*METRICS, *BATTERY, "mean_participating")}
         stats[label]["role"] = rs[0].get("role", "ablation" if rs[0].get("ablation") else "main")
+        stats[label]["progress_model"] = next((r["progress_model"] for r in rs if r.get("progress_model")), None)
         stats[label]["seeds"] = sorted(r["seed"] for r in rs)
         stats[label]["rounds"] = max(len(r["curve"]["test_accuracy"]) for r in rs)
         stats[label]["wall_s"] = sum(r["wall_s"] for r in rs)

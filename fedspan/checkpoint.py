@@ -325,14 +325,13 @@ def _extra_problem(extra: Any, n: int) -> str | None:
 
 
 def _progress_problem(model: Any) -> str | None:
-    """The fitted time-to-accuracy model: a table of b_noise >= 0 (samples) and step_exponent in [0, 1]."""
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """The fitted time-to-accuracy model: a table of step_exponent and batch_exponent, each in [0, 1]."""
+    def exponent(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
 
-    if not isinstance(model, dict) or set(model) != {"b_noise", "step_exponent"} \
-            or not all(number(v) for v in model.values()) or model["b_noise"] < 0 \
-            or not 0 <= model["step_exponent"] <= 1:
-        return "extra.progress_model must be {b_noise: number >= 0, step_exponent: number in [0, 1]}"
+    if not isinstance(model, dict) or set(model) != {"step_exponent", "batch_exponent"} \
+            or not all(exponent(v) for v in model.values()):
+        return "extra.progress_model must be {step_exponent: number in [0, 1], batch_exponent: number in [0, 1]}"
     return None
 
 

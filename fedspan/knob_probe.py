@@ -1,15 +1,12 @@
 """Fit the time-to-accuracy model before round 0 (docs/convergence-bound.md, "Planning for time to accuracy").
 
-Two cheap measurements at the initial model on the satellites' data (shared machinery: per-sample gradients
-of :class:`fedspan.calibration.PooledSample`):
-
-* the gradient noise scale ``B_noise = sum_n rho_n sigma_n^2 / |G|^2`` (McCandlish et al.'s B_simple with the
-  trace of each satellite's per-sample gradient covariance sigma_n^2, data-weighted, over the squared norm of
-  the pooled gradient G);
-* the step exponent a: a short FedAvg trial in which a few seeded satellites run e local SGD steps at the run's
-  learning rate and a fixed batch, for e in {1, 2, 4, 8} within the step bounds (one trajectory of max e steps,
-  read after 1, 2, 4 and 8), their models are averaged and the loss decrease on the pooled sample measured;
-  ``decrease ~ c e^a`` is fitted by least squares in log space and a clipped to [0.05, 1].
+A short FedAvg trial at the initial model on the satellites' data: a few seeded satellites run e local SGD
+steps at the run's learning rate, for e in {1, 2, 4, 8} within the step bounds and two batch sizes B (the run's
+smallest batch and four times it, within its bounds and the satellites' data); their models are averaged and
+the loss decrease on a pooled probe sample (:class:`fedspan.calibration.PooledSample`) measured. The round's
+progress is modelled as ``c e^a B^b``: ``log decrease = log c + a log e + b log B`` is fitted by least squares
+and a, b clipped to [0.05, 1] and [0, 1]. The same mini-batch draws serve every e (one trajectory of 8 steps
+per batch size, read after 1, 2, 4 and 8 steps).
 """
 
 from __future__ import annotations
@@ -29,8 +26,11 @@ from optimization.progress_model import ProgressModel
 
 #: Local step counts of the FedAvg trial (those within the run's step bounds are used).
 TRIAL_STEPS = (1, 2, 4, 8)
-#: Range the fitted step exponent is clipped to.
+#: Ranges the fitted step and batch exponents are clipped to.
 EXPONENT_RANGE = (0.05, 1.0)
+BATCH_EXPONENT_RANGE = (0.0, 1.0)
+#: The trial's larger batch is this multiple of the smallest (within the batch bounds and the data).
+BATCH_RATIO = 4
 
 
 @dataclass(frozen=True)
@@ -41,35 +41,30 @@ class ProbeResult:
     diagnostics: dict = field(default_factory=dict, compare=False)
 
 
-def gradient_noise_scale(sample: PooledSample) -> tuple[float, float, float]:
-    """(B_noise in samples, the data-weighted trace sum rho_n sigma_n^2, |G|^2) at the sample's parameters."""
-    gmean, sq = sample.satellite_stats(sample.w0, with_variance=True)
-    variance, _ = sample.variances(sq)
-    rho = torch.as_tensor(sample.rho, dtype=sample.dtype, device=sample.device)
-    g = rho @ gmean
-    g_sq = float(g @ g)
-    trace = float(sample.rho @ variance)
-    return trace / max(g_sq, 1e-30), trace, g_sq
+def fit_exponents(steps: Sequence[int], batches: Sequence[int], decreases: Sequence[float]) -> tuple[float, float]:
+    """Least-squares (a, b) of ``log decrease = log c + a log e + b log B`` over trial points (e, B, decrease),
+    clipped to ``EXPONENT_RANGE`` and ``BATCH_EXPONENT_RANGE``.
 
+    Decreases at or below zero are floored at 1e-3 of the largest; none above zero gives the low ends. With one
+    batch size the batch exponent is 0 (nothing measured it).
 
-def fit_exponent(steps: Sequence[int], decreases: Sequence[float]) -> float:
-    """Least-squares slope of log(decrease) on log(e), clipped to ``EXPONENT_RANGE``.
-
-    Decreases at or below zero are floored at 1e-3 of the largest; none above zero gives the low end.
-
-    >>> round(fit_exponent([1, 2, 4, 8], [0.1, 0.2, 0.4, 0.8]), 6)
-    1.0
-    >>> fit_exponent([1, 2, 4, 8], [0.1, 0.1, 0.1, 0.1])
-    0.05
+    >>> a, b = fit_exponents([1, 2, 4, 1, 2, 4], [8, 8, 8, 32, 32, 32], [0.1, 0.2, 0.4, 0.2, 0.4, 0.8])
+    >>> round(a, 6), round(b, 6)
+    (1.0, 0.5)
+    >>> fit_exponents([1, 2, 4, 8], [8, 8, 8, 8], [0.1, 0.1, 0.1, 0.1])
+    (0.05, 0.0)
     """
-    e, d = np.asarray(steps, float), np.asarray(decreases, float)
-    if len(e) < 2:
-        return EXPONENT_RANGE[1]
-    top = float(np.max(d))
-    if not np.isfinite(top) or top <= 0:
-        return EXPONENT_RANGE[0]
-    slope = np.polyfit(np.log(e), np.log(np.maximum(d, 1e-3 * top)), 1)[0]
-    return float(np.clip(slope, *EXPONENT_RANGE))
+    e, bs, d = (np.asarray(v, float) for v in (steps, batches, decreases))
+    top = float(np.max(d)) if len(d) else 0.0
+    if len(d) < 2 or not np.isfinite(top) or top <= 0:
+        return EXPONENT_RANGE[0] if len(d) >= 2 else EXPONENT_RANGE[1], BATCH_EXPONENT_RANGE[0]
+    y = np.log(np.maximum(d, 1e-3 * top))
+    vary_b = len(np.unique(bs)) > 1
+    columns = [np.ones_like(e), np.log(e)] + ([np.log(bs)] if vary_b else [])
+    coef = np.linalg.lstsq(np.stack(columns, axis=1), y, rcond=None)[0]
+    a = float(np.clip(coef[1], *EXPONENT_RANGE))
+    b = float(np.clip(coef[2], *BATCH_EXPONENT_RANGE)) if vary_b else BATCH_EXPONENT_RANGE[0]
+    return a, b
 
 
 def fedavg_trial(sample: PooledSample, client_data: Sequence[tuple[torch.Tensor, torch.Tensor]], lr: float,
@@ -103,27 +98,40 @@ def fedavg_trial(sample: PooledSample, client_data: Sequence[tuple[torch.Tensor,
     return decreases, chosen.tolist()
 
 
+def trial_batches(batch_bounds: tuple[int, int], client_data: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[int]:
+    """The trial's batch sizes: the smallest allowed and ``BATCH_RATIO`` times it, within the bounds and within the
+    median satellite's data (a batch larger than a satellite's data is its whole data)."""
+    lo, hi = int(batch_bounds[0]), int(batch_bounds[1])
+    sizes = [len(y) for _, y in client_data if len(y) > 0]
+    room = int(np.median(sizes)) if sizes else lo
+    big = min(BATCH_RATIO * lo, hi, max(room, lo))
+    return [lo, big] if big > lo else [lo]
+
+
 def fit_progress_model(model: nn.Module, client_data: Sequence[tuple[torch.Tensor, torch.Tensor]], lr: float, *,
-                       step_bounds: tuple[int, int] = (1, 10), batch: int = 32, satellites: int = 8,
-                       sample_size: int = 64, seed: int = 0, loss_fn: LossFn = F.cross_entropy) -> ProbeResult:
+                       step_bounds: tuple[int, int] = (1, 10), batch_bounds: tuple[int, int] = (8, 64),
+                       satellites: int = 8, sample_size: int = 64, seed: int = 0,
+                       loss_fn: LossFn = F.cross_entropy) -> ProbeResult:
     """Fit :class:`~optimization.progress_model.ProgressModel` at ``model``'s parameters (which are not changed).
 
     ``client_data[n] = (x_n, y_n)`` is satellite n's data, ``lr`` the run's local learning rate (1/loss units
-    per step), ``step_bounds`` the run's local-step bounds, ``batch`` the trial's mini-batch (samples),
-    ``satellites`` how many satellites the trial samples, ``sample_size`` each satellite's share of the pooled
-    sample (at most that many of its samples). Deterministic for a seed.
+    per step), ``step_bounds`` and ``batch_bounds`` the run's knob bounds, ``satellites`` how many satellites the
+    trial samples, ``sample_size`` each satellite's share of the pooled sample (at most that many of its samples).
+    Deterministic for a seed.
     """
     t0 = time.perf_counter()
-    if not lr > 0 or batch < 1 or satellites < 1:
-        raise CalibrationError(f"the knob probe needs lr > 0, batch >= 1, satellites >= 1; got lr={lr}, "
-                               f"batch={batch}, satellites={satellites}")
+    if not lr > 0 or satellites < 1:
+        raise CalibrationError(f"the knob probe needs lr > 0 and satellites >= 1; got lr={lr}, satellites={satellites}")
     sample = PooledSample(model, client_data, loss_fn, batch=max(sample_size, 2), seed=seed)
-    b_noise, trace, g_sq = gradient_noise_scale(sample)
     lo, hi = step_bounds
     steps = [e for e in TRIAL_STEPS if lo <= e <= hi] or [int(lo)]
-    decreases, chosen = fedavg_trial(sample, client_data, lr, steps, batch, satellites, seed)
-    exponent = fit_exponent(steps, decreases)
-    diagnostics = {"b_noise": b_noise, "step_exponent": exponent, "noise_trace": trace, "grad_sq": g_sq,
-                   "trial_steps": steps, "loss_decreases": decreases, "trial_satellites": chosen,
-                   "trial_batch": batch, "learning_rate": lr, "seconds": time.perf_counter() - t0}
-    return ProbeResult(ProgressModel(b_noise, exponent), diagnostics)
+    batches = trial_batches(batch_bounds, client_data)
+    points: list[tuple[int, int, float]] = []
+    chosen: list[int] = []
+    for batch in batches:
+        decreases, chosen = fedavg_trial(sample, client_data, lr, steps, batch, satellites, seed)
+        points += [(e, batch, d) for e, d in zip(steps, decreases)]
+    a, b = fit_exponents(*zip(*points))
+    diagnostics = {"step_exponent": a, "batch_exponent": b, "trial": [list(p) for p in points],
+                   "trial_satellites": chosen, "learning_rate": lr, "seconds": time.perf_counter() - t0}
+    return ProbeResult(ProgressModel(a, b), diagnostics)

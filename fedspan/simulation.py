@@ -73,6 +73,8 @@ class RunResult:
     global_model: torch.Tensor
     output_files: list[Path]
     resumed_from_round: int = 0
+    #: The fitted time-to-accuracy model (``ProgressModel.to_dict()``), None when the run planned with the bound.
+    progress_model: dict[str, float] | None = None
 
     @property
     def final_accuracy(self) -> float:
@@ -187,7 +189,8 @@ class Simulation:
             x, y = self.dataset.x_train, self.dataset.y_train
             index = [torch.as_tensor(ix, dtype=torch.long) for ix in parts]
             fitted = fit_progress_model(self.model, [(x[ix], y[ix]) for ix in index], self.config.lr,
-                                        step_bounds=self.scenario.config.local_steps_bounds, seed=self.config.seed)
+                                        step_bounds=self.scenario.config.local_steps_bounds,
+                                        batch_bounds=self.scenario.config.batch_bounds, seed=self.config.seed)
             state.extra["progress_model"] = fitted.model.to_dict()
         return ProgressModel.from_dict(state.extra["progress_model"])
 
@@ -683,7 +686,8 @@ def _run(sim: Simulation, config: SimulationConfig, out: Path | None, progress: 
         if out is not None:
             files = list(write_metrics(out, rows, _summary(config, state, ledger)))
     return RunResult(config=config, metrics=rows, ledger=ledger, models=state.models,
-                     global_model=sim.global_model(state), output_files=files, resumed_from_round=resumed)
+                     global_model=sim.global_model(state), output_files=files, resumed_from_round=resumed,
+                     progress_model=state.extra.get("progress_model"))
 
 
 def _target_reached(config: SimulationConfig, state: SimulationState) -> bool:

@@ -1,8 +1,8 @@
 """Local steps and batch chosen for time to accuracy; the convergence bound stays a certificate.
 
 A round of e local steps at batch B costs ``E(e, B)`` joules and ``T(e, B)`` seconds (exact clocks and powers
-on a forest, :class:`optimization.valuation.ForestValuer`), and a run needs ``R(e, B) = R_ref (1 + B_noise / B)
-/ e^a`` rounds to reach its target (:class:`ProgressModel`, docs/convergence-bound.md "Planning for time to
+on a forest, :class:`optimization.valuation.ForestValuer`), and a run needs ``R(e, B) = R_ref / (e^a B^b)`` rounds
+to reach its target (:class:`ProgressModel`, docs/convergence-bound.md "Planning for time to
 accuracy"). The knobs minimise the cost to the target
 
     J(e, B) = R(e, B) / R_ref * (w_E E(e, B) / E_scale + w_T T_eff(e, B) / T_scale)
@@ -147,8 +147,8 @@ def choose_knobs(problem: SpanningProblem, parent: np.ndarray, model: ProgressMo
     >>> import numpy as np
     >>> from optimization import SpanningProblem
     >>> p = SpanningProblem(3, np.array([[0, 1], [1, 2]]), [1000.0, 1500.0], [1e10, 8e9])
-    >>> choice = choose_knobs(p, np.array([1, -1, 1]), ProgressModel(b_noise=0.0, step_exponent=1.0))
-    >>> choice.batch_size  # no gradient noise: a larger batch only costs
+    >>> choice = choose_knobs(p, np.array([1, -1, 1]), ProgressModel(step_exponent=1.0, batch_exponent=0.0))
+    >>> choice.batch_size  # a larger batch buys no progress: it only costs
     8
     """
     model = model if model is not None else problem.progress

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import evidence  # noqa: E402
@@ -102,3 +104,19 @@ def test_every_baseline_runs_both_ways_and_the_grid_has_at_least_4_x_3_points():
     assert all(s.methods is None or s.left_out for s in suite.scenarios)
     assert any(s.battery and not s.stop_at_target and s.rounds * s.interval_s >= 86400 for s in suite.scenarios)
     assert quick_suite().methods_for(quick_suite().scenarios[0])  # the smoke runs the same kinds of rows
+
+
+def test_the_progress_model_fit_error_against_the_grid():
+    from summary import summarize_scenario as summarize
+
+    def reaching(rounds: int) -> list[float]:
+        return [0.1] * (rounds - 1) + [0.9]
+
+    fed = run("Fed-Span K=1", FAST, 1.0, 1.0)
+    fed["progress_model"] = {"step_exponent": 1.0, "batch_exponent": 0.0}
+    grid = [run(grid_label(e, 8), reaching(r), 1.0, 1.0, "grid") for e, r in ((1, 8), (2, 4), (4, 2))]
+    fit = evidence.model_fit(summarize([fed, *grid], 0.7, "Fed-Span K=1")["methods"], [g["method"] for g in grid])
+    assert fit["points"] == 3 and fit["median_error"] == pytest.approx(1.0) and fit["max_error"] == pytest.approx(1.0)
+    grid[2] = run(grid_label(4, 8), reaching(8), 1.0, 1.0, "grid")  # 4 steps no better than 1: the model is off
+    fit = evidence.model_fit(summarize([fed, *grid], 0.7, "Fed-Span K=1")["methods"], [g["method"] for g in grid])
+    assert fit["max_error"] > 1.5

@@ -28,16 +28,15 @@ STAR = np.array([-1, 0, 0, 0])
 
 # --- ProgressModel ----------------------------------------------------------------------------------
 def test_rounds_factor_algebra():
-    m = ProgressModel(b_noise=32.0, step_exponent=0.5)
-    assert m.rounds_factor(1, 32) == pytest.approx(2.0)
-    assert m.rounds_factor(4, 32) == pytest.approx(1.0)  # e^a = 2 halves the rounds
-    assert m.rounds_factor(1, 1e12) == pytest.approx(1.0)  # the large-batch limit is S_min
-    grid = m.rounds_factor(np.array([1, 4, 16]), np.array([8, 8, 8]))
-    assert np.allclose(grid, [5.0, 2.5, 1.25])
-    assert ProgressModel(0.0, 1.0).rounds_factor(8, 8) == pytest.approx(1 / 8)
-    assert ProgressModel(0.0, 0.0).rounds_factor(8, 8) == pytest.approx(1.0)  # local steps worth nothing
+    m = ProgressModel(step_exponent=0.5, batch_exponent=0.5)
+    assert m.rounds_factor(1, 16) == pytest.approx(0.25)
+    assert m.rounds_factor(4, 16) == pytest.approx(0.125)  # e^a = 2 halves the rounds
+    grid = m.rounds_factor(np.array([1, 4, 16]), np.array([4, 4, 4]))
+    assert np.allclose(grid, [0.5, 0.25, 0.125])
+    assert ProgressModel(1.0, 0.0).rounds_factor(8, 8) == pytest.approx(1 / 8)
+    assert ProgressModel(0.0, 0.0).rounds_factor(8, 8) == pytest.approx(1.0)  # knobs worth nothing
     assert ProgressModel.from_dict(m.to_dict()) == m
-    for bad in ((-1.0, 0.5), (float("nan"), 0.5), (1.0, 1.5), (1.0, -0.1)):
+    for bad in ((-0.1, 0.5), (float("nan"), 0.5), (0.5, 1.5), (1.1, 0.0)):
         with pytest.raises(InvalidProblemError):
             ProgressModel(*bad)
     with pytest.raises(InvalidProblemError):
@@ -75,7 +74,7 @@ def _reference_round_cost(problem: SpanningProblem, e: int, b: int) -> float:
 
 def test_choose_knobs_matches_a_brute_force_over_clocks():
     problem = star(resources=SatelliteResources.uniform(4, num_samples=[40, 500, 500, 500]))
-    model = ProgressModel(b_noise=24.0, step_exponent=0.7)
+    model = ProgressModel(step_exponent=0.7, batch_exponent=0.3)
     steps, batches = [1, 6], [8, 32, 64]
     choice = choose_knobs(problem, STAR, model, steps=steps, batches=batches)
     rho = problem.resources.num_samples / problem.resources.num_samples.sum()
@@ -89,26 +88,26 @@ def test_choose_knobs_matches_a_brute_force_over_clocks():
     assert choice.objective == pytest.approx(reference.min(), rel=2e-4)
 
 
-def test_no_noise_and_additive_steps_back_to_back_pick_the_smallest_batch():
+def test_batch_buying_nothing_and_additive_steps_back_to_back_pick_the_smallest_batch():
     for problem in (SpanningProblem(*SQUARE), star(), star(batch_bounds=(4, 128))):
         choice = choose_knobs(problem, STAR if problem.num_edges == 3 else np.array([1, -1, 1, 2]),
-                              ProgressModel(b_noise=1e-9, step_exponent=1.0))
+                              ProgressModel(step_exponent=1.0, batch_exponent=0.0))
         assert choice.batch_size == problem.batch_bounds[0]
         assert np.isfinite(choice.objective_grid).all()
 
 
-def test_huge_gradient_noise_picks_larger_batches():
-    small = choose_knobs(star(), STAR, ProgressModel(b_noise=1.0, step_exponent=0.5))
-    large = choose_knobs(star(), STAR, ProgressModel(b_noise=1e6, step_exponent=0.5))
+def test_a_batch_worth_its_cost_picks_larger_batches():
+    small = choose_knobs(star(), STAR, ProgressModel(step_exponent=0.5, batch_exponent=0.0))
+    large = choose_knobs(star(), STAR, ProgressModel(step_exponent=0.5, batch_exponent=1.0))
     assert large.batch_size > small.batch_size
     assert large.batch_size == 64
 
 
 def test_on_a_cadence_the_choice_meets_the_deadline():
-    free = choose_knobs(star(), STAR, ProgressModel(1.0, 1.0))
+    free = choose_knobs(star(), STAR, ProgressModel(1.0, 0.0))
     deadline = 2.5
     problem = star(deadline_s=deadline)
-    choice = choose_knobs(problem, STAR, ProgressModel(1.0, 1.0))
+    choice = choose_knobs(problem, STAR, ProgressModel(1.0, 0.0))
     assert choice.feasible and choice.latency_s <= deadline * (1 + 1e-6)
     # The deadline binds: the next step count at the chosen batch misses it, and free of it more steps win.
     i = list(choice.steps).index(choice.local_steps)
@@ -138,7 +137,7 @@ def test_planner_without_a_progress_model_is_unchanged():
 
 
 def test_planner_with_a_progress_model_pins_the_chosen_knobs_and_certifies_them():
-    model = ProgressModel(b_noise=200.0, step_exponent=0.9)
+    model = ProgressModel(step_exponent=0.9, batch_exponent=0.5)
     problem = star(progress=model)
     plan = solve(problem)
     e, b = int(plan.local_steps[0]), int(plan.batch_size[0])
@@ -181,7 +180,7 @@ def test_pinned_batch_larger_than_a_satellites_data():
 
 
 def test_exact_resources_use_the_knob_rule_with_a_progress_model():
-    model = ProgressModel(b_noise=1e5, step_exponent=1.0)
+    model = ProgressModel(step_exponent=1.0, batch_exponent=1.0)
     problem = star(progress=model)
     res, costs = optimal_resources(problem, STAR)
     choice = choose_knobs(problem, STAR)
@@ -218,40 +217,21 @@ def test_probe_fits_additive_local_steps_to_an_exponent_of_one():
     def linear(out, _y):
         return -out.mean() + 0.0 * out.sum()  # d/dw is the mean input: constant in w
 
-    fitted = fit_progress_model(model, clients, lr=0.01, batch=40, seed=3, loss_fn=linear)
+    fitted = fit_progress_model(model, clients, lr=0.01, batch_bounds=(40, 64), seed=3, loss_fn=linear)
     assert fitted.model.step_exponent == pytest.approx(1.0, abs=1e-6)
-    assert fitted.diagnostics["trial_steps"] == [1, 2, 4, 8]
-    again = fit_progress_model(model, clients, lr=0.01, batch=40, seed=3, loss_fn=linear)
+    assert [p[0] for p in fitted.diagnostics["trial"]] == [1, 2, 4, 8]  # one batch: 40 is the clients' data
+    assert fitted.model.batch_exponent == 0.0  # one batch size measures nothing about batches
+    again = fit_progress_model(model, clients, lr=0.01, batch_bounds=(40, 64), seed=3, loss_fn=linear)
     assert again.model == fitted.model  # deterministic
 
     def quadratic(out, _y):
         return 0.5 * (out ** 2).mean()
 
-    saturating = fit_progress_model(model, clients, lr=0.9, batch=40, seed=3, loss_fn=quadratic)
+    saturating = fit_progress_model(model, clients, lr=0.9, batch_bounds=(40, 64), seed=3, loss_fn=quadratic)
     assert saturating.model.step_exponent < 0.5
     # Steps outside the run's bounds are not tried.
-    assert fit_progress_model(model, clients, lr=0.01, step_bounds=(2, 5), loss_fn=linear).diagnostics[
-        "trial_steps"] == [2, 4]
-
-
-def test_gradient_noise_scale_is_trace_over_squared_gradient():
-    """Per-sample gradients x_i of the linear loss: B_noise = mean_n var_n(x) summed over coordinates / |mean x|^2."""
-    import torch
-    from torch import nn
-
-    from fedspan.calibration import PooledSample
-    from fedspan.knob_probe import gradient_noise_scale
-
-    model = nn.Linear(3, 1, bias=False, dtype=torch.float64)
-    clients = _linear_clients(n=4, size=30, seed=1)
-    sample = PooledSample(model, clients, lambda out, _y: -out.mean(), batch=30)
-    b_noise, trace, g_sq = gradient_noise_scale(sample)
-    xs = [x.numpy() for x, _ in clients]
-    expect_trace = np.mean([x.var(axis=0, ddof=1).sum() for x in xs])
-    expect_g = np.mean([x.mean(axis=0) for x in xs], axis=0)
-    assert trace == pytest.approx(expect_trace, rel=1e-9)
-    assert g_sq == pytest.approx(float(expect_g @ expect_g), rel=1e-9)
-    assert b_noise == pytest.approx(expect_trace / float(expect_g @ expect_g), rel=1e-9)
+    trial = fit_progress_model(model, clients, lr=0.01, step_bounds=(2, 5), loss_fn=linear).diagnostics["trial"]
+    assert [(e, b) for e, b, _ in trial] == [(2, 8), (4, 8), (2, 32), (4, 32)]  # two batch sizes fit the data
 
 
 def test_run_with_default_knobs_records_the_fitted_model(tmp_path, capsys):
@@ -265,7 +245,7 @@ def test_run_with_default_knobs_records_the_fitted_model(tmp_path, capsys):
     summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
     assert summary["config"]["knobs"] == "time-to-accuracy"
     model = ProgressModel.from_dict(summary["progress_model"])
-    assert model.b_noise > 0 and 0.05 <= model.step_exponent <= 1
+    assert 0.0 <= model.batch_exponent <= 1 and 0.05 <= model.step_exponent <= 1
     state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert state.extra["progress_model"] == summary["progress_model"]  # a resumed run reuses it
 
@@ -298,6 +278,6 @@ def test_knobs_bound_plans_as_before_and_bad_models_are_refused(tmp_path):
     assert run.metrics[0].mean_batch_size == 8  # the bound's rule: the smallest batch
     with pytest.raises(SimulationError, match="knobs"):
         SimulationConfig(knobs="fastest").validate()
-    assert _extra_problem({"progress_model": {"b_noise": 3.0, "step_exponent": 0.5}}, 4) is None
-    assert "progress_model" in _extra_problem({"progress_model": {"b_noise": -1.0, "step_exponent": 0.5}}, 4)
-    assert "progress_model" in _extra_problem({"progress_model": {"b_noise": 1.0}}, 4)
+    assert _extra_problem({"progress_model": {"step_exponent": 0.5, "batch_exponent": 0.1}}, 4) is None
+    assert "progress_model" in _extra_problem({"progress_model": {"step_exponent": 0.5, "batch_exponent": -1}}, 4)
+    assert "progress_model" in _extra_problem({"progress_model": {"step_exponent": 1.0}}, 4)
