@@ -1,8 +1,9 @@
 """Peak memory of `fedspan constellation info` and `fedspan plan` against the number of satellites.
 
 For each size a synthetic Walker-delta TLE file (53 deg, 550 km, ``T/P/1``) is written, then each command
-runs in its own child process and its peak resident set size is read from ``os.wait4`` (the child's own
-``ru_maxrss``, nothing of this process or of earlier children). The slope of log(peak) against
+runs in its own child process, forked from a fresh small Python, and its peak resident set size is read from
+``os.wait4`` (the child's own ``ru_maxrss``: Linux carries the peak across fork and exec, so forking the
+command from this process would count this process's peak too). The slope of log(peak) against
 log(satellites) is fitted over the sizes: 1 is linear, above 1.15 is called superlinear.
 
     python benchmarks/bench_memory.py                       # 30k/200, 60k/200, 100k/400 (writes benchmarks/out/)
@@ -22,7 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -54,25 +54,32 @@ def write_walker_file(path: Path, satellites: int, planes: int) -> None:
     write_tle(path, walker_delta(WalkerSpec(53.0, satellites, planes, 1, 550.0)))
 
 
+#: Run in a fresh, small Python: fork, exec the command, report its own rusage. Linux carries a process's peak
+#: RSS across fork and exec, so the command must not be forked from this (larger) process.
+_WRAPPER = """
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execv(sys.argv[2], sys.argv[2:])
+signal.signal(signal.SIGALRM, lambda *_: os.kill(pid, signal.SIGKILL))
+signal.setitimer(signal.ITIMER_REAL, float(sys.argv[1]))
+_, status, usage = os.wait4(pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_rss(argv: list[str], timeout_s: float) -> dict[str, object]:
     """Run ``argv`` in a child process: its peak resident set size ``peak_gb`` in GB (10^9 bytes), its wall
     time ``wall_s`` in s, ``ok`` (exited 0) and the last line of its stderr; killed after ``timeout_s`` s."""
-    with tempfile.TemporaryFile() as err:
-        begin = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
-        timer = threading.Timer(timeout_s, child.kill)
-        timer.start()
-        try:
-            # wait4, not Popen.wait: it returns this child's own rusage (ru_maxrss in KiB on Linux).
-            _, status, usage = os.wait4(child.pid, 0)
-        finally:
-            timer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
-        wall_s = time.perf_counter() - begin
-        err.seek(0)
-        lines = err.read().decode(errors="replace").strip().splitlines()
-    return {"peak_gb": usage.ru_maxrss * 1024 / 1e9, "wall_s": wall_s, "ok": child.returncode == 0,
-            "exit": child.returncode, "stderr_tail": lines[-1] if lines else ""}
+    begin = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _WRAPPER, f"{timeout_s:g}", *argv], capture_output=True, text=True)
+    wall_s = time.perf_counter() - begin
+    code, maxrss_kib = (int(v) for v in done.stdout.split()[-2:])  # ru_maxrss is in KiB on Linux
+    lines = done.stderr.strip().splitlines()
+    return {"peak_gb": maxrss_kib * 1024 / 1e9, "wall_s": wall_s, "ok": code == 0, "exit": code,
+            "stderr_tail": lines[-1] if lines else ""}
 
 
 def command_argv(command: str, tle: Path, out: Path, search_s: float) -> list[str]:
