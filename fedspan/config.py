@@ -38,6 +38,8 @@ COMMANDS = ("plan", "run", "compare")
 MAX_ROUNDS = 1_000_000
 #: Widest model a run may ask for (--model-width): an mlp of 4096 hidden units on 64x64x3 images has 50M parameters.
 MAX_MODEL_WIDTH = 4096
+#: Longest link-persistence window, s (one day): the ISL check samples it every minute for every satellite.
+MAX_WINDOW_S = 86_400.0
 PARTITIONS = ("iid", "dirichlet", "regional")
 #: How rounds are timed. "cadence": round k starts at tick k * round_interval_s (or when round k - 1 ends, if
 #: later), and the planner treats latency up to the tick as free. "back-to-back": each round starts when the
@@ -426,7 +428,7 @@ class SimulationConfig:
     link_policy: str = setting("knn", "Candidate ISLs: knn (k nearest feasible) or grid (+Grid).", parse=LINK_POLICY)
     neighbors: int = setting(8, "k of the knn link policy.", min=1)
     window_s: float | None = setting(None, "A link must last this long, s (default: the previous round's latency).",
-                                     min=0.0)
+                                     min=0.0, max=MAX_WINDOW_S)
     ground_stations: str | None = setting(None, "CSV of ground stations (name,lat,lon[,alt_km,min_elev_deg]).",
                                           parse=parse_existing_file, metavar="FILE")
     roots_see_ground: bool = setting(False, "Roots must see a ground station.")
@@ -492,7 +494,8 @@ class SimulationConfig:
             (self.backend in BACKENDS, "backend", f"must be one of {', '.join(BACKENDS)}"),
             (0.0 <= self.fault_rate < 1.0, "fault_rate", "must be in [0, 1)"),
             (self.energy_budget_j > 0, "energy_budget_j", "must be > 0"),
-            (self.window_s is None or self.window_s >= 0, "window_s", "must be >= 0"),
+            (self.window_s is None or 0 <= self.window_s <= MAX_WINDOW_S, "window_s",
+             f"must be in [0, {MAX_WINDOW_S:g}] (s; the window is sampled every minute)"),
             (isinstance(self.calibrate, bool), "calibrate", "must be true or false"),
             (self.knobs in KNOB_RULES, "knobs", f"must be one of {', '.join(KNOB_RULES)}"),
         ]

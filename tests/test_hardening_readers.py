@@ -316,3 +316,39 @@ def test_rejected_inputs_stay_under_1_gb_of_address_space(tmp_path):
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "5"
+
+
+def test_fleet_and_profile_files_go_through_the_capped_reader(tmp_path):
+    """They had their own stat-then-read copy: a FIFO blocked open() forever, /dev/zero read up to the cap."""
+    import threading
+
+    from fedspan.hardware import HardwareError
+    from fedspan.hardware.fleet import read_fleet_csv
+    from fedspan.hardware.profiles import _read_profile_file  # hardware_profile() itself wants a regular file
+
+    zero_csv, zero_toml = tmp_path / "zero.csv", tmp_path / "zero.toml"
+    zero_csv.symlink_to("/dev/zero")
+    zero_toml.symlink_to("/dev/zero")
+    with pytest.raises(HardwareError, match="zero.csv: cannot read fleet file .*a device, not a regular file"):
+        read_fleet_csv(zero_csv, 66)
+    with pytest.raises(HardwareError, match="zero.toml: cannot read profile file .*a device, not a regular file"):
+        _read_profile_file(zero_toml)
+    fifo = tmp_path / "fleet.csv"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_fleet_csv(fifo, 66)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # unblock the old code's open() so the thread ends
+        with open(fifo, "wb"):
+            pass
+        reader.join(10)
+        pytest.fail("a FIFO as fleet file blocked the reader")
+    assert isinstance(outcome[0], HardwareError) and "a FIFO" in str(outcome[0])

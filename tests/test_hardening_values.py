@@ -31,6 +31,7 @@ def _error(code: int, err: str) -> str:
     ("rounds = 0", "rounds: 0 is below the minimum 1"),
     ("terminals = 9223372036854775808", "terminals: 9223372036854775808 is above the maximum 64"),
     ("arrival-rate = -1.0", "arrival-rate: -1.0 is below the minimum 0.0"),
+    ("window-s = 1e300", "window-s: 1e+300 is above the maximum 86400"),
 ])
 def test_config_files_get_the_command_lines_bounds(tmp_path, capsys, text, message):
     (tmp_path / "a.toml").write_text(text + "\n")
@@ -45,6 +46,7 @@ def test_config_files_get_the_command_lines_bounds(tmp_path, capsys, text, messa
     ("rounds", 10**30, "--rounds (rounds in a config file) = 10"),
     ("aperture_m", 1e300, "--aperture-m (aperture_m in a config file) = 1e+300 must be a finite number in (0, 10]"),
     ("terminals", 2**63, "must be an integer in 1 .. 64"),
+    ("window_s", 1e300, "--window-s (window_s in a config file) = 1e+300 must be in [0, 86400]"),
 ])
 def test_the_library_validates_the_same_bounds(field, value, message):
     from fedspan.simulation import SimulationConfig, SimulationError
@@ -57,6 +59,14 @@ def test_the_library_validates_the_same_bounds(field, value, message):
 def test_aperture_that_would_overflow_the_link_budget_is_refused(tmp_path, capsys):
     code, _, err = run_cli(["run", "--rounds", "1", "--aperture-m", "1e300", "-o", str(tmp_path)], capsys)
     assert "--aperture-m" in _error(code, err) and "OverflowError" not in err
+
+
+def test_a_window_too_long_to_sample_is_refused_in_words(tmp_path, capsys):
+    # Was "error: Maximum allowed size exceeded" (numpy's arange of 1e300 / 60 samples).
+    code, _, err = run_cli(["run", "--strategy", "mst", "--rounds", "1", *FAST, "--window-s", "1e300",
+                            "-o", str(tmp_path)], capsys)
+    line = _error(code, err)
+    assert "--window-s" in line and "86400" in line and "Maximum allowed size" not in line
 
 
 def test_arrival_rates_that_cannot_be_allocated_are_refused_in_words(tmp_path, capsys):

@@ -195,13 +195,13 @@ def test_fleet_file_limits(tmp_path: Path) -> None:
     big = tmp_path / "big.csv"
     with open(big, "wb") as fh:
         fh.write(b"0,cubesat\n" + b"#" * (8 * 1024 * 1024))
-    with pytest.raises(HardwareError, match="big.csv: fleet file is .* bytes, more than"):
+    with pytest.raises(HardwareError, match=r"big.csv: cannot read fleet file \(file is .* bytes, more than"):
         read_fleet_csv(big, 5)
     binary = tmp_path / "bin.csv"
     binary.write_bytes(b"0,cubesat\n1,\xff\n")
     with pytest.raises(HardwareError, match="bin.csv:2: not UTF-8 text"):
         read_fleet_csv(binary, 5)
-    with pytest.raises(HardwareError, match="missing.csv: cannot read fleet file"):
+    with pytest.raises(HardwareError, match="missing.csv: fleet file not found"):
         read_fleet_csv(tmp_path / "missing.csv", 5)
     with pytest.raises(HardwareError, match="num_satellites"):
         read_fleet_csv(binary, 0)

@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from fedspan.fileio import read_or_raise
 from fedspan.hardware.builtin import PROFILES
 from fedspan.hardware.profiles import HardwareError, HardwareProfile
 
@@ -151,24 +152,15 @@ def read_fleet_csv(path: str | Path, num_satellites: int,
     run's profile. A header row naming the columns is optional (without it the columns are
     positional, in the order above); blank lines and ``#`` comments are skipped.
 
-    The file is untrusted: larger than 8 MiB is refused before reading; every error is one line
-    naming the file and line (unknown profile names list the valid ones; a satellite listed twice,
+    The file is untrusted: it is read by :func:`fedspan.fileio.read_or_raise` (larger than 8 MiB, devices
+    and FIFOs refused before reading); every error is one line naming the file and line (unknown profile names list the valid ones; a satellite listed twice,
     an index out of range or a malformed number are refused).
     """
     path = Path(path)
     if isinstance(num_satellites, bool) or int(num_satellites) != num_satellites or num_satellites < 1:
         raise HardwareError(f"num_satellites must be a positive integer, got {num_satellites!r}")
     n = int(num_satellites)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FLEET_FILE_BYTES:
-            raise _fleet_error(path, None, f"fleet file is {size} bytes, more than the {MAX_FLEET_FILE_BYTES}-byte limit")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FLEET_FILE_BYTES + 1)
-    except OSError as exc:
-        raise _fleet_error(path, None, f"cannot read fleet file ({exc.strerror or exc})") from None
-    if len(data) > MAX_FLEET_FILE_BYTES:
-        raise _fleet_error(path, None, f"fleet file is more than the {MAX_FLEET_FILE_BYTES}-byte limit")
+    data = read_or_raise(path, MAX_FLEET_FILE_BYTES, HardwareError, "fleet file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -7,6 +7,7 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
+from fedspan.fileio import read_or_raise
 from fedspan.hardware.builtin import PROFILES
 from fedspan.hardware.profiles import (MAX_PROFILE_FILE_BYTES, ComputeSpec, HardwareError,
                                        HardwareProfile, LinkSpec, PowerSpec)
@@ -68,16 +69,7 @@ def hardware_profile(name_or_path: str | Path) -> HardwareProfile:
 
 
 def _read_profile_file(path: Path) -> HardwareProfile:
-    try:
-        size = path.stat().st_size
-        if size > MAX_PROFILE_FILE_BYTES:
-            raise HardwareError(f"{path}: profile file is {size} bytes, more than the {MAX_PROFILE_FILE_BYTES}-byte limit")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_PROFILE_FILE_BYTES + 1)
-    except OSError as exc:
-        raise HardwareError(f"{path}: cannot read profile file ({exc.strerror or exc})") from None
-    if len(data) > MAX_PROFILE_FILE_BYTES:  # grew between stat and read
-        raise HardwareError(f"{path}: profile file is more than the {MAX_PROFILE_FILE_BYTES}-byte limit")
+    data = read_or_raise(path, MAX_PROFILE_FILE_BYTES, HardwareError, "profile file")
     try:
         raw = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
