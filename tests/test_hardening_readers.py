@@ -324,7 +324,7 @@ def test_fleet_and_profile_files_go_through_the_capped_reader(tmp_path):
 
     from fedspan.hardware import HardwareError
     from fedspan.hardware.fleet import read_fleet_csv
-    from fedspan.hardware.profiles import _read_profile_file  # hardware_profile() itself wants a regular file
+    from fedspan.hardware.profile_file import _read_profile_file  # hardware_profile() itself wants a regular file
 
     zero_csv, zero_toml = tmp_path / "zero.csv", tmp_path / "zero.toml"
     zero_csv.symlink_to("/dev/zero")
