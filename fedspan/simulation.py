@@ -249,7 +249,7 @@ class Simulation:
         c, n = self.config, self.num_satellites
         r = state.next_round
         time_s = state.next_time_s
-        if c.knobs == "time-to-accuracy" and self.scenario.config.progress is None:
+        if c.knobs == "time-to-accuracy" and self.strategy.chooses_knobs and self.scenario.config.progress is None:
             self.scenario.config.progress = self._progress_model(state)
         window = c.window_s if c.window_s is not None else max(state.last_latency_s, 10.0)
         snapshot = self.scenario.snapshot(time_s, window)

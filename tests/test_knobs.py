@@ -281,3 +281,24 @@ def test_knobs_bound_plans_as_before_and_bad_models_are_refused(tmp_path):
     assert _extra_problem({"progress_model": {"step_exponent": 0.5, "batch_exponent": 0.1}}, 4) is None
     assert "progress_model" in _extra_problem({"progress_model": {"step_exponent": 0.5, "batch_exponent": -1}}, 4)
     assert "progress_model" in _extra_problem({"progress_model": {"step_exponent": 1.0}}, 4)
+
+
+def test_only_policies_that_choose_their_knobs_pay_for_the_probe(monkeypatch):
+    import fedspan.knob_probe as probe
+    from fedspan.simulation import SimulationConfig, run_simulation
+
+    fitted = []
+    real = probe.fit_progress_model
+
+    def counting(*args, **kwargs):
+        fitted.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(probe, "fit_progress_model", counting)
+    base = dict(rounds=1, max_train=400, max_test=100)
+    for strategy, options in (("bfs", {}), ("bfs", {"power": "dvfs"}), ("ring", {"power": "dvfs"}), ("gossip", {})):
+        run = run_simulation(SimulationConfig(strategy=strategy, strategy_options=options, **base))
+        assert run.progress_model is None  # trains the run's steps and batch: nothing to fit
+    assert not fitted
+    run = run_simulation(SimulationConfig(strategy="bfs", strategy_options={"power": "exact"}, **base))
+    assert fitted == [1] and run.progress_model is not None

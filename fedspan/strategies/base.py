@@ -258,6 +258,11 @@ class AggregationStrategy(ABC):
     #: reduce): the forest clock then charges each uplink for its whole subtree's models (``relay_bits``).
     relays_client_updates: bool = False
 
+    @property
+    def chooses_knobs(self) -> bool:
+        """Whether the policy chooses local steps and batch itself (so a run fits the time-to-accuracy model for it)."""
+        return False
+
     def __init__(self, **options: Any) -> None:
         if options:
             raise StrategyError(f"strategy '{self.name}' takes no option(s) {', '.join(sorted(options))}")

@@ -295,6 +295,11 @@ class FlowerStrategy(AggregationStrategy):
         self._warned_keys: set[str] = set()
         self._planned: tuple[int, np.ndarray] = (-1, np.zeros(0, np.int64))
 
+    @property
+    def chooses_knobs(self) -> bool:
+        """As the topology it plans with (Fed-Span's planner chooses steps and batch)."""
+        return self.topology.chooses_knobs
+
     # --- planning: the topology's plan, Flower's train config --------------------------------------------
     def plan_round(self, ctx: RoundContext) -> RoundPlan:
         """The topology's forest and resources with one model id, and Flower's client config applied."""

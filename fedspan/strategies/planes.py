@@ -42,6 +42,11 @@ class FedISL(AggregationStrategy):
     def __init__(self, power: str = "default") -> None:
         self.power = check_power(self.name, power, POWER_MODES)
 
+    @property
+    def chooses_knobs(self) -> bool:
+        """Exact power management on the chains chooses steps and batch, as for the forests."""
+        return self.power == "exact"
+
     def plan_round(self, ctx: RoundContext) -> RoundPlan:
         """Chains toward each plane's sink; every satellite contributes to the single model."""
         sc = ctx.scenario

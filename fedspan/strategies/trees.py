@@ -38,6 +38,11 @@ class ForestStrategy(AggregationStrategy):
         """Resource overrides of the policy's power management on its own forest (empty for "default")."""
         return forest_power(ctx, problem, parent, self.power)
 
+    @property
+    def chooses_knobs(self) -> bool:
+        """Exact power management chooses steps and batch (the planner's knob rule); the others train the run's."""
+        return self.power == "exact"
+
     def num_models(self, scenario: Any) -> int:
         """One model per tree; with ``num_trees='auto'`` one global model (trees merge every round).
 
@@ -112,6 +117,11 @@ class FedSpan(ForestStrategy):
         self.search_time_s = None if search_time_s is None else float(search_time_s)
         #: Told the planner's phase as it goes (the CLI shows it beside the round being planned).
         self.progress: Any = None
+
+    @property
+    def chooses_knobs(self) -> bool:
+        """The planner chooses steps and batch (its default resources ablation trains the run's)."""
+        return self.resources == "planned"
 
     def solve_options(self) -> Any:
         """The planner's defaults plus explicit options."""
