@@ -281,7 +281,7 @@ def default_suite() -> Suite:
         Scenario("smallsat-edge-small66-mnist-dir0.3-b2b", rounds=CAPS["back-to-back"], hardware="smallsat-edge",
                  **small),
         # A whole day (48 rounds of 30 min) with shadow and batteries: the energy-bound setting; no early stop.
-        Scenario("smallsat-edge-small66-digits-dir0.3-day", "small", "digits", "dirichlet", max_test=None,
+        Scenario("smallsat-edge-small66-digits-dir0.3-day", "small", "digits", "dirichlet", max_test=None, grid_seeds=(0,),
                  schedule="cadence", interval_s=1800.0, rounds=48, hardware="smallsat-edge", stop_at_target=False,
                  battery=True, note="a full day on a 30-minute cadence; batteries and shadow; all 48 rounds run"),
         # Communication-bound: a 1.02M-parameter MLP (32.6 Mbit) over 1 Mbit/s crosslinks, ~1430 s a round. A
