@@ -259,10 +259,10 @@ def _both_schedules(name: str, rounds: dict[str, int], **kw: Any) -> tuple[Scena
                  for tag, schedule in (("b2b", "back-to-back"), ("cad", "cadence")))
 
 
-#: The round caps, fixed before the run (a run stops at the target or here): the small shells reached 90 % of
-#: centralised within 12 rounds back to back and 9 on the cadence in the previous suite (2026-11-26), so the caps
-#: leave 2.5x and 2.2x that.
-CAPS = {"back-to-back": 30, "cadence": 20}
+#: The round caps, fixed before the run (a run stops at the target or here). A trial of the paper setting back to
+#: back (2026-12-05, 3 seeds) had the slowest learners (one local step of batch 8) reach the target in 29 rounds
+#: and stop short in 2 of 3 seeds at a cap of 30; 40 leaves room for them on both schedules.
+CAPS = {"back-to-back": 40, "cadence": 40}
 
 
 def default_suite() -> Suite:
@@ -297,7 +297,7 @@ def default_suite() -> Suite:
                  left_out="MST, random tree, ring and gossip (gossip keeps 1584 models), and the grid: suite time",
                  note="Starlink shell 1, lr 0.1, one seed"),
     )
-    return Suite(mode="default", methods=methods(), scenarios=scenarios, k_values=(1, 3, 6),
+    return Suite(mode="default", methods=methods(), scenarios=scenarios, k_values=(1, 3),
                  k_sweep=scenarios[0],
                  weight_grid=((1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (3.0, 1.0, 1.0)),
                  weights_sweep=Scenario("weights", "small", "digits", rounds=5, seeds=(0,), max_test=None),
