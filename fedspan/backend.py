@@ -22,6 +22,9 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
+from fedspan.aggregation import cluster_sums, reduce_routes
+from fedspan.training import BatchedTrainer, client_seeds, mean_train_loss
+
 
 @dataclass
 class RoundWork:
@@ -92,3 +95,32 @@ class TrainingBackend(Protocol):
     def run_round(self, work: RoundWork) -> RoundUpdate:
         """Train every included satellite and return the per-tree weighted sums."""
         ...
+
+
+class InProcessBackend:
+    """The default ``TrainingBackend``: batched local training, then the spanning reduce."""
+
+    def __init__(self, trainer: BatchedTrainer) -> None:
+        self.trainer = trainer
+
+    def run_round(self, work: RoundWork) -> RoundUpdate:
+        """Train every included satellite at once and add the models up leaves -> root."""
+        include = np.asarray(work.include, bool)
+        idx = np.flatnonzero(include)
+        tree_of = np.asarray(work.tree_of, np.int64)
+        num_models, num_params = work.start_params.shape
+        weights = np.asarray(work.sample_weight, float)
+        loss = float("nan")
+        trained, last_loss = torch.zeros((0, num_params)), torch.zeros(0)
+        if len(idx):
+            result = self.trainer.train(work.start_params.to(torch.float32)[torch.as_tensor(tree_of[idx])],
+                                        [work.client_indices[i] for i in idx], np.asarray(work.local_steps)[idx],
+                                        np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx),
+                                        proximal_mu=work.proximal_mu)
+            trained, last_loss = result.params.cpu(), result.last_loss
+            loss = mean_train_loss(last_loss, weights[idx])
+        cluster_of, messages = reduce_routes(work.parent, tree_of, include)
+        sums, wsum = cluster_sums(trained, weights[idx], cluster_of[idx], num_models)
+        return RoundUpdate(tree_sums=sums, weight_sums=wsum, train_loss=loss, messages=messages,
+                           client_updates=ClientUpdates.of(work, idx, trained, last_loss)
+                           if work.keep_client_updates else None)

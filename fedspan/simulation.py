@@ -11,17 +11,17 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
-from fedspan.aggregation import cluster_sums, reduce_routes
-from fedspan.backend import ClientUpdates, RoundUpdate, RoundWork, TrainingBackend
+from fedspan.batteries import ECLIPSE_RESERVE_S, Batteries, RoundSunlight  # noqa: F401  (re-exported)
+from fedspan.backend import InProcessBackend, RoundUpdate, RoundWork, TrainingBackend  # noqa: F401  (re-exported)
 from fedspan.calibration import LossProbe
-from fedspan.checkpoint import CHECKPOINT_NAME, CheckpointError, SimulationState, load_checkpoint, save_checkpoint
+from fedspan.checkpoint import SimulationState
 from fedspan.config import (  # noqa: F401  (re-exported: the config's home is fedspan.config)
     BACKENDS,
     HORIZON_FREE_POLICIES,
@@ -32,84 +32,29 @@ from fedspan.config import (  # noqa: F401  (re-exported: the config's home is f
 )
 from fedspan.clock import EnergyLedger, RoundCost, RoundRecord, cadence_deadline
 from fedspan.data import load_dataset
-from fedspan.errors import FedSpanError, FedSpanWarning
+from fedspan.errors import FedSpanWarning
 from fedspan.faults import FaultEvent, faulted_cost, parse_fault_schedule, random_faults, round_faults
-from fedspan.metrics import RoundMetrics, append_metrics_row, write_metrics
+from fedspan.metrics import RoundMetrics
 from fedspan.models import flatten_params, load_flat, make_model, model_bits
-from fedspan.partition import RegionalStream, dirichlet, iid
+from fedspan.partition import RegionalStream
+from fedspan.run_setup import (  # noqa: F401  (re-exported: their home was fedspan.simulation)
+    build_scenario,
+    data_weights,
+    hardware_arrays,
+    link_params,
+    make_policy,
+    model_flops,
+    plan_sample_weights,
+    scenario_for,
+    static_partition,
+)
 from fedspan.runlock import lock_output_folder
-from fedspan.sanity import check_constellation
-from fedspan.scenario import Scenario, ScenarioConfig, load_constellation
-from fedspan.strategies import AggregationStrategy, RoundContext, RoundPlan, make_strategy
+from fedspan.runner import RunResult, run_rounds  # noqa: F401  (RunResult re-exported)
+from fedspan.strategies import RoundContext, RoundPlan
 from fedspan.strategies.isolated import plan_round
-from fedspan.training import BatchedTrainer, client_seeds, evaluate, mean_train_loss
+from fedspan.training import BatchedTrainer, evaluate
 from optimization.bound import drift_exposure, predicted_decrease
-from optimization.problem import LearningConstants, ObjectiveWeights
 from optimization.progress_model import ProgressModel
-from orbits.links import LinkParams
-from orbits.power import below_floor, round_budget_j, step_battery
-from orbits.sun import sunlit_fraction
-
-#: Energy kept back at the end of a round for the bus through the longest eclipse ahead (s of bus load):
-#: at 550 km an eclipse lasts at most ~36 min (docs/physical-model.md).
-ECLIPSE_RESERVE_S = 36 * 60.0
-
-@dataclass(frozen=True)
-class RoundSunlight:
-    """A round's power outlook: how long the battery must carry it (s) and each satellite's sunlit seconds."""
-
-    length_s: float
-    sunlit_s: np.ndarray
-
-
-@dataclass
-class RunResult:
-    """The outcome of a run."""
-
-    config: SimulationConfig
-    metrics: list[RoundMetrics]
-    ledger: EnergyLedger
-    models: torch.Tensor
-    global_model: torch.Tensor
-    output_files: list[Path]
-    resumed_from_round: int = 0
-    #: The fitted time-to-accuracy model (``ProgressModel.to_dict()``), None when the run planned with the bound.
-    progress_model: dict[str, float] | None = None
-
-    @property
-    def final_accuracy(self) -> float:
-        """Test accuracy after the last round."""
-        return self.metrics[-1].test_accuracy if self.metrics else float("nan")
-
-
-class InProcessBackend:
-    """The default ``TrainingBackend``: batched local training, then the spanning reduce."""
-
-    def __init__(self, trainer: BatchedTrainer) -> None:
-        self.trainer = trainer
-
-    def run_round(self, work: RoundWork) -> RoundUpdate:
-        """Train every included satellite at once and add the models up leaves -> root."""
-        include = np.asarray(work.include, bool)
-        idx = np.flatnonzero(include)
-        tree_of = np.asarray(work.tree_of, np.int64)
-        num_models, num_params = work.start_params.shape
-        weights = np.asarray(work.sample_weight, float)
-        loss = float("nan")
-        trained, last_loss = torch.zeros((0, num_params)), torch.zeros(0)
-        if len(idx):
-            result = self.trainer.train(work.start_params.to(torch.float32)[torch.as_tensor(tree_of[idx])],
-                                        [work.client_indices[i] for i in idx], np.asarray(work.local_steps)[idx],
-                                        np.asarray(work.batch_size)[idx], client_seeds(work.seed, work.round_index, idx),
-                                        proximal_mu=work.proximal_mu)
-            trained, last_loss = result.params.cpu(), result.last_loss
-            loss = mean_train_loss(last_loss, weights[idx])
-        cluster_of, messages = reduce_routes(work.parent, tree_of, include)
-        sums, wsum = cluster_sums(trained, weights[idx], cluster_of[idx], num_models)
-        return RoundUpdate(tree_sums=sums, weight_sums=wsum, train_loss=loss, messages=messages,
-                           client_updates=ClientUpdates.of(work, idx, trained, last_loss)
-                           if work.keep_client_updates else None)
-
 
 ProgressCallback = Callable[[int, int, RoundMetrics], None]
 
@@ -133,6 +78,7 @@ class Simulation:
         flops = model_flops(c, self.model, self.dataset.input_shape)
         self.scenario = scenario_for(c, c.model_bits or model_bits(self.model), flops)
         self.num_satellites = n = self.scenario.num_satellites
+        self.batteries = Batteries(self.scenario, c.schedule, c.round_interval_s)
         self.strategy = make_policy(c)
         self.num_models = self.strategy.num_models(self.scenario)
         self.schedule = parse_fault_schedule(c.faults, n, c.rounds)
@@ -246,7 +192,7 @@ class Simulation:
 
     def step(self, state: SimulationState, ledger: EnergyLedger) -> RoundMetrics:
         """Run round ``state.next_round`` and advance ``state`` and ``ledger`` in place."""
-        c, n = self.config, self.num_satellites
+        c = self.config
         r = state.next_round
         time_s = state.next_time_s
         if c.knobs == "time-to-accuracy" and self.strategy.chooses_knobs and self.scenario.config.progress is None:
@@ -262,55 +208,22 @@ class Simulation:
         if not available.any():
             return self._empty_round(state, ledger, time_s, "no satellite is available (dead, out of its energy "
                                                             "budget or dropped by SGP4)")
-        budget = self.round_budget(budget_left, r)
-        battery = self._battery_budget(state, time_s)
-        if c.battery_planning == "ignore":
-            battery = None  # planned as if unlimited; _step_battery still settles the real batteries
-        flat = np.zeros(n, bool)
-        if battery is not None:
-            budget = battery if budget is None else np.minimum(budget, battery)
-            flat = available & (battery <= 0)  # nothing to give this round: out before planning
-            available = available & ~flat
-            if not available.any():
-                return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
+        budget, battery, flat = self._budgets(state, time_s, budget_left, available)
+        available = available & ~flat
+        if not available.any():
+            return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
         links_up = np.asarray(state.extra.get("links_up", []), np.int64).reshape(-1, 2)
         ctx = RoundContext.for_round(self.scenario, r, time_s, snapshot, available, sample_weight, state.holder,
                                      c.local_steps, c.batch_size, c.mix_every, c.seed, energy_budget_j=budget,
                                      deadline_s=self.deadline(r, time_s), links_up=links_up)
         probe_before, probe_grad_sq = self.probe.loss_and_grad_sq(self.global_model(state))
-        plan = plan_round(self.strategy, ctx)
-        _check_plan(plan, n, self.num_models, self.strategy.name)
-        cost = planned = self.strategy.round_cost(ctx, plan)
-        sat_out = flat.copy()
-        if battery is not None:
-            # A satellite whose battery cannot pay for its share sits the round out: the round is planned again
-            # without it (it neither trains nor relays), a few times since shares move when the forest does. Every
-            # policy is held to the same rule; what is still short after that trains no more (relaying only).
-            for _ in range(3):
-                short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
-                if not short.any():
-                    break
-                sat_out |= short
-                ctx = replace(ctx, available=ctx.available & ~sat_out)
-                if not ctx.available.any():
-                    return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
-                plan = plan_round(self.strategy, ctx)
-                _check_plan(plan, n, self.num_models, self.strategy.name)
-                cost = planned = self.strategy.round_cost(ctx, plan)
-            short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
-            if short.any():
-                sat_out |= short
-                plan = replace(plan, participating=plan.participating & ~short)
-                cost = planned = self.strategy.round_cost(ctx, plan)
+        planned_round = self._plan_within_batteries(ctx, battery, flat)
+        if planned_round is None:
+            return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
+        ctx, plan, planned, sat_out = planned_round
+        cost = planned
         events = self._fault_events(ctx, plan, planned, budget_left)
-        short = plan.participating & (planned.energy_per_satellite_j > budget_left)
-        if plan.participating.any() and short[plan.participating].all() and not self._warned_empty:
-            self._warned_empty = True
-            need = float(np.min(planned.energy_per_satellite_j[plan.participating]))
-            left = float(np.max(budget_left[plan.participating]))
-            warnings.warn(f"round {r}: no satellite can pay for its share of the round (the least share is "
-                          f"{need:.3g} J, the most any satellite has left is {left:.3g} J of its {c.energy_budget_j:g} J "
-                          f"budget): the round is recorded with 0 participants", FedSpanWarning, stacklevel=2)
+        self._warn_if_unaffordable(r, plan, planned, budget_left)
         parent, tree_of, include = plan.parent, plan.tree_of, plan.participating & (sample_weight > 0)
         notes: list[str] = []
         if events:
@@ -326,19 +239,54 @@ class Simulation:
             keep_client_updates=self.strategy.needs_client_updates, proximal_mu=plan.proximal_mu))
         final_plan = plan if not events else RoundPlan(**{**plan.__dict__, "parent": parent, "tree_of": tree_of,
                                                           "participating": include})
-        state.models = self.strategy.aggregate(ctx, final_plan, update, state.models)
-        got = update.weight_sums > 0
-        state.model_weight = np.where(got, update.weight_sums, state.model_weight)
-        if final_plan.mix:
-            state.model_weight = np.full_like(state.model_weight, state.model_weight.mean())
-        alive_in_round = final_plan.participating | (plan.participating & ~state.dead)
-        state.holder = np.where(alive_in_round, tree_of, state.holder)
+        self._apply_update(state, ctx, plan, final_plan, update, tree_of)
         global_model = self.global_model(state)
         test_loss, test_acc = evaluate(self.model, global_model, self.dataset.x_test, self.dataset.y_test)
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
-        min_soc, mean_soc, violations = self._step_battery(state, time_s, energy)
+        min_soc, mean_soc, violations = self.batteries.settle(state, energy)
         state.extra["links_up"] = self.strategy.links_used(ctx, final_plan).tolist()
+        record, extra_j, saved_j = self._record(ledger, r, time_s, plan, cost, planned)
+        metrics = RoundMetrics(
+            round=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s, energy_j=cost.energy_j,
+            cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
+            train_loss=update.train_loss, participating=int(include.sum()), available=int(available.sum()),
+            messages=update.messages, num_roots=int(((parent < 0) & include).sum()),
+            fault_extra_latency_s=record.fault_extra_latency_s, fault_extra_energy_j=extra_j,
+            fault_saved_energy_j=saved_j, faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""),
+            **{f"mean_{key}": _weighted_mean(getattr(final_plan, key), sample_weight, include)
+               for key in ("local_steps", "batch_size", "cpu_hz", "tx_power_w")},
+            probe_loss_before=probe_before, probe_loss_after=self.probe.loss(global_model), probe_grad_sq=probe_grad_sq,
+            predicted_decrease=self._predicted_decrease(ctx, final_plan, include, sample_weight, cost.latency_s,
+                                                        probe_grad_sq),
+            min_state_of_charge=min_soc, mean_state_of_charge=mean_soc, sat_out=int(sat_out.sum()),
+            **{f"{kind}_energy_j": 0.0 if getattr(cost, f"{kind}_energy_j") is None
+               else float(np.sum(getattr(cost, f"{kind}_energy_j"))) for kind in ("static", "acquisition")},
+            battery_violations=violations)
+        metrics.observed_decrease = metrics.probe_loss_before - metrics.probe_loss_after
+        state.next_round = r + 1
+        state.next_time_s = self.next_start(r, time_s, cost.latency_s + plan.idle_s)
+        state.last_latency_s = cost.latency_s
+        state.metrics.append(metrics.to_dict())
+        state.ledger = ledger.to_dict()
+        return metrics
+
+    def _budgets(self, state: SimulationState, time_s: float, budget_left: np.ndarray, available: np.ndarray
+                 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """What the planner may spend per satellite this round (J; None: no limit), the batteries' share of it
+        (None without batteries or when planning ignores them), and who has nothing to give (out before planning)."""
+        budget = self.round_budget(budget_left, state.next_round)
+        battery = self.batteries.budget(state, time_s)
+        if self.config.battery_planning == "ignore":
+            battery = None  # planned as if unlimited; the real batteries are still settled
+        if battery is None:
+            return budget, None, np.zeros(self.num_satellites, bool)
+        budget = battery if budget is None else np.minimum(budget, battery)
+        return budget, battery, available & (battery <= 0)
+
+    def _record(self, ledger: EnergyLedger, r: int, time_s: float, plan: RoundPlan, cost: RoundCost,
+                planned: RoundCost) -> tuple[RoundRecord, float, float]:
+        """The round's ledger record (added), and the energy faults added and saved (J, each >= 0)."""
         record = RoundRecord(round_index=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s,
                              compute_energy_j=cost.compute_energy_j, transmit_energy_j=cost.transmit_energy_j,
                              fault_extra_latency_s=cost.latency_s - planned.latency_s,
@@ -348,32 +296,62 @@ class Simulation:
         # Faults add energy on some satellites (re-sends, longer repaired links) and save it on others (the dead
         # stop spending): reported apart, each >= 0, so "extra" is never a negative number.
         delta_j = cost.energy_per_satellite_j - planned.energy_per_satellite_j
-        extra_j, saved_j = float(np.maximum(delta_j, 0.0).sum()), float(np.maximum(-delta_j, 0.0).sum())
-        metrics = RoundMetrics(
-            round=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s, energy_j=cost.energy_j,
-            cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
-            train_loss=update.train_loss, participating=int(include.sum()), available=int(available.sum()),
-            messages=update.messages, num_roots=int(((parent < 0) & include).sum()),
-            fault_extra_latency_s=record.fault_extra_latency_s, fault_extra_energy_j=extra_j,
-            fault_saved_energy_j=saved_j, faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""),
-            mean_local_steps=_weighted_mean(final_plan.local_steps, sample_weight, include),
-            mean_batch_size=_weighted_mean(final_plan.batch_size, sample_weight, include),
-            mean_cpu_hz=_weighted_mean(final_plan.cpu_hz, sample_weight, include),
-            mean_tx_power_w=_weighted_mean(final_plan.tx_power_w, sample_weight, include),
-            probe_loss_before=probe_before, probe_loss_after=self.probe.loss(global_model), probe_grad_sq=probe_grad_sq,
-            predicted_decrease=self._predicted_decrease(ctx, final_plan, include, sample_weight, cost.latency_s,
-                                                        probe_grad_sq),
-            min_state_of_charge=min_soc, mean_state_of_charge=mean_soc, sat_out=int(sat_out.sum()),
-            static_energy_j=float(np.sum(cost.static_energy_j)) if cost.static_energy_j is not None else 0.0,
-            acquisition_energy_j=float(np.sum(cost.acquisition_energy_j))
-            if cost.acquisition_energy_j is not None else 0.0, battery_violations=violations)
-        metrics.observed_decrease = metrics.probe_loss_before - metrics.probe_loss_after
-        state.next_round = r + 1
-        state.next_time_s = self.next_start(r, time_s, cost.latency_s + plan.idle_s)
-        state.last_latency_s = cost.latency_s
-        state.metrics.append(metrics.to_dict())
-        state.ledger = ledger.to_dict()
-        return metrics
+        return record, float(np.maximum(delta_j, 0.0).sum()), float(np.maximum(-delta_j, 0.0).sum())
+
+    def _plan_within_batteries(self, ctx: RoundContext, battery: np.ndarray | None, flat: np.ndarray
+                               ) -> tuple[RoundContext, RoundPlan, RoundCost, np.ndarray] | None:
+        """The round's plan and its planned cost, with every satellite whose battery cannot pay for its share sat
+        out (``flat``: those with nothing to give, already out); None when nobody is left to plan."""
+        n = self.num_satellites
+        plan = plan_round(self.strategy, ctx)
+        _check_plan(plan, n, self.num_models, self.strategy.name)
+        planned = self.strategy.round_cost(ctx, plan)
+        sat_out = flat.copy()
+        if battery is None:
+            return ctx, plan, planned, sat_out
+        # A satellite whose battery cannot pay for its share sits the round out: the round is planned again
+        # without it (it neither trains nor relays), a few times since shares move when the forest does. Every
+        # policy is held to the same rule; what is still short after that trains no more (relaying only).
+        for _ in range(3):
+            short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
+            if not short.any():
+                break
+            sat_out |= short
+            ctx = replace(ctx, available=ctx.available & ~sat_out)
+            if not ctx.available.any():
+                return None
+            plan = plan_round(self.strategy, ctx)
+            _check_plan(plan, n, self.num_models, self.strategy.name)
+            planned = self.strategy.round_cost(ctx, plan)
+        short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
+        if short.any():
+            sat_out |= short
+            plan = replace(plan, participating=plan.participating & ~short)
+            planned = self.strategy.round_cost(ctx, plan)
+        return ctx, plan, planned, sat_out
+
+    def _warn_if_unaffordable(self, r: int, plan: RoundPlan, planned: RoundCost, budget_left: np.ndarray) -> None:
+        """Warn once when no participant can pay for its share from what is left of the run's energy budget."""
+        short = plan.participating & (planned.energy_per_satellite_j > budget_left)
+        if plan.participating.any() and short[plan.participating].all() and not self._warned_empty:
+            self._warned_empty = True
+            need = float(np.min(planned.energy_per_satellite_j[plan.participating]))
+            left = float(np.max(budget_left[plan.participating]))
+            warnings.warn(f"round {r}: no satellite can pay for its share of the round (the least share is "
+                          f"{need:.3g} J, the most any satellite has left is {left:.3g} J of its "
+                          f"{self.config.energy_budget_j:g} J budget): the round is recorded with 0 participants",
+                          FedSpanWarning, stacklevel=3)
+
+    def _apply_update(self, state: SimulationState, ctx: RoundContext, plan: RoundPlan, final_plan: RoundPlan,
+                      update: RoundUpdate, tree_of: np.ndarray) -> None:
+        """The round's aggregate becomes the models; their weights and who holds which model follow."""
+        state.models = self.strategy.aggregate(ctx, final_plan, update, state.models)
+        got = update.weight_sums > 0
+        state.model_weight = np.where(got, update.weight_sums, state.model_weight)
+        if final_plan.mix:
+            state.model_weight = np.full_like(state.model_weight, state.model_weight.mean())
+        alive_in_round = final_plan.participating | (plan.participating & ~state.dead)
+        state.holder = np.where(alive_in_round, tree_of, state.holder)
 
     def _energy_kinds(self, cost: RoundCost) -> dict[str, np.ndarray]:
         """The ledger's energy by kind where the hardware has static power or link acquisition (else nothing)."""
@@ -383,50 +361,9 @@ class Simulation:
         return {kind: np.zeros(n) if getattr(cost, kind) is None else np.asarray(getattr(cost, kind), float)
                 for kind in ("static_energy_j", "acquisition_energy_j")}
 
-    def _round_length_s(self, state: SimulationState) -> float:
-        """How long the battery must carry this round: the cadence interval, or back to back the last latency."""
-        if self.config.schedule == "cadence":
-            return float(self.config.round_interval_s)
-        return max(float(state.last_latency_s), 1.0)
-
-    def _soc(self, state: SimulationState) -> np.ndarray:
-        """Every satellite's battery charge (J), full at the start of a run."""
-        power = self.scenario.power
-        if "soc_j" not in state.extra:
-            state.extra["soc_j"] = power.full_j(self.num_satellites).tolist()
-        return np.asarray(state.extra["soc_j"], float)
-
-    def _battery_budget(self, state: SimulationState, time_s: float) -> np.ndarray | None:
-        """What each battery can give federated learning this round without ending it below its floor (J).
-
-        Also fixes the round's power outlook (``self.sunlight``: the round's length and each satellite's sunlit
-        seconds in it, from Earth's conical shadow) that :meth:`_step_battery` settles the round with.
-        """
-        power = self.scenario.power
-        if power is None:
-            return None
-        length = self._round_length_s(state)
-        lit = sunlit_fraction(self.scenario.constellation, self.scenario.start, time_s, time_s + length)
-        self.sunlight = RoundSunlight(length, np.nan_to_num(lit, nan=0.0) * length)
-        bus = np.broadcast_to(np.asarray(power.bus_w, float), (self.num_satellites,))
-        return round_budget_j(self._soc(state), self.sunlight.sunlit_s, length, power,
-                              reserve_j=bus * ECLIPSE_RESERVE_S)
-
-    def _step_battery(self, state: SimulationState, time_s: float, spent_j: np.ndarray) -> tuple[float, float, int]:
-        """Charge, bus load and this round's spend applied to every battery: the lowest and mean state of charge
-        (fractions of capacity) and how many batteries ended below their depth-of-discharge floor."""
-        power = self.scenario.power
-        if power is None:
-            return float("nan"), float("nan"), 0
-        step = step_battery(self._soc(state), self.sunlight.sunlit_s, self.sunlight.length_s, spent_j, power)
-        state.extra["soc_j"] = np.asarray(step.soc_j, float).tolist()
-        capacity = np.broadcast_to(np.asarray(power.capacity_j, float), (self.num_satellites,))
-        fraction = np.asarray(step.soc_j, float) / capacity
-        return float(np.min(fraction)), float(np.mean(fraction)), below_floor(step.soc_j, power)
-
     def _empty_round(self, state: SimulationState, ledger: EnergyLedger, time_s: float, why: str) -> RoundMetrics:
         """Record a round in which nobody can take part: no training, no cost, the model unchanged."""
-        c, n, r = self.config, self.num_satellites, state.next_round
+        n, r = self.num_satellites, state.next_round
         if not self._warned_empty:
             self._warned_empty = True
             warnings.warn(f"round {r}: {why}; this and later such rounds are recorded with 0 participants",
@@ -437,8 +374,8 @@ class Simulation:
         min_soc = mean_soc = float("nan")
         violations = 0
         if self.scenario.power is not None:  # the batteries still charge and carry the bus
-            self._battery_budget(state, time_s)
-            min_soc, mean_soc, violations = self._step_battery(state, time_s, np.zeros(n))
+            self.batteries.budget(state, time_s)
+            min_soc, mean_soc, violations = self.batteries.settle(state, np.zeros(n))
         metrics = RoundMetrics(round=r, time_s=time_s, latency_s=0.0, idle_s=0.0, energy_j=0.0,
                                cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
                                train_loss=float("nan"), participating=0, available=0, messages=0, num_roots=0,
@@ -490,139 +427,6 @@ class Simulation:
         return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
 
 
-def make_policy(c: SimulationConfig) -> AggregationStrategy:
-    """The configured policy; forest policies get ``num_trees`` from the config.
-
-    An option value the policy cannot use (``sca_iters=abc``) is a one-line error naming it.
-    """
-    from fedspan.strategies.registry import strategy_class
-
-    options = dict(c.strategy_options)
-    if strategy_class(c.strategy).takes_num_trees:
-        options.setdefault("num_trees", c.num_trees)
-    try:
-        return make_strategy(c.strategy, **options)
-    except (ValueError, TypeError) as exc:
-        if isinstance(exc, FedSpanError):
-            raise
-        raise SimulationError(f"strategy '{c.strategy}': bad option value in "
-                              f"{', '.join(f'{k}={v!r}' for k, v in c.strategy_options.items())} ({exc})") from None
-
-
-_LINK_OPTIONS = ("terminals", "rate_cap_bps", "tx_power_w", "aperture_m")
-
-
-def link_params(c: SimulationConfig) -> LinkParams:
-    """The link a configuration describes: the laser options on ``paper``, else the hardware profile's terminal."""
-    if c.hardware == "paper":
-        return LinkParams(terminals=c.terminals, max_rate_bps=float(c.rate_cap_bps),
-                          max_tx_power_w=float(c.tx_power_w), aperture_diameter_m=float(c.aperture_m))
-    from fedspan.config import FIELDS
-    from fedspan.hardware import hardware_profile
-
-    changed = [name for name in _LINK_OPTIONS if getattr(c, name) != FIELDS[name].default]
-    if changed:
-        raise SimulationError(f"--{changed[0].replace('_', '-')} applies to --hardware paper; hardware "
-                              f"'{c.hardware}' brings its own link (write a TOML profile with a [link] table to change it)")
-    return hardware_profile(c.hardware).link.link_params()
-
-
-def model_flops(c: SimulationConfig, model: torch.nn.Module, input_shape) -> float | None:
-    """Training FLOPs per sample of the model, when the hardware prices compute from them (None on paper)."""
-    if c.hardware == "paper" and c.fleet is None:
-        return None
-    from fedspan.hardware.flops import training_flops_per_sample
-
-    return training_flops_per_sample(model, input_shape)
-
-
-def hardware_arrays(c: SimulationConfig, n: int, flops: float | None) -> dict[str, np.ndarray] | None:
-    """Per-satellite hardware arrays of the run's profile and fleet (None: the paper's identical satellites)."""
-    if c.hardware == "paper" and c.fleet is None:
-        return None
-    from fedspan.config import parse_mix
-    from fedspan.hardware import hardware_profile
-    from fedspan.hardware.fleet import read_fleet_csv, satellite_arrays, seeded_mix
-
-    profile = hardware_profile(c.hardware)
-    flops = 1.0 if flops is None else flops
-    if c.fleet is None:
-        return satellite_arrays([profile], flops, index=np.zeros(n, np.int64))
-    if c.fleet.startswith("mix:"):
-        names = seeded_mix(parse_mix(c.fleet), n, c.seed)
-        unique, index = np.unique(names, return_inverse=True)
-        return satellite_arrays([hardware_profile(str(u)) for u in unique], flops, index=index.reshape(-1))
-    return read_fleet_csv(c.fleet, n).satellite_arrays(profile, flops)
-
-
-def scenario_for(c: SimulationConfig, bits: float, flops: float | None = None) -> Scenario:
-    """The scenario a configuration describes, for a model of ``bits`` bits and ``flops`` training FLOPs per sample."""
-    # --mix-every 0 (never mix) is planned as one exchange period spanning the whole run: the planner's
-    # bound then carries the full inter-cluster dissimilarity and the exchange costs almost nothing per round.
-    learning = LearningConstants(learning_rate=c.lr, rounds=c.rounds,
-                                 mix_every=c.mix_every if c.mix_every >= 1 else max(c.rounds, 1),
-                                 smoothness=c.smoothness)
-    constellation = load_constellation(c.constellation, c.skip_bad_tles)
-    arrays = hardware_arrays(c, len(constellation), flops)
-    policy = c.link_policy
-    if c.hardware != "paper":
-        from fedspan.hardware import hardware_profile
-
-        if hardware_profile(c.hardware).link_policy == "grid":  # fixed neighbours (Iridium-class radios)
-            policy = "grid"
-    scenario = Scenario(ScenarioConfig(
-        constellation=c.constellation, skip_bad_tles=c.skip_bad_tles, start=c.start, link_policy=policy,
-        neighbors=c.neighbors, link_params=link_params(c), ground_stations=c.ground_stations,
-        roots_see_ground=c.roots_see_ground, learning=learning, weights=ObjectiveWeights(*c.weights),
-        hardware=arrays), model_bits=bits, constellation=constellation)
-    positions = scenario.constellation.propagate(scenario.start, [0.0]).positions_km[0]
-    check_constellation(scenario.constellation, str(c.constellation), scenario.start, positions)
-    return scenario
-
-
-def build_scenario(c: SimulationConfig, bits: float | None = None) -> tuple[Scenario, float]:
-    """The scenario (for planning without training) and the model size it uses.
-
-    ``bits`` defaults to ``c.model_bits``, else the size of ``c.model`` on ``c.dataset``.
-    """
-    c.validate()
-    if bits is None:
-        bits = c.model_bits
-    flops = None
-    if bits is None or c.hardware != "paper" or c.fleet is not None:
-        data = load_dataset(c.dataset, root=c.data_root)
-        model = make_model(c.model, data.input_shape, data.num_classes, width=c.model_width, seed=c.seed)
-        bits = float(model_bits(model)) if bits is None else bits
-        flops = model_flops(c, model, data.input_shape)
-    return scenario_for(c, bits, flops), float(bits)
-
-
-def data_weights(c: SimulationConfig, n: int) -> np.ndarray | None:
-    """Relative data sizes from a fleet file's ``data_scale`` column (None: equal shares)."""
-    if c.fleet is None or c.fleet.startswith("mix:"):
-        return None
-    from fedspan.hardware.fleet import read_fleet_csv
-
-    scale = read_fleet_csv(c.fleet, n).data_scale
-    return None if np.all(scale == 1.0) else scale
-
-
-def static_partition(c: SimulationConfig, labels: np.ndarray, n: int) -> list[np.ndarray]:
-    """The iid / Dirichlet split of the training labels over ``n`` satellites (seeded; a fleet's data scales)."""
-    rng = np.random.default_rng([c.seed, 1])
-    weights = data_weights(c, n)
-    if c.partition == "dirichlet":
-        return dirichlet(labels, n, c.alpha, rng) if weights is None else dirichlet(labels, n, c.alpha, rng, weights)
-    return iid(labels, n, rng) if weights is None else iid(labels, n, rng, weights)
-
-
-def plan_sample_weights(c: SimulationConfig, n: int) -> np.ndarray:
-    """|D_n| per satellite for planning ahead: the static split's sizes (regional: its mean size)."""
-    labels = load_dataset(c.dataset, root=c.data_root).subset(c.max_train, c.max_test, seed=c.seed).y_train.numpy()
-    sizes = np.array([len(ix) for ix in static_partition(c, labels, n)], dtype=float)
-    return sizes if c.partition != "regional" else np.full(n, sizes.mean())
-
-
 def _check_plan(plan: RoundPlan, n: int, num_models: int, name: str) -> None:
     for key in ("parent", "tree_of", "participating", "cpu_hz", "tx_power_w", "local_steps", "batch_size"):
         if np.shape(getattr(plan, key)) != (n,):
@@ -650,56 +454,6 @@ def run_simulation(config: SimulationConfig, progress: ProgressCallback | None =
     out = Path(config.output_dir) if config.output_dir else None
     sim = Simulation(config, backend)
     if out is None or not sim.writes_files():
-        return _run(sim, config, None, progress, on_round, on_start)
+        return run_rounds(sim, config, None, progress, on_round, on_start)
     with lock_output_folder(out, "fedspan run"):
-        return _run(sim, config, out, progress, on_round, on_start)
-
-
-def _run(sim: Simulation, config: SimulationConfig, out: Path | None, progress: ProgressCallback | None,
-         on_round: Callable[[RoundMetrics], None] | None, on_start: Callable[[int], None] | None) -> RunResult:
-    ckpt_path = out / CHECKPOINT_NAME if out else None
-    state = sim.initial_state()
-    if ckpt_path is not None and config.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, config.fingerprint(), stream=state.stream)
-        if state.next_round > config.rounds:
-            raise CheckpointError(f"{ckpt_path}: already has {state.next_round} rounds, more than rounds = "
-                                  f"{config.rounds}")
-    resumed = state.next_round
-    ledger = EnergyLedger.from_dict(state.ledger)
-    if on_start is not None:
-        on_start(resumed)
-    files: list[Path] = []
-    if out is not None:  # the rounds so far, then one appended line per round
-        write_metrics(out, [RoundMetrics(**m) for m in state.metrics], _summary(config, state, ledger))
-    try:
-        while state.next_round < config.rounds and not _target_reached(config, state):
-            metrics = sim.step(state, ledger)
-            if out is not None:
-                save_checkpoint(ckpt_path, state, config.fingerprint())
-                append_metrics_row(out, metrics)
-            if progress is not None:
-                progress(state.next_round, config.rounds, metrics)
-            if on_round is not None:
-                on_round(metrics)
-    finally:
-        rows = [RoundMetrics(**m) for m in state.metrics]
-        if out is not None:
-            files = list(write_metrics(out, rows, _summary(config, state, ledger)))
-    return RunResult(config=config, metrics=rows, ledger=ledger, models=state.models,
-                     global_model=sim.global_model(state), output_files=files, resumed_from_round=resumed,
-                     progress_model=state.extra.get("progress_model"))
-
-
-def _target_reached(config: SimulationConfig, state: SimulationState) -> bool:
-    """Whether the run has a stop accuracy and its last round reached it (the run ends there)."""
-    if config.stop_at_accuracy is None or not state.metrics:
-        return False
-    accuracy = state.metrics[-1]["test_accuracy"]
-    return accuracy is not None and accuracy >= config.stop_at_accuracy
-
-
-def _summary(config: SimulationConfig, state: SimulationState, ledger: EnergyLedger) -> dict[str, Any]:
-    final = state.metrics[-1]["test_accuracy"] if state.metrics else None
-    return {"strategy": config.strategy, "rounds_done": state.next_round, "total_energy_j": ledger.total_energy_j,
-            "total_latency_s": ledger.total_latency_s, "final_accuracy": final, "config": config.to_dict(),
-            "progress_model": state.extra.get("progress_model")}
+        return run_rounds(sim, config, out, progress, on_round, on_start)

@@ -144,11 +144,11 @@ def _battery_run(config, rounds: int):
     ledger = EnergyLedger(sim.num_satellites)
     out = []
     for _ in range(rounds):
-        before = np.asarray(sim._soc(state), float).copy()
+        before = np.asarray(sim.batteries.charge_j(state), float).copy()
         metrics = sim.step(state, ledger)
         rec = ledger.records[-1]
-        out.append(dict(before=before, after=np.asarray(state.extra["soc_j"], float), sunlit=sim.sunlight.sunlit_s.copy(),
-                        length=sim.sunlight.length_s, spent=rec.compute_energy_j + rec.transmit_energy_j,
+        out.append(dict(before=before, after=np.asarray(state.extra["soc_j"], float), sunlit=sim.batteries.sunlight.sunlit_s.copy(),
+                        length=sim.batteries.sunlight.length_s, spent=rec.compute_energy_j + rec.transmit_energy_j,
                         metrics=metrics))
     return sim, out
 
