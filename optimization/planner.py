@@ -39,7 +39,8 @@ from optimization.forests import (
     tree_degrees,
     validate_forest,
 )
-from optimization.formulation import Arcs, build_program, fractional_point, initial_point
+from optimization.formulation import Arcs, build_program
+from optimization.sca_start import fractional_point, initial_point
 from optimization.knobs import choose_knobs, pin_knobs, to_target
 from optimization.plan import PlanStatus, SpanningPlan
 from optimization.problem import SpanningProblem, fixed_tree_count

@@ -22,7 +22,8 @@ from test_opt_model import geometric_problem
 from optimization import SatelliteResources, SpanningProblem, distance_forest
 from optimization.ccr import build_ccr, topology_layout
 from optimization.defaults import fastest_feasible_resources
-from optimization.formulation import Arcs, build_program, fractional_point, initial_point
+from optimization.formulation import Arcs, build_program
+from optimization.sca_start import fractional_point, initial_point
 from optimization.posynomials import Layout
 
 #: The issue's example: on this graph with 2 terminals and K = 1 the old program admitted 147 integral

@@ -13,7 +13,8 @@ from optimization import ObjectiveWeights, SatelliteResources, SCAOptions, Solve
 from optimization.defaults import fastest_feasible_resources
 from optimization.errors import OptimizationError
 from optimization.forests import edge_lookup, validate_forest
-from optimization.formulation import Arcs, build_program, fractional_point, initial_point
+from optimization.formulation import Arcs, build_program
+from optimization.sca_start import fractional_point, initial_point
 from optimization.logspace import LogSpaceSubproblem
 from optimization.posynomials import Layout, TableBuilder
 from optimization.rounding import edge_costs

@@ -9,7 +9,8 @@ from test_opt_model import geometric_problem
 
 from optimization import SatelliteResources, SCAOptions, SolveOptions, distance_forest, solve
 from optimization.defaults import fastest_feasible_resources
-from optimization.formulation import Arcs, build_program, fractional_point, initial_point
+from optimization.formulation import Arcs, build_program
+from optimization.sca_start import fractional_point, initial_point
 from optimization.forests import validate_forest
 from optimization.gp_reference import GPReferenceSubproblem
 from optimization.logspace import LogSpaceSubproblem

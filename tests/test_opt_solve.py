@@ -27,7 +27,8 @@ from optimization import (
     solve,
 )
 from optimization.defaults import fastest_feasible_resources
-from optimization.formulation import Arcs, build_program, initial_point
+from optimization.formulation import Arcs, build_program
+from optimization.sca_start import initial_point
 from optimization.forests import tree_degrees, validate_forest
 
 FAST = SolveOptions(sca=SCAOptions(max_iters=4))
