@@ -155,29 +155,8 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
         ranked: list[tuple[float, np.ndarray]] = []
         while not stalled and time.perf_counter() < deadline:
             stalled = True
-            est, legal, tour = _screen(problem, parent, cur, arc_tail, arc_head, up_t, down_t)
-            cand = np.flatnonzero(legal & (est < 0))
-            cand = cand[np.argsort(est[cand], kind="stable")]
-            best_val, best_parent = cur, None
-            # Many independent improving moves at once (large constellations have hundreds): apply a
-            # compatible set together and keep it when the exact value improves.
-            group = _compatible(cand[: 64 * batch], arc_tail, arc_head, parent, tour, max(n // 20, 1))
-            if len(group) > 1:
-                trial = parent.copy()
-                trial[arc_tail[group]] = arc_head[group]
-                v = valuer.value(trial)
-                if v is not None and v.value < cur.value * (1 - 1e-9):
-                    best_val, best_parent = v, trial
-            tried = 0
-            for i in ([] if best_parent is not None else cand[: 4 * batch].tolist()):
-                trial = parent.copy()
-                trial[arc_tail[i]] = arc_head[i]
-                v = valuer.value(trial)
-                tried += 1
-                if v is not None and v.value < best_val.value * (1 - 1e-9):
-                    best_val, best_parent = v, trial
-                if best_parent is not None and tried >= batch:
-                    break
+            best_parent, best_val = _best_reparent(problem, parent, valuer, cur, (arc_tail, arc_head, up_t, down_t),
+                                                   batch)
             if best_parent is None and n <= EXCHANGES_UP_TO:
                 best_parent, best_val = _try_exchanges(problem, parent, valuer, cur)
                 if best_parent is not None:
@@ -191,18 +170,9 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
                 moved += 1
                 stalled = False
         new_res, costs = optimal_resources(problem, parent, idle, powers=False)
-        # Root moves change the forest so much that held steps and batches misjudge them: on small problems
-        # the best few the held valuation ranked are re-valued with exact resources.
         if n <= EXACT_ROOT_MOVES_UP_TO:
-            for _, trial in ranked[:3]:
-                try:
-                    r2, c2 = optimal_resources(problem, trial, idle, powers=False)
-                except OptimizationError:
-                    continue
-                if c2.objective < costs.objective * (1 - 1e-9):
-                    parent, new_res, costs = trial, r2, c2
-                    rerooted += 1
-                    moved += 1
+            parent, new_res, costs, accepted = _exact_root_moves(problem, ranked, idle, parent, new_res, costs)
+            rerooted, moved = rerooted + accepted, moved + accepted
         out.history.append({"phase": "search", "round": rnd, "moves": moved, "reroots": rerooted,
                             "objective": costs.objective, "seconds": 0.0})
         out.moves += moved
@@ -214,6 +184,56 @@ def local_search(problem: SpanningProblem, parent: np.ndarray, res: Resources, o
         if not improved or moved == 0:
             break
     return out
+
+
+def _best_reparent(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer, cur: Valuation,
+                   arcs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], batch: int
+                   ) -> tuple[np.ndarray | None, Valuation]:
+    """The best improving re-parent move (or compatible group of moves) found among the screened arcs, with its
+    valuation; (None, cur) when none improves. ``arcs``: directed arc tails, heads and up/down link times (s)."""
+    arc_tail, arc_head, up_t, down_t = arcs
+    n = problem.num_nodes
+    est, legal, tour = _screen(problem, parent, cur, arc_tail, arc_head, up_t, down_t)
+    cand = np.flatnonzero(legal & (est < 0))
+    cand = cand[np.argsort(est[cand], kind="stable")]
+    best_val, best_parent = cur, None
+    # Many independent improving moves at once (large constellations have hundreds): apply a
+    # compatible set together and keep it when the exact value improves.
+    group = _compatible(cand[: 64 * batch], arc_tail, arc_head, parent, tour, max(n // 20, 1))
+    if len(group) > 1:
+        trial = parent.copy()
+        trial[arc_tail[group]] = arc_head[group]
+        v = valuer.value(trial)
+        if v is not None and v.value < cur.value * (1 - 1e-9):
+            best_val, best_parent = v, trial
+    tried = 0
+    for i in ([] if best_parent is not None else cand[: 4 * batch].tolist()):
+        trial = parent.copy()
+        trial[arc_tail[i]] = arc_head[i]
+        v = valuer.value(trial)
+        tried += 1
+        if v is not None and v.value < best_val.value * (1 - 1e-9):
+            best_val, best_parent = v, trial
+        if best_parent is not None and tried >= batch:
+            break
+    return best_parent, best_val
+
+
+def _exact_root_moves(problem: SpanningProblem, ranked: list[tuple[float, np.ndarray]], idle: np.ndarray,
+                      parent: np.ndarray, res: Resources, costs) -> tuple[np.ndarray, Resources, object, int]:
+    """Root moves change the forest so much that held steps and batches misjudge them: the best few the held
+    valuation ranked are re-valued with exact resources. Returns the forest, its resources and costs, and how
+    many root moves were taken."""
+    taken = 0
+    for _, trial in ranked[:3]:
+        try:
+            r2, c2 = optimal_resources(problem, trial, idle, powers=False)
+        except OptimizationError:
+            continue
+        if c2.objective < costs.objective * (1 - 1e-9):
+            parent, res, costs = trial, r2, c2
+            taken += 1
+    return parent, res, costs, taken
 
 
 def _try_exchanges(problem: SpanningProblem, parent: np.ndarray, valuer: ForestValuer,
