@@ -283,6 +283,55 @@ def _warm_to_target(problem: SpanningProblem, parent: np.ndarray) -> float:
     return to_target(problem, problem.progress, parent, d.cpu_hz, d.tx_power_w, d.local_steps, d.batch_size).objective
 
 
+def _sca_phase(problem: SpanningProblem, k: int, best: _Candidate, pool: list[_Candidate], history: list[dict],
+               warnings: list[str], options: SolveOptions) -> None:
+    """SCA over the CCR program from the best start; every forest it rounds to joins ``pool`` with exact
+    resources. A failed solve is a warning (or raised with ``on_failure="raise"``)."""
+    try:
+        forests, sca_history = sca_forests(problem, k, best, options)
+        history.extend(sca_history)
+        for name, parent in forests.items():
+            c = _exact(problem, parent, name)
+            if c is not None:
+                history.append({"phase": "sca", "source": name, "objective": c.objective, "accepted": c.objective < best.objective})
+                pool.append(c)
+    except (SolverFailedError, OptimizationError) as exc:
+        if options.on_failure == "raise" and isinstance(exc, SolverFailedError):
+            raise
+        warnings.append(f"SCA phase failed: {exc}")
+        history.append({"phase": "sca", "source": "sca", "objective": float("nan"), "accepted": False,
+                        "status": str(exc)})
+
+
+def _search_phase(problem: SpanningProblem, pool: list[_Candidate], best: _Candidate, history: list[dict],
+                  options: SolveOptions, say, t2: float) -> tuple[_Candidate, float]:
+    """Local search from the best distinct forests of ``pool`` in turn while its time budget lasts (from ``t2``,
+    a perf_counter); the best forest found and the budget (s)."""
+    # Measured at 50,000 satellites: past 20 s the restarts from weaker starts never caught up.
+    budget = options.search_time_s if options.search_time_s is not None else min(1.0 + problem.num_nodes / 1000.0, 20.0)
+    if problem.num_nodes <= SMALL_SEARCH_UP_TO and options.search_time_s is None:
+        budget = 30.0  # small problems stop by their step count; this is only a safety net
+    # Local optima differ by start: the search runs from the best forests in turn (distinct ones, at
+    # most `search_starts`) while its time budget lasts; the first run gets the whole budget.
+    seeds, seen = [], set()
+    for c in sorted(pool, key=lambda c: c.objective):
+        key = c.parent.tobytes()
+        if key not in seen:
+            seen.add(key)
+            seeds.append(c)
+    # (Small problems kick themselves out of local optima instead: one start.)
+    starts = 1 if problem.num_nodes <= SMALL_SEARCH_UP_TO else options.search_starts
+    for i, seed in enumerate(seeds[:starts]):
+        if i and time.perf_counter() - t2 >= budget:
+            break
+        say(f"local search from the {seed.source} forest (budget {budget:.0f} s)")
+        found = local_search(problem, seed.parent, seed.resources, seed.objective, deadline=t2 + budget)
+        history.extend({**h, "start": seed.source} for h in found.history)
+        if found.objective < best.objective * (1 - 1e-12):
+            best = _Candidate(found.objective, found.parent, found.resources, "search")
+    return best, budget
+
+
 def _solve_fixed(problem: SpanningProblem, options: SolveOptions) -> SpanningPlan:
     """:func:`solve` with the knobs chosen by the objective (``problem.progress`` is not used)."""
     say = options.progress or (lambda _text: None)
@@ -319,46 +368,12 @@ def _solve_fixed(problem: SpanningProblem, options: SolveOptions) -> SpanningPla
     if 2 < problem.num_nodes <= options.whole_up_to and problem.num_edges > 0 and k < problem.num_nodes:
         t1 = time.perf_counter()
         say("SCA over the CCR program")
-        try:
-            forests, sca_history = sca_forests(problem, k, best, options)
-            history.extend(sca_history)
-            for name, parent in forests.items():
-                c = _exact(problem, parent, name)
-                if c is not None:
-                    history.append({"phase": "sca", "source": name, "objective": c.objective, "accepted": c.objective < best.objective})
-                    pool.append(c)
-        except (SolverFailedError, OptimizationError) as exc:
-            if options.on_failure == "raise" and isinstance(exc, SolverFailedError):
-                raise
-            warnings.append(f"SCA phase failed: {exc}")
-            history.append({"phase": "sca", "source": "sca", "objective": float("nan"), "accepted": False,
-                            "status": str(exc)})
+        _sca_phase(problem, k, best, pool, history, warnings, options)
         timings["sca_s"] = time.perf_counter() - t1
         best = min(pool, key=lambda c: c.objective)
     if options.search and problem.num_nodes > 2:
         t2 = time.perf_counter()
-        # Measured at 50,000 satellites: past 20 s the restarts from weaker starts never caught up.
-        budget = options.search_time_s if options.search_time_s is not None else min(1.0 + problem.num_nodes / 1000.0, 20.0)
-        if problem.num_nodes <= SMALL_SEARCH_UP_TO and options.search_time_s is None:
-            budget = 30.0  # small problems stop by their step count; this is only a safety net
-        # Local optima differ by start: the search runs from the best forests in turn (distinct ones, at
-        # most `search_starts`) while its time budget lasts; the first run gets the whole budget.
-        seeds, seen = [], set()
-        for c in sorted(pool, key=lambda c: c.objective):
-            key = c.parent.tobytes()
-            if key not in seen:
-                seen.add(key)
-                seeds.append(c)
-        # (Small problems kick themselves out of local optima instead: one start.)
-        starts = 1 if problem.num_nodes <= SMALL_SEARCH_UP_TO else options.search_starts
-        for i, seed in enumerate(seeds[:starts]):
-            if i and time.perf_counter() - t2 >= budget:
-                break
-            say(f"local search from the {seed.source} forest (budget {budget:.0f} s)")
-            found = local_search(problem, seed.parent, seed.resources, seed.objective, deadline=t2 + budget)
-            history.extend({**h, "start": seed.source} for h in found.history)
-            if found.objective < best.objective * (1 - 1e-12):
-                best = _Candidate(found.objective, found.parent, found.resources, "search")
+        best, budget = _search_phase(problem, pool, best, history, options, say, t2)
         if time.perf_counter() - t2 >= budget:
             status = PlanStatus.TIME_LIMIT
         timings["search_s"] = time.perf_counter() - t2
