@@ -83,7 +83,7 @@ class GPReferenceSubproblem:
         x = None if fixed else var["x"]
         f, pw, e, b = var["f"], var["P"], var["e"], var["B"]
         tu, ts, tr, td = var["tu"], var["ts"], var["tr"], var["td"]
-        au, ad, dl, lu, ld, v = var["au"], var["ad"], var["dl"], var["lu"], var["ld"], var["v"]
+        lu, ld, v = var["lu"], var["ld"], var["v"]
         T, s, u = var["T"][0], var["s"][0], var["u"][0]
         xa = (lambda i: 1.0) if fixed else (lambda i: x[i])
         bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
@@ -115,7 +115,6 @@ class GPReferenceSubproblem:
             ]
         gcycles = res.cycles_per_sample / GHZ
         kappa = 0.5 * res.capacitance * GHZ**3
-        over = terminal_overhead_w(P.terminal_power_w)  # both terminals for the air time
         acq = P.acquisition_s[arcs.edge]
         for i in np.flatnonzero(acq > 0):  # a child sends once its uplink is acquired
             cons.append(xa(i) * acq[i] <= tu[arcs.tail[i]])
@@ -123,44 +122,9 @@ class GPReferenceSubproblem:
             cons += [e[node] * b[node] * gcycles[node] / f[node] <= tu[node], tu[node] <= td[node], td[node] <= T,
                      e[node] <= u]
             out = np.flatnonzero(arcs.tail == node)
-            if len(out):  # the node's own parent link: air times and delay summed over its out-arcs
-                delay = P.delay_s[arcs.edge[out]]
-                hop = 0.0
-                if fixed:
-                    cons += [sum(lu[i] for i in out) <= au[node], sum(ld[i] for i in out) <= ad[node]]
-                    if (delay > 0).any():
-                        cons.append(sum(d for d in delay if d > 0) <= dl[node])
-                else:  # weighted by x^ = (x - eps) / (1 - eps): sum x lu <= (1 - eps) au + eps sum lu, condensed
-                    eps = prog.ccr.eps
-                    for link, total in ((lu, au), (ld, ad)):
-                        terms = [(1 - eps) * total[node]] + [eps * link[i] for i in out]
-                        values = np.r_[(1 - eps) * at[total is au and "au" or "ad"][node],
-                                       eps * at[link is lu and "lu" or "ld"][out]]
-                        cons.append(sum(x[i] * link[i] for i in out) <= _monomial_below(terms, values))
-                    if (delay > 0).any():
-                        terms = [(1 - eps) * dl[node], eps * float(delay.sum())]
-                        values = np.r_[(1 - eps) * at["dl"][node], eps * delay.sum()]
-                        cons.append(sum(x[i] * d for i, d in zip(out, delay) if d > 0) <= _monomial_below(terms, values))
-                if (delay > 0).any():
-                    hop = dl[node]
-                cons += [tu[node] + au[node] + hop <= ts[node], tr[node] + ad[node] + hop <= td[node]]
+            cons += self._link_rows(node, out, var, at)
             if np.isfinite(res.energy_budget_j[node]):
-                spend = kappa[node] * gcycles[node] * e[node] * b[node] * f[node] ** 2
-                if res.static_power_w[node] > 0:
-                    spend += res.static_power_w[node] * gcycles[node] * e[node] * b[node] / f[node]
-                if len(out):
-                    spend += pw[node] * au[node] + (over * au[node] if over > 0 else 0.0)
-                for i in np.flatnonzero(arcs.head == node):
-                    spend += xa(i) * pw[node] * ld[i] + (over * xa(i) * ld[i] if over > 0 else 0.0)
-                for i in out:
-                    if over > 0 and acq[i] > 0:
-                        spend += over * acq[i] * xa(i)
-                allowance = 0.0
-                if not fixed:
-                    for i in np.flatnonzero((arcs.tail == node) | (arcs.head == node)):
-                        rpw = P.rate_per_watt[arcs.edge[i]] / MBIT
-                        allowance += edge_floor(n) * max(bits / rpw, res.max_tx_power_w[node] * bits / rmax)
-                cons.append(spend <= res.energy_budget_j[node] + allowance)
+                cons.append(self._budget_row(node, out, var, acq))
         rho = prog.rho
         cons.append(s <= _monomial_below([rho[k] * e[k] for k in range(n)], rho * at["e"]))
         inv_d = 1.0 / prog.num_samples
@@ -173,6 +137,65 @@ class GPReferenceSubproblem:
         z = np.concatenate([np.log(np.atleast_1d(var[name].value)) if var[name].value is not None
                             else point[L.slices[name]] for name in L.slices])
         return z, float(problem.value), record
+
+    def _link_rows(self, node: int, out: np.ndarray, var: dict, at: dict) -> list:
+        """The node's own parent link (air times and delay summed over its out-arcs ``out``) and its send and
+        receive times: ts >= tu + au + dl, td >= tr + ad + dl (units s)."""
+        prog, P = self.program, self.program.problem
+        arcs, fixed, x = prog.arcs, prog.fixed, var.get("x")
+        lu, ld, au, ad, dl = var["lu"], var["ld"], var["au"], var["ad"], var["dl"]
+        tu, ts, tr, td = var["tu"], var["ts"], var["tr"], var["td"]
+        cons: list = []
+        if len(out):  # the node's own parent link: air times and delay summed over its out-arcs
+            delay = P.delay_s[arcs.edge[out]]
+            hop = 0.0
+            if fixed:
+                cons += [sum(lu[i] for i in out) <= au[node], sum(ld[i] for i in out) <= ad[node]]
+                if (delay > 0).any():
+                    cons.append(sum(d for d in delay if d > 0) <= dl[node])
+            else:  # weighted by x^ = (x - eps) / (1 - eps): sum x lu <= (1 - eps) au + eps sum lu, condensed
+                eps = prog.ccr.eps
+                for link, total in ((lu, au), (ld, ad)):
+                    terms = [(1 - eps) * total[node]] + [eps * link[i] for i in out]
+                    values = np.r_[(1 - eps) * at[total is au and "au" or "ad"][node],
+                                   eps * at[link is lu and "lu" or "ld"][out]]
+                    cons.append(sum(x[i] * link[i] for i in out) <= _monomial_below(terms, values))
+                if (delay > 0).any():
+                    terms = [(1 - eps) * dl[node], eps * float(delay.sum())]
+                    values = np.r_[(1 - eps) * at["dl"][node], eps * delay.sum()]
+                    cons.append(sum(x[i] * d for i, d in zip(out, delay) if d > 0) <= _monomial_below(terms, values))
+            if (delay > 0).any():
+                hop = dl[node]
+            cons += [tu[node] + au[node] + hop <= ts[node], tr[node] + ad[node] + hop <= td[node]]
+        return cons
+
+    def _budget_row(self, node: int, out: np.ndarray, var: dict, acq: np.ndarray):
+        """The node's round energy (compute, static, its uplink and its children's downlinks with the terminals,
+        acquisition) <= its energy budget, with the relaxation's allowance for unused arcs (units J)."""
+        prog, P = self.program, self.program.problem
+        arcs, res, fixed, n = prog.arcs, P.resources, prog.fixed, P.num_nodes
+        e, b, f, pw, au, ld = var["e"], var["B"], var["f"], var["P"], var["au"], var["ld"]
+        xa = (lambda i: 1.0) if fixed else (lambda i: var["x"][i])
+        bits, rmax = P.model_bits / MBIT, P.max_rate_bps / MBIT
+        gcycles = res.cycles_per_sample / GHZ
+        kappa = 0.5 * res.capacitance * GHZ**3
+        over = terminal_overhead_w(P.terminal_power_w)  # both terminals for the air time
+        spend = kappa[node] * gcycles[node] * e[node] * b[node] * f[node] ** 2
+        if res.static_power_w[node] > 0:
+            spend += res.static_power_w[node] * gcycles[node] * e[node] * b[node] / f[node]
+        if len(out):
+            spend += pw[node] * au[node] + (over * au[node] if over > 0 else 0.0)
+        for i in np.flatnonzero(arcs.head == node):
+            spend += xa(i) * pw[node] * ld[i] + (over * xa(i) * ld[i] if over > 0 else 0.0)
+        for i in out:
+            if over > 0 and acq[i] > 0:
+                spend += over * acq[i] * xa(i)
+        allowance = 0.0
+        if not fixed:
+            for i in np.flatnonzero((arcs.tail == node) | (arcs.head == node)):
+                rpw = P.rate_per_watt[arcs.edge[i]] / MBIT
+                allowance += edge_floor(n) * max(bits / rpw, res.max_tx_power_w[node] * bits / rmax)
+        return spend <= res.energy_budget_j[node] + allowance
 
     def _objective(self, var: dict, at: dict, rho: np.ndarray, energy_coef: np.ndarray):
         """w_loss * bound / scale + w_energy * energy / scale + w_latency * T / scale + binariness penalty."""
