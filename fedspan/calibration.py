@@ -149,6 +149,55 @@ class PooledSample:
         return np.maximum(np.where(ok, var, fallback), _TINY), ok
 
 
+def _smoothness(sample: PooledSample, probes: int, seed: int) -> tuple[float, list[float]]:
+    """Smoothness beta by power iteration on the pooled Hessian (Hessian-vector products, forward over reverse):
+    the largest ||Hv|| over ``probes`` steps from a seeded random v, and the history of ||Hv||."""
+    w0, dtype, device = sample.w0, sample.dtype, sample.device
+    grad_pooled = grad(sample.pooled_loss)
+    torch_gen = torch.Generator(device="cpu").manual_seed(seed)
+    v = torch.randn(w0.numel(), generator=torch_gen, dtype=dtype).to(device)
+    v = v / v.norm()
+    history = []
+    beta = 0.0
+    for _ in range(probes):
+        hv = jvp(grad_pooled, (w0,), (v,))[1].detach()
+        norm = float(hv.norm())
+        history.append(norm)
+        beta = max(beta, norm)
+        if norm == 0.0 or not np.isfinite(norm):
+            break
+        v = hv / norm
+    if not np.isfinite(beta):
+        raise CalibrationError(f"the Hessian power iteration diverged (||Hv|| = {beta})")
+    return max(beta, _TINY), history
+
+
+def _dissimilarity(sample: PooledSample, gmean: torch.Tensor, beta: float, points: int
+                   ) -> tuple[float, float, float, tuple[list[float], list[float], list[float]]]:
+    """Fit sum rho_n ||g_n||^2 <= zeta1 ||g||^2 + zeta2 at ``points`` parameter points (the model's, then full
+    gradient steps of 1/beta on the pooled loss): the fitted slope, zeta1 >= 1, zeta2 >= 0 and the points
+    (||g||^2, sum rho_n ||g_n||^2, pooled loss)."""
+    rho_t = torch.as_tensor(sample.rho, dtype=sample.dtype, device=sample.device)
+    G, L, losses = [], [], []
+    w = sample.w0.clone()
+    for j in range(points):
+        if j > 0:
+            gmean, _ = sample.satellite_stats(w, with_variance=False)
+        g = rho_t @ gmean
+        G.append(float(g @ g))
+        L.append(float(rho_t @ (gmean ** 2).sum(dim=1)))
+        losses.append(float(sample.pooled_loss(w).detach()))
+        w = w - g / beta
+    G_arr, L_arr = np.array(G), np.array(L)
+    if len(G_arr) >= 2 and np.ptp(G_arr) > 1e-12 * max(G_arr.max(), 1.0):
+        slope, _ = np.polyfit(G_arr, L_arr, 1)
+    else:
+        slope = 1.0
+    zeta1 = float(max(1.0, slope)) if np.isfinite(slope) else 1.0
+    zeta2 = float(max(0.0, np.max(L_arr - zeta1 * G_arr)))
+    return slope, zeta1, zeta2, (G, L, losses)
+
+
 def estimate_constants(
     model: nn.Module,
     client_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
@@ -174,51 +223,12 @@ def estimate_constants(
     if probes < 1 or points < 1:
         raise CalibrationError(f"need probes >= 1, points >= 1; got probes={probes}, points={points}")
     sample = PooledSample(model, client_data, loss_fn, batch=batch, chunk=chunk, seed=seed)
-    w0, dtype, device, rho, used = sample.w0, sample.dtype, sample.device, sample.rho, sample.used
-    pooled_loss, satellite_stats = sample.pooled_loss, sample.satellite_stats
-
-    # --- gradient variance at the starting point -------------------------------------------
-    gmean, sq = satellite_stats(w0, with_variance=True)
+    used = sample.used
+    gmean, sq = sample.satellite_stats(sample.w0, with_variance=True)  # gradient variance at the start
     var, ok = sample.variances(sq)
 
-    # --- smoothness: power iteration on the pooled Hessian ---------------------------------
-    grad_pooled = grad(pooled_loss)
-    torch_gen = torch.Generator(device="cpu").manual_seed(seed)
-    v = torch.randn(w0.numel(), generator=torch_gen, dtype=dtype).to(device)
-    v = v / v.norm()
-    history = []
-    beta = 0.0
-    for _ in range(probes):
-        hv = jvp(grad_pooled, (w0,), (v,))[1].detach()
-        norm = float(hv.norm())
-        history.append(norm)
-        beta = max(beta, norm)
-        if norm == 0.0 or not np.isfinite(norm):
-            break
-        v = hv / norm
-    if not np.isfinite(beta):
-        raise CalibrationError(f"the Hessian power iteration diverged (||Hv|| = {beta})")
-    beta = max(beta, _TINY)
-
-    # --- dissimilarity: fit sum rho_n ||g_n||^2 <= zeta1 ||g||^2 + zeta2 at a few points -----
-    rho_t = torch.as_tensor(rho, dtype=dtype, device=device)
-    G, L, losses = [], [], []
-    w = w0.clone()
-    for j in range(points):
-        if j > 0:
-            gmean, _ = satellite_stats(w, with_variance=False)
-        g = rho_t @ gmean
-        G.append(float(g @ g))
-        L.append(float(rho_t @ (gmean ** 2).sum(dim=1)))
-        losses.append(float(pooled_loss(w).detach()))
-        w = w - g / beta
-    G_arr, L_arr = np.array(G), np.array(L)
-    if len(G_arr) >= 2 and np.ptp(G_arr) > 1e-12 * max(G_arr.max(), 1.0):
-        slope, _ = np.polyfit(G_arr, L_arr, 1)
-    else:
-        slope = 1.0
-    zeta1 = float(max(1.0, slope)) if np.isfinite(slope) else 1.0
-    zeta2 = float(max(0.0, np.max(L_arr - zeta1 * G_arr)))
+    beta, history = _smoothness(sample, probes, seed)
+    slope, zeta1, zeta2, (G, L, losses) = _dissimilarity(sample, gmean, beta, points)
 
     gap = max(losses[0] - float(loss_lower_bound), _TINY)
     diagnostics = {
