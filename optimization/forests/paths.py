@@ -97,91 +97,113 @@ def _path_cover(problem: SpanningProblem, nodes: np.ndarray, weights: np.ndarray
     return None
 
 
+class _GrowingPath:
+    """A path as a doubly linked list over satellites (``nxt``/``prv``, -1 at the ends), with each reachable
+    satellite's count of unvisited neighbours (``free``, Warnsdorff's key)."""
+
+    def __init__(self, adj: list[list[int]], start: int) -> None:
+        self.adj = adj
+        self.nxt: dict[int, int] = {start: -1}
+        self.prv: dict[int, int] = {start: -1}
+        self.free = {v: len(adj[v]) for v in _reach(adj, start)}
+        self.ends = [start, start]  # head, tail
+        self.count = 0
+        self.enter(start)
+
+    def enter(self, v: int) -> None:
+        """Count ``v`` as on the path: its neighbours have one unvisited neighbour fewer."""
+        for w in self.adj[v]:
+            self.free[w] -= 1
+        self.count += 1
+
+    def extend_ends(self) -> None:
+        """Extend the tail, then the head, by Warnsdorff's rule while an unvisited neighbour exists."""
+        for side in (1, 0):
+            while True:
+                end = self.ends[side]
+                best, best_key = -1, None
+                for rank, v in enumerate(self.adj[end]):
+                    if v not in self.nxt and (best_key is None or (self.free[v], rank) < best_key):
+                        best, best_key = v, (self.free[v], rank)
+                if best < 0:
+                    break
+                if side == 1:
+                    self.nxt[end], self.prv[best], self.nxt[best] = best, end, -1
+                else:
+                    self.prv[end], self.nxt[best], self.prv[best] = best, end, -1
+                self.ends[side] = best
+                self.enter(best)
+
+    def pocket_walk(self, w: int) -> list[int]:
+        """A walk through the unvisited pocket from ``w`` (fewest unvisited neighbours first)."""
+        walk, seen = [w], {w}
+        while len(walk) < _POCKET_WALK:
+            step, key = -1, None
+            for x in self.adj[walk[-1]]:
+                if x not in self.nxt and x not in seen and (key is None or self.free[x] < key):
+                    step, key = x, self.free[x]
+            if step < 0:
+                break
+            walk.append(step)
+            seen.add(step)
+        return walk
+
+    def splice(self, walk: list[int], adjset: list[set[int]]) -> list[int]:
+        """Splice ``walk[0..j]`` between a path neighbour ``a`` of ``walk[0]`` and the satellite next to ``a`` that
+        ``walk[j]`` links to, longest piece first; the satellites inserted (none when no splice fits)."""
+        nxt, prv = self.nxt, self.prv
+        for a in self.adj[walk[0]]:
+            if a not in nxt:
+                continue
+            for b, after in ((nxt[a], True), (prv[a], False)):
+                if b < 0:
+                    continue
+                j = next((j for j in range(len(walk) - 1, -1, -1) if b in adjset[walk[j]]), -1)
+                if j < 0:
+                    continue
+                piece = walk[: j + 1]
+                x, y = (a, b) if after else (b, a)
+                seq = piece if after else piece[::-1]
+                last = x
+                for v in seq:
+                    nxt[last], prv[v] = v, last
+                    self.enter(v)
+                    last = v
+                nxt[last], prv[y] = y, last
+                return seq
+        return []
+
+    def to_list(self) -> list[int]:
+        """The path from head to tail."""
+        path, v = [], self.ends[0]
+        while v >= 0:
+            path.append(v)
+            v = self.nxt[v]
+        return path
+
+
 def _grow_and_insert(adj: list[list[int]], adjset: list[set[int]], start: int, size: int) -> list[int]:
     """A path grown from `start` by Warnsdorff's rule at both ends, then by inserting each unvisited
     satellite between two consecutive path satellites it links to (a doubly linked list, O(1) per
     insertion), repeated until nothing changes. Returns the path, complete or not."""
-    nxt: dict[int, int] = {start: -1}
-    prv: dict[int, int] = {start: -1}
-    free = {v: len(adj[v]) for v in _reach(adj, start)}
-    ends = [start, start]  # head, tail
-
-    def enter(v: int) -> None:
-        for w in adj[v]:
-            free[w] -= 1
-
-    enter(start)
-    count = 1
-    while count < size:
-        for side in (1, 0):  # extend the tail, then the head, while an unvisited neighbour exists
-            while True:
-                end = ends[side]
-                best, best_key = -1, None
-                for rank, v in enumerate(adj[end]):
-                    if v not in nxt and (best_key is None or (free[v], rank) < best_key):
-                        best, best_key = v, (free[v], rank)
-                if best < 0:
-                    break
-                if side == 1:
-                    nxt[end], prv[best], nxt[best] = best, end, -1
-                else:
-                    prv[end], nxt[best], prv[best] = best, end, -1
-                ends[side] = best
-                enter(best)
-                count += 1
-        if count == size:
+    path = _GrowingPath(adj, start)
+    while path.count < size:
+        path.extend_ends()
+        if path.count == size:
             break
-        queue = [v for v in free if v not in nxt]
+        queue = [v for v in path.free if v not in path.nxt]
         inserted = False
         while queue:
             w = queue.pop()
-            if w in nxt:
+            if w in path.nxt:
                 continue
-            # A walk through the unvisited pocket from w (fewest unvisited neighbours first).
-            walk, seen = [w], {w}
-            while len(walk) < _POCKET_WALK:
-                step, key = -1, None
-                for x in adj[walk[-1]]:
-                    if x not in nxt and x not in seen and (key is None or free[x] < key):
-                        step, key = x, free[x]
-                if step < 0:
-                    break
-                walk.append(step)
-                seen.add(step)
-            for a in adj[w]:
-                if a not in nxt:
-                    continue
-                # Splice w..walk[j] between a and a neighbour on the path that walk[j] links to, longest first.
-                done = False
-                for b, after in ((nxt[a], True), (prv[a], False)):
-                    if b < 0:
-                        continue
-                    j = next((j for j in range(len(walk) - 1, -1, -1) if b in adjset[walk[j]]), -1)
-                    if j < 0:
-                        continue
-                    piece = walk[: j + 1]
-                    x, y = (a, b) if after else (b, a)
-                    seq = piece if after else piece[::-1]
-                    last = x
-                    for v in seq:
-                        nxt[last], prv[v] = v, last
-                        enter(v)
-                        last = v
-                    nxt[last], prv[y] = y, last
-                    count += len(seq)
-                    inserted = done = True
-                    queue.extend(z for v in seq for z in adj[v] if z not in nxt)
-                    break
-                if done:
-                    break
+            seq = path.splice(path.pocket_walk(w), adjset)
+            if seq:
+                inserted = True
+                queue.extend(z for v in seq for z in adj[v] if z not in path.nxt)
         if not inserted:
             break
-    path = []
-    v = ends[0]
-    while v >= 0:
-        path.append(v)
-        v = nxt[v]
-    return path
+    return path.to_list()
 
 
 def _posa_path(adj: list[list[int]], fadj: list[list[int]], initial: list[int], size: int, max_rotations: int,
