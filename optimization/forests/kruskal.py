@@ -264,19 +264,7 @@ def _repair_forest(problem: SpanningProblem, in_tree: np.ndarray, weights: np.nd
             f"no spanning forest of {num_trees} tree(s) respects the terminal limits: {'; '.join(reasons)} "
             f"(at least {int(need.sum())} trees in all; {tried}); raise terminals or num_trees")
     in_tree = in_tree.copy()
-    # Join the greedy's trees with the cheapest edges, least over-full endpoints first: one tree per component.
-    deg = np.bincount(problem.edges[in_tree].ravel(), minlength=n)
-    full = (deg[problem.edges] >= cap[problem.edges]).sum(axis=1)
-    rest = np.flatnonzero(~in_tree)
-    rest = rest[np.lexsort((rest, weights[rest], full[rest]))]
-    uf = _UnionFind(n)
-    for a, b in problem.edges[in_tree].tolist():
-        uf.union(a, b)
-    edges = problem.edges.tolist()
-    for idx in rest.tolist():
-        a, b = edges[idx]
-        if uf.union(a, b):
-            in_tree[idx] = True
+    _join_trees(problem, in_tree, weights, cap)
     deg = np.bincount(problem.edges[in_tree].ravel(), minlength=n)
     # Extra trees go first to satellites no spanning tree can relieve (more parts than terminals),
     # then swaps, then extra trees at whatever is still over-full.
@@ -292,7 +280,52 @@ def _repair_forest(problem: SpanningProblem, in_tree: np.ndarray, weights: np.nd
     spare -= _split_over_full(problem, in_tree, deg, cap, weights, spare, np.ones(n, bool))
     if (deg <= cap).all():
         return in_tree
-    # Replace every still over-full tree by a Hamiltonian path of its component (needs >= 2 terminals).
+    failed = _paths_for_over_full(problem, in_tree, deg, cap, weights, labels, num_trees, seed)
+    if not failed:
+        return in_tree
+    if n <= _MILP_MAX_NODES and problem.num_edges <= _MILP_MAX_EDGES:
+        status, exact = _milp_forest(problem, num_trees, weights, _MILP_TIME_S)
+        if exact is not None:
+            return exact
+        if status == "infeasible":
+            raise DegreeInfeasibleError(
+                f"no spanning forest of {num_trees} tree(s) respects the terminal limits (terminals "
+                f"{int(cap.min())}..{int(cap.max())}): an exact MILP (HiGHS) proved it infeasible after {tried}; "
+                f"{'; '.join(failed)}; raise terminals or num_trees")
+        failed.append(f"the exact MILP stopped without an answer ({status})")
+    over = np.flatnonzero(deg > cap)
+    u = int(over[np.argmax(deg[over] - cap[over])])
+    raise DegreeInfeasibleError(
+        f"found no spanning forest of {num_trees} tree(s) with tree degree <= terminals: {tried}; "
+        f"{'; '.join(failed)}; satellite {u} still needs {int(deg[u])} tree links with {int(cap[u])} terminals "
+        f"(the candidate graph may have no such forest: a Hamiltonian path per component would be needed for "
+        f"2 terminals); raise terminals or num_trees")
+
+
+def _join_trees(problem: SpanningProblem, in_tree: np.ndarray, weights: np.ndarray, cap: np.ndarray) -> None:
+    """Join the greedy's trees (``in_tree``, updated in place) with the cheapest edges, least over-full
+    endpoints first: one tree per component."""
+    n = problem.num_nodes
+    deg = np.bincount(problem.edges[in_tree].ravel(), minlength=n)
+    full = (deg[problem.edges] >= cap[problem.edges]).sum(axis=1)
+    rest = np.flatnonzero(~in_tree)
+    rest = rest[np.lexsort((rest, weights[rest], full[rest]))]
+    uf = _UnionFind(n)
+    for a, b in problem.edges[in_tree].tolist():
+        uf.union(a, b)
+    edges = problem.edges.tolist()
+    for idx in rest.tolist():
+        a, b = edges[idx]
+        if uf.union(a, b):
+            in_tree[idx] = True
+
+
+def _paths_for_over_full(problem: SpanningProblem, in_tree: np.ndarray, deg: np.ndarray, cap: np.ndarray,
+                         weights: np.ndarray, labels: np.ndarray, num_trees: int, seed: int) -> list[str]:
+    """Replace every still over-full tree by a Hamiltonian path of its component (needs >= 2 terminals), or by a
+    cover of paths when the spare trees allow; ``in_tree`` and ``deg`` are updated in place. Returns why each
+    component that could not be mended failed (empty when all were)."""
+    n = problem.num_nodes
     failed: list[str] = []
     fragments = np.flatnonzero(_greedy_degree_kruskal(
         problem, np.lexsort((np.arange(len(weights)), weights)), np.minimum(cap, 2)))
@@ -320,25 +353,7 @@ def _repair_forest(problem: SpanningProblem, in_tree: np.ndarray, weights: np.nd
             if len(path) > 1:
                 in_tree[edge_lookup(problem, np.asarray(path[:-1]), np.asarray(path[1:]))] = True
         deg[nodes] = np.bincount(problem.edges[in_tree].ravel(), minlength=n)[nodes]
-    if not failed:
-        return in_tree
-    if n <= _MILP_MAX_NODES and problem.num_edges <= _MILP_MAX_EDGES:
-        status, exact = _milp_forest(problem, num_trees, weights, _MILP_TIME_S)
-        if exact is not None:
-            return exact
-        if status == "infeasible":
-            raise DegreeInfeasibleError(
-                f"no spanning forest of {num_trees} tree(s) respects the terminal limits (terminals "
-                f"{int(cap.min())}..{int(cap.max())}): an exact MILP (HiGHS) proved it infeasible after {tried}; "
-                f"{'; '.join(failed)}; raise terminals or num_trees")
-        failed.append(f"the exact MILP stopped without an answer ({status})")
-    over = np.flatnonzero(deg > cap)
-    u = int(over[np.argmax(deg[over] - cap[over])])
-    raise DegreeInfeasibleError(
-        f"found no spanning forest of {num_trees} tree(s) with tree degree <= terminals: {tried}; "
-        f"{'; '.join(failed)}; satellite {u} still needs {int(deg[u])} tree links with {int(cap[u])} terminals "
-        f"(the candidate graph may have no such forest: a Hamiltonian path per component would be needed for "
-        f"2 terminals); raise terminals or num_trees")
+    return failed
 
 
 def _split_over_full(problem: SpanningProblem, in_tree: np.ndarray, deg: np.ndarray, cap: np.ndarray,
