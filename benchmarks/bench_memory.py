@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from outfolder import add_output_options, output_folder  # noqa: E402
 from orbits.tle import write_tle  # noqa: E402
 from orbits.walker import WalkerSpec, walker_delta  # noqa: E402
 
@@ -128,11 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commands", default=",".join(COMMANDS), help="comma list of: info, plan")
     parser.add_argument("--search-s", type=float, default=2.0, help="planner local-search seconds (plan)")
     parser.add_argument("--timeout-s", type=float, default=600.0, help="kill a command after this many seconds")
-    parser.add_argument("--out", type=Path, default=None, help="folder for memory.json (default benchmarks/out/)")
-    parser.add_argument("--publish", action="store_true", help="write benchmarks/results/ (the README's copy)")
+    add_output_options(parser, "memory.json")
     args = parser.parse_args(argv)
-    if args.publish and args.out is not None:
-        parser.error("--publish writes benchmarks/results/; drop --out")
+    args.out = output_folder(parser, args)
     commands = [c.strip() for c in args.commands.split(",")]
     if set(commands) - set(COMMANDS):
         parser.error(f"--commands: choose from {', '.join(COMMANDS)}")
@@ -140,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         sizes = parse_sizes(args.sizes)
     except ValueError as exc:
         parser.error(f"--sizes: {exc}")
-    args.out = REPO / "benchmarks" / ("results" if args.publish else "out") if args.out is None else args.out
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as scratch:
         for satellites, planes in sizes:

@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_planner import reference_forests, score_references  # noqa: E402
+from outfolder import add_output_options, output_folder  # noqa: E402
 from fedspan.config import SimulationConfig  # noqa: E402
 from fedspan.simulation import build_scenario  # noqa: E402
 from optimization import SolveOptions, solve  # noqa: E402
@@ -130,12 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--schedules", default="back-to-back,cadence")
     parser.add_argument("--search-s", type=float, default=2.0, help="planner local-search seconds per problem")
-    parser.add_argument("--out", type=Path, default=None, help="folder for regimes.{json,md} (default benchmarks/out/)")
-    parser.add_argument("--publish", action="store_true", help="write benchmarks/results/ (the README's copy)")
+    add_output_options(parser, "regimes.{json,md}")
     args = parser.parse_args(argv)
-    if args.publish and args.out is not None:
-        parser.error("--publish writes benchmarks/results/; drop --out")
-    args.out = REPO / "benchmarks" / ("results" if args.publish else "out") if args.out is None else args.out
+    args.out = output_folder(parser, args)
     rows = []
     for profile in args.profiles.split(","):
         for model in args.models.split(","):
