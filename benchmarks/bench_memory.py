@@ -32,7 +32,6 @@ from outfolder import add_output_options, output_folder  # noqa: E402
 from orbits.tle import write_tle  # noqa: E402
 from orbits.walker import WalkerSpec, walker_delta  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = "30000/200,60000/200,100000/400"
 COMMANDS = ("info", "plan")
 SUPERLINEAR = 1.15

@@ -43,7 +43,6 @@ from optimization.forests import components  # noqa: E402
 from optimization.jsonsafe import json_safe  # noqa: E402
 from optimization.resources import optimal_resources  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 #: The constellation each profile is priced on: the cubesat's 1000 km S-band radios need the dense shell 1.
 CONSTELLATION = {"cubesat": "starlink-shell1", "iridium-rf": "iridium"}
 DEFAULT_CONSTELLATION = "small"
