@@ -124,6 +124,10 @@ def render(results: dict[str, Any], speed: dict[str, Any] | None, folder: str = 
            "ablations; the last column is Fed-Span K=1 divided by the "
            "method (time, energy, latency: < 1 means Fed-Span is better; accuracy: > 1 means Fed-Span is better; "
            "— where a side did not reach the target in every seed).", ""]
+    for rerun in results.get("reruns", []):
+        out += [f"_Re-run after the suite: {rerun['what']} ({rerun['why']}; {rerun['runs']} runs, "
+                f"{rerun['wall_s'] / 60:.1f} min), merged into these results; the other runs are unaffected by "
+                "that change._", ""]
     out += evidence_lines(results)
     for name, block in results["scenarios"].items():
         out += scenario_table(name, block)

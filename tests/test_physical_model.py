@@ -361,3 +361,25 @@ def test_ring_pays_acquisition_only_for_ring_links_not_up_last_round():
     assert first.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * 66)
     assert first.latency_s >= link.acquisition_s
     assert second.acquisition_energy_j == 0.0 and second.latency_s < link.acquisition_s
+
+
+def test_gossip_pays_acquisition_for_its_links_not_up_last_round():
+    """Gossip exchanges over every usable link: the ones not up in the previous round are acquired beside
+    training, as a tree's or a ring's are (it paid none before, which flattered it wherever acquisition is dear)."""
+    from fedspan.clock import EnergyLedger
+    from fedspan.simulation import Simulation, SimulationConfig
+    sim = Simulation(SimulationConfig(constellation="small", rounds=2, hardware="smallsat-edge", max_train=200,
+                                      max_test=100, strategy="gossip", schedule="back-to-back"))
+    state, ledger = sim.initial_state(), EnergyLedger(sim.num_satellites)
+    first = sim.step(state, ledger)
+    kept = np.asarray(state.extra["links_up"], np.int64).reshape(-1, 2)
+    link = sim.scenario.link_params
+    assert len(kept) > 66  # every usable knn link of round 0
+    assert first.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * len(kept))
+    assert first.latency_s >= link.acquisition_s
+    second = sim.step(state, ledger)
+    ctx_edges = np.asarray(state.extra["links_up"], np.int64).reshape(-1, 2)  # round 1's links
+    old = {tuple(e) for e in kept.tolist()}
+    new = sum(tuple(e) not in old for e in ctx_edges.tolist())
+    assert second.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * new)
+    assert (second.latency_s >= link.acquisition_s) == (new > 0)

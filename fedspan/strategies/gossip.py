@@ -57,12 +57,17 @@ class Gossip(AggregationStrategy):
                          **default_resources(ctx))
         if self.power == "default":
             return plan
-        exchange_s, _ = self._exchange(ctx, plan)
+        exchange_s = self._exchange(ctx, plan)[0]
         # Synchronous: every exchange waits for the slowest trainer, so all share the longest exchange's window.
         return with_slowest_clocks(self, ctx, plan, float(exchange_s[plan.participating].max(initial=0.0)))
 
-    def _exchange(self, ctx: RoundContext, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray]:
-        """(N,) s each satellite's sends take after training (``terminals`` links at a time) and their energy (J)."""
+    def _exchange(self, ctx: RoundContext, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per satellite (N,): the seconds its sends take after training (``terminals`` links at a time) and their
+        energy (J), and the seconds and energy (J) of acquiring its links not up in the previous round.
+
+        A link is acquired as the tree policies' are (``scenario.acquisition_s``): from the round's start, beside
+        training, both terminals drawing their power, charged to the link's lower-numbered end.
+        """
         snap, sc = ctx.snapshot, ctx.scenario
         n = len(plan.parent)
         keep = usable_links(ctx)
@@ -77,17 +82,30 @@ class Gossip(AggregationStrategy):
         np.maximum.at(slowest, sender, link_time)
         deg = np.bincount(sender, minlength=n)
         waves = np.ceil(deg / np.maximum(np.asarray(sc.resources.terminals, float), 1.0))
-        return waves * slowest, tx
+        acq = sc.acquisition_s(edges[:, 0], edges[:, 1], ctx.links_up)
+        acquire_s = np.zeros(n)
+        np.maximum.at(acquire_s, sender, np.r_[acq, acq])
+        acquire_e = np.bincount(edges[:, 0], weights=terminal_overhead_w(sc.link_params.terminal_power_w) * acq,
+                                minlength=n)
+        return waves * slowest, tx, acquire_s, acquire_e
+
+    def links_used(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
+        """Every link the round exchanged over: up at its end, kept by the next round."""
+        return np.asarray(ctx.snapshot.edges, dtype=np.int64).reshape(-1, 2)[usable_links(ctx)]
 
     def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
-        """Each satellite sends its model to every neighbour, ``terminals`` links at a time."""
-        exchange_s, tx = self._exchange(ctx, plan)
+        """Each satellite sends its model to every neighbour, ``terminals`` links at a time, once the slowest
+        trainer is done and its own links are up."""
+        exchange_s, tx, acquire_s, acquire_e = self._exchange(ctx, plan)
         load = compute_load(ctx, plan)
-        compute_t = np.where(plan.participating, load.time_s(), 0.0)
-        # Everyone exchanges after the slowest trainer is done (synchronous D-PSGD).
-        done = np.where(plan.participating, compute_t.max(initial=0.0) + exchange_s, 0.0)
+        on = plan.participating
+        compute_t = np.where(on, load.time_s(), 0.0)
+        # Everyone exchanges after the slowest trainer is done (synchronous D-PSGD) and its links are acquired.
+        done = np.where(on, np.maximum(compute_t.max(initial=0.0), acquire_s) + exchange_s, 0.0)
+        acquired = np.where(on, acquire_e, 0.0)
         return RoundCost(latency_s=float(done.max(initial=0.0)), up_done_s=done, down_done_s=done,
-                         compute_energy_j=np.where(plan.participating, load.energy_j(), 0.0), transmit_energy_j=tx)
+                         compute_energy_j=np.where(on, load.energy_j(), 0.0), transmit_energy_j=tx + acquired,
+                         static_energy_j=np.where(on, load.static_energy_j(), 0.0), acquisition_energy_j=acquired)
 
     def aggregate(self, ctx: RoundContext, plan: RoundPlan, update: RoundUpdate,
                   models: torch.Tensor) -> torch.Tensor:
