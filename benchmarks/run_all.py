@@ -220,9 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_raw:
         saved = make_table.load_json(raw)
         outcomes, failures, skipped = saved["outcomes"], saved["failures"], saved["skipped"]
+        reruns = saved.get("reruns", [])  # rows re-run after the suite and merged in (stated in the table)
         begin -= saved["wall_s"]
     else:
         # The yardsticks first: each scenario's target is fixed before its runs, which stop there.
+        reruns = []
         outcomes, failures = execute(centrals, args.workers, console)
         target = targets(suite, running, {o["key"]: o for o in outcomes if o["tag"] == "central"})
         more, more_failures = execute([simulation_task(j) for j in stopping(jobs, target)] + sizes, args.workers,
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out / "speed.json", speed)
     results.update({"mode": suite.mode, "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "wall_s": time.perf_counter() - begin, "cores": os.cpu_count(), "workers": args.workers,
-                    "definitions": definitions(suite), "skipped": skipped, "failures": failures,
+                    "definitions": definitions(suite), "skipped": skipped, "failures": failures, "reruns": reruns,
                     "data_dir": str(data_dir)})
     write_json(args.out / "results.json", results)
     raw.unlink(missing_ok=True)  # results.json now holds every run
