@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from fedspan.errors import FedSpanError
-from optimization.problem import LearningConstants, ObjectiveWeights, SatelliteResources, SpanningProblem
+from optimization.problem import (DESIGN_CAPACITANCE, DESIGN_CYCLES_PER_SAMPLE, DESIGN_MAX_CPU_HZ, LearningConstants,
+                                  ObjectiveWeights, SatelliteResources, SpanningProblem)
 from optimization.progress_model import ProgressModel
 from orbits.constellation import Constellation
 from orbits.errors import OrbitsError
@@ -41,9 +42,9 @@ class ScenarioConfig:
     ground_stations: str | None = None  # CSV path; None: orbits' default stations (star baseline only)
     roots_see_ground: bool = False
     rf_tx_power_w: float = 5.0  # electrical power of the satellite's RF downlink transmitter
-    max_cpu_hz: float = 1.5e9
-    cycles_per_sample: float = 1e7
-    capacitance: float = 1e-28
+    max_cpu_hz: float = DESIGN_MAX_CPU_HZ
+    cycles_per_sample: float = DESIGN_CYCLES_PER_SAMPLE
+    capacitance: float = DESIGN_CAPACITANCE
     energy_budget_j: float = float("inf")  # per round, as the planner sees it
     learning: LearningConstants = field(default_factory=LearningConstants)
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)

@@ -17,6 +17,14 @@ TreeCount = Union[int, Literal["auto"]]
 AUTO_TREES: Literal["auto"] = "auto"
 
 
+#: The design document's satellite (docs/planner.md): the one home of these defaults, used by
+#: :meth:`SatelliteResources.uniform`, ``fedspan.scenario.ScenarioConfig`` and the ``paper`` hardware profile.
+DESIGN_MAX_CPU_HZ = 1.5e9  # Hz
+DESIGN_MIN_CPU_HZ = 1e8  # Hz
+DESIGN_CYCLES_PER_SAMPLE = 1e7  # CPU cycles per sample per local step
+DESIGN_CAPACITANCE = 1e-28  # F, effective switched capacitance (dynamic energy 0.5 C f^2 per cycle)
+
+
 def parse_tree_count(value: Any) -> TreeCount:
     """``value`` (an int, or text such as ``"4"`` or ``"auto"``) as a TreeCount; ValueError otherwise.
 
@@ -98,10 +106,10 @@ class SatelliteResources:
         cls,
         num_nodes: int,
         *,
-        max_cpu_hz: float | np.ndarray = 1.5e9,
-        min_cpu_hz: float | np.ndarray = 1e8,
-        cycles_per_sample: float | np.ndarray = 1e7,
-        capacitance: float | np.ndarray = 1e-28,
+        max_cpu_hz: float | np.ndarray = DESIGN_MAX_CPU_HZ,
+        min_cpu_hz: float | np.ndarray = DESIGN_MIN_CPU_HZ,
+        cycles_per_sample: float | np.ndarray = DESIGN_CYCLES_PER_SAMPLE,
+        capacitance: float | np.ndarray = DESIGN_CAPACITANCE,
         num_samples: float | np.ndarray = 1000,
         terminals: int | np.ndarray = 4,
         energy_budget_j: float | np.ndarray = np.inf,

@@ -6,6 +6,8 @@ Pure data: every number comes from ``/work/shared/design/physical-params.md`` or
 
 from __future__ import annotations
 
+from optimization.problem import (DESIGN_CAPACITANCE, DESIGN_CYCLES_PER_SAMPLE, DESIGN_MAX_CPU_HZ,
+                                  DESIGN_MIN_CPU_HZ)
 from orbits.links import LinkParams
 
 from fedspan.hardware.profiles import ComputeSpec, HardwareProfile, LinkSpec, PowerSpec
@@ -15,8 +17,8 @@ from fedspan.hardware.profiles import ComputeSpec, HardwareProfile, LinkSpec, Po
 # and D1 is the Fed-Span design (docs/physical-model.md, "Sources"). Solidity of each number: see the docs' profile tables.
 # ----------------------------------------------------------------------------------------------------
 
-_PAPER_MAX_HZ = 1.5e9
-_PAPER_CAPACITANCE = 1e-28
+_PAPER_MAX_HZ = DESIGN_MAX_CPU_HZ
+_PAPER_CAPACITANCE = DESIGN_CAPACITANCE
 _DEFAULT_LINK = LinkParams()
 
 # The design document's abstract CPU: 1e7 cycles per sample and C = 1e-28 F whatever the model, no
@@ -31,10 +33,10 @@ _PAPER = HardwareProfile(
         peak_flops=_PAPER_MAX_HZ,
         utilisation=1.0,
         max_clock_hz=_PAPER_MAX_HZ,
-        min_clock_hz=1e8,
+        min_clock_hz=DESIGN_MIN_CPU_HZ,
         idle_power_w=0.0,
         busy_power_w=0.5 * _PAPER_CAPACITANCE * _PAPER_MAX_HZ**3,
-        fixed_cycles_per_sample=1e7,
+        fixed_cycles_per_sample=DESIGN_CYCLES_PER_SAMPLE,
         fixed_capacitance=_PAPER_CAPACITANCE,
     ),
     link=LinkSpec(
