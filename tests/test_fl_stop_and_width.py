@@ -50,3 +50,11 @@ def test_config_file_values_get_the_same_checks():
         SimulationConfig(stop_at_accuracy=0.0).validate()
     with pytest.raises(SimulationError, match="model_width"):
         SimulationConfig(model_width=-3).validate()
+
+
+def test_absurd_local_steps_and_batches_are_refused_before_any_work(capsys):
+    """--local-steps 10^18 used to run until killed; now the option names its range, in config files too."""
+    code, out, err = run_cli(["run", "--rounds", "1", "--local-steps", "1000000000000000000"], capsys)
+    assert code == 2 and "local-steps" in (out + err) and "10000" in (out + err)
+    with pytest.raises(SimulationError, match="batch_size"):
+        SimulationConfig(batch_size=10**9).validate()

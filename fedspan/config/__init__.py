@@ -20,7 +20,7 @@ The package's modules, one job each: :mod:`fedspan.config.values` (what a settin
 every public name is importable from ``fedspan.config``.
 """
 
-from fedspan.config.values import (
+from fedspan.config.values import (MAX_BATCH_SIZE, MAX_LOCAL_STEPS, 
     BACKEND, BACKENDS, BATTERY_PLANNING, BUILTIN_STRATEGIES, COMMANDS, DATASET, KNOB_RULES, LEARNING,
     LINK_POLICY, MAX_MODEL_WIDTH, MAX_ROUNDS, MAX_WINDOW_S, MODEL, OUTPUT, PARTITION, PARTITIONS, PRESET, RUN,
     SCENARIO, SCHEDULES, STRATEGY, Choice, ConfigError, SimulationError, parse_constellation,
@@ -35,4 +35,4 @@ from fedspan.config.file import (
     config_from_file, read_config, write_config,
 )
 
-__all__ = ["LEARNING", "OUTPUT", "RUN", "SCENARIO", "BACKEND", "BACKENDS", "BATTERY_PLANNING", "BUILTIN_STRATEGIES", "COMMANDS", "Choice", "ConfigError", "DATASET", "KNOB_RULES", "LINK_POLICY", "MAX_MODEL_WIDTH", "MAX_ROUNDS", "MAX_WINDOW_S", "MODEL", "PARTITION", "PARTITIONS", "PRESET", "SCHEDULES", "STRATEGY", "SimulationError", "parse_constellation", "parse_existing_file", "parse_faults", "parse_fleet", "parse_hardware", "parse_mix", "parse_output_dir", "parse_seed", "parse_strategy_options", "parse_time", "parse_trees", "parse_weights", "positive", "EXTRA_KEYS", "FIELDS", "HORIZON_FREE_POLICIES", "SimulationConfig", "field_type", "ignored_keys", "key_name", "parse_setting", "plans_with_horizon", "setting", "config_from_file", "read_config", "write_config"]
+__all__ = ["MAX_BATCH_SIZE", "MAX_LOCAL_STEPS", "LEARNING", "OUTPUT", "RUN", "SCENARIO", "BACKEND", "BACKENDS", "BATTERY_PLANNING", "BUILTIN_STRATEGIES", "COMMANDS", "Choice", "ConfigError", "DATASET", "KNOB_RULES", "LINK_POLICY", "MAX_MODEL_WIDTH", "MAX_ROUNDS", "MAX_WINDOW_S", "MODEL", "PARTITION", "PARTITIONS", "PRESET", "SCHEDULES", "STRATEGY", "SimulationError", "parse_constellation", "parse_existing_file", "parse_faults", "parse_fleet", "parse_hardware", "parse_mix", "parse_output_dir", "parse_seed", "parse_strategy_options", "parse_time", "parse_trees", "parse_weights", "positive", "EXTRA_KEYS", "FIELDS", "HORIZON_FREE_POLICIES", "SimulationConfig", "field_type", "ignored_keys", "key_name", "parse_setting", "plans_with_horizon", "setting", "config_from_file", "read_config", "write_config"]

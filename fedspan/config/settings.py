@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from fedspan.config.values import (
-    BACKEND, BACKENDS, BATTERY_PLANNING, DATASET, KNOB_RULES, LEARNING, LINK_POLICY, MAX_MODEL_WIDTH,
-    MAX_ROUNDS, MAX_WINDOW_S, MODEL, OUTPUT, PARTITION, PARTITIONS, RUN, SCENARIO, SCHEDULES, STRATEGY, Choice,
+    BACKEND, BACKENDS, BATTERY_PLANNING, DATASET, KNOB_RULES, LEARNING, LINK_POLICY, MAX_BATCH_SIZE, MAX_LOCAL_STEPS,
+    MAX_MODEL_WIDTH, MAX_ROUNDS, MAX_WINDOW_S, MODEL, OUTPUT, PARTITION, PARTITIONS, RUN, SCENARIO, SCHEDULES, STRATEGY, Choice,
     SimulationError, parse_constellation, parse_existing_file, parse_faults, parse_fleet, parse_hardware,
     parse_output_dir, parse_seed, parse_strategy_options, parse_time, parse_trees, parse_weights, positive,
 )
@@ -75,8 +75,10 @@ class SimulationConfig:
                                       "mlp at 1280 on 28x28 images has 1.02M parameters.", panel=LEARNING, min=1,
                                       max=MAX_MODEL_WIDTH)
     lr: float = setting(0.05, "Local SGD learning rate.", panel=LEARNING, min=1e-9)
-    local_steps: int = setting(5, "Default local steps e (Fed-Span optimises it).", panel=LEARNING, min=1)
-    batch_size: int = setting(32, "Default mini-batch B (Fed-Span optimises it).", panel=LEARNING, min=1)
+    local_steps: int = setting(5, "Default local steps e (Fed-Span optimises it).", panel=LEARNING, min=1,
+                               max=MAX_LOCAL_STEPS)
+    batch_size: int = setting(32, "Default mini-batch B (Fed-Span optimises it).", panel=LEARNING, min=1,
+                              max=MAX_BATCH_SIZE)
     strategy: str = setting("fedspan", "Aggregation policy.", panel=OUTPUT, parse=STRATEGY, ignored_by=("compare",))
     strategy_options: dict[str, Any] = setting(
         help="Policy option key=value, repeatable (a table in a config file). fedspan takes num_trees, mix_every, "
@@ -178,8 +180,8 @@ class SimulationConfig:
             (self.alpha > 0, "alpha", "must be > 0"),
             (math.isfinite(self.lr) and self.lr > 0, "lr", "must be a finite number > 0"),
             (math.isfinite(self.smoothness) and self.smoothness > 0, "smoothness", "must be a finite number > 0"),
-            (self.local_steps >= 1, "local_steps", "must be >= 1"),
-            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (1 <= self.local_steps <= MAX_LOCAL_STEPS, "local_steps", f"must be an integer in 1 .. {MAX_LOCAL_STEPS}"),
+            (1 <= self.batch_size <= MAX_BATCH_SIZE, "batch_size", f"must be an integer in 1 .. {MAX_BATCH_SIZE}"),
             (_parses(parse_trees, self.num_trees), "num_trees", "must be an integer >= 1 or 'auto'"),
             (1 <= self.terminals <= 64, "terminals", "must be an integer in 1 .. 64"),
             (_positive(self.rate_cap_bps), "rate_cap_bps", "must be a finite number > 0 (bit/s)"),

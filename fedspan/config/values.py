@@ -24,6 +24,10 @@ COMMANDS = ("plan", "run", "compare")
 MAX_ROUNDS = 1_000_000
 #: Widest model a run may ask for (--model-width): an mlp of 4096 hidden units on 64x64x3 images has 50M parameters.
 MAX_MODEL_WIDTH = 4096
+#: Most local steps and largest mini-batch a run may ask for: a round of 10,000 steps of 100,000 samples on every
+#: satellite is already days of CPU time; a larger request is a typo, refused before any work.
+MAX_LOCAL_STEPS = 10_000
+MAX_BATCH_SIZE = 100_000
 #: Longest link-persistence window, s (one day): the ISL check samples it every minute for every satellite.
 MAX_WINDOW_S = 86_400.0
 PARTITIONS = ("iid", "dirichlet", "regional")
