@@ -80,6 +80,8 @@ def scenario_table(name: str, block: dict[str, Any]) -> list[str]:
             f"{summary['target_accuracy']:.3f}" + (f" (90 % of centralised {central:.3f})" if central else ""))
     if spec.get("note"):
         head += f" · {spec['note']}"
+    if spec.get("left_out"):
+        head += f" · left out: {spec['left_out']}"
     lines = [head, ""]
     has_ref = ref in summary["methods"]
     header = ["method", *(title for _, title, _ in COLUMNS)] + ([f"{ref} ÷ method"] if has_ref else [])

@@ -100,7 +100,7 @@ def test_bound_correlation_is_spearman_over_rounds_and_needs_three_rounds():
 def write_results(folder: Path) -> Path:
     summary = summarize_scenario(synthetic_runs(), 0.72, "Fed-Span K=1")
     spec = {"constellation": "small", "dataset": "digits", "partition": "iid", "alpha": 0.3, "rounds": 4,
-            "seeds": [0, 1, 2], "note": ""}
+            "seeds": [0, 1, 2], "note": "", "left_out": "gossip: suite time"}
     results = {"mode": "default", "created": "now", "wall_s": 60.0, "cores": 2, "figures": ["a.png"],
                "definitions": {"target": "T.", "time": "t.", "cadence": "c."}, "skipped": [
                    {"scenario": "eurosat", "reason": "/data/eurosat not present"}], "failures": [],
@@ -124,6 +124,7 @@ def test_table_states_wins_losses_and_misses(tmp_path):
     claim = next(line for line in table.splitlines() if line.startswith("| s | "))
     assert "| s | ✗ |" in claim and "distance MST: 3 rounds x 1.5 s; Fed-Span K=1: not reached in every seed" in claim  # the loss and its cause are stated
     assert "skipped **eurosat**: /data/eurosat not present" in table
+    assert "left out: gossip: suite time" in table  # the methods a setting did not run, and why
     assert "| bench_orbits.py | --quick | ok | 488.0x |" in table
     assert "| 66 | 249 | 3.0 | 0.750 | converged |" in table
     assert "in **0 of 1** scenarios" in table  # the claim is counted from the suite's own numbers
