@@ -41,13 +41,11 @@ def check_constellation(constellation: object, source: str, start: datetime, pos
     motions = np.array([t.mean_motion_rev_per_day for t in getattr(constellation, "tles", [])], dtype=float)
     if motions.size:
         altitude = np.array([altitude_from_mean_motion_km(m) if m > 0 else math.inf for m in motions])
-        high = altitude > LEO_MAX_ALTITUDE_KM
-        if high.any():
-            worst = int(np.argmin(motions))
-            warnings.warn(f"{source}: {int(high.sum())} of {len(motions)} satellites orbit above "
-                          f"{LEO_MAX_ALTITUDE_KM:.0f} km (lowest mean motion {motions[worst]:.4g} rev/day, "
-                          f"about {altitude[worst]:,.0f} km): not low Earth orbit; the link and energy models "
-                          f"assume LEO", FedSpanWarning, stacklevel=2)
+        worst = int(np.argmin(motions))
+        _warn_some(source, altitude > LEO_MAX_ALTITUDE_KM,
+                   f"satellites orbit above {LEO_MAX_ALTITUDE_KM:.0f} km (lowest mean motion {motions[worst]:.4g} "
+                   f"rev/day, about {altitude[worst]:,.0f} km): not low Earth orbit; the link and energy models "
+                   f"assume LEO")
     epoch = getattr(constellation, "epoch", None)
     if epoch is not None:
         days = abs((start - epoch).total_seconds()) / 86400.0
@@ -60,13 +58,17 @@ def check_constellation(constellation: object, source: str, start: datetime, pos
     epochs = [t.epoch for t in getattr(constellation, "tles", [])]
     if epochs:
         offsets = np.abs(np.array([(start - e).total_seconds() for e in epochs])) / 86400.0
-        stale = offsets > STALE_TLE_DAYS
-        if stale.any():
-            worst = int(np.argmax(offsets))
-            warnings.warn(f"{source}: {int(stale.sum())} of {len(epochs)} TLEs have epochs more than "
-                          f"{STALE_TLE_DAYS:.0f} days from the start {start.isoformat()} (worst "
-                          f"{epochs[worst].isoformat()}, {offsets[worst]:,.0f} days); SGP4 positions degrade within "
-                          f"days to weeks of the epoch", FedSpanWarning, stacklevel=2)
+        worst = int(np.argmax(offsets))
+        _warn_some(source, offsets > STALE_TLE_DAYS,
+                   f"TLEs have epochs more than {STALE_TLE_DAYS:.0f} days from the start {start.isoformat()} (worst "
+                   f"{epochs[worst].isoformat()}, {offsets[worst]:,.0f} days); SGP4 positions degrade within days "
+                   f"to weeks of the epoch")
+
+
+def _warn_some(source: str, flags: np.ndarray, what: str) -> None:
+    """One warning ``"<source>: k of n <what>"`` when any of the satellites is ``flags``-ed (to the caller's caller)."""
+    if flags.any():
+        warnings.warn(f"{source}: {int(flags.sum())} of {len(flags)} {what}", FedSpanWarning, stacklevel=3)
 
 
 def _check_colocated(constellation: object, source: str, positions_km: np.ndarray) -> None:
