@@ -13,6 +13,7 @@ from typing import Any
 
 
 from scenarios import BASELINES, BFS_DVFS, BOUND_KNOBS, MANAGED, REFERENCE, UNAWARE
+from summary import ratio
 
 TIME, ENERGY = "time_to_target_s", "energy_to_target_j"
 #: Fed-Span's knobs are "within reach of the oracle" when its time and energy to target are at most this
@@ -30,8 +31,10 @@ def complete_mean(stats: dict[str, Any], label: str, metric: str) -> float | Non
 
 
 def _ratio(stats: dict[str, Any], ours: str, theirs: str | None, metric: str) -> float | None:
-    a, b = complete_mean(stats, ours, metric), None if theirs is None else complete_mean(stats, theirs, metric)
-    return None if a is None or not b else a / b
+    """``ours / theirs`` on ``metric`` when both rows exist and reached it in every seed (:func:`summary.ratio`)."""
+    if theirs is None or ours not in stats or theirs not in stats:
+        return None
+    return ratio(stats[ours][metric], stats[theirs][metric])
 
 
 def best_of(stats: dict[str, Any], labels: list[str], metric: str) -> str | None:
