@@ -235,6 +235,8 @@ def evidence_lines(results: dict[str, Any]) -> list[str]:
     for name, p in per.items():
         t, e = p["shares"]["time"], p["shares"]["energy"]
         ref = (t["forest_reference"] or "—").replace(MANAGED, "")
+        if e["forest_reference"] not in (None, t["forest_reference"]):  # the cheapest tree is another one
+            ref += f" (energy: {e['forest_reference'].replace(MANAGED, '')})"
         out.append(f"| {name} | {_r(t['forest'])} ({_r(e['forest'])}) vs {ref} | {_r(t['clocks'])} "
                    f"({_r(e['clocks'])}) | {_r(t['knob_rule'])} ({_r(e['knob_rule'])}) | {_r(t['batteries'])} "
                    f"({_r(e['batteries'])}) |")
