@@ -290,7 +290,8 @@ def default_suite() -> Suite:
                  max_train=3000, max_test=1000, model_width=1280, hardware="cubesat", lr=0.1,
                  note="communication-bound: 1.02M parameters over 1 Mbit/s S-band crosslinks; IID, lr 0.1, one "
                       "seed; back to back only (a round outlasts the 600 s cadence)"),
-        Scenario("paper-shell1-1584-mnist-dir0.3-b2b", "starlink-shell1", "mnist", "dirichlet", rounds=18, seeds=(0,),
+        Scenario("paper-shell1-1584-mnist-dir0.3-b2b", "starlink-shell1", "mnist", "dirichlet",
+                 rounds=CAPS["back-to-back"], seeds=(0,),
                  max_train=16000, lr=0.1, grid=False,
                  methods=("BFS tree", "BFS tree" + MANAGED, "FedISL plane relay", "FedISL plane relay" + MANAGED,
                           "star FedAvg (ground)", "star FedAvg (ground)" + MANAGED),

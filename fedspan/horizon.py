@@ -33,15 +33,16 @@ from optimization.forests import forest_depths
 
 def plan_context(scenario: Scenario, round_index: int, time_s: float, sample_weight: np.ndarray,
                  window_s: float, local_steps: int, batch_size: int, mix_every: int, seed: int,
-                 deadline_s: float | None = None) -> RoundContext:
+                 deadline_s: float | None = None, links_up: np.ndarray | None = None) -> RoundContext:
     """The context a policy sees for a round in which every active satellite is available.
 
-    ``deadline_s``: the round's deadline on a cadence (s), None back to back.
+    ``deadline_s``: the round's deadline on a cadence (s), None back to back. ``links_up`` (L, 2): links up after
+    the previous round (no acquisition for them; they stay candidates while feasible).
     """
-    snapshot = scenario.snapshot(time_s, window_s)
+    snapshot = scenario.snapshot(time_s, window_s, links_up)
     return RoundContext.for_round(scenario, round_index, time_s, snapshot, np.asarray(snapshot.active, bool).copy(),
                                   sample_weight, np.zeros(scenario.num_satellites, np.int64), local_steps, batch_size,
-                                  mix_every, seed, deadline_s=deadline_s)
+                                  mix_every, seed, deadline_s=deadline_s, links_up=links_up)
 
 
 def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int, round_interval_s: float,
@@ -60,13 +61,13 @@ def plan_horizon(scenario: Scenario, strategy: AggregationStrategy, rounds: int,
     for r in range(rounds):
         time_s = r * round_interval_s
         ctx = plan_context(scenario, r, time_s, sample_weight, window_s, local_steps, batch_size, mix_every, seed,
-                           cadence_deadline(schedule, round_interval_s, r, time_s))
-        ctx.links_up = links_up
+                           cadence_deadline(schedule, round_interval_s, r, time_s), links_up)
         started = time.perf_counter()
         plan = plan_round(strategy, ctx)
         plan_s = time.perf_counter() - started
         cost = strategy.round_cost(ctx, plan)
-        links_up = strategy.links_used(ctx, plan)
+        gap_s = round_interval_s - cost.latency_s if schedule == "cadence" else 0.0
+        links_up = scenario.links_held(strategy.links_used(ctx, plan), gap_s)
         record = _record(scenario, r, time_s, plan, cost, plan_s)
         planned.append(record)
         if on_round is not None:

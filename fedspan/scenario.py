@@ -25,6 +25,12 @@ from orbits.power import PowerSystem
 from orbits.walker import WALKER_PRESETS
 
 
+#: A new link must stay feasible for this many acquisition times (so acquiring takes at most a tenth of its life);
+#: without it a myopic plan favours the longest links, which leave range within a round or two (measured on
+#: smallsat-edge: 4 of 5 cross-plane links re-acquired every round, each round 60 s).
+NEW_LINK_ACQUISITIONS = 10.0
+
+
 class ScenarioError(FedSpanError):
     """A constellation, ground-station file or scenario option that cannot be used."""
 
@@ -154,12 +160,25 @@ class Scenario:
         """Ring position of each satellite inside its plane."""
         return self.constellation.index_in_plane
 
-    def snapshot(self, time_s: float, window_s: float = 0.0) -> Snapshot:
-        """Candidate links at ``start + time_s`` that stay feasible for ``window_s`` seconds."""
-        step = max(min(60.0, window_s), 1.0)
+    def snapshot(self, time_s: float, window_s: float = 0.0, links_up: np.ndarray | None = None) -> Snapshot:
+        """Candidate links at ``start + time_s`` that stay feasible for ``window_s`` seconds.
+
+        ``links_up`` (L, 2): links up at the end of the last round. Where acquiring a link costs time they stay
+        candidates while feasible for ``window_s`` (:func:`orbits.isl.snapshots` ``keep``), so a plan can keep
+        them instead of acquiring new ones, and a new link must stay feasible for ``NEW_LINK_ACQUISITIONS``
+        acquisition times (or ``window_s`` if longer): a link acquired to break within the next round would be
+        acquired again at once. With free acquisition (the paper profile) the candidates are the policy's alone.
+        """
+        acquisition = float(self.link_params.acquisition_s)
+        if acquisition <= 0:
+            return next(snapshots(self.constellation, self.start, [float(time_s)], policy=self.config.link_policy,
+                                  k=self.config.neighbors, params=self.link_params, window_s=float(window_s),
+                                  window_step_s=max(min(60.0, window_s), 1.0)))
+        new_link_s = max(float(window_s), NEW_LINK_ACQUISITIONS * acquisition)
         return next(snapshots(self.constellation, self.start, [float(time_s)], policy=self.config.link_policy,
-                              k=self.config.neighbors, params=self.link_params, window_s=float(window_s),
-                              window_step_s=step))
+                              k=self.config.neighbors, params=self.link_params, window_s=new_link_s,
+                              window_step_s=max(min(60.0, float(window_s)), 1.0), keep=links_up,
+                              hold_window_s=float(window_s)))
 
     def subpoints(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Sub-satellite latitude/longitude (deg) of every satellite at ``start + time_s``."""
@@ -180,6 +199,16 @@ class Scenario:
         want = np.minimum(a, b) * n + np.maximum(a, b)
         pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
         return np.where(keys[pos] == want, 0.0, acq)
+
+    def links_held(self, links: np.ndarray, gap_s: float) -> np.ndarray:
+        """(L, 2) the links still up when the next round starts ``gap_s`` seconds after this one ended.
+
+        A terminal that idles through the gap keeps tracking at its full power, so a link is held only while that
+        costs no more than acquiring it again (``gap_s <= acquisition_s``); over a longer gap the terminals stand
+        down and every link is acquired anew. Back to back (no gap) every link is held.
+        """
+        links = np.asarray(links, np.int64).reshape(-1, 2)
+        return links if gap_s <= float(self.link_params.acquisition_s) else links[:0]
 
     def problem(self, snapshot: Snapshot, available: np.ndarray, sample_weight: np.ndarray,
                 num_trees: int, energy_budget_j: np.ndarray | None = None,

@@ -58,6 +58,11 @@ from optimization.progress_model import ProgressModel
 
 ProgressCallback = Callable[[int, int, RoundMetrics], None]
 
+#: How many times a round is planned again without the satellites whose battery cannot pay for their share. Shares
+#: move when the forest does, and a sparse candidate graph (new links must last ten acquisitions) needed 4 on the
+#: heavy smallsat-edge test; each is one plan, so a handful costs little beside a round that drains batteries.
+BATTERY_REPLANS = 8
+
 
 def _weighted_mean(values: np.ndarray, weight: np.ndarray, include: np.ndarray) -> float:
     """Mean of ``values`` over the included satellites weighted by their data (NaN when none is included)."""
@@ -198,7 +203,8 @@ class Simulation:
         if c.knobs == "time-to-accuracy" and self.strategy.chooses_knobs and self.scenario.config.progress is None:
             self.scenario.config.progress = self._progress_model(state)
         window = c.window_s if c.window_s is not None else max(state.last_latency_s, 10.0)
-        snapshot = self.scenario.snapshot(time_s, window)
+        links_up = np.asarray(state.extra.get("links_up", []), np.int64).reshape(-1, 2)
+        snapshot = self.scenario.snapshot(time_s, window, links_up)
         data = self.client_data(state, time_s)
         if c.calibrate and c.calibrate_every and r > 0 and r % c.calibrate_every == 0:
             self.calibration = self._calibrate(data, self.global_model(state))
@@ -212,7 +218,6 @@ class Simulation:
         available = available & ~flat
         if not available.any():
             return self._empty_round(state, ledger, time_s, "no battery can pay for a share of the round")
-        links_up = np.asarray(state.extra.get("links_up", []), np.int64).reshape(-1, 2)
         ctx = RoundContext.for_round(self.scenario, r, time_s, snapshot, available, sample_weight, state.holder,
                                      c.local_steps, c.batch_size, c.mix_every, c.seed, energy_budget_j=budget,
                                      deadline_s=self.deadline(r, time_s), links_up=links_up)
@@ -245,7 +250,6 @@ class Simulation:
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
         min_soc, mean_soc, violations = self.batteries.settle(state, energy)
-        state.extra["links_up"] = self.strategy.links_used(ctx, final_plan).tolist()
         record, extra_j, saved_j = self._record(ledger, r, time_s, plan, cost, planned)
         metrics = RoundMetrics(
             round=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s, energy_j=cost.energy_j,
@@ -266,6 +270,8 @@ class Simulation:
         metrics.observed_decrease = metrics.probe_loss_before - metrics.probe_loss_after
         state.next_round = r + 1
         state.next_time_s = self.next_start(r, time_s, cost.latency_s + plan.idle_s)
+        state.extra["links_up"] = self.scenario.links_held(self.strategy.links_used(ctx, final_plan),
+                                                           state.next_time_s - time_s - cost.latency_s).tolist()
         state.last_latency_s = cost.latency_s
         state.metrics.append(metrics.to_dict())
         state.ledger = ledger.to_dict()
@@ -310,9 +316,9 @@ class Simulation:
         if battery is None:
             return ctx, plan, planned, sat_out
         # A satellite whose battery cannot pay for its share sits the round out: the round is planned again
-        # without it (it neither trains nor relays), a few times since shares move when the forest does. Every
+        # without it (it neither trains nor relays), up to BATTERY_REPLANS times since shares move when the forest does. Every
         # policy is held to the same rule; what is still short after that trains no more (relaying only).
-        for _ in range(3):
+        for _ in range(BATTERY_REPLANS):
             short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
             if not short.any():
                 break

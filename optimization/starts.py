@@ -34,6 +34,17 @@ def cap_link_times(problem: SpanningProblem) -> np.ndarray:
     return t_ab + t_ba
 
 
+def held_link_bonus(problem: SpanningProblem) -> np.ndarray:
+    """Per undirected candidate edge: its acquisition time above the cheapest edge's (s); 0 where all are equal.
+
+    Added to a start's edge weight, it grows the start along links that are already up, so a start needs only the
+    acquisitions that the links lost since the last round force (a new link costs seconds to minutes, a transfer
+    over a held one milliseconds). Uniform acquisition (every link new, or free) leaves the weight unchanged.
+    """
+    acq = problem.acquisition_s
+    return acq - acq.min() if len(acq) else acq
+
+
 def _adjacency(problem: SpanningProblem, weight: np.ndarray):
     """Symmetric CSR matrix of the candidate graph with `weight` per edge."""
     n, e = problem.num_nodes, problem.edges
@@ -148,12 +159,15 @@ def spt_start(problem: SpanningProblem, k: int, candidates: int = 10, hops: bool
     With `hops` the growth and the centrality use hop counts instead (a BFS forest from the hop
     centres: where airtime dominates, depth is what counts).
 
+    Links already up (no acquisition) are preferred: the growth weight adds each link's acquisition time above
+    the cheapest (:func:`held_link_bonus`).
+
     Roots: the 2 x `candidates` most central satellites by closeness plus the 3 of least eccentricity.
     Each forest is ranked with the steps and batches that exact resources give the first one (the
     fewest steps would misjudge communication-heavy regimes); the 2 best are then valued exactly
     (up to 5000 satellites).
     """
-    weight = np.ones(problem.num_edges) if hops else cap_link_times(problem)
+    weight = (np.ones(problem.num_edges) if hops else cap_link_times(problem)) + held_link_bonus(problem)
     n = problem.num_nodes
     eligible = problem.root_eligible if problem.root_eligible is not None else np.ones(n, bool)
     # Sampled closeness needs many sources to rank near-symmetric shells (measured at 1584: 24 sources

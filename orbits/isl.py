@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from orbits.candidates import feasible_pairs, knn_links
+from orbits.candidates import canonical_edges, feasible_pairs, knn_links
 from orbits.constellation import Constellation
 from orbits.errors import OrbitsError
 from orbits.links import LinkParams, link_rate_bps, link_rate_per_watt, propagation_delay_s
@@ -110,18 +110,34 @@ def snapshots(
     window_s: float = 0.0,
     window_step_s: float = 60.0,
     chunk_states: int = DEFAULT_CHUNK_STATES,
+    keep: ArrayLike | None = None,
+    hold_window_s: float | None = None,
 ) -> Iterator[Snapshot]:
     """Yield the candidate ISL graph at each start + offset (start defaults to the constellation epoch).
 
     policy "knn": each satellite's k nearest feasible neighbours (KD-tree); "grid": +Grid (2 intra-plane
     + 2 adjacent-plane partners, degree <= 4). With window_s > 0 an edge must also be feasible at
     samples every <= window_step_s seconds up to t + window_s (both ends included).
+
+    ``keep`` (L, 2): satellite pairs whose links are up (held from the last round). They join the candidates
+    wherever they stay feasible for ``hold_window_s`` (default ``window_s``), even when the policy would not
+    propose them: a terminal that keeps tracking its partner needs no new acquisition, so a held link is worth
+    more than its distance says. Without it a k-nearest set churns between instants and almost every link must
+    be acquired again. A longer ``window_s`` than ``hold_window_s`` asks new links to last (amortise their
+    acquisition) while held ones need only last the round.
     """
-    _check_arguments(policy, k, window_s, window_step_s, params)
-    samples_per_step = 1 + (math.ceil(window_s / window_step_s) if window_s > 0 else 0)
+    hold_window_s = window_s if hold_window_s is None else hold_window_s
+    _check_arguments(policy, k, max(window_s, hold_window_s), window_step_s, params)
+    _check_arguments(policy, k, min(window_s, hold_window_s), window_step_s, params)
+    n = len(constellation)
+    held = _held_pairs(keep, n)
+    longest = max(window_s, hold_window_s if len(held) else 0.0)
+    samples_per_step = 1 + (math.ceil(longest / window_step_s) if longest > 0 else 0)
     grid = _grid_pairs(constellation, params) if policy == "grid" else None
     for chunk in constellation.propagate_chunks(start, offsets_s, max(1, chunk_states // samples_per_step)):
         window = _window_states(constellation, chunk, window_s, window_step_s, chunk_states)
+        hold = window if hold_window_s == window_s or not len(held) else _window_states(
+            constellation, chunk, hold_window_s, window_step_s, chunk_states)
         if grid is not None:
             usable = feasible_pairs(chunk.positions_km, chunk.valid, grid, params)
             if window is not None:
@@ -134,7 +150,28 @@ def snapshots(
                 edges = knn_links(positions, active, int(k), params)
                 if window is not None:
                     edges = edges[feasible_pairs(window[0][t], window[1][t], edges, params).all(axis=0)]
+            if len(held):
+                still = feasible_pairs(positions, active, held, params)
+                if hold is not None:
+                    still &= feasible_pairs(hold[0][t], hold[1][t], held, params).all(axis=0)
+                edges = canonical_edges(np.concatenate((edges[:, 0], held[still, 0])),
+                                        np.concatenate((edges[:, 1], held[still, 1])), n)
             yield _snapshot(constellation, chunk.start, float(offset), positions, active, edges, params)
+
+
+def _held_pairs(keep: ArrayLike | None, num_nodes: int) -> NDArray[np.int64]:
+    """``keep`` as canonical (L, 2) pairs, checked: every index a satellite of the constellation."""
+    if keep is None:
+        return np.zeros((0, 2), np.int64)
+    pairs = np.asarray(keep)
+    if pairs.size == 0:
+        return np.zeros((0, 2), np.int64)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or not np.issubdtype(pairs.dtype, np.integer):
+        raise OrbitsError(f"keep must be integer satellite pairs of shape (L, 2), got shape {pairs.shape}")
+    if pairs.min() < 0 or pairs.max() >= num_nodes:
+        raise OrbitsError(f"keep holds satellite index {int(pairs.max() if pairs.max() >= num_nodes else pairs.min())}; "
+                          f"the constellation has 0..{num_nodes - 1}")
+    return canonical_edges(pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64), num_nodes)
 
 
 def _snapshot(

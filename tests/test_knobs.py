@@ -234,6 +234,25 @@ def test_probe_fits_additive_local_steps_to_an_exponent_of_one():
     assert [(e, b) for e, b, _ in trial] == [(2, 8), (4, 8), (2, 32), (4, 32)]  # two batch sizes fit the data
 
 
+def test_an_exponent_within_its_standard_error_of_zero_counts_as_zero():
+    """Least squares on (log e, log B): a batch effect buried in noise is set to zero, a clear one is kept. The
+    reference is the textbook OLS standard error, computed here from the normal equations."""
+    from fedspan.knob_probe import fit_exponents
+
+    steps = [1, 2, 4, 8] * 2
+    batches = [8] * 4 + [32] * 4
+    noise = np.array([0.03, -0.02, 0.01, -0.03, -0.01, 0.03, -0.02, 0.02])
+    clean = 0.7 * np.log(steps)
+    small_b = np.exp(clean + 0.005 * np.log(batches) + noise)  # b = 0.005 against noise of a few percent
+    a, b = fit_exponents(steps, batches, small_b)
+    x = np.stack([np.ones(8), np.log(steps), np.log(batches)], axis=1)
+    coef, res, *_ = np.linalg.lstsq(x, np.log(small_b), rcond=None)
+    se_b = np.sqrt(res[0] / (8 - 3) * np.linalg.inv(x.T @ x)[2, 2])
+    assert abs(coef[2]) <= se_b and b == 0.0 and a == pytest.approx(coef[1])
+    a, b = fit_exponents(steps, batches, np.exp(clean + 0.3 * np.log(batches) + noise))
+    assert b == pytest.approx(0.3, abs=0.05) and a == pytest.approx(0.7, abs=0.05)
+
+
 def test_run_with_default_knobs_records_the_fitted_model(tmp_path, capsys):
     import json
 

@@ -143,6 +143,26 @@ def test_window_feasibility_keeps_only_links_feasible_throughout() -> None:
     assert np.array_equal(held.edges, now.edges[ok]) and 0 < ok.sum() < len(ok)
 
 
+def test_held_links_join_the_candidates_while_feasible_for_their_own_window() -> None:
+    """``keep``: a held pair outside the k nearest joins the candidates if it is feasible now and over
+    ``hold_window_s``; policy links must last ``window_s``. Checked against feasible_pairs on propagated states."""
+    constellation = _preset("small")
+    params = LinkParams(max_distance_km=4500)
+    everything = next(snapshots(constellation, offsets_s=[0.0], policy="knn", k=len(constellation), params=params))
+    near = next(snapshots(constellation, offsets_s=[0.0], policy="knn", k=2, params=params))
+    far = np.array([p for p in everything.edges.tolist() if tuple(p) not in set(map(tuple, near.edges.tolist()))])
+    snap = next(snapshots(constellation, offsets_s=[0.0], policy="knn", k=2, params=params, window_s=900.0,
+                          window_step_s=100.0, keep=far[:, ::-1], hold_window_s=100.0))
+    states = constellation.propagate(offsets_s=np.arange(0.0, 901.0, 100.0))
+    lasts = feasible_pairs(states.positions_km, states.valid, near.edges, params).all(axis=0)
+    holds = feasible_pairs(states.positions_km[:2], states.valid[:2], far, params).all(axis=0)
+    expected = {tuple(p) for p in near.edges[lasts].tolist()} | {tuple(p) for p in far[holds].tolist()}
+    assert set(map(tuple, snap.edges.tolist())) == expected
+    assert 0 < holds.sum() < len(far) and 0 < lasts.sum() < len(lasts)
+    with pytest.raises(OrbitsError, match="keep"):
+        next(snapshots(constellation, keep=[[0, len(constellation)]]))
+
+
 def test_bad_snapshot_options_raise_orbits_errors() -> None:
     constellation = _preset("small")
     for kwargs in ({"policy": "ring"}, {"k": 0}, {"window_s": -1.0}, {"policy": "grid", "params": LinkParams(terminals=1)}):

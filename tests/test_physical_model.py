@@ -117,7 +117,7 @@ def test_a_run_charges_acquisition_only_for_links_not_up_in_the_previous_round()
     from fedspan.clock import EnergyLedger
 
     config = SimulationConfig(constellation="small", rounds=2, hardware="smallsat-edge", max_train=300, max_test=100,
-                              strategy="bfs")
+                              strategy="bfs", schedule="back-to-back")
     sim = Simulation(config)
     state = sim.initial_state()
     ledger = EnergyLedger(sim.num_satellites)
@@ -351,7 +351,7 @@ def test_ring_pays_acquisition_only_for_ring_links_not_up_last_round():
     from fedspan.simulation import Simulation, SimulationConfig
 
     sim = Simulation(SimulationConfig(constellation="small", rounds=2, hardware="smallsat-edge", max_train=200,
-                                      max_test=100, strategy="ring"))
+                                      max_test=100, strategy="ring", schedule="back-to-back"))
     state, ledger = sim.initial_state(), EnergyLedger(sim.num_satellites)
     first = sim.step(state, ledger)
     links = state.extra["links_up"]
@@ -383,3 +383,41 @@ def test_gossip_pays_acquisition_for_its_links_not_up_last_round():
     new = sum(tuple(e) not in old for e in ctx_edges.tolist())
     assert second.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * new)
     assert (second.latency_s >= link.acquisition_s) == (new > 0)
+
+
+def test_links_stand_down_over_a_cadence_gap_longer_than_an_acquisition():
+    """Between rounds on a 600 s cadence a terminal would track its partner for minutes at full power, dearer than
+    a 60 s acquisition, so the links stand down and the next round acquires its links anew (every method alike);
+    back to back they are held (the ring test above)."""
+    from fedspan.clock import EnergyLedger
+    from fedspan.simulation import Simulation, SimulationConfig
+
+    sim = Simulation(SimulationConfig(constellation="small", rounds=2, hardware="smallsat-edge", max_train=200,
+                                      max_test=100, strategy="ring", schedule="cadence", round_interval_s=600.0))
+    state, ledger = sim.initial_state(), EnergyLedger(sim.num_satellites)
+    first = sim.step(state, ledger)
+    assert state.extra["links_up"] == []
+    second = sim.step(state, ledger)
+    assert first.acquisition_energy_j > 0
+    assert second.acquisition_energy_j == pytest.approx(first.acquisition_energy_j)
+    assert second.latency_s >= sim.scenario.link_params.acquisition_s
+
+
+def test_fedspan_keeps_the_links_that_are_up_back_to_back():
+    """Round 1 of a back-to-back smallsat-edge run acquires no link: every link of round 0 is still feasible and
+    the planner grows its start along held links (before, it chose near-range cross-plane links that broke within
+    a round and spent 60 s re-acquiring them every round)."""
+    from fedspan.clock import EnergyLedger
+    from fedspan.simulation import Simulation, SimulationConfig
+
+    sim = Simulation(SimulationConfig(constellation="small", rounds=2, hardware="smallsat-edge", max_train=200,
+                                      max_test=100, strategy="fedspan", schedule="back-to-back",
+                                      knobs="bound"))
+    state, ledger = sim.initial_state(), EnergyLedger(sim.num_satellites)
+    first = sim.step(state, ledger)
+    held = {tuple(p) for p in state.extra["links_up"]}
+    second = sim.step(state, ledger)
+    link = sim.scenario.link_params
+    assert first.latency_s >= link.acquisition_s and len(held) == sim.num_satellites - 1
+    assert second.acquisition_energy_j == 0.0 and second.latency_s < 1.0
+    assert {tuple(p) for p in state.extra["links_up"]} == held
