@@ -130,18 +130,28 @@ class Simulation:
         self.scenario.config.learning = replace(learning, grad_variance=sigma2)
         return cal
 
-    def _progress_model(self, state: SimulationState) -> ProgressModel:
+    def _refit_due(self, round_index: int) -> bool:
+        """Whether round ``round_index`` fits the time-to-accuracy exponents again (``refit_knobs_every``)."""
+        every = self.config.refit_knobs_every
+        return every > 0 and round_index > 0 and round_index % every == 0
+
+    def _progress_model(self, state: SimulationState, round_index: int = 0) -> ProgressModel:
         """The run's time-to-accuracy model: the checkpoint's (a resumed run does not probe again), else fitted
-        on the initial model and the round-0 data (seeded) and kept in ``state.extra`` and the run summary."""
+        on the initial model and the round-0 data (seeded) and kept in ``state.extra`` and the run summary. In a
+        round where :meth:`_refit_due`, fitted again on the current global model and the round's data (seeded by
+        the round), so a resumed run refits where a straight one does."""
         from fedspan.knob_probe import fit_progress_model
 
-        if "progress_model" not in state.extra:
-            parts = self.client_data(self.initial_state(), 0.0)
+        refit = self._refit_due(round_index)
+        if "progress_model" not in state.extra or refit:
+            at, time_s = (state, state.next_time_s) if refit else (self.initial_state(), 0.0)
             x, y = self.dataset.x_train, self.dataset.y_train
-            index = [torch.as_tensor(ix, dtype=torch.long) for ix in parts]
-            fitted = fit_progress_model(self.model, [(x[ix], y[ix]) for ix in index], self.config.lr,
+            index = [torch.as_tensor(ix, dtype=torch.long) for ix in self.client_data(at, time_s)]
+            model = load_flat(copy.deepcopy(self.model), self.global_model(at)) if refit else self.model
+            fitted = fit_progress_model(model, [(x[ix], y[ix]) for ix in index], self.config.lr,
                                         step_bounds=self.scenario.config.local_steps_bounds,
-                                        batch_bounds=self.scenario.config.batch_bounds, seed=self.config.seed)
+                                        batch_bounds=self.scenario.config.batch_bounds,
+                                        seed=(self.config.seed + round_index) % 2**63)
             state.extra["progress_model"] = fitted.model.to_dict()
         return ProgressModel.from_dict(state.extra["progress_model"])
 
@@ -200,8 +210,9 @@ class Simulation:
         c = self.config
         r = state.next_round
         time_s = state.next_time_s
-        if c.knobs == "time-to-accuracy" and self.strategy.chooses_knobs and self.scenario.config.progress is None:
-            self.scenario.config.progress = self._progress_model(state)
+        if c.knobs == "time-to-accuracy" and self.strategy.chooses_knobs and (
+                self.scenario.config.progress is None or self._refit_due(r)):
+            self.scenario.config.progress = self._progress_model(state, r)
         window = c.window_s if c.window_s is not None else max(state.last_latency_s, 10.0)
         links_up = np.asarray(state.extra.get("links_up", []), np.int64).reshape(-1, 2)
         snapshot = self.scenario.snapshot(time_s, window, links_up)

@@ -289,6 +289,52 @@ def test_resumed_run_reuses_the_checkpointed_model_without_probing(tmp_path, mon
     assert again.resumed_from_round == 1 and len(again.metrics) == 2
 
 
+def test_refit_every_n_rounds_fits_the_current_global_model_and_resumes_as_a_straight_run(tmp_path):
+    """--refit-knobs-every 2: at round 2 the exponents are fitted again by the probe trial on the global model
+    after round 1 and round 2's data (checked by calling the probe directly on the checkpointed model); a run
+    interrupted after round 1 and resumed refits where the straight run did and ends with the same rows."""
+    import copy
+
+    import torch
+
+    from fedspan.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    from fedspan.knob_probe import fit_progress_model
+    from fedspan.models import load_flat
+    from fedspan.simulation import Simulation, SimulationConfig, SimulationError, run_simulation
+
+    def config(out):  # BFS with exact resources chooses its knobs by the same rule, and plans deterministically
+        return SimulationConfig(rounds=3, refit_knobs_every=2, output_dir=str(out), max_train=400, max_test=100,
+                                schedule="back-to-back", strategy="bfs", strategy_options={"power": "exact"})
+
+    def stop_after(n):
+        def on_round(metrics):
+            if metrics.round == n - 1:
+                raise KeyboardInterrupt
+        return on_round
+
+    with pytest.raises(KeyboardInterrupt):
+        run_simulation(config(tmp_path / "ref"), on_round=stop_after(2))
+    sim = Simulation(config(tmp_path / "ref"))
+    state = load_checkpoint(tmp_path / "ref" / CHECKPOINT_NAME)
+    first = ProgressModel.from_dict(state.extra["progress_model"])
+    x, y = sim.dataset.x_train, sim.dataset.y_train
+    data = [(x[torch.as_tensor(ix)], y[torch.as_tensor(ix)]) for ix in sim.client_data(state, state.next_time_s)]
+    expected = fit_progress_model(load_flat(copy.deepcopy(sim.model), sim.global_model(state)), data,
+                                  sim.config.lr, step_bounds=sim.scenario.config.local_steps_bounds,
+                                  batch_bounds=sim.scenario.config.batch_bounds, seed=sim.config.seed + 2).model
+
+    straight = run_simulation(config(tmp_path / "straight"))
+    assert ProgressModel.from_dict(straight.progress_model) == expected != first
+    with pytest.raises(KeyboardInterrupt):
+        run_simulation(config(tmp_path / "resumed"), on_round=stop_after(1))
+    resumed = run_simulation(config(tmp_path / "resumed"))
+    assert resumed.resumed_from_round == 1 and resumed.progress_model == straight.progress_model
+    assert torch.equal(resumed.models, straight.models)
+    assert (tmp_path / "resumed" / "metrics.csv").read_bytes() == (tmp_path / "straight" / "metrics.csv").read_bytes()
+    with pytest.raises(SimulationError, match="refit_knobs_every"):
+        SimulationConfig(refit_knobs_every=-1).validate()
+
+
 def test_knobs_bound_plans_as_before_and_bad_models_are_refused(tmp_path):
     from fedspan.checkpoint import _extra_problem
     from fedspan.simulation import SimulationConfig, SimulationError, run_simulation

@@ -109,6 +109,10 @@ class SimulationConfig:
                          "to the target, the bound is reported as a certificate) or bound (the convergence bound in the "
                          "objective chooses them). fedspan plan has no model to probe and uses bound.",
                          panel=LEARNING, parse=Choice("knob rule", lambda: KNOB_RULES), ignored_by=_NOT_PLANNED)
+    refit_knobs_every: int = setting(0, "With --knobs time-to-accuracy: fit the exponents of steps and batch again "
+                                     "every N rounds, by the same probe trial on the current global model and data "
+                                     "(what a local step is worth changes as training goes on); 0: only before round "
+                                     "0.", panel=LEARNING, ignored_by=_NOT_PLANNED, min=0, max=MAX_ROUNDS)
     terminals: int = setting(4, "Laser terminals per satellite (tree degree limit).", min=1, max=64)
     rate_cap_bps: float = setting(10e9, "Laser terminal rate cap in bit/s.", aliases=("rate_cap",),
                                   parse=positive("bit/s"))
@@ -199,6 +203,8 @@ class SimulationConfig:
              f"must be in [0, {MAX_WINDOW_S:g}] (s; the window is sampled every minute)"),
             (isinstance(self.calibrate, bool), "calibrate", "must be true or false"),
             (self.knobs in KNOB_RULES, "knobs", f"must be one of {', '.join(KNOB_RULES)}"),
+            (isinstance(self.refit_knobs_every, int) and 0 <= self.refit_knobs_every <= MAX_ROUNDS,
+             "refit_knobs_every", f"must be an integer in 0 .. {MAX_ROUNDS} (0: only before round 0)"),
         ]
         for ok, name, why in checks:
             if not ok:
@@ -246,6 +252,8 @@ class SimulationConfig:
             d.pop("calibrate_every", None)
         if d.get("knobs") == "bound":  # checkpoints written before the option (the bound's knobs) stay resumable
             d.pop("knobs", None)
+        if not d.get("refit_knobs_every"):  # checkpoints written before the option stay resumable
+            d.pop("refit_knobs_every", None)
         if d.get("hardware") == "paper":  # checkpoints written before hardware profiles stay resumable
             d.pop("hardware", None)
         if d.get("fleet") is None:
