@@ -167,14 +167,26 @@ class MixingCost:
     transmit_energy_j: np.ndarray  # (N,)
     reachable: np.ndarray  # (R,) bool per root, in the order given
     leader: int
+    #: s from the round's start until the route's last link not up in the previous round is acquired (0: none)
+    acquire_s: float = 0.0
+    #: (H, 2) the route's links (satellite pairs, low index first): up at the round's end
+    links: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    #: (N,) J of acquiring the route's new links (both terminals, charged to the hop's first sender; not in
+    #: ``transmit_energy_j``); None: none
+    acquisition_energy_j: np.ndarray | None = None
 
 
 def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: np.ndarray,
-                delay_s: np.ndarray, model_bits: float, tx_power_w: np.ndarray) -> MixingCost:
+                delay_s: np.ndarray, model_bits: float, tx_power_w: np.ndarray, terminal_power_w: float = 0.0,
+                acquisition_s: np.ndarray | None = None) -> MixingCost:
     """Shortest-path (by link time) exchange of cluster models between roots over the ISL graph.
 
     The leader is the root minimizing the slowest path; models travel store-and-forward, up and
-    back, so latency is twice the slowest path and each hop is paid twice by its sender.
+    back, so latency is twice the slowest path and each hop is paid twice by its sender: the transmit power and
+    both ends' terminals (``terminal_power_w`` each, :func:`~optimization.costs.terminal_overhead_w`) over the
+    air time, as a tree link. ``acquisition_s`` (per edge of ``edges``, 0 where the link was up in the previous
+    round): a route link is acquired from the round's start, beside training, its two terminals charged to the
+    hop's first sender; ``acquire_s`` says when the last is up (the caller starts the exchange no earlier).
 
     The route (leader, paths, latency) is :func:`optimization.exchange.exchange_route`, as the planner's
     ``optimization.evaluate.mixing_costs``; the pricing differs on purpose: the planner prices each hop
@@ -189,15 +201,27 @@ def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: 
         return MixingCost(0.0, tx_e, np.ones(len(roots), bool), int(roots[0]) if len(roots) else -1)
     hop = model_bits / np.asarray(rate_bps, float) + np.asarray(delay_s, float)
     e = np.asarray(edges)
-    route = exchange_route(num_nodes, e, hop, roots)
+    penalty = acquisition_s if acquisition_s is not None and np.any(np.asarray(acquisition_s) > 0) else None
+    route = exchange_route(num_nodes, e, hop, roots, penalty)
     power = np.asarray(tx_power_w, float)
+    overhead = terminal_overhead_w(terminal_power_w)
     s_arr, r_arr = route.senders, route.receivers
+    acquire, acq_e = 0.0, None
     if len(s_arr):
-        bits_time = model_bits / np.asarray(rate_bps, float)[edge_index(e, num_nodes, s_arr, r_arr)]
-        np.add.at(tx_e, s_arr, power[s_arr] * bits_time)  # up to the leader
-        np.add.at(tx_e, r_arr, power[r_arr] * bits_time)  # the mix back down
+        rows = edge_index(e, num_nodes, s_arr, r_arr)
+        bits_time = model_bits / np.asarray(rate_bps, float)[rows]
+        np.add.at(tx_e, s_arr, (power[s_arr] + overhead) * bits_time)  # up to the leader
+        np.add.at(tx_e, r_arr, (power[r_arr] + overhead) * bits_time)  # the mix back down
+        if acquisition_s is not None:  # once per link, though several roots' paths may share it
+            unique_rows, first = np.unique(rows, return_index=True)
+            acq = np.asarray(acquisition_s, float)[unique_rows]
+            acq_e = np.zeros(num_nodes)
+            np.add.at(acq_e, s_arr[first], overhead * acq)
+            acquire = float(acq.max())
+    links = np.unique(np.stack([np.minimum(s_arr, r_arr), np.maximum(s_arr, r_arr)], axis=1), axis=0) \
+        if len(s_arr) else np.zeros((0, 2), np.int64)
     reachable, leader, latency = route.reachable, int(roots[route.leader]), route.latency_s
-    return MixingCost(latency, tx_e, reachable, leader)
+    return MixingCost(latency, tx_e, reachable, leader, acquire, links, acq_e)
 
 
 @dataclass

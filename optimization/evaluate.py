@@ -58,10 +58,11 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     power = np.minimum(problem.resources.max_tx_power_w[e[:, 0]], problem.resources.max_tx_power_w[e[:, 1]])
     airtime = problem.model_bits / np.minimum(problem.rate_per_watt * power, problem.max_rate_bps)
     hop = airtime + problem.delay_s
-    # Transmit energy at the cap-reaching power, plus both terminals' electronics for the air time. The exchange
-    # runs over links kept up for it, so no acquisition is charged (docs/physical-model.md).
+    # Transmit energy at the cap-reaching power, plus both terminals' electronics for the air time. The route keeps
+    # to links that are up (acquisition weighs on its choice, as on the clock's); the planner charges no
+    # acquisition for it, since the clock holds the route's links from round to round (docs/physical-model.md).
     joules = problem.model_bits / problem.rate_per_watt + terminal_overhead_w(problem.terminal_power_w) * airtime
-    route = exchange_route(n, e, hop, roots)
+    route = exchange_route(n, e, hop, roots, problem.acquisition_s if problem.acquisition_s.any() else None)
     rows, _ = find_edges(e, n, route.senders, route.receivers)
     total = 0.0
     for j in joules[rows]:  # in path order, as the route walks them

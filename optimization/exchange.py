@@ -32,9 +32,14 @@ class ExchangeRoute:
     latency_s: float
 
 
-def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: np.ndarray) -> ExchangeRoute:
+def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: np.ndarray,
+                   acquisition_s: np.ndarray | None = None) -> ExchangeRoute:
     """The leader and the fastest paths of an exchange among ``roots`` over undirected ``edges`` with hop times
     ``hop_s`` (s, one per edge). Roots in other components are not reachable and not routed.
+
+    ``acquisition_s`` (s, one per edge; 0 for links already up) is added to a hop's weight when the paths are
+    chosen, so the route keeps to links that are up rather than acquire new ones for a slightly faster path; the
+    latency is still that of the transfers (acquisition runs beside training, and the caller charges it).
 
     >>> import numpy as np
     >>> r = exchange_route(4, np.array([[0, 1], [1, 2], [2, 3]]), np.array([1.0, 1.0, 5.0]), np.array([0, 2, 3]))
@@ -44,7 +49,8 @@ def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: 
     roots = np.asarray(roots, dtype=np.int64)
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     hop = np.asarray(hop_s, float)
-    w = np.r_[hop, hop] + 1e-300  # scipy drops explicit zeros
+    weight = hop if acquisition_s is None else hop + np.asarray(acquisition_s, float)
+    w = np.r_[weight, weight] + 1e-300  # scipy drops explicit zeros
     graph = coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(num_nodes, num_nodes)).tocsr()
     dist, pred = dijkstra(graph, indices=roots, return_predecessors=True)
     to_roots = dist[:, roots]
@@ -61,5 +67,26 @@ def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: 
             senders.append(node)
             receivers.append(prev)
             node = prev
-    return ExchangeRoute(best, reach[best], np.asarray(senders, np.int64), np.asarray(receivers, np.int64),
-                         2.0 * float(worst[best]))
+    senders_a, receivers_a = np.asarray(senders, np.int64), np.asarray(receivers, np.int64)
+    if acquisition_s is None:
+        latency = 2.0 * float(worst[best])
+    else:  # the paths' transfer times alone
+        latency = 2.0 * _slowest_path_s(e, num_nodes, hop, roots[reach[best]], leader, pred[best])
+    return ExchangeRoute(best, reach[best], senders_a, receivers_a, latency)
+
+
+def _slowest_path_s(edges: np.ndarray, num_nodes: int, hop: np.ndarray, roots: np.ndarray, leader: int,
+                    pred: np.ndarray) -> float:
+    """The largest sum of ``hop`` along the predecessor paths from ``roots`` to ``leader`` (s)."""
+    keys = np.minimum(edges[:, 0], edges[:, 1]) * num_nodes + np.maximum(edges[:, 0], edges[:, 1])
+    order = np.argsort(keys)
+    slowest = 0.0
+    for r in roots:
+        node, total = int(r), 0.0
+        while node != leader:
+            prev = int(pred[node])
+            key = min(node, prev) * num_nodes + max(node, prev)
+            total += float(hop[order[np.searchsorted(keys, key, sorter=order)]])
+            node = prev
+        slowest = max(slowest, total)
+    return slowest

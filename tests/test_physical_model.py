@@ -357,8 +357,14 @@ def test_ring_pays_acquisition_only_for_ring_links_not_up_last_round():
     links = state.extra["links_up"]
     second = sim.step(state, ledger)
     link = sim.scenario.link_params
-    assert len(links) == 66  # six rings of eleven, closing links included
-    assert first.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * 66)
+    planes = sim.scenario.plane_ids
+    pairs = np.asarray(links)
+    in_plane = planes[pairs[:, 0]] == planes[pairs[:, 1]]
+    assert in_plane.sum() == 66  # six rings of eleven, closing links included
+    assert (~in_plane).sum() > 0  # the planes' mix route (cross-plane links) is up too
+    # Nothing was up before round 0: every link up at its end was acquired once (a mix hop on a ring link is not
+    # acquired twice); back to back, round 1 keeps them all.
+    assert first.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * len(pairs))
     assert first.latency_s >= link.acquisition_s
     assert second.acquisition_energy_j == 0.0 and second.latency_s < link.acquisition_s
 
@@ -421,3 +427,22 @@ def test_fedspan_keeps_the_links_that_are_up_back_to_back():
     assert first.latency_s >= link.acquisition_s and len(held) == sim.num_satellites - 1
     assert second.acquisition_energy_j == 0.0 and second.latency_s < 1.0
     assert {tuple(p) for p in state.extra["links_up"]} == held
+
+
+def test_the_root_exchange_pays_acquisition_once_per_new_link_and_its_route_is_held():
+    """FedISL's plane sinks merge over a route of candidate links: in round 0 every link up at the round's end
+    (chains and route, none up before) was acquired exactly once, though several sinks' paths share links and
+    some hops are chain links; the route's cross-plane links stay up (before, the exchange paid no acquisition
+    and no terminal power, which flattered every policy with several roots)."""
+    from fedspan.clock import EnergyLedger
+    from fedspan.simulation import Simulation, SimulationConfig
+
+    sim = Simulation(SimulationConfig(constellation="small", rounds=2, hardware="smallsat-edge", max_train=200,
+                                      max_test=100, strategy="fedisl", schedule="back-to-back"))
+    state, ledger = sim.initial_state(), EnergyLedger(sim.num_satellites)
+    first = sim.step(state, ledger)
+    pairs = np.asarray(state.extra["links_up"], np.int64)
+    planes = sim.scenario.plane_ids
+    link = sim.scenario.link_params
+    assert (planes[pairs[:, 0]] != planes[pairs[:, 1]]).sum() > 0  # the route crosses planes
+    assert first.acquisition_energy_j == pytest.approx(2 * link.terminal_power_w * link.acquisition_s * len(pairs))

@@ -25,7 +25,7 @@ import torch
 
 from fedspan.aggregation import cluster_models, forest_levels, mix_clusters
 from fedspan.backend import RoundUpdate
-from fedspan.clock import ComputeLoad, RoundCost, forest_round_cost, mixing_cost
+from fedspan.clock import ComputeLoad, MixingCost, RoundCost, forest_round_cost, mixing_cost
 from fedspan.errors import FedSpanError
 from fedspan.repair import RoundFailures, repair_forests
 from optimization.forests import find_edges
@@ -186,24 +186,48 @@ def relay_bits(ctx: RoundContext, parent: np.ndarray, contributing: np.ndarray) 
     return ctx.scenario.model_bits * count
 
 
-def merge_roots_cost(ctx: RoundContext, plan: RoundPlan, cost: RoundCost,
-                     root_bits: np.ndarray | None = None) -> RoundCost:
-    """Add the root-to-root exchange: all roots when ``plan.mix``, else roots sharing a model id.
+def root_mixes(ctx: RoundContext, plan: RoundPlan, root_bits: np.ndarray | None = None,
+               round_links: np.ndarray | None = None) -> list[tuple[np.ndarray, MixingCost]]:
+    """The round's root-to-root exchanges: all roots when ``plan.mix``, else each group of roots sharing a model id.
 
-    ``root_bits`` (N,): what each root sends to the others (default one model); a group is priced at
-    its largest root's bits (exact for one relayed tree, an upper bound when several relayed trees merge).
+    ``root_bits`` (N,): what each root sends to the others (default one model); a group is priced at its largest
+    root's bits (exact for one relayed tree, an upper bound when several relayed trees merge). A route link that is
+    neither up from the previous round nor one of this round's own links (``round_links``, (L, 2); default the
+    plan's forests, ``tree_links``) is acquired, as a tree link is (``scenario.acquisition_s``).
     """
-    snap = ctx.snapshot
+    snap, sc = ctx.snapshot, ctx.scenario
     roots = plan.roots
     groups = [roots] if plan.mix else [roots[plan.tree_of[roots] == k] for k in np.unique(plan.tree_of[roots])]
+    groups = [g for g in groups if len(g) > 1]
+    if not groups:
+        return []
+    edges = np.asarray(snap.edges, np.int64).reshape(-1, 2)
+    own = tree_links(plan) if round_links is None else np.asarray(round_links, np.int64).reshape(-1, 2)
+    up = own if ctx.links_up is None else np.concatenate([np.asarray(ctx.links_up, np.int64).reshape(-1, 2), own])
+    acquisition = sc.acquisition_s(edges[:, 0], edges[:, 1], up)
+    return [(group, mixing_cost(group, len(plan.parent), edges, snap.rate_bps, snap.delay_s,
+                                sc.model_bits if root_bits is None else float(np.max(root_bits[group])),
+                                plan.tx_power_w, sc.link_params.terminal_power_w, acquisition))
+            for group in groups]
+
+
+def add_mix(cost: RoundCost, mix: MixingCost, ready_s: float) -> float:
+    """Charge one exchange's energy to ``cost`` and return how long it lengthens the round (s): its route, started
+    once the sums are ready (``ready_s``) and its new links are acquired."""
+    cost.transmit_energy_j = cost.transmit_energy_j + mix.transmit_energy_j
+    if mix.acquisition_energy_j is not None:  # a part of the transmit energy, as a tree link's acquisition
+        cost.transmit_energy_j = cost.transmit_energy_j + mix.acquisition_energy_j
+        cost.acquisition_energy_j = mix.acquisition_energy_j if cost.acquisition_energy_j is None \
+            else cost.acquisition_energy_j + mix.acquisition_energy_j
+    return max(0.0, mix.acquire_s - ready_s) + mix.latency_s
+
+
+def merge_roots_cost(ctx: RoundContext, plan: RoundPlan, cost: RoundCost,
+                     root_bits: np.ndarray | None = None) -> RoundCost:
+    """Add the root-to-root exchanges (:func:`root_mixes`) to a forest round's cost: the slowest lengthens it."""
     extra = 0.0
-    for group in groups:
-        if len(group) > 1:
-            bits = ctx.scenario.model_bits if root_bits is None else float(np.max(root_bits[group]))
-            mix = mixing_cost(group, len(plan.parent), snap.edges, snap.rate_bps, snap.delay_s,
-                              bits, plan.tx_power_w)
-            cost.transmit_energy_j += mix.transmit_energy_j
-            extra = max(extra, mix.latency_s)
+    for group, mix in root_mixes(ctx, plan, root_bits):
+        extra = max(extra, add_mix(cost, mix, float(np.max(cost.up_done_s[group]))))
     cost.latency_s += extra
     return cost
 
@@ -282,9 +306,11 @@ class AggregationStrategy(ABC):
     def links_used(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
         """(L, 2) satellite pairs whose links are up at the round's end (the next round acquires no other).
 
-        Default: the plan's aggregation and dispatch forests (``tree_links``).
+        Default: the plan's aggregation and dispatch forests (``tree_links``) and the routes of its root-to-root
+        exchanges (:func:`root_mixes`).
         """
-        return tree_links(plan)
+        links = [tree_links(plan)] + [mix.links for _, mix in root_mixes(ctx, plan)]
+        return np.unique(np.concatenate(links), axis=0).astype(np.int64)
 
     def repair(self, ctx: RoundContext, plan: RoundPlan, failures: RoundFailures) -> RoundPlan:
         """The round's plan after mid-round ``failures`` (called only in rounds with faults).

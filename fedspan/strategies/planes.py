@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from fedspan.clock import MixingCost, RoundCost, mixing_cost
-from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, compute_load, default_resources,
-                                     geometric_links)
+from fedspan.clock import MixingCost, RoundCost
+from fedspan.strategies.base import (AggregationStrategy, RoundContext, RoundPlan, add_mix, compute_load,
+                                     default_resources, geometric_links, root_mixes)
 from fedspan.strategies.forests import plane_chains
 from fedspan.strategies.power import (POWER_MODES, SIMPLE_POWER_MODES, check_power, forest_comm_s, forest_power,
                                       with_slowest_clocks)
@@ -149,13 +149,20 @@ class PlaneRing(AggregationStrategy):
         size = np.bincount(p_o, minlength=pid.max() + 1).astype(float)
         return order, nxt, p_o, size
 
-    def links_used(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
-        """The ring links (each plane's closing link included): up at the round's end, kept by the next round."""
+    def _ring_links(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
+        """(L, 2) the ring links (each plane's closing link included), low index first."""
         order, nxt, p_o, size = self._rings(ctx, plan)
         ring = size[p_o] > 1
         a, b = order[ring], nxt[ring]
-        pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
-        return np.unique(pairs, axis=0) if len(pairs) else np.zeros((0, 2), np.int64)
+        return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1).reshape(-1, 2).astype(np.int64)
+
+    def links_used(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
+        """The ring links and the planes' mix route: up at the round's end, kept by the next round."""
+        pairs = self._ring_links(ctx, plan)
+        mix = self._mixing(ctx, plan)
+        if mix is not None:
+            pairs = np.concatenate([pairs, mix.links])
+        return np.unique(pairs, axis=0).astype(np.int64) if len(pairs) else np.zeros((0, 2), np.int64)
 
     def _exchange(self, ctx: RoundContext, plan: RoundPlan) -> RingExchange:
         """The rings' links at the plan's powers: 2(m-1) steps of S/m bits per plane, and their acquisition."""
@@ -176,13 +183,10 @@ class PlaneRing(AggregationStrategy):
         return RingExchange(order=order, plane=p_o, size=size, chunk_e=chunk_e, acquire_s=acquire,
                             exchange_s=2 * (size - 1).clip(min=0) * step)
 
-    @staticmethod
-    def _mixing(ctx: RoundContext, plan: RoundPlan) -> MixingCost | None:
-        """The planes' root-to-root mix after the round (``plan.mix``), else None."""
-        if not plan.mix:
-            return None
-        return mixing_cost(plan.roots, len(plan.parent), ctx.snapshot.edges, ctx.snapshot.rate_bps,
-                           ctx.snapshot.delay_s, ctx.scenario.model_bits, plan.tx_power_w)
+    def _mixing(self, ctx: RoundContext, plan: RoundPlan) -> MixingCost | None:
+        """The planes' root-to-root mix after the round (``plan.mix``), else None; its hops on ring links are up."""
+        mixes = root_mixes(ctx, plan, round_links=self._ring_links(ctx, plan)) if plan.mix else []
+        return mixes[0][1] if mixes else None
 
     def round_cost(self, ctx: RoundContext, plan: RoundPlan) -> RoundCost:
         """Ring all-reduce: 2(m-1) steps of S/m bits, each step as slow as the plane's slowest link.
@@ -211,6 +215,5 @@ class PlaneRing(AggregationStrategy):
                          acquisition_energy_j=acquired)
         mix = self._mixing(ctx, plan)
         if mix is not None:
-            cost.latency_s += mix.latency_s
-            cost.transmit_energy_j += mix.transmit_energy_j
+            cost.latency_s += add_mix(cost, mix, cost.latency_s)
         return cost
