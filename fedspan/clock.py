@@ -201,8 +201,7 @@ def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: 
         return MixingCost(0.0, tx_e, np.ones(len(roots), bool), int(roots[0]) if len(roots) else -1)
     hop = model_bits / np.asarray(rate_bps, float) + np.asarray(delay_s, float)
     e = np.asarray(edges)
-    penalty = acquisition_s if acquisition_s is not None and np.any(np.asarray(acquisition_s) > 0) else None
-    route = exchange_route(num_nodes, e, hop, roots, penalty)
+    route = exchange_route(num_nodes, e, hop, roots, acquisition_s)
     power = np.asarray(tx_power_w, float)
     overhead = terminal_overhead_w(terminal_power_w)
     s_arr, r_arr = route.senders, route.receivers

@@ -169,16 +169,13 @@ class Scenario:
         acquisition times (or ``window_s`` if longer): a link acquired to break within the next round would be
         acquired again at once. With free acquisition (the paper profile) the candidates are the policy's alone.
         """
-        acquisition = float(self.link_params.acquisition_s)
-        if acquisition <= 0:
-            return next(snapshots(self.constellation, self.start, [float(time_s)], policy=self.config.link_policy,
-                                  k=self.config.neighbors, params=self.link_params, window_s=float(window_s),
-                                  window_step_s=max(min(60.0, window_s), 1.0)))
-        new_link_s = max(float(window_s), NEW_LINK_ACQUISITIONS * acquisition)
+        window_s, acquisition = float(window_s), float(self.link_params.acquisition_s)
+        paid = acquisition > 0
         return next(snapshots(self.constellation, self.start, [float(time_s)], policy=self.config.link_policy,
-                              k=self.config.neighbors, params=self.link_params, window_s=new_link_s,
-                              window_step_s=max(min(60.0, float(window_s)), 1.0), keep=links_up,
-                              hold_window_s=float(window_s)))
+                              k=self.config.neighbors, params=self.link_params,
+                              window_s=max(window_s, NEW_LINK_ACQUISITIONS * acquisition),
+                              window_step_s=max(min(60.0, window_s), 1.0), keep=links_up if paid else None,
+                              hold_window_s=window_s))
 
     def subpoints(self, time_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Sub-satellite latitude/longitude (deg) of every satellite at ``start + time_s``."""

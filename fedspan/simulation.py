@@ -327,8 +327,8 @@ class Simulation:
         if battery is None:
             return ctx, plan, planned, sat_out
         # A satellite whose battery cannot pay for its share sits the round out: the round is planned again
-        # without it (it neither trains nor relays), up to BATTERY_REPLANS times since shares move when the forest does. Every
-        # policy is held to the same rule; what is still short after that trains no more (relaying only).
+        # without it (it neither trains nor relays), up to BATTERY_REPLANS times since shares move when the forest
+        # does. Every policy is held to the same rule; what is still short after that trains no more (relaying only).
         for _ in range(BATTERY_REPLANS):
             short = plan.participating & (planned.energy_per_satellite_j > battery * (1 + 1e-9))
             if not short.any():

@@ -62,7 +62,7 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     # to links that are up (acquisition weighs on its choice, as on the clock's); the planner charges no
     # acquisition for it, since the clock holds the route's links from round to round (docs/physical-model.md).
     joules = problem.model_bits / problem.rate_per_watt + terminal_overhead_w(problem.terminal_power_w) * airtime
-    route = exchange_route(n, e, hop, roots, problem.acquisition_s if problem.acquisition_s.any() else None)
+    route = exchange_route(n, e, hop, roots, problem.acquisition_s)
     rows, _ = find_edges(e, n, route.senders, route.receivers)
     total = 0.0
     for j in joules[rows]:  # in path order, as the route walks them

@@ -15,6 +15,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from optimization.forests import find_edges
+
 
 @dataclass(frozen=True)
 class ExchangeRoute:
@@ -39,7 +41,8 @@ def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: 
 
     ``acquisition_s`` (s, one per edge; 0 for links already up) is added to a hop's weight when the paths are
     chosen, so the route keeps to links that are up rather than acquire new ones for a slightly faster path; the
-    latency is still that of the transfers (acquisition runs beside training, and the caller charges it).
+    latency is still that of the transfers (acquisition runs beside training, and the caller charges it). All
+    zeros (free acquisition) is the same as None. ``edges`` are canonical and sorted (a snapshot's, a problem's).
 
     >>> import numpy as np
     >>> r = exchange_route(4, np.array([[0, 1], [1, 2], [2, 3]]), np.array([1.0, 1.0, 5.0]), np.array([0, 2, 3]))
@@ -49,7 +52,8 @@ def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: 
     roots = np.asarray(roots, dtype=np.int64)
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     hop = np.asarray(hop_s, float)
-    weight = hop if acquisition_s is None else hop + np.asarray(acquisition_s, float)
+    acquire = None if acquisition_s is None or not np.any(np.asarray(acquisition_s) > 0) else acquisition_s
+    weight = hop if acquire is None else hop + np.asarray(acquire, float)
     w = np.r_[weight, weight] + 1e-300  # scipy drops explicit zeros
     graph = coo_matrix((w, (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])), shape=(num_nodes, num_nodes)).tocsr()
     dist, pred = dijkstra(graph, indices=roots, return_predecessors=True)
@@ -58,35 +62,19 @@ def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: 
     worst = np.where(reach, to_roots, 0.0).max(axis=1)
     best = int(np.lexsort((worst, -reach.sum(axis=1)))[0])
     leader = int(roots[best])
-    senders, receivers = [], []
+    senders, receivers, path = [], [], []
     # Each reachable root's predecessor chain toward the leader: K paths of a few hops.
-    for r in roots[reach[best]]:
+    for i, r in enumerate(roots[reach[best]]):
         node = int(r)
         while node != leader:
             prev = int(pred[best, node])
             senders.append(node)
             receivers.append(prev)
+            path.append(i)
             node = prev
     senders_a, receivers_a = np.asarray(senders, np.int64), np.asarray(receivers, np.int64)
-    if acquisition_s is None:
-        latency = 2.0 * float(worst[best])
-    else:  # the paths' transfer times alone
-        latency = 2.0 * _slowest_path_s(e, num_nodes, hop, roots[reach[best]], leader, pred[best])
+    latency = 2.0 * float(worst[best])
+    if acquire is not None and len(senders_a):  # the paths' transfer times alone, without the acquisition weight
+        rows, _ = find_edges(e, num_nodes, senders_a, receivers_a)
+        latency = 2.0 * float(np.bincount(np.asarray(path), weights=hop[rows]).max())
     return ExchangeRoute(best, reach[best], senders_a, receivers_a, latency)
-
-
-def _slowest_path_s(edges: np.ndarray, num_nodes: int, hop: np.ndarray, roots: np.ndarray, leader: int,
-                    pred: np.ndarray) -> float:
-    """The largest sum of ``hop`` along the predecessor paths from ``roots`` to ``leader`` (s)."""
-    keys = np.minimum(edges[:, 0], edges[:, 1]) * num_nodes + np.maximum(edges[:, 0], edges[:, 1])
-    order = np.argsort(keys)
-    slowest = 0.0
-    for r in roots:
-        node, total = int(r), 0.0
-        while node != leader:
-            prev = int(pred[node])
-            key = min(node, prev) * num_nodes + max(node, prev)
-            total += float(hop[order[np.searchsorted(keys, key, sorter=order)]])
-            node = prev
-        slowest = max(slowest, total)
-    return slowest

@@ -168,9 +168,9 @@ def _held_pairs(keep: ArrayLike | None, num_nodes: int) -> NDArray[np.int64]:
         return np.zeros((0, 2), np.int64)
     if pairs.ndim != 2 or pairs.shape[1] != 2 or not np.issubdtype(pairs.dtype, np.integer):
         raise OrbitsError(f"keep must be integer satellite pairs of shape (L, 2), got shape {pairs.shape}")
-    if pairs.min() < 0 or pairs.max() >= num_nodes:
-        raise OrbitsError(f"keep holds satellite index {int(pairs.max() if pairs.max() >= num_nodes else pairs.min())}; "
-                          f"the constellation has 0..{num_nodes - 1}")
+    bad = pairs[(pairs < 0) | (pairs >= num_nodes)]
+    if len(bad):
+        raise OrbitsError(f"keep holds satellite index {int(bad[0])}; the constellation has 0..{num_nodes - 1}")
     return canonical_edges(pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64), num_nodes)
 
 

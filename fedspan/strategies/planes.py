@@ -158,11 +158,9 @@ class PlaneRing(AggregationStrategy):
 
     def links_used(self, ctx: RoundContext, plan: RoundPlan) -> np.ndarray:
         """The ring links and the planes' mix route: up at the round's end, kept by the next round."""
-        pairs = self._ring_links(ctx, plan)
         mix = self._mixing(ctx, plan)
-        if mix is not None:
-            pairs = np.concatenate([pairs, mix.links])
-        return np.unique(pairs, axis=0).astype(np.int64) if len(pairs) else np.zeros((0, 2), np.int64)
+        links = [self._ring_links(ctx, plan)] + ([mix.links] if mix is not None else [])
+        return np.unique(np.concatenate(links), axis=0).astype(np.int64)
 
     def _exchange(self, ctx: RoundContext, plan: RoundPlan) -> RingExchange:
         """The rings' links at the plan's powers: 2(m-1) steps of S/m bits per plane, and their acquisition."""
