@@ -18,6 +18,7 @@ from scenarios import Method, Scenario
 
 #: Per-round columns kept from RoundMetrics.
 CURVE_FIELDS = ("time_s", "latency_s", "idle_s", "energy_j", "cumulative_energy_j", "test_accuracy",
+                "consensus_accuracy",
                 "participating", "num_roots", "mean_local_steps", "mean_batch_size", "predicted_decrease",
                 "observed_decrease", "min_state_of_charge", "sat_out", "battery_violations")
 

@@ -54,7 +54,10 @@ def definitions(suite: Suite) -> dict[str, str]:
                 "that round + its latency); energy-to-target = cumulative energy of all satellites up to that round; "
                 "'not reached' = not within the scenario's rounds. Rounds follow a rule fixed before the run: every "
                 "run stops at the first round whose model reaches the target, or at the scenario's cap (the "
-                "battery day runs all its rounds), so 'last accuracy' is the accuracy where a run stopped.",
+                "battery day runs all its rounds), so 'last accuracy' is the accuracy where a run stopped. A policy "
+                "that keeps several models (gossip: one per satellite) is scored by what the satellites hold, the "
+                "mean over satellites of each one's own model's accuracy; the average of its models, which no "
+                "satellite holds, is recorded beside it as 'consensus accuracy' and not used.",
         "cadence": "'b2b' scenarios run rounds back to back (the next starts when the previous ends); 'cad' "
                    "scenarios start a round every 600 s, and Fed-Span plans with the latency up to the next tick "
                    "free (`schedule = cadence`).",

@@ -26,6 +26,8 @@ class RoundMetrics:
     idle_s: float
     energy_j: float
     cumulative_energy_j: float
+    #: Test accuracy and mean cross-entropy of the model the satellites hold after the round; where a policy keeps
+    #: several models, the mean over the live satellites of the model each holds (consensus_accuracy below).
     test_accuracy: float
     test_loss: float
     train_loss: float
@@ -67,6 +69,10 @@ class RoundMetrics:
     #: Satellites whose battery ended the round below its depth-of-discharge floor (0 without batteries; planning
     #: with battery_planning="aware" keeps it 0 unless the bus alone drains a battery).
     battery_violations: int = 0
+    #: Accuracy of the data-weighted average of the models where a policy keeps several (gossip, forests that do
+    #: not mix); no satellite holds that model, so test_accuracy and test_loss are the means over the satellites of
+    #: the model each holds (``Simulation.evaluate_held``). Equal to test_accuracy with one model.
+    consensus_accuracy: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-safe apart from NaN, which JSON writers map to null)."""

@@ -257,7 +257,7 @@ class Simulation:
                                                           "participating": include})
         self._apply_update(state, ctx, plan, final_plan, update, tree_of)
         global_model = self.global_model(state)
-        test_loss, test_acc = evaluate(self.model, global_model, self.dataset.x_test, self.dataset.y_test)
+        test_loss, test_acc, consensus_acc = self.evaluate_held(state, global_model)
         energy = cost.energy_per_satellite_j
         state.energy_used_j = state.energy_used_j + energy
         min_soc, mean_soc, violations = self.batteries.settle(state, energy)
@@ -265,7 +265,7 @@ class Simulation:
         metrics = RoundMetrics(
             round=r, time_s=time_s, latency_s=cost.latency_s, idle_s=plan.idle_s, energy_j=cost.energy_j,
             cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
-            train_loss=update.train_loss, participating=int(include.sum()), available=int(available.sum()),
+            consensus_accuracy=consensus_acc, train_loss=update.train_loss, participating=int(include.sum()), available=int(available.sum()),
             messages=update.messages, num_roots=int(((parent < 0) & include).sum()),
             fault_extra_latency_s=record.fault_extra_latency_s, fault_extra_energy_j=extra_j,
             fault_saved_energy_j=saved_j, faults="; ".join(notes), fallback=str(plan.info.get("fallback") or ""),
@@ -385,7 +385,7 @@ class Simulation:
             self._warned_empty = True
             warnings.warn(f"round {r}: {why}; this and later such rounds are recorded with 0 participants",
                           FedSpanWarning, stacklevel=3)
-        test_loss, test_acc = evaluate(self.model, self.global_model(state), self.dataset.x_test, self.dataset.y_test)
+        test_loss, test_acc, consensus_acc = self.evaluate_held(state, self.global_model(state))
         ledger.add(RoundRecord(round_index=r, time_s=time_s, latency_s=0.0, idle_s=0.0,
                                compute_energy_j=np.zeros(n), transmit_energy_j=np.zeros(n)))
         min_soc = mean_soc = float("nan")
@@ -395,7 +395,7 @@ class Simulation:
             min_soc, mean_soc, violations = self.batteries.settle(state, np.zeros(n))
         metrics = RoundMetrics(round=r, time_s=time_s, latency_s=0.0, idle_s=0.0, energy_j=0.0,
                                cumulative_energy_j=ledger.total_energy_j, test_accuracy=test_acc, test_loss=test_loss,
-                               train_loss=float("nan"), participating=0, available=0, messages=0, num_roots=0,
+                               consensus_accuracy=consensus_acc, train_loss=float("nan"), participating=0, available=0, messages=0, num_roots=0,
                                faults=why, min_state_of_charge=min_soc, mean_state_of_charge=mean_soc,
                                battery_violations=violations)
         state.next_round = r + 1
@@ -422,6 +422,30 @@ class Simulation:
             return state.models[0]
         w = torch.as_tensor(state.model_weight, dtype=torch.float64)
         return ((state.models.to(torch.float64) * w[:, None]).sum(0) / w.sum()).to(torch.float32)
+
+    def evaluate_held(self, state: SimulationState, global_model: torch.Tensor) -> tuple[float, float, float]:
+        """Test loss and accuracy of what the satellites hold, and the accuracy of the models' average.
+
+        With one model the three describe ``global_model``. Where a policy keeps several (gossip, forests that do
+        not mix) a run is only as good as the models on board: loss and accuracy are means over the live
+        satellites (all of them once none is) of the model each holds, each distinct model evaluated once. The
+        data-weighted average of the models (``global_model``) is the iterate D-PSGD's analysis follows [1]_,
+        but no satellite holds it; its accuracy is the third value (``consensus_accuracy`` of the metrics).
+
+        References
+        ----------
+        .. [1] X. Lian et al., "Can decentralized algorithms outperform centralized algorithms? A case study for
+           decentralized parallel stochastic gradient descent", NeurIPS 2017.
+        """
+        x, y = self.dataset.x_test, self.dataset.y_test
+        loss, accuracy = evaluate(self.model, global_model, x, y)
+        if len(state.models) == 1:
+            return loss, accuracy, accuracy
+        live = ~state.dead if not state.dead.all() else np.ones_like(state.dead)
+        ids, count = np.unique(state.holder[live], return_counts=True)
+        scores = np.array([evaluate(self.model, state.models[i], x, y) for i in ids])
+        share = count / count.sum()
+        return float(share @ scores[:, 0]), float(share @ scores[:, 1]), accuracy
 
     def _fault_events(self, ctx: RoundContext, plan: RoundPlan, planned: RoundCost,
                       budget_left: np.ndarray) -> list[FaultEvent]:

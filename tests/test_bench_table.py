@@ -173,3 +173,19 @@ def test_parse_ratios_ignores_tensor_shapes():
     # bench_training's payload rows name input shapes like 1x28x28: not a ratio (was read as "1x" and "3x")
     assert parse_ratios("cnn-large 1x28x28  34.7 Mbit  per-client  0.07 s/round") == []
     assert parse_ratios("resnet 3x64x64 ... speed-up : 12.1 x")[0]["ratio"] == 12.1
+
+
+def test_claim_marks_a_loss_below_the_table_precision_as_a_tie_but_never_counts_it_as_a_win():
+    import evidence
+
+    def row(time_s, energy_j):
+        return {"role": "main", "time_to_target_s": {"mean": time_s, "n": 3, "of": 3},
+                "energy_to_target_j": {"mean": energy_j, "n": 3, "of": 3}}
+
+    summary = {"methods": {"Fed-Span K=1": row(100.2, 50.0), "BFS tree": row(100.0, 60.0)}}
+    c = evidence.claim(summary)
+    assert c["time"]["tied"] and not c["time"]["won"] and c["energy"]["won"] and not c["energy"]["tied"]
+    assert not c["wins"] and c["wins_or_ties"]  # the goal's strict count is unchanged
+    assert evidence._mark(c["time"]) == "≈" and evidence._mark(c["energy"]) == "✓"
+    far = evidence.claim({"methods": {"Fed-Span K=1": row(101.0, 50.0), "BFS tree": row(100.0, 60.0)}})
+    assert not far["time"]["tied"] and not far["wins_or_ties"] and evidence._mark(far["time"]) == "✗"

@@ -123,3 +123,33 @@ def test_config_round_trips_and_rejects_unknown_keys():
     assert SimulationConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(SimulationError, match="colour"):
         SimulationConfig.from_dict({"colour": 1})
+
+
+def test_several_models_are_scored_by_what_the_satellites_hold_not_by_their_average():
+    # Gossip keeps one model per satellite; their data-weighted average is held by no satellite, so the run is
+    # scored by the mean over satellites of each one's own model, checked here model by model with evaluate.
+    from fedspan.clock import EnergyLedger
+    from fedspan.training import evaluate
+
+    sim = Simulation(SimulationConfig(strategy="gossip", rounds=2, lr=0.1, partition="dirichlet", alpha=0.3))
+    state = sim.initial_state()
+    ledger = EnergyLedger(sim.num_satellites)
+    for _ in range(2):
+        metrics = sim.step(state, ledger)
+    x, y = sim.dataset.x_test, sim.dataset.y_test
+    own = np.array([evaluate(sim.model, state.models[state.holder[s]], x, y) for s in range(sim.num_satellites)])
+    assert metrics.test_accuracy == pytest.approx(own[:, 1].mean(), abs=1e-12)
+    assert metrics.test_loss == pytest.approx(own[:, 0].mean(), rel=1e-9)
+    consensus = evaluate(sim.model, sim.global_model(state), x, y)[1]
+    assert metrics.consensus_accuracy == consensus
+    # Non-IID data and one-hop mixing: the satellites' own models are far worse than the average none of them holds.
+    assert metrics.test_accuracy < consensus - 0.05
+
+
+def test_one_model_reports_its_own_accuracy_as_the_consensus():
+    from fedspan.clock import EnergyLedger
+
+    sim = Simulation(SimulationConfig(strategy="mst", rounds=1))
+    state = sim.initial_state()
+    metrics = sim.step(state, EnergyLedger(sim.num_satellites))
+    assert metrics.consensus_accuracy == metrics.test_accuracy
