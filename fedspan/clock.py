@@ -107,7 +107,8 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
                       trains: np.ndarray | None = None, earliest_send_s: np.ndarray | None = None,
                       down_parent: np.ndarray | None = None, down_rate_per_watt: np.ndarray | None = None,
                       down_delay_s: np.ndarray | None = None, terminal_power_w: float = 0.0,
-                      acquisition_s: np.ndarray | None = None, up_bits: np.ndarray | None = None) -> RoundCost:
+                      acquisition_s: np.ndarray | None = None, up_bits: np.ndarray | None = None,
+                      packet_bits: float = 0.0) -> RoundCost:
     """Walk the forest up (aggregation) then down (dispatch) and price every event.
 
     ``trains`` masks satellites that do local work; ``earliest_send_s`` delays a node's upward
@@ -117,7 +118,8 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
     ``acquisition_s`` (N,) the time to acquire each node's uplink (0 where it was up last round): it runs
     from the round's start beside training, with both terminals drawing power. ``up_bits`` (N,) is what
     each node sends to its parent (bits) when that is not one model: a policy that relays every
-    satellite's own model instead of a partial sum (``fedspan.strategies.base.relay_bits``).
+    satellite's own model instead of a partial sum (``fedspan.strategies.base.relay_bits``). ``packet_bits`` > 0:
+    relays forward packet by packet (``walk_forest``'s cut-through walk), a message's packets at most its size.
     """
     parent = np.asarray(parent)
     n = len(parent)
@@ -152,8 +154,17 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
                                                   power[sender], max_rate_bps, np.nan_to_num(down_delay_s)[down_kids],
                                                   over)
     np.add.at(tx_e, sender, down_e)
+    up_packet = down_packet = None
+    if packet_bits > 0:
+        up_packet, down_packet = np.zeros(n), np.zeros(n)
+        up_packet[kids] = transfer_costs(np.minimum(packet_bits, bits_up), np.nan_to_num(link_rate_per_watt)[kids],
+                                         power[kids], max_rate_bps, np.nan_to_num(link_delay_s)[kids])[0]
+        down_packet[down_kids] = transfer_costs(min(packet_bits, model_bits),
+                                                np.nan_to_num(down_rate_per_watt)[down_kids], power[sender],
+                                                max_rate_bps, np.nan_to_num(down_delay_s)[down_kids])[0]
     ready, done = walk_forest(parent, compute_t, up_time, down_time, earliest_send_s=send_after,
-                              down_parent=down_parent, depth=up_levels.depth)
+                              down_parent=down_parent, depth=up_levels.depth, up_packet_s=up_packet,
+                              down_packet_s=down_packet)
     return RoundCost(latency_s=float(done.max()) if n else 0.0, up_done_s=ready, down_done_s=done,
                      compute_energy_j=compute_e, transmit_energy_j=tx_e + acq_e, static_energy_j=static_e,
                      acquisition_energy_j=acq_e)

@@ -293,6 +293,7 @@ def faulted_cost(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPl
                              earliest_send_s=outcome.earliest_send_s, down_parent=outcome.down_parent,
                              down_rate_per_watt=down_rpw, down_delay_s=down_delay, up_bits=up_bits,
                              terminal_power_w=sc.link_params.terminal_power_w,
-                             acquisition_s=uplink_acquisition_s(ctx, outcome.up_parent))
+                             acquisition_s=uplink_acquisition_s(ctx, outcome.up_parent),
+                             packet_bits=sc.link_params.packet_bits)
     cost.transmit_energy_j = cost.transmit_energy_j + outcome.wasted_tx_j
     return merge_roots_cost(ctx, repaired, cost, up_bits)

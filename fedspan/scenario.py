@@ -241,7 +241,8 @@ class Scenario:
             max_rate_bps=self.link_params.max_rate_bps, resources=sub, model_bits=self.model_bits,
             learning=c.learning, weights=c.weights, num_trees=num_trees, root_eligible=root_eligible,
             local_steps_bounds=c.local_steps_bounds, batch_bounds=c.batch_bounds, deadline_s=deadline_s,
-            terminal_power_w=self.link_params.terminal_power_w, acquisition_s=acquisition, progress=c.progress)
+            terminal_power_w=self.link_params.terminal_power_w, acquisition_s=acquisition, progress=c.progress,
+            packet_bits=self.link_params.packet_bits or None)
         return problem, nodes
 
     def ground_links(self, time_s: float) -> GroundLinks:

@@ -153,6 +153,13 @@ def link_costs(problem: SpanningProblem, edge: np.ndarray, tx_power_w: np.ndarra
                           problem.delay_s[edge], terminal_overhead_w(problem.terminal_power_w))
 
 
+def packet_times(problem: SpanningProblem, edge: np.ndarray, tx_power_w: np.ndarray) -> np.ndarray:
+    """Time (s) of one forwarded packet (``problem.packet_bits``, at most the model) over `edge`, delay included."""
+    bits = problem.packet_fraction * problem.model_bits
+    return transfer_costs(bits, problem.rate_per_watt[edge], tx_power_w, problem.max_rate_bps,
+                          problem.delay_s[edge])[0]
+
+
 def acquisition_costs(problem: SpanningProblem, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Time (s) to acquire each link in `edge` and the energy (J) of its two terminals meanwhile."""
     acq = problem.acquisition_s[edge]
@@ -161,7 +168,8 @@ def acquisition_costs(problem: SpanningProblem, edge: np.ndarray) -> tuple[np.nd
 
 def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, down_link_s: np.ndarray,
                 earliest_send_s: np.ndarray | None = None, down_parent: np.ndarray | None = None,
-                depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                depth: np.ndarray | None = None, up_packet_s: np.ndarray | None = None,
+                down_packet_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """When each node's partial sum is complete and when it holds the new model (s), by one walk each way.
 
     A node sends up once its own work (``ready_s``) is done, every child's message has arrived and (if given)
@@ -171,15 +179,29 @@ def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, 
     child) on each link. Events are grouped by depth (messages of one level are independent), so the walk is
     exact and vectorised: the critical-path (CPM) recursion of the Fed-Span round [1]_.
 
+    With ``up_packet_s`` / ``down_packet_s`` (per child, one packet's time on its link, delay included) a relay
+    forwards packet by packet (cut-through): it starts once its own work is done and every child's first packet
+    has arrived, and its last packet leaves no earlier than the whole message takes from that start, nor before
+    the last packet of every child has arrived plus one packet on its own link. This is the flow-shop recursion
+    of a pipeline with equal packets, exact for one message of many packets per link [2]_; the root starts the
+    dispatch once its sum is complete. With packets as long as the whole message it is the walk above.
+
     >>> import numpy as np
     >>> up, down = walk_forest(np.array([-1, 0, 1]), np.array([1.0, 1.0, 2.0]), np.array([0, 0.5, 0.5]),
     ...                        np.array([0, 0.25, 0.25]))
     >>> up.tolist(), down.tolist()
     ([3.0, 2.5, 2.0], [3.0, 3.25, 3.5])
+    >>> up, down = walk_forest(np.array([-1, 0, 1]), np.array([1.0, 1.0, 2.0]), np.array([0, 0.5, 0.5]),
+    ...                        np.array([0, 0.25, 0.25]), up_packet_s=np.array([0, 0.1, 0.1]),
+    ...                        down_packet_s=np.array([0, 0.05, 0.05]))
+    >>> up.tolist(), down.tolist()  # node 1 relays node 2's packets as they come: 2.6, not 3.0
+    ([2.6, 2.5, 2.0], [2.6, 2.85, 2.9])
 
     References
     ----------
     .. [1] Graph Theory Meets Federated Learning over Satellite Constellations, arXiv:2509.24932, 2025.
+    .. [2] M. Pinedo, Scheduling: Theory, Algorithms, and Systems, 5th ed., Springer, 2016, ch. 6 (flow shops
+       with unlimited intermediate storage; the critical path of a permutation flow shop).
     """
     parent = np.asarray(parent)
     n = len(parent)
@@ -190,19 +212,32 @@ def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, 
     kids = np.flatnonzero(parent >= 0)
     kid_depth = depth[kids]
     top = int(depth.max())
+    start = None if up_packet_s is None else up.copy()  # when a relay may send its first packet
     # Level by level: a parent finishes after its slowest child's model has arrived.
     for level in range(top, 0, -1):
         sel = kids[kid_depth == level]
-        send = up[sel] if earliest_send_s is None else np.maximum(up[sel], earliest_send_s[sel])
-        np.maximum.at(up, parent[sel], send + up_link_s[sel])
+        if start is None:
+            send = up[sel] if earliest_send_s is None else np.maximum(up[sel], earliest_send_s[sel])
+            np.maximum.at(up, parent[sel], send + up_link_s[sel])
+            continue
+        send = start[sel] if earliest_send_s is None else np.maximum(start[sel], earliest_send_s[sel])
+        last = np.maximum(send + up_link_s[sel], up[sel] + up_packet_s[sel])
+        np.maximum.at(start, parent[sel], send + up_packet_s[sel])
+        np.maximum.at(up, parent[sel], last)
     down_parent = parent if down_parent is None else np.asarray(down_parent)
     down_depth = depth if down_parent is parent else _depths(down_parent)
     down_kids = np.flatnonzero(down_parent >= 0)
     down_kid_depth = down_depth[down_kids]
     down = up.copy()
+    first = None if down_packet_s is None else up.copy()  # when a node holds the new model's first packet
     for level in range(1, int(down_depth.max()) + 1):
         sel = down_kids[down_kid_depth == level]
-        down[sel] = down[down_parent[sel]] + down_link_s[sel]
+        above = down_parent[sel]
+        if first is None:
+            down[sel] = down[above] + down_link_s[sel]
+            continue
+        down[sel] = np.maximum(first[above] + down_link_s[sel], down[above] + down_packet_s[sel])
+        first[sel] = first[above] + down_packet_s[sel]
     return up, down
 
 
@@ -245,8 +280,14 @@ def round_costs(
     up_link[kids], up_e = link_costs(problem, uplink[kids], tx_power_w[kids])
     down_link[kids], down_e = link_costs(problem, uplink[kids], tx_power_w[parent[kids]])
     acquire[kids], acq_e = acquisition_costs(problem, uplink[kids])
+    up_packet = down_packet = None
+    if problem.packet_fraction < 1:
+        up_packet, down_packet = np.zeros(n), np.zeros(n)
+        up_packet[kids] = packet_times(problem, uplink[kids], tx_power_w[kids])
+        down_packet[kids] = packet_times(problem, uplink[kids], tx_power_w[parent[kids]])
     up, down = walk_forest(parent, compute_t.astype(float), up_link, down_link,
-                           earliest_send_s=acquire if acquire.any() else None)
+                           earliest_send_s=acquire if acquire.any() else None, up_packet_s=up_packet,
+                           down_packet_s=down_packet)
     link_e = np.zeros(n)
     np.add.at(link_e, kids, up_e)
     np.add.at(link_e, parent[kids], down_e)

@@ -182,6 +182,8 @@ def build_program(
     """
     n, a = problem.num_nodes, len(arcs.tail)
     per_node = ("f", "P", "e", "B", "tu", "ts", "tr", "td", "au", "ad", "dl", "v")
+    if problem.packet_fraction < 1:  # relays forward packet by packet: first-packet times up (tf) and down (tg)
+        per_node += ("tf", "tg")
     sizes = {**{k: n for k in per_node}, "lu": a, "ld": a, "T": 1, "s": 1, "u": 1}
     if not fixed:
         sizes = {**topology_layout(n, a), **sizes}
@@ -217,6 +219,8 @@ def build_program(
     posy = TableBuilder(L)
 
     ratio = _link_rows(posy, L, arcs, n, senders, delay, None if ccr is None else ccr.eps)
+    if "tf" in L:
+        _packet_rows(posy, L, arcs, n, senders, delay, problem.packet_fraction)
     _budget_rows(posy, problem, arcs, senders, fixed, kappa * gcycles, static)
 
     lin = _timing_rows(L, problem, arcs, gcycles, acq)
@@ -320,6 +324,37 @@ def _link_rows(posy: TableBuilder, L: Layout, arcs: Arcs, n: int, senders: np.nd
     return ratio
 
 
+def _packet_rows(posy: TableBuilder, L: Layout, arcs: Arcs, n: int, senders: np.ndarray, delay: np.ndarray,
+                 share: float) -> None:
+    """Relays forwarding packets of ``share`` of the model (``walk_forest``'s cut-through recursion, units s): the
+    first packet arrives at tf >= tu + share au + dl (up) and tg >= tr + share ad + dl (down), and the last leaves
+    no earlier than the last packet of what it relays has arrived plus one packet: ts_n >= x ts_c + share au_n +
+    dl_n for each child c of n, td_c >= x td_n + share ad_c + dl_c for each parent n of c."""
+    tail, head = arcs.tail, arcs.head
+    arc_ids = np.arange(len(tail))
+    X = ("x", arc_ids, 1.0)
+    delayed = np.unique(tail[delay > 0])
+    log_share = np.log(share)
+    for start, air, first in (("tu", "au", "tf"), ("tr", "ad", "tg")):
+        gid = _groups(posy, n, senders)
+        posy.add(0.0, gid[senders], (start, senders, 1.0), (first, senders, -1.0))
+        posy.add(log_share, gid[senders], (air, senders, 1.0), (first, senders, -1.0))
+        posy.add(0.0, gid[delayed], ("dl", delayed, 1.0), (first, delayed, -1.0))
+    relayed = np.flatnonzero(np.isin(head, senders))  # up: a relay that itself has a parent link
+    gid = np.full(len(tail), -1)
+    gid[relayed] = posy.new_groups(len(relayed))
+    up = head[relayed]
+    posy.add(0.0, gid[relayed], ("x", relayed, 1.0), ("ts", tail[relayed], 1.0), ("ts", up, -1.0))
+    posy.add(log_share, gid[relayed], ("au", up, 1.0), ("ts", up, -1.0))
+    sel = relayed[np.isin(up, delayed)]
+    posy.add(0.0, gid[sel], ("dl", head[sel], 1.0), ("ts", head[sel], -1.0))
+    gid = posy.new_groups(len(tail))  # down: every arc's tail has its parent link
+    posy.add(0.0, gid, X, ("td", head, 1.0), ("td", tail, -1.0))
+    posy.add(log_share, gid, ("ad", tail, 1.0), ("td", tail, -1.0))
+    sel = np.flatnonzero(np.isin(tail, delayed))
+    posy.add(0.0, gid[sel], ("dl", tail[sel], 1.0), ("td", tail[sel], -1.0))
+
+
 def _timing_rows(L: Layout, problem: SpanningProblem, arcs: Arcs, gcycles: np.ndarray, acq: np.ndarray
                  ) -> TableBuilder:
     """The monomial rows of the round's timing (each ``<= 1``, affine ``<= 0`` in log space): compute time,
@@ -332,12 +367,19 @@ def _timing_rows(L: Layout, problem: SpanningProblem, arcs: Arcs, gcycles: np.nd
     rpw = problem.rate_per_watt[arcs.edge] / MBIT
     acquired = np.flatnonzero(acq > 0)
     lin = TableBuilder(L)
+    # Store and forward: a parent sends once every child's whole message has arrived (ts), a child receives once its
+    # parent holds the whole model (td). Packet by packet: once the first packets have (tf up, tg down).
+    first_up, first_down = ("tf", "tg") if "tf" in L else ("ts", "td")
     lin.add(np.log(gcycles), nodes, ("e", nodes, 1.0), ("B", nodes, 1.0), ("f", nodes, -1.0), ("tu", nodes, -1.0))
-    lin.add(0.0, arc_ids, X, ("ts", tail, 1.0), ("tu", head, -1.0))  # a parent waits for every child
+    lin.add(0.0, arc_ids, X, (first_up, tail, 1.0), ("tu", head, -1.0))  # a parent waits for every child
     if len(acquired):  # a child sends once its uplink is acquired (acquisition runs beside training)
         lin.add(np.log(acq[acquired]), acquired, ("x", acquired, 1.0), ("tu", tail[acquired], -1.0))
-    lin.add(0.0, arc_ids, X, ("td", head, 1.0), ("tr", tail, -1.0))  # a child waits for its parent
+    lin.add(0.0, arc_ids, X, (first_down, head, 1.0), ("tr", tail, -1.0))  # a child waits for its parent
     lin.add(0.0, nodes, ("tu", nodes, 1.0), ("td", nodes, -1.0))
+    if "tg" in L:  # the new model's first packet exists once the sum is complete: every child's last packet is in
+        lin.add(0.0, nodes, ("tu", nodes, 1.0), ("tg", nodes, -1.0))
+        lin.add(0.0, arc_ids, X, ("ts", tail, 1.0), ("tg", head, -1.0))
+        lin.add(0.0, nodes, ("tg", nodes, 1.0), ("td", nodes, -1.0))
     lin.add(0.0, nodes, ("td", nodes, 1.0), ("T", None, -1.0))
     lin.add(0.0, nodes, ("e", nodes, 1.0), ("u", None, -1.0))
     for block, sender in (("lu", tail), ("ld", head)):  # air time >= S / min(rpw P, Rmax)

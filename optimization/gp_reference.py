@@ -104,15 +104,19 @@ class GPReferenceSubproblem:
             for name in ("au", "ad", "dl"):  # x^-weighted sums may vanish at a root: the program's box
                 sl = L.slices[name]
                 cons += [var[name] >= np.exp(prog.lower[sl]), var[name] <= np.exp(prog.upper[sl])]
+        packets = "tf" in var  # relays forward packet by packet: wait for first packets (tf up, tg down)
+        first_up, first_down = (var["tf"], var["tg"]) if packets else (ts, td)
         for i in range(a):
             c, m, edge = arcs.tail[i], arcs.head[i], arcs.edge[i]
             rpw = P.rate_per_watt[edge] / MBIT
             cons += [
-                xa(i) * ts[c] <= tu[m],  # a parent waits for every child
-                xa(i) * td[m] <= tr[c],  # a child waits for its parent
+                xa(i) * first_up[c] <= tu[m],  # a parent waits for every child
+                xa(i) * first_down[m] <= tr[c],  # a child waits for its parent
                 lu[i] >= bits / (rpw * pw[c]), lu[i] >= bits / rmax,
                 ld[i] >= bits / (rpw * pw[m]), ld[i] >= bits / rmax,
             ]
+            if packets:
+                cons += self._relay_rows(i, var)
         gcycles = res.cycles_per_sample / GHZ
         kappa = 0.5 * res.capacitance * GHZ**3
         acq = P.acquisition_s[arcs.edge]
@@ -121,6 +125,8 @@ class GPReferenceSubproblem:
         for node in range(n):
             cons += [e[node] * b[node] * gcycles[node] / f[node] <= tu[node], tu[node] <= td[node], td[node] <= T,
                      e[node] <= u]
+            if packets:
+                cons += [tu[node] <= var["tg"][node], var["tg"][node] <= td[node]]
             out = np.flatnonzero(arcs.tail == node)
             cons += self._link_rows(node, out, var, at)
             if np.isfinite(res.energy_budget_j[node]):
@@ -167,6 +173,28 @@ class GPReferenceSubproblem:
             if (delay > 0).any():
                 hop = dl[node]
             cons += [tu[node] + au[node] + hop <= ts[node], tr[node] + ad[node] + hop <= td[node]]
+            if "tf" in var:  # the first packet up and down
+                share = P.packet_fraction
+                cons += [tu[node] + share * au[node] + hop <= var["tf"][node],
+                         tr[node] + share * ad[node] + hop <= var["tg"][node]]
+        return cons
+
+    def _relay_rows(self, i: int, var: dict) -> list:
+        """Arc i (child c -> parent m) with packets: m's sum is complete once c's last packet is in (ts_c <= tg_m);
+        m's last packet up leaves after c's last plus one packet, if m has a parent link; c's last packet down
+        arrives after m holds the whole model plus one packet (units s)."""
+        prog, P = self.program, self.program.problem
+        arcs, share = prog.arcs, P.packet_fraction
+        c, m = arcs.tail[i], arcs.head[i]
+        xa = 1.0 if prog.fixed else var["x"][i]
+        ts, td, au, ad, dl = var["ts"], var["td"], var["au"], var["ad"], var["dl"]
+
+        def hop(node: int):
+            return dl[node] if (P.delay_s[arcs.edge[arcs.tail == node]] > 0).any() else 0.0
+
+        cons = [xa * ts[c] <= var["tg"][m], xa * td[m] + share * ad[c] + hop(c) <= td[c]]
+        if (arcs.tail == m).any():
+            cons.append(xa * ts[c] + share * au[m] + hop(m) <= ts[m])
         return cons
 
     def _budget_row(self, node: int, out: np.ndarray, var: dict, acq: np.ndarray):

@@ -236,6 +236,11 @@ class SpanningProblem:
     #: Acquisition starts at the round's start, beside training, so a child sends no earlier than its uplink's
     #: acquisition ends; both terminals draw terminal_power_w meanwhile (charged to the child). None: all 0.
     acquisition_s: np.ndarray | None = None
+    #: The unit a relay forwards (bits): it adds its children's partial sums and passes them on packet by packet
+    #: (cut-through), so a packet's time is paid once per hop and the whole model's once per path
+    #: (docs/physical-model.md, "Packets"). None (or >= model_bits): whole models, store and forward, the paper's
+    #: critical path.
+    packet_bits: float | None = None
     #: Rounds-to-target model (docs/convergence-bound.md, "Planning for time to accuracy"). With one, the planner
     #: chooses the local steps and batch for time to accuracy (:func:`optimization.knobs.choose_knobs`) and the bound
     #: stays a certificate; None: the knobs are chosen by the bound in the objective, as before.
@@ -271,6 +276,8 @@ class SpanningProblem:
             )
         self.max_rate_bps = _positive_scalar("max_rate_bps", self.max_rate_bps)
         self.model_bits = _positive_scalar("model_bits", self.model_bits)
+        if self.packet_bits is not None:
+            self.packet_bits = _positive_scalar("packet_bits", self.packet_bits)
         self.terminal_power_w = float(self.terminal_power_w)
         if not np.isfinite(self.terminal_power_w) or self.terminal_power_w < 0:
             raise InvalidProblemError(f"terminal_power_w = {self.terminal_power_w!r} must be finite and >= 0")
@@ -372,6 +379,12 @@ class SpanningProblem:
     def num_edges(self) -> int:
         """Number of undirected candidate edges."""
         return len(self.edges)
+
+    @property
+    def packet_fraction(self) -> float:
+        """The share of a model one forwarded packet carries, in (0, 1]: 1 where whole models are stored and
+        forwarded (``packet_bits`` None or at least the model)."""
+        return 1.0 if self.packet_bits is None else min(1.0, self.packet_bits / self.model_bits)
 
     def step_bounds(self) -> tuple[float, float]:
         """Local-step bounds after the step-size condition."""

@@ -176,14 +176,19 @@ def _point(program: SignomialProgram, x: np.ndarray, r: np.ndarray | None, res: 
     if (acq > 0).any():  # tu >= x * acquisition of each out-arc (the uplink must be up before sending)
         compute = compute.copy()
         np.maximum.at(compute, tail, x * acq)
-    tu = _longest_fixed_point(compute, tail, head, x, x * (au + dl)[tail])
-    td = _longest_fixed_point(tu, head, tail, x, (ad + dl)[tail])
-    tr = np.full(n, floor)
-    np.maximum.at(tr, tail, x * td[head])
+    if "tf" in L:
+        values.update(_packet_times(program, x, compute, au, ad, dl, floor))
+        tu, ts, tr, td = (values.pop(k) for k in ("tu", "ts", "tr", "td"))
+    else:
+        tu = _longest_fixed_point(compute, tail, head, x, x * (au + dl)[tail])
+        ts = tu + au + dl
+        td = _longest_fixed_point(tu, head, tail, x, (ad + dl)[tail])
+        tr = np.full(n, floor)
+        np.maximum.at(tr, tail, x * td[head])
     inv_gap = np.maximum(1.0 / res.batch_size - 1.0 / program.num_samples, 1e-12)
     values.update({
         "f": res.cpu_hz / GHZ, "P": res.tx_power_w, "e": res.local_steps, "B": res.batch_size,
-        "tu": tu, "ts": tu + au + dl, "tr": tr, "td": td, "au": au, "ad": ad, "dl": dl, "v": inv_gap,
+        "tu": tu, "ts": ts, "tr": tr, "td": td, "au": au, "ad": ad, "dl": dl, "v": inv_gap,
         "lu": lu, "ld": ld, "T": td.max(), "s": program.rho @ res.local_steps, "u": res.local_steps.max(),
     })
     for name, val in values.items():
@@ -191,3 +196,21 @@ def _point(program: SignomialProgram, x: np.ndarray, r: np.ndarray | None, res: 
     if not program.fixed:
         z[L.slices["d"]] = program.ccr.labels(z[L.slices["x"]])[0]
     return np.clip(z, program.lower, program.upper)
+
+
+def _packet_times(program: SignomialProgram, x: np.ndarray, compute: np.ndarray, au: np.ndarray, ad: np.ndarray,
+                  dl: np.ndarray, floor: float) -> dict[str, np.ndarray]:
+    """The least times of the packet rows (``formulation._packet_rows``) at arc values x: first packets up (tu, tf),
+    last packets up (ts), first packets down (tr, tg), the new model held (td); ``walk_forest``'s cut-through
+    recursion at an integral point."""
+    tail, head = program.arcs.tail, program.arcs.head
+    n, share = len(compute), program.problem.packet_fraction
+    tu = _longest_fixed_point(compute, tail, head, x, x * (share * au + dl)[tail])
+    ts = _longest_fixed_point(tu + au + dl, tail, head, x, (share * au + dl)[head])
+    complete = tu.copy()  # the sum is complete once every child's last packet is in
+    np.maximum.at(complete, head, x * ts[tail])
+    tg = _longest_fixed_point(complete, head, tail, x, (share * ad + dl)[tail])
+    tr = np.full(n, floor)
+    np.maximum.at(tr, tail, x * tg[head])
+    td = _longest_fixed_point(np.maximum(tg, tr + ad + dl), head, tail, x, (share * ad + dl)[tail])
+    return {"tu": tu, "tf": tu + share * au + dl, "ts": ts, "tr": tr, "tg": tg, "td": td}

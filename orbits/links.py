@@ -41,6 +41,8 @@ class LinkParams:
             (0: the paper's model, transmit power only). Every transfer keeps two terminals busy.
         acquisition_s: time to acquire a link that was not up in the previous round (pointing, acquisition and
             tracking for optical terminals; 0: links come up instantly).
+        packet_bits: the unit a relaying satellite forwards (bits): it adds its children's models and passes
+            the sum on packet by packet (0: whole models, store and forward, the paper's model).
     """
 
     wavelength_m: float = 1550e-9
@@ -56,6 +58,7 @@ class LinkParams:
     technology: str = "optical"
     terminal_power_w: float = 0.0
     acquisition_s: float = 0.0
+    packet_bits: float = 0.0
 
     def __post_init__(self) -> None:
         if self.technology not in LINK_TECHNOLOGIES:
@@ -65,7 +68,8 @@ class LinkParams:
             if field.name == "technology":
                 continue
             value = getattr(self, field.name)
-            nonnegative = field.name in ("pointing_loss_db", "clearance_km", "terminal_power_w", "acquisition_s")
+            nonnegative = field.name in ("pointing_loss_db", "clearance_km", "terminal_power_w", "acquisition_s",
+                                         "packet_bits")
             if not math.isfinite(value) or value < 0 or (value == 0 and not nonnegative):
                 raise OrbitsError(f"LinkParams.{field.name} must be a finite {'non-negative' if nonnegative else 'positive'} number, got {value!r}")
         if not 0 < self.efficiency <= 1:

@@ -206,6 +206,7 @@ def test_base_profile_overridden(tmp_path: Path) -> None:
     (lambda t: t.replace("bus_w = 30", 'bus_w = "30"'), "power.bus_w must be"),
     (lambda t: t.replace("terminals = 3", "terminals = true"), "link.terminals must be"),
     (lambda t: t.replace("terminals = 3", "terminals = 0"), "link.terminals must be"),
+    (lambda t: t.replace("terminals = 3", "terminals = 3\npacket_bits = -8"), "link.packet_bits must be a finite number >= 0"),
     (lambda t: t.replace('technology = "optical"', 'technology = "sonar"'), "link.technology must be one of optical, rf"),
     (lambda t: t.replace("max_depth_of_discharge = 0.3", "max_depth_of_discharge = 1"), "power.max_depth_of_discharge"),
     (lambda t: t.replace("min_clock_hz = 5e8", "min_clock_hz = 5e9"), "compute.min_clock_hz = 5e.09 exceeds"),
@@ -286,3 +287,13 @@ def test_the_documented_derived_constants_match_the_code() -> None:
         assert math.isclose(float(cells[1]), c.capacitance, rel_tol=1e-3), name
         for text, f in zip(cells[4:], flops):
             assert math.isclose(float(text.replace(",", "")), c.cycles_per_sample(f), rel_tol=1e-3), (name, text)
+
+
+def test_space_links_forward_ccsds_packets_and_the_paper_stores_whole_models(tmp_path: Path) -> None:
+    """Every built-in space link forwards at most one CCSDS Space Packet (65 536 octets of data) at a time; the paper
+    profile keeps the paper's store and forward; a profile file may set its own packet, or 0 for whole models."""
+    assert PROFILES["paper"].link.packet_bits == 0 and PROFILES["paper"].link.link_params().packet_bits == 0
+    for name in ("cubesat", "smallsat-edge", "broadband", "iridium-rf"):
+        assert PROFILES[name].link.link_params().packet_bits == 65536 * 8
+    own = hardware_profile(_write(tmp_path, 'base = "cubesat"\n[link]\npacket_bits = 0\n'))
+    assert own.link.link_params().packet_bits == 0

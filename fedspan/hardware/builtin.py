@@ -20,6 +20,9 @@ from fedspan.hardware.profiles import ComputeSpec, HardwareProfile, LinkSpec, Po
 _PAPER_MAX_HZ = DESIGN_MAX_CPU_HZ
 _PAPER_CAPACITANCE = DESIGN_CAPACITANCE
 _DEFAULT_LINK = LinkParams()
+#: A relaying satellite forwards the sum packet by packet: one CCSDS Space Packet at most, 65 536 octets of data
+#: field (C1: CCSDS 133.0-B-2, Space Packet Protocol). The paper profile keeps whole models, store and forward.
+_SPACE_PACKET_BITS = 65536 * 8
 
 # The design document's abstract CPU: 1e7 cycles per sample and C = 1e-28 F whatever the model, no
 # static power. busy_power_w is what that capacitance draws at 1.5 GHz, 0.5 C f^3 = 0.16875 W, and
@@ -77,6 +80,7 @@ _CUBESAT = HardwareProfile(
         terminal_power_w=8.0,  # 10 W electrical per link in total with the 2 W RF output
         acquisition_s=1.0,
         terminals=4,
+        packet_bits=_SPACE_PACKET_BITS,
     ),
     power=PowerSpec(array_w=20.0, bus_w=5.0, battery_wh=77.0, max_depth_of_discharge=0.20),
     link_policy="knn",
@@ -106,6 +110,7 @@ _SMALLSAT_EDGE = HardwareProfile(
         terminal_power_w=48.0,  # 50 W electrical per terminal including the 2 W optical output
         acquisition_s=60.0,
         terminals=4,
+        packet_bits=_SPACE_PACKET_BITS,
     ),
     power=PowerSpec(array_w=150.0, bus_w=40.0, battery_wh=300.0, max_depth_of_discharge=0.25),
     link_policy="knn",
@@ -137,6 +142,7 @@ _BROADBAND = HardwareProfile(
         terminal_power_w=69.0,  # 75 W electrical per terminal including the 6 W optical output
         acquisition_s=10.0,
         terminals=4,
+        packet_bits=_SPACE_PACKET_BITS,
     ),
     power=PowerSpec(array_w=3000.0, bus_w=1500.0, battery_wh=3000.0, max_depth_of_discharge=0.30),
     link_policy="grid",
@@ -167,6 +173,7 @@ _IRIDIUM = HardwareProfile(
         terminal_power_w=20.0,
         acquisition_s=1.0,
         terminals=4,
+        packet_bits=_SPACE_PACKET_BITS,
     ),
     power=PowerSpec(array_w=2000.0, bus_w=1000.0, battery_wh=2000.0, max_depth_of_discharge=0.30),
     link_policy="grid",

@@ -77,6 +77,7 @@ _RULES: dict[str, dict[str, tuple[float, bool, float, bool]]] = {
         "terminal_power_w": _NON_NEGATIVE,
         "acquisition_s": _NON_NEGATIVE,
         "terminals": (1.0, True, 64.0, True),
+        "packet_bits": _NON_NEGATIVE,
     },
 }
 
@@ -249,6 +250,8 @@ class LinkSpec:
             transmit power the optimizer charges (W).
         acquisition_s: time to acquire a link that was not up in the previous round (s).
         terminals: terminals per satellite, the degree limit of the aggregation tree.
+        packet_bits: the unit a relaying satellite forwards (bits): sums pass on packet by packet, so a
+            path pays the model's air time once and a packet's per hop (0: whole models, store and forward).
     """
 
     name: str
@@ -260,6 +263,7 @@ class LinkSpec:
     terminal_power_w: float
     acquisition_s: float
     terminals: int
+    packet_bits: float = 0.0
 
     def __post_init__(self) -> None:
         _check_text("link", "name", self.name)
@@ -284,7 +288,8 @@ class LinkSpec:
         return LinkParams(max_tx_power_w=float(self.max_tx_power_w), aperture_diameter_m=float(aperture),
                           max_rate_bps=float(self.max_rate_bps), max_distance_km=float(self.max_distance_km),
                           terminals=int(self.terminals), technology=self.technology,
-                          terminal_power_w=float(self.terminal_power_w), acquisition_s=float(self.acquisition_s))
+                          terminal_power_w=float(self.terminal_power_w), acquisition_s=float(self.acquisition_s),
+                          packet_bits=float(self.packet_bits))
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,8 @@ def tree_cost(ctx: RoundContext, plan: RoundPlan, relay: bool = False) -> RoundC
     cost = forest_round_cost(plan.parent, rpw, delay, ctx.scenario.model_bits,
                              ctx.scenario.link_params.max_rate_bps, plan.tx_power_w, compute_load(ctx, plan),
                              trains=plan.participating, terminal_power_w=ctx.scenario.link_params.terminal_power_w,
-                             acquisition_s=uplink_acquisition_s(ctx, plan.parent), up_bits=up_bits)
+                             acquisition_s=uplink_acquisition_s(ctx, plan.parent), up_bits=up_bits,
+                             packet_bits=ctx.scenario.link_params.packet_bits)
     return merge_roots_cost(ctx, plan, cost, up_bits)
 
 
