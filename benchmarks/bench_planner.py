@@ -623,7 +623,7 @@ def with_profile(problem: SpanningProblem, profile_name: str, rng: np.random.Gen
     """The instance re-priced on a named hardware profile (fedspan.hardware.PROFILES).
 
     Compute from a model's training FLOPs on the profile's computer (static power, DVFS range), the profile's
-    link technology (rate model at each edge's distance, rate cap, terminal power) and acquisition on a random
+    link technology (rate model at each edge's distance, rate cap, terminal power, packets) and acquisition on a random
     half of the edges (links that were not up in the previous round). A quarter of the instances get budgets:
     30 % of the satellites may spend 1.05 x their energy at full clock with the fewest steps and smallest batch on
     the distance forest (so budgets bind on larger work). The topology, data and degrees are the instance's.
@@ -646,7 +646,7 @@ def with_profile(problem: SpanningProblem, profile_name: str, rng: np.random.Gen
     acquisition = np.where(rng.random(problem.num_edges) < 0.5, params.acquisition_s, 0.0)
     out = replace(problem, rate_per_watt=link_rate_per_watt(problem.distance_km, params),
                   max_rate_bps=params.max_rate_bps, resources=resources, terminal_power_w=params.terminal_power_w,
-                  acquisition_s=acquisition)
+                  acquisition_s=acquisition, packet_bits=params.packet_bits or None)
     if rng.random() < 0.25:
         forest = distance_forest(out)
         e_lo, b_lo = out.step_bounds()[0], out.batch_limits()[0]

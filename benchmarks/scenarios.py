@@ -284,12 +284,13 @@ def default_suite() -> Suite:
         Scenario("smallsat-edge-small66-digits-dir0.3-day", "small", "digits", "dirichlet", max_test=None, grid_seeds=(0,),
                  schedule="cadence", interval_s=1800.0, rounds=48, hardware="smallsat-edge", stop_at_target=False,
                  battery=True, note="a full day on a 30-minute cadence; batteries and shadow; all 48 rounds run"),
-        # Communication-bound: a 1.02M-parameter MLP (32.6 Mbit) over 1 Mbit/s crosslinks, ~1430 s a round. A
-        # round is longer than the 600 s cadence, so a cadence run equals back to back: one schedule, one seed.
+        # Communication-bound: a 1.02M-parameter MLP (32.6 Mbit) over 1 Mbit/s crosslinks. One schedule and one seed
+        # (suite time). Chosen when relays stored whole models and a round took ~1430 s, past the 600 s cadence; with
+        # packets a round takes ~88 s, so a cadence setting is now a choice for the next suite, not a copy of this.
         Scenario("cubesat-string45-mnist-1M-b2b", "cubesat-string", "mnist", "iid", rounds=12, seeds=(0,),
                  max_train=3000, max_test=1000, model_width=1280, hardware="cubesat", lr=0.1,
                  note="communication-bound: 1.02M parameters over 1 Mbit/s S-band crosslinks; IID, lr 0.1, one "
-                      "seed; back to back only (a round outlasts the 600 s cadence)"),
+                      "seed; back to back only (suite time)"),
         Scenario("paper-shell1-1584-mnist-dir0.3-b2b", "starlink-shell1", "mnist", "dirichlet",
                  rounds=CAPS["back-to-back"], seeds=(0,),
                  max_train=16000, lr=0.1, grid=False,
