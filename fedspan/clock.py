@@ -189,11 +189,11 @@ class MixingCost:
 
 def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: np.ndarray,
                 delay_s: np.ndarray, model_bits: float, tx_power_w: np.ndarray, terminal_power_w: float = 0.0,
-                acquisition_s: np.ndarray | None = None) -> MixingCost:
+                acquisition_s: np.ndarray | None = None, packet_bits: float = 0.0) -> MixingCost:
     """Shortest-path (by link time) exchange of cluster models between roots over the ISL graph.
 
-    The leader is the root minimizing the slowest path; models travel store-and-forward, up and
-    back, so latency is twice the slowest path and each hop is paid twice by its sender: the transmit power and
+    The leader is the root minimizing the slowest path; models travel store-and-forward (or packet by packet with
+    ``packet_bits`` > 0), up and back, so latency is twice the slowest path and each hop is paid twice by its sender: the transmit power and
     both ends' terminals (``terminal_power_w`` each, :func:`~optimization.costs.terminal_overhead_w`) over the
     air time, as a tree link. ``acquisition_s`` (per edge of ``edges``, 0 where the link was up in the previous
     round): a route link is acquired from the round's start, beside training, its two terminals charged to the
@@ -211,8 +211,11 @@ def mixing_cost(roots: np.ndarray, num_nodes: int, edges: np.ndarray, rate_bps: 
     if len(roots) <= 1 or len(edges) == 0:
         return MixingCost(0.0, tx_e, np.ones(len(roots), bool), int(roots[0]) if len(roots) else -1)
     hop = model_bits / np.asarray(rate_bps, float) + np.asarray(delay_s, float)
+    packet = None
+    if 0 < packet_bits < model_bits:  # relays pass packets on: a path pays the model once and a packet per hop
+        packet = packet_bits / np.asarray(rate_bps, float) + np.asarray(delay_s, float)
     e = np.asarray(edges)
-    route = exchange_route(num_nodes, e, hop, roots, acquisition_s)
+    route = exchange_route(num_nodes, e, hop, roots, acquisition_s, packet)
     power = np.asarray(tx_power_w, float)
     overhead = terminal_overhead_w(terminal_power_w)
     s_arr, r_arr = route.senders, route.receivers

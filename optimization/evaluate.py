@@ -41,7 +41,8 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     """Latency (s) and energy (J) of one root-to-root exchange of a forest's cluster models.
 
     Every root sends its model to a leader root along the fastest candidate path and gets the mix back
-    (store and forward), so the latency is twice the slowest path from the best leader; each hop runs at
+    (store and forward, or packet by packet with ``packet_bits``), so the latency is twice the slowest path from
+    the best leader; each hop runs at
     the rate cap where the power reaches it, costing ``model_bits / rate_per_watt`` each way. Roots in
     other components of the candidate graph cannot be reached and are not charged. Zero for one tree.
 
@@ -62,7 +63,10 @@ def mixing_costs(problem: SpanningProblem, roots: np.ndarray) -> tuple[float, fl
     # to links that are up (acquisition weighs on its choice, as on the clock's); the planner charges no
     # acquisition for it, since the clock holds the route's links from round to round (docs/physical-model.md).
     joules = problem.model_bits / problem.rate_per_watt + terminal_overhead_w(problem.terminal_power_w) * airtime
-    route = exchange_route(n, e, hop, roots, problem.acquisition_s)
+    packet = None
+    if problem.packet_fraction < 1:
+        packet = problem.packet_fraction * airtime + problem.delay_s
+    route = exchange_route(n, e, hop, roots, problem.acquisition_s, packet)
     rows, _ = find_edges(e, n, route.senders, route.receivers)
     total = 0.0
     for j in joules[rows]:  # in path order, as the route walks them

@@ -1,7 +1,7 @@
 """The root-to-root exchange that merges a forest's cluster models: one route for the planner and the clock.
 
 Every root sends its model to a leader root along the fastest path of the round's link graph and gets the mix
-back the same way (store and forward). The leader is the root that reaches the most roots, and among those the
+back the same way (store and forward, or packet by packet where the links forward packets). The leader is the root that reaches the most roots, and among those the
 one whose slowest path is shortest. The planner prices the route at the candidate links' cap-reaching power
 (:func:`optimization.evaluate.mixing_costs`); the simulated clock prices it at the round's actual rates and powers
 (``fedspan.clock.mixing_cost``). Both take the route from here.
@@ -24,7 +24,7 @@ class ExchangeRoute:
 
     ``leader``: position in ``roots`` of the leader; ``reachable``: (K,) which roots reach it; ``senders`` and
     ``receivers``: the hops toward the leader, path by path in root order (each is also used once the other way
-    for the mix back); ``latency_s``: twice the slowest reachable path (s).
+    for the mix back); ``latency_s``: twice the slowest reachable path's transfer time (s).
     """
 
     leader: int
@@ -35,7 +35,7 @@ class ExchangeRoute:
 
 
 def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: np.ndarray,
-                   acquisition_s: np.ndarray | None = None) -> ExchangeRoute:
+                   acquisition_s: np.ndarray | None = None, packet_s: np.ndarray | None = None) -> ExchangeRoute:
     """The leader and the fastest paths of an exchange among ``roots`` over undirected ``edges`` with hop times
     ``hop_s`` (s, one per edge). Roots in other components are not reachable and not routed.
 
@@ -43,6 +43,9 @@ def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: 
     chosen, so the route keeps to links that are up rather than acquire new ones for a slightly faster path; the
     latency is still that of the transfers (acquisition runs beside training, and the caller charges it). All
     zeros (free acquisition) is the same as None. ``edges`` are canonical and sorted (a snapshot's, a problem's).
+    ``packet_s`` (s, one per edge): one packet's time where relays forward packet by packet; a path then takes one
+    packet per hop plus, once, its largest ``hop - packet`` (``optimization.costs.walk_forest`` on a chain).
+    The paths are still chosen by whole-model hop times.
 
     >>> import numpy as np
     >>> r = exchange_route(4, np.array([[0, 1], [1, 2], [2, 3]]), np.array([1.0, 1.0, 5.0]), np.array([0, 2, 3]))
@@ -74,7 +77,14 @@ def exchange_route(num_nodes: int, edges: np.ndarray, hop_s: np.ndarray, roots: 
             node = prev
     senders_a, receivers_a = np.asarray(senders, np.int64), np.asarray(receivers, np.int64)
     latency = 2.0 * float(worst[best])
-    if acquire is not None and len(senders_a):  # the paths' transfer times alone, without the acquisition weight
+    if (acquire is not None or packet_s is not None) and len(senders_a):  # the paths' transfer times alone
         rows, _ = find_edges(e, num_nodes, senders_a, receivers_a)
-        latency = 2.0 * float(np.bincount(np.asarray(path), weights=hop[rows]).max())
+        per_path = np.asarray(path)
+        if packet_s is None:
+            latency = 2.0 * float(np.bincount(per_path, weights=hop[rows]).max())
+        else:
+            packet = np.asarray(packet_s, float)[rows]
+            bottleneck = np.zeros(per_path.max() + 1)
+            np.maximum.at(bottleneck, per_path, hop[rows] - packet)
+            latency = 2.0 * float((np.bincount(per_path, weights=packet) + bottleneck).max())
     return ExchangeRoute(best, reach[best], senders_a, receivers_a, latency)

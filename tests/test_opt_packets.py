@@ -234,3 +234,41 @@ def test_the_learning_clock_and_the_planner_price_a_packet_round_alike():
     stored = forest_round_cost(parent, rpw, delay, p.model_bits, p.max_rate_bps, res.tx_power_w, load,
                                terminal_power_w=5.0, acquisition_s=np.nan_to_num(acq))
     assert clock.latency_s < stored.latency_s and clock.energy_j == pytest.approx(stored.energy_j, rel=1e-12)
+
+
+def test_the_root_exchange_forwards_packets_like_a_tree_path():
+    """Roots 0 and 4 on a string of four hops: each path to the leader is a chain, priced as walk_forest prices one
+    (one packet per hop and the slowest hop's model once), up and back; without packets, hop by hop."""
+    from fedspan.clock import mixing_cost
+    from optimization.exchange import exchange_route
+
+    edges = np.array([[0, 1], [1, 2], [2, 3], [3, 4]])
+    rate = np.array([1e6, 2e6, 0.5e6, 1e6])
+    delay = np.full(4, 0.01)
+    bits, packet_bits = 8e6, 1e6
+    hop, packet = bits / rate + delay, packet_bits / rate + delay
+    route = exchange_route(5, edges, hop, np.array([0, 4]), packet_s=packet)
+    # The leader is one of the two roots: the path is all four hops, walked as a chain from the far root.
+    chain = np.array([-1, 0, 1, 2, 3])
+    up, _ = walk_forest(chain, np.zeros(5), np.r_[0.0, hop], np.r_[0.0, hop], up_packet_s=np.r_[0.0, packet],
+                        down_packet_s=np.r_[0.0, packet])
+    assert route.latency_s == pytest.approx(2 * up[0], rel=1e-12)
+    assert route.latency_s == pytest.approx(2 * (packet.sum() + (hop - packet).max()), rel=1e-12)
+    stored = exchange_route(5, edges, hop, np.array([0, 4]))
+    assert stored.latency_s == pytest.approx(2 * hop.sum()) and route.latency_s < stored.latency_s
+    clock = mixing_cost(np.array([0, 4]), 5, edges, rate, delay, bits, np.ones(5), packet_bits=packet_bits)
+    assert clock.latency_s == pytest.approx(route.latency_s, rel=1e-12)
+    whole = mixing_cost(np.array([0, 4]), 5, edges, rate, delay, bits, np.ones(5))
+    assert whole.latency_s == pytest.approx(stored.latency_s) and np.allclose(whole.transmit_energy_j,
+                                                                              clock.transmit_energy_j)
+
+
+def test_planner_prices_the_exchange_with_packets_too():
+    from optimization.evaluate import mixing_costs
+
+    p = packet_problem(5, n=12)
+    roots = np.array([0, 5, 9])
+    packets = mixing_costs(p, roots)
+    whole = mixing_costs(p.__class__(**{**_fields(p), "packet_bits": None}), roots)
+    assert packets[1] == pytest.approx(whole[1], rel=1e-12)  # the same bits cross the same links
+    assert packets[0] <= whole[0]

@@ -207,7 +207,8 @@ def root_mixes(ctx: RoundContext, plan: RoundPlan, root_bits: np.ndarray | None 
     acquisition = sc.acquisition_s(edges[:, 0], edges[:, 1], up)
     return [(group, mixing_cost(group, len(plan.parent), edges, snap.rate_bps, snap.delay_s,
                                 sc.model_bits if root_bits is None else float(np.max(root_bits[group])),
-                                plan.tx_power_w, sc.link_params.terminal_power_w, acquisition))
+                                plan.tx_power_w, sc.link_params.terminal_power_w, acquisition,
+                                sc.link_params.packet_bits))
             for group in groups]
 
 
