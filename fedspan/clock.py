@@ -17,7 +17,7 @@ import numpy as np
 
 from fedspan.aggregation import forest_levels
 from fedspan.errors import FedSpanError
-from optimization.costs import compute_costs, terminal_overhead_w, transfer_costs, walk_forest
+from optimization.costs import compute_costs, forest_timeline, terminal_overhead_w, transfer_costs
 from optimization.exchange import exchange_route
 from optimization.forests import find_edges  # noqa: F401  (re-exported: the edge lookup's home)
 
@@ -90,6 +90,10 @@ class RoundCost:
     transmit_energy_j: np.ndarray  # (N,) links (transmit power + terminals) + acquisition
     static_energy_j: np.ndarray | None = None  # (N,) the static part of compute_energy_j
     acquisition_energy_j: np.ndarray | None = None  # (N,) the acquisition part of transmit_energy_j
+    #: (N,) when each node's message to its parent starts and has fully arrived (inf at roots); None where the
+    #: policy's clock is not a forest walk
+    send_s: np.ndarray | None = None
+    delivered_s: np.ndarray | None = None
 
     @property
     def energy_per_satellite_j(self) -> np.ndarray:
@@ -162,12 +166,12 @@ def forest_round_cost(parent: np.ndarray, link_rate_per_watt: np.ndarray, link_d
         down_packet[down_kids] = transfer_costs(min(packet_bits, model_bits),
                                                 np.nan_to_num(down_rate_per_watt)[down_kids], power[sender],
                                                 max_rate_bps, np.nan_to_num(down_delay_s)[down_kids])[0]
-    ready, done = walk_forest(parent, compute_t, up_time, down_time, earliest_send_s=send_after,
-                              down_parent=down_parent, depth=up_levels.depth, up_packet_s=up_packet,
-                              down_packet_s=down_packet)
-    return RoundCost(latency_s=float(done.max()) if n else 0.0, up_done_s=ready, down_done_s=done,
+    line = forest_timeline(parent, compute_t, up_time, down_time, earliest_send_s=send_after,
+                           down_parent=down_parent, depth=up_levels.depth, up_packet_s=up_packet,
+                           down_packet_s=down_packet)
+    return RoundCost(latency_s=float(line.down_s.max()) if n else 0.0, up_done_s=line.up_s, down_done_s=line.down_s,
                      compute_energy_j=compute_e, transmit_energy_j=tx_e + acq_e, static_energy_j=static_e,
-                     acquisition_energy_j=acq_e)
+                     acquisition_energy_j=acq_e, send_s=line.send_s, delivered_s=line.delivered_s)
 
 
 @dataclass

@@ -136,18 +136,26 @@ class FaultOutcome:
 
 
 def tree_failures(events: list[FaultEvent], parent: np.ndarray, participating: np.ndarray, up_done_s: np.ndarray,
-                  uplink_time_s: np.ndarray, uplink_energy_j: np.ndarray) -> RoundFailures:
+                  uplink_time_s: np.ndarray, uplink_energy_j: np.ndarray, send_s: np.ndarray | None = None,
+                  delivered_s: np.ndarray | None = None) -> RoundFailures:
     """What a round's faults break in a forest, given its planned clock.
 
     ``up_done_s[n]`` is when n's partial sum is complete and ``uplink_time_s[n]`` how long its
-    uplink takes (s), so a fault at time t knows which messages were delivered.
+    uplink takes (s), so a fault at time t knows which messages were delivered. ``send_s`` and ``delivered_s``
+    (the clock's :class:`~optimization.costs.ForestTimeline`), when given, say when each message starts and has
+    fully arrived: a relay that forwards packets starts before its sum is complete and finishes sooner than a whole
+    model's air time after it (default: ``up_done_s`` and ``up_done_s + uplink_time_s``, store and forward).
     """
     parent = np.asarray(parent, dtype=np.int64)
     n = len(parent)
     levels = forest_levels(parent)
     root_done = up_done_s[levels.root_of]
     roots = np.flatnonzero((parent < 0) & participating)
-    delivered_at = np.where(parent >= 0, up_done_s + uplink_time_s, np.inf)
+    if delivered_s is None:
+        delivered_at = np.where(parent >= 0, up_done_s + uplink_time_s, np.inf)
+    else:
+        delivered_at = np.where(parent >= 0, delivered_s, np.inf)
+    send_at = up_done_s if send_s is None else send_s
     dead = np.zeros(n, bool)
     death_time = np.full(n, np.inf)
     lost = np.zeros(n, bool)  # died before forwarding: own contribution gone, children re-send
@@ -188,7 +196,7 @@ def tree_failures(events: list[FaultEvent], parent: np.ndarray, participating: n
     # Children that had already delivered to a satellite that then died unforwarded: message wasted.
     children_of_lost = (parent >= 0) & lost[np.maximum(parent, 0)]
     wasted = np.where(children_of_lost & (delivered_at <= fault_time), uplink_energy_j, 0.0)
-    wasted += np.where(cut_up & (up_done_s <= fault_time), uplink_energy_j, 0.0)  # in flight when cut
+    wasted += np.where(cut_up & (send_at <= fault_time), uplink_energy_j, 0.0)  # in flight when cut
     return RoundFailures(dead=dead, lost=lost, cut_up=cut_up, cut_down=cut_down, contributing=participating & ~lost,
                          trains=participating & (death_time > 0), fault_time_s=fault_time, wasted_tx_j=wasted,
                          notes=notes)
@@ -234,7 +242,8 @@ def assess_failures(ctx: RoundContext, strategy: AggregationStrategy, plan: Roun
     uplink_t[kids], uplink_e[kids] = transfer_costs(bits, np.nan_to_num(rpw)[kids], plan.tx_power_w[kids],
                                                     sc.link_params.max_rate_bps, np.nan_to_num(delay)[kids],
                                                     terminal_overhead_w(sc.link_params.terminal_power_w))
-    return tree_failures(events, plan.parent, plan.participating, planned.up_done_s, uplink_t, uplink_e)
+    return tree_failures(events, plan.parent, plan.participating, planned.up_done_s, uplink_t, uplink_e,
+                         planned.send_s, planned.delivered_s)
 
 
 def default_repair(ctx: RoundContext, strategy: AggregationStrategy, plan: RoundPlan,

@@ -166,11 +166,34 @@ def acquisition_costs(problem: SpanningProblem, edge: np.ndarray) -> tuple[np.nd
     return acq, terminal_overhead_w(problem.terminal_power_w) * acq
 
 
+@dataclass(frozen=True)
+class ForestTimeline:
+    """Per node (s): its partial sum complete (``up_s``), the new model held (``down_s``), its message to its parent
+    starting (``send_s``) and fully arrived (``delivered_s``; both inf at roots). What a fault at time t broke."""
+
+    up_s: np.ndarray
+    down_s: np.ndarray
+    send_s: np.ndarray
+    delivered_s: np.ndarray
+
+
 def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, down_link_s: np.ndarray,
                 earliest_send_s: np.ndarray | None = None, down_parent: np.ndarray | None = None,
                 depth: np.ndarray | None = None, up_packet_s: np.ndarray | None = None,
                 down_packet_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """When each node's partial sum is complete and when it holds the new model (s), by one walk each way.
+    """When each node's partial sum is complete and when it holds the new model (s): :func:`forest_timeline`'s
+    ``(up_s, down_s)``."""
+    line = forest_timeline(parent, ready_s, up_link_s, down_link_s, earliest_send_s, down_parent, depth,
+                           up_packet_s, down_packet_s)
+    return line.up_s, line.down_s
+
+
+def forest_timeline(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, down_link_s: np.ndarray,
+                    earliest_send_s: np.ndarray | None = None, down_parent: np.ndarray | None = None,
+                    depth: np.ndarray | None = None, up_packet_s: np.ndarray | None = None,
+                    down_packet_s: np.ndarray | None = None) -> ForestTimeline:
+    """When each node's partial sum is complete and when it holds the new model (s), by one walk each way; with
+    when each message to a parent starts and when it has fully arrived.
 
     A node sends up once its own work (``ready_s``) is done, every child's message has arrived and (if given)
     ``earliest_send_s`` has passed (an uplink still being acquired, a subtree re-sending after a fault); the
@@ -181,10 +204,12 @@ def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, 
 
     With ``up_packet_s`` / ``down_packet_s`` (per child, one packet's time on its link, delay included) a relay
     forwards packet by packet (cut-through): it starts once its own work is done and every child's first packet
-    has arrived, and its last packet leaves no earlier than the whole message takes from that start, nor before
+    has arrived, and its last packet arrives no earlier than the whole message takes from that start, nor before
     the last packet of every child has arrived plus one packet on its own link. This is the flow-shop recursion
-    of a pipeline with equal packets, exact for one message of many packets per link [2]_; the root starts the
-    dispatch once its sum is complete. With packets as long as the whole message it is the walk above.
+    of a pipeline with the same number of packets on every link, exact for summed messages [2]_ (a last, shorter
+    packet is priced as a whole one: at most one packet per hop too slow); the root starts the dispatch once its
+    sum is complete. With packets as long as the whole message it is the walk above. Where relays forward their
+    children's messages unsummed (``up_link_s`` of different sizes), it is an upper bound.
 
     >>> import numpy as np
     >>> up, down = walk_forest(np.array([-1, 0, 1]), np.array([1.0, 1.0, 2.0]), np.array([0, 0.5, 0.5]),
@@ -196,6 +221,10 @@ def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, 
     ...                        down_packet_s=np.array([0, 0.05, 0.05]))
     >>> up.tolist(), down.tolist()  # node 1 relays node 2's packets as they come: 2.6, not 3.0
     ([2.6, 2.5, 2.0], [2.6, 2.85, 2.9])
+    >>> line = forest_timeline(np.array([-1, 0, 1]), np.array([1.0, 1.0, 2.0]), np.array([0, 0.5, 0.5]),
+    ...                        np.array([0, 0.25, 0.25]))
+    >>> line.send_s.tolist(), line.delivered_s.tolist()  # node 1 sends at 2.5, once node 2's model is in
+    ([inf, 2.5, 2.0], [inf, 3.0, 2.5])
 
     References
     ----------
@@ -206,8 +235,9 @@ def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, 
     parent = np.asarray(parent)
     n = len(parent)
     up = np.asarray(ready_s, dtype=float).copy()
+    sent, delivered = np.full(n, np.inf), np.full(n, np.inf)
     if n == 0:
-        return up, up.copy()
+        return ForestTimeline(up, up.copy(), sent, delivered)
     depth = _depths(parent) if depth is None else depth
     kids = np.flatnonzero(parent >= 0)
     kid_depth = depth[kids]
@@ -218,11 +248,12 @@ def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, 
         sel = kids[kid_depth == level]
         if start is None:
             send = up[sel] if earliest_send_s is None else np.maximum(up[sel], earliest_send_s[sel])
-            np.maximum.at(up, parent[sel], send + up_link_s[sel])
-            continue
-        send = start[sel] if earliest_send_s is None else np.maximum(start[sel], earliest_send_s[sel])
-        last = np.maximum(send + up_link_s[sel], up[sel] + up_packet_s[sel])
-        np.maximum.at(start, parent[sel], send + up_packet_s[sel])
+            last = send + up_link_s[sel]
+        else:
+            send = start[sel] if earliest_send_s is None else np.maximum(start[sel], earliest_send_s[sel])
+            last = np.maximum(send + up_link_s[sel], up[sel] + up_packet_s[sel])
+            np.maximum.at(start, parent[sel], send + up_packet_s[sel])
+        sent[sel], delivered[sel] = send, last
         np.maximum.at(up, parent[sel], last)
     down_parent = parent if down_parent is None else np.asarray(down_parent)
     down_depth = depth if down_parent is parent else _depths(down_parent)
@@ -238,7 +269,35 @@ def walk_forest(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarray, 
             continue
         down[sel] = np.maximum(first[above] + down_link_s[sel], down[above] + down_packet_s[sel])
         first[sel] = first[above] + down_packet_s[sel]
-    return up, down
+    return ForestTimeline(up, down, sent, delivered)
+
+
+def path_times(parent: np.ndarray, link_s: np.ndarray, packet_s: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per node: the time its model takes to or from its root (s), and its root; ``link_s[n]`` (s) is node n's link
+    to its parent (0 at roots).
+
+    Store and forward (``packet_s`` None) that is the links' sum. Where relays forward packets (``packet_s[n]``: one
+    packet on n's link) it is one packet per hop plus, once, the path's largest ``link - packet`` (its pipeline's
+    bottleneck): the longest path of the packet-level schedule that :func:`forest_timeline` walks, so the round of a
+    forest is ``max_n(ready_n + up path_n) + the tree's slowest down path``.
+
+    >>> import numpy as np
+    >>> path_times(np.array([-1, 0, 1]), np.array([0.0, 2.0, 3.0]), np.array([0.0, 0.5, 0.5]))[0].tolist()
+    [0.0, 2.0, 3.5]
+    """
+    parent = np.asarray(parent)
+    link = np.asarray(link_s, dtype=float)
+    packet = link if packet_s is None else np.asarray(packet_s, dtype=float)
+    depth = _depths(parent)
+    hops, bottleneck, root = np.zeros(len(parent)), np.zeros(len(parent)), np.arange(len(parent))
+    for level in range(1, int(depth.max(initial=0)) + 1):  # shallowest first: a parent's path is complete
+        sel = np.flatnonzero(depth == level)
+        above = parent[sel]
+        hops[sel] = hops[above] + packet[sel]
+        bottleneck[sel] = np.maximum(bottleneck[above], link[sel] - packet[sel])
+        root[sel] = root[above]
+    return hops + bottleneck, root
 
 
 def _depths(parent: np.ndarray) -> np.ndarray:

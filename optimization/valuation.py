@@ -15,9 +15,9 @@ from scipy.sparse.csgraph import dijkstra
 
 from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares, drift_exposure
 from optimization.costs import (acquisition_costs, energy_optimal_clock, fastest_clock_within, link_costs,
-                                packet_times)
+                                packet_times, path_times)
 from optimization.evaluate import lateness_rate, mixing_costs, objective_scales
-from optimization.forests import forest_depths, validate_forest
+from optimization.forests import validate_forest
 from optimization.problem import SpanningProblem
 
 @dataclass(frozen=True)
@@ -62,9 +62,12 @@ def forest_times(problem: SpanningProblem, parent: np.ndarray, tx_power_w: np.nd
     up_t, up_e = link_costs(problem, uplink[kids], tx_power_w[kids])
     down_t, down_e = link_costs(problem, uplink[kids], tx_power_w[parent[kids]])
     if len(kids) and problem.packet_fraction < 1:
-        up_path, tree = _packet_paths(parent, kids, up_t, packet_times(problem, uplink[kids], tx_power_w[kids]))
-        down_path, _ = _packet_paths(parent, kids, down_t,
-                                     packet_times(problem, uplink[kids], tx_power_w[parent[kids]]))
+        link, packet = np.zeros((2, n)), np.zeros((2, n))
+        link[0, kids], link[1, kids] = up_t, down_t
+        packet[0, kids] = packet_times(problem, uplink[kids], tx_power_w[kids])
+        packet[1, kids] = packet_times(problem, uplink[kids], tx_power_w[parent[kids]])
+        up_path, tree = path_times(parent, link[0], packet[0])
+        down_path, _ = path_times(parent, link[1], packet[1])
     elif len(kids):
         # Edge weights must be > 0 for scipy's sparse graphs; 1e-300 s is below any real link time.
         up_g = coo_matrix((np.maximum(up_t, 1e-300), (parent[kids], kids)), shape=(n, n)).tocsr()
@@ -84,25 +87,6 @@ def forest_times(problem: SpanningProblem, parent: np.ndarray, tx_power_w: np.nd
         acquire[kids], acq_e = acquisition_costs(problem, uplink[kids])
         energy[kids] += acq_e
     return ForestTimes(tree, up_path, down_path, up_path + dmax[tree], energy, acquire)
-
-
-def _packet_paths(parent: np.ndarray, kids: np.ndarray, link_s: np.ndarray, packet_s: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per satellite: the time its model takes to or from its root when relays forward packet by packet, and
-    its root. Along a path that is one packet per hop plus, once, the largest ``link - packet`` of its links (the
-    pipeline's bottleneck): the longest path of the packet-level schedule, as ``walk_forest`` walks it (s)."""
-    n = len(parent)
-    link, packet = np.zeros(n), np.zeros(n)
-    link[kids], packet[kids] = link_s, packet_s
-    depth = forest_depths(parent).astype(int)
-    hops, bottleneck, tree = np.zeros(n), np.zeros(n), np.arange(n)
-    for level in range(1, int(depth.max()) + 1):
-        sel = np.flatnonzero(depth == level)
-        above = parent[sel]
-        hops[sel] = hops[above] + packet[sel]
-        bottleneck[sel] = np.maximum(bottleneck[above], link[sel] - packet[sel])
-        tree[sel] = tree[above]
-    return hops + bottleneck, tree
 
 
 @dataclass(frozen=True)

@@ -272,3 +272,43 @@ def test_planner_prices_the_exchange_with_packets_too():
     whole = mixing_costs(p.__class__(**{**_fields(p), "packet_bits": None}), roots)
     assert packets[1] == pytest.approx(whole[1], rel=1e-12)  # the same bits cross the same links
     assert packets[0] <= whole[0]
+
+
+def test_a_fault_after_a_relay_has_forwarded_its_packets_loses_nothing():
+    """Relay 1 forwards leaf 2's packets as they come: its last packet is in at 11 s, not at 20 s (its sum complete
+    at 10 s plus a whole model's 10 s). A fault on it at 16.5 s loses nothing (found by an independent review)."""
+    from optimization.costs import forest_timeline
+    from fedspan.faults import FaultEvent, tree_failures
+
+    parent, ready = np.array([-1, 0, 1, 0]), np.array([0.0, 0.0, 0.0, 100.0])
+    link, packet = np.array([0.0, 10.0, 10.0, 10.0]), np.array([0.0, 1.0, 1.0, 1.0])
+    line = forest_timeline(parent, ready, link, link, up_packet_s=packet, down_packet_s=packet)
+    assert line.delivered_s[1] == pytest.approx(11.0) and line.send_s[1] == pytest.approx(1.0)
+    fault = [FaultEvent(round=0, kind="satellite", satellite=1, at_fraction=0.15)]  # 0.15 x 110 s = 16.5 s
+    kept = tree_failures(fault, parent, np.ones(4, bool), line.up_s, link, np.ones(4), line.send_s, line.delivered_s)
+    assert not kept.lost.any() and kept.dead[1]
+    stored = tree_failures(fault, parent, np.ones(4, bool), line.up_s, link, np.ones(4))  # the whole-model timing
+    assert stored.lost[1]
+
+
+@pytest.mark.parametrize("packets", [True, False])
+def test_path_times_give_the_walks_round_for_any_forest(packets):
+    """The separable form the exact resources and the baselines' slowest-clock policy size clocks with."""
+    from optimization.costs import path_times
+
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        n = int(rng.integers(2, 25))
+        parent = random_forest(rng, n, int(rng.integers(1, 3)))
+        ready = rng.uniform(0, 5, n)
+        up_link, down_link = rng.uniform(0.1, 4, n), rng.uniform(0.1, 4, n)
+        up_packet = up_link / rng.integers(1, 9) if packets else None
+        down_packet = down_link / rng.integers(1, 9) if packets else None
+        _, down = walk_forest(parent, ready, up_link, down_link, up_packet_s=up_packet, down_packet_s=down_packet)
+        up_path, root = path_times(parent, np.where(parent >= 0, up_link, 0), up_packet)
+        down_path, _ = path_times(parent, np.where(parent >= 0, down_link, 0), down_packet)
+        arrive = np.zeros(n)
+        np.maximum.at(arrive, root, ready + up_path)
+        dispatch = np.zeros(n)
+        np.maximum.at(dispatch, root, down_path)
+        assert float((arrive + dispatch).max()) == pytest.approx(float(down.max()), rel=1e-12)

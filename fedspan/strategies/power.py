@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from fedspan.aggregation import forest_levels
 from fedspan.strategies.base import RoundContext, RoundPlan, StrategyError, plan_links
 from optimization import OptimizationError
-from optimization.costs import compute_costs, energy_optimal_clock, fastest_clock_within, terminal_overhead_w, transfer_costs
+from optimization.costs import (compute_costs, energy_optimal_clock, fastest_clock_within, path_times,
+                                terminal_overhead_w, transfer_costs)
 
 #: Power management a baseline may run with (``--strategy-options power=...``):
 #: "default": every clock and transmitter at full power with the run's steps and batch ("race to idle");
@@ -143,17 +143,17 @@ def forest_comm_s(ctx: RoundContext, plan: RoundPlan, latency_s: float, down_don
     rpw, delay = plan_links(ctx, parent)
     kids = np.flatnonzero(parent >= 0)
     over = terminal_overhead_w(sc.link_params.terminal_power_w)
-    up, down = np.zeros(n), np.zeros(n)
-    up[kids], _ = transfer_costs(sc.model_bits, rpw[kids], plan.tx_power_w[kids], sc.link_params.max_rate_bps,
-                                 delay[kids], over)
-    down[kids], _ = transfer_costs(sc.model_bits, rpw[kids], plan.tx_power_w[parent[kids]],
-                                   sc.link_params.max_rate_bps, delay[kids], over)
-    levels = forest_levels(parent)
-    up_path, down_path = np.zeros(n), np.zeros(n)
-    for nodes in levels.levels[1:]:  # shallowest first: a parent's path is complete before its children's
-        up_path[nodes] = up[nodes] + up_path[parent[nodes]]
-        down_path[nodes] = down[nodes] + down_path[parent[nodes]]
+    packet_bits = sc.link_params.packet_bits
+    link, packet = np.zeros((2, n)), None if not 0 < packet_bits < sc.model_bits else np.zeros((2, n))
+    for way, sender in enumerate((kids, parent[kids])):  # up: each child sends; down: its parent does
+        link[way, kids], _ = transfer_costs(sc.model_bits, rpw[kids], plan.tx_power_w[sender],
+                                            sc.link_params.max_rate_bps, delay[kids], over)
+        if packet is not None:
+            packet[way, kids], _ = transfer_costs(packet_bits, rpw[kids], plan.tx_power_w[sender],
+                                                  sc.link_params.max_rate_bps, delay[kids])
+    up_path, root_of = path_times(parent, link[0], None if packet is None else packet[0])
+    down_path, _ = path_times(parent, link[1], None if packet is None else packet[1])
     dispatch = np.zeros(n)
-    np.maximum.at(dispatch, levels.root_of, down_path)
+    np.maximum.at(dispatch, root_of, down_path)
     after = max(float(latency_s) - float(np.max(down_done_s, initial=0.0)), 0.0)
-    return up_path + dispatch[levels.root_of] + after
+    return up_path + dispatch[root_of] + after
