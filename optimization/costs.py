@@ -160,6 +160,19 @@ def packet_times(problem: SpanningProblem, edge: np.ndarray, tx_power_w: np.ndar
                           problem.delay_s[edge])[0]
 
 
+def forest_packet_times(problem: SpanningProblem, parent: np.ndarray, uplink: np.ndarray, tx_power_w: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """(N,) s of one packet up each node's uplink (at its power) and down it (at its parent's), 0 at roots; (None,
+    None) where whole models are stored and forwarded. ``uplink``: each node's candidate-edge index."""
+    if problem.packet_fraction >= 1:
+        return None, None
+    kids = np.flatnonzero(parent >= 0)
+    up, down = np.zeros(len(parent)), np.zeros(len(parent))
+    up[kids] = packet_times(problem, uplink[kids], tx_power_w[kids])
+    down[kids] = packet_times(problem, uplink[kids], tx_power_w[parent[kids]])
+    return up, down
+
+
 def acquisition_costs(problem: SpanningProblem, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Time (s) to acquire each link in `edge` and the energy (J) of its two terminals meanwhile."""
     acq = problem.acquisition_s[edge]
@@ -272,10 +285,10 @@ def forest_timeline(parent: np.ndarray, ready_s: np.ndarray, up_link_s: np.ndarr
     return ForestTimeline(up, down, sent, delivered)
 
 
-def path_times(parent: np.ndarray, link_s: np.ndarray, packet_s: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def path_times(parent: np.ndarray, link_s: np.ndarray, packet_s: np.ndarray | None = None,
+               depth: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per node: the time its model takes to or from its root (s), and its root; ``link_s[n]`` (s) is node n's link
-    to its parent (0 at roots).
+    to its parent (0 at roots); ``depth``: the forest's integer depths, when known.
 
     Store and forward (``packet_s`` None) that is the links' sum. Where relays forward packets (``packet_s[n]``: one
     packet on n's link) it is one packet per hop plus, once, the path's largest ``link - packet`` (its pipeline's
@@ -289,10 +302,12 @@ def path_times(parent: np.ndarray, link_s: np.ndarray, packet_s: np.ndarray | No
     parent = np.asarray(parent)
     link = np.asarray(link_s, dtype=float)
     packet = link if packet_s is None else np.asarray(packet_s, dtype=float)
-    depth = _depths(parent)
+    depth = _depths(parent) if depth is None else depth
     hops, bottleneck, root = np.zeros(len(parent)), np.zeros(len(parent)), np.arange(len(parent))
-    for level in range(1, int(depth.max(initial=0)) + 1):  # shallowest first: a parent's path is complete
-        sel = np.flatnonzero(depth == level)
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(1, int(depth.max(initial=0)) + 2))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # shallowest first: a parent's path is complete before its children's
+        sel = order[lo:hi]
         above = parent[sel]
         hops[sel] = hops[above] + packet[sel]
         bottleneck[sel] = np.maximum(bottleneck[above], link[sel] - packet[sel])
@@ -339,11 +354,7 @@ def round_costs(
     up_link[kids], up_e = link_costs(problem, uplink[kids], tx_power_w[kids])
     down_link[kids], down_e = link_costs(problem, uplink[kids], tx_power_w[parent[kids]])
     acquire[kids], acq_e = acquisition_costs(problem, uplink[kids])
-    up_packet = down_packet = None
-    if problem.packet_fraction < 1:
-        up_packet, down_packet = np.zeros(n), np.zeros(n)
-        up_packet[kids] = packet_times(problem, uplink[kids], tx_power_w[kids])
-        down_packet[kids] = packet_times(problem, uplink[kids], tx_power_w[parent[kids]])
+    up_packet, down_packet = forest_packet_times(problem, parent, uplink, tx_power_w)
     up, down = walk_forest(parent, compute_t.astype(float), up_link, down_link,
                            earliest_send_s=acquire if acquire.any() else None, up_packet_s=up_packet,
                            down_packet_s=down_packet)

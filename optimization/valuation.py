@@ -14,10 +14,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from optimization.bound import C_DRIFT, C_DRIFT_LOCAL, C_GAP, C_NOISE, cluster_dissimilarity, data_shares, drift_exposure
-from optimization.costs import (acquisition_costs, energy_optimal_clock, fastest_clock_within, link_costs,
-                                packet_times, path_times)
+from optimization.costs import (acquisition_costs, energy_optimal_clock, fastest_clock_within, forest_packet_times,
+                                link_costs, path_times)
 from optimization.evaluate import lateness_rate, mixing_costs, objective_scales
-from optimization.forests import validate_forest
+from optimization.forests import forest_depths, validate_forest
 from optimization.problem import SpanningProblem
 
 @dataclass(frozen=True)
@@ -61,14 +61,14 @@ def forest_times(problem: SpanningProblem, parent: np.ndarray, tx_power_w: np.nd
     roots = np.flatnonzero(parent < 0)
     up_t, up_e = link_costs(problem, uplink[kids], tx_power_w[kids])
     down_t, down_e = link_costs(problem, uplink[kids], tx_power_w[parent[kids]])
-    if len(kids) and problem.packet_fraction < 1:
-        link, packet = np.zeros((2, n)), np.zeros((2, n))
+    up_packet, down_packet = forest_packet_times(problem, parent, uplink, tx_power_w)
+    if len(kids) and up_packet is not None:  # packets: one per hop plus the path's bottleneck (not a path sum)
+        link = np.zeros((2, n))
         link[0, kids], link[1, kids] = up_t, down_t
-        packet[0, kids] = packet_times(problem, uplink[kids], tx_power_w[kids])
-        packet[1, kids] = packet_times(problem, uplink[kids], tx_power_w[parent[kids]])
-        up_path, tree = path_times(parent, link[0], packet[0])
-        down_path, _ = path_times(parent, link[1], packet[1])
-    elif len(kids):
+        depth = forest_depths(parent).astype(np.int64)
+        up_path, tree = path_times(parent, link[0], up_packet, depth)
+        down_path, _ = path_times(parent, link[1], down_packet, depth)
+    elif len(kids):  # store and forward: path sums, by Dijkstra (faster than a level walk on deep forests)
         # Edge weights must be > 0 for scipy's sparse graphs; 1e-300 s is below any real link time.
         up_g = coo_matrix((np.maximum(up_t, 1e-300), (parent[kids], kids)), shape=(n, n)).tocsr()
         down_g = coo_matrix((np.maximum(down_t, 1e-300), (parent[kids], kids)), shape=(n, n)).tocsr()
